@@ -1,0 +1,36 @@
+//! # seqcal-api: the contracts every seqcal component speaks
+//!
+//! This crate is deliberately tiny: it holds the traits that connect seqcal's
+//! pieces and the error types they return, and nothing heavy. A user who wants
+//! a custom prior or likelihood depends on this crate alone, implements the
+//! trait, and registers it with a seqcal binary of their own.
+//!
+//! - [`ParamSpace`]: named parameters and their support intervals.
+//! - [`Prior`]: a normalized density over a [`ParamSpace`] that can be sampled.
+//! - [`LogDensity`]: any unnormalized log density (likelihood, composite target,
+//!   test target); errors say whether they are [recoverable](DensityError::Reject)
+//!   or [fatal](DensityError::Fatal).
+//! - [`Emulator`]: predictive mean and covariance of a model's outputs.
+//! - [`PriorPlugin`]: builds a [`Prior`] from a TOML table, found by its `kind`.
+#![warn(missing_docs)]
+
+mod density;
+mod emulator;
+mod error;
+mod plugin;
+mod prior;
+mod space;
+
+pub use density::LogDensity;
+pub use emulator::{Emulator, Prediction};
+pub use error::{DensityError, EmulatorError, PriorError, SpaceError};
+pub use plugin::{PriorFactory, PriorPlugin, StageContext};
+pub use prior::Prior;
+pub use space::ParamSpace;
+
+/// Re-exported so that implementors name the same versions seqcal uses.
+pub use ndarray;
+/// Re-exported so that implementors name the same versions seqcal uses.
+pub use rand;
+/// Re-exported so that implementors name the same versions seqcal uses.
+pub use toml;

@@ -1,0 +1,335 @@
+//! Incremental chain writer.
+//!
+//! # Durability
+//! HDF5 keeps metadata in memory while a file is open, so a process killed
+//! with the file open can leave it unreadable. The writer therefore keeps
+//! the file **closed between flushes**: each flush opens it, grows the
+//! datasets, writes the buffered rows, writes the `iteration` attribute last
+//! and closes the file. A kill between flushes leaves a valid file with
+//! every row up to the last flush; a kill during the few milliseconds of a
+//! flush is the only window in which the file can be damaged. The first
+//! version of the file (layout, no rows) is built under a temporary name and
+//! renamed into place, so a half-created file never appears.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hdf5::types::VarLenUnicode;
+use ndarray::{s, Array1, Array2, Array3, ArrayView1, ArrayView2};
+
+use super::h5::{dataset, h5err, open_file, open_group, set_i64_attr, set_string_attr, ChainReader, Header, GROUP};
+use super::{Chain, Columns};
+use crate::{Error, Result};
+
+/// One iteration of an ensemble: a row of every per-draw array.
+#[derive(Debug, Clone, Copy)]
+pub struct Step<'a> {
+    /// Walker positions, `walkers × dim`.
+    pub draws: ArrayView2<'a, f64>,
+    /// Log posterior per walker.
+    pub log_prob: Option<ArrayView1<'a, f64>>,
+    /// Log prior per walker.
+    pub log_prior: Option<ArrayView1<'a, f64>>,
+    /// Log likelihood per walker.
+    pub log_likelihood: Option<ArrayView1<'a, f64>>,
+    /// Importance weight per walker.
+    pub weights: Option<ArrayView1<'a, f64>>,
+    /// Which walkers accepted their proposal in this iteration.
+    pub accepted: Option<&'a [bool]>,
+}
+
+/// Appends iterations to a chain file, flushing every `flush_every` rows.
+///
+/// ```no_run
+/// # use seqcal::chain::{ChainWriter, Columns, Step};
+/// # use ndarray::{Array1, Array2};
+/// # fn main() -> seqcal::Result<()> {
+/// let cols = Columns { log_prob: true, ..Default::default() };
+/// let mut w = ChainWriter::create("run.h5".as_ref(), vec!["a".into()], vec![(0.0, 1.0)], 4, cols, Default::default(), 100)?;
+/// let (x, lp) = (Array2::from_elem((4, 1), 0.5), Array1::zeros(4));
+/// w.append(Step { draws: x.view(), log_prob: Some(lp.view()), log_prior: None, log_likelihood: None, weights: None, accepted: None })?;
+/// w.finish()?;
+/// # Ok(()) }
+/// ```
+pub struct ChainWriter {
+    path: PathBuf,
+    names: Vec<String>,
+    walkers: usize,
+    columns: Columns,
+    flush_every: usize,
+    rows_on_disk: usize,
+    buf_rows: usize,
+    buf_draws: Vec<f64>,
+    buf: [Vec<f64>; 4],
+    accepted: Vec<f64>,
+    pending_attrs: BTreeMap<String, String>,
+    finished: bool,
+}
+
+const PER_DRAW: [&str; 4] = ["log_prob", "log_prior", "log_likelihood", "weights"];
+
+fn wanted(c: Columns) -> [bool; 4] {
+    // log_prob always exists in the file (emcee needs it); NaN when unknown.
+    [true, c.log_prior, c.log_likelihood, c.weights]
+}
+
+impl ChainWriter {
+    /// Creates a new chain file (replacing any file at `path`) with no rows.
+    ///
+    /// # Errors
+    /// Invalid names or bounds, or a failed write.
+    pub fn create(
+        path: &Path,
+        names: Vec<String>,
+        bounds: Vec<(f64, f64)>,
+        walkers: usize,
+        columns: Columns,
+        attrs: BTreeMap<String, String>,
+        flush_every: usize,
+    ) -> Result<Self> {
+        seqcal_api::ParamSpace::new(names.clone(), bounds.clone()).map_err(|e| Error::chain(path, e.to_string()))?;
+        if walkers == 0 {
+            return Err(Error::chain(path, "a chain needs at least one walker"));
+        }
+        let dim = names.len();
+        super::write_atomically(path, |tmp| create_layout(tmp, &names, &bounds, walkers, columns, &attrs))?;
+        Ok(ChainWriter {
+            path: path.to_path_buf(),
+            names,
+            walkers,
+            columns,
+            flush_every: flush_every.max(1),
+            rows_on_disk: 0,
+            buf_rows: 0,
+            buf_draws: Vec::with_capacity(walkers * dim),
+            buf: Default::default(),
+            accepted: vec![0.0; walkers],
+            pending_attrs: BTreeMap::new(),
+            finished: false,
+        })
+    }
+
+    /// Reopens a chain file to append after its last valid row (rows past
+    /// `iteration` are overwritten). Returns the writer and the file's header.
+    ///
+    /// # Errors
+    /// See [`ChainReader::open`].
+    pub fn resume(path: &Path, flush_every: usize) -> Result<(Self, Header)> {
+        let header = ChainReader::open(path)?.header().clone();
+        let w = ChainWriter {
+            path: path.to_path_buf(),
+            names: header.names.clone(),
+            walkers: header.walkers,
+            columns: header.columns,
+            flush_every: flush_every.max(1),
+            rows_on_disk: header.iterations,
+            buf_rows: 0,
+            buf_draws: Vec::new(),
+            buf: Default::default(),
+            accepted: header.accepted.to_vec(),
+            pending_attrs: BTreeMap::new(),
+            finished: false,
+        };
+        Ok((w, header))
+    }
+
+    /// Rows safely on disk.
+    pub fn rows_flushed(&self) -> usize {
+        self.rows_on_disk
+    }
+
+    /// Rows on disk plus rows buffered.
+    pub fn rows(&self) -> usize {
+        self.rows_on_disk + self.buf_rows
+    }
+
+    /// The file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sets a provenance attribute; written at the next flush.
+    pub fn set_attr(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.pending_attrs.insert(key.into(), value.into());
+    }
+
+    /// Buffers one iteration; flushes when `flush_every` rows are buffered.
+    ///
+    /// # Errors
+    /// A step whose shape disagrees with the file, a non-finite draw, a
+    /// missing array the file expects, or a failed flush.
+    pub fn append(&mut self, step: Step<'_>) -> Result<()> {
+        let (w, d) = (self.walkers, self.names.len());
+        let p = &self.path;
+        if step.draws.dim() != (w, d) {
+            return Err(Error::chain(p, format!("step has shape {:?}, the chain has {w} walkers x {d} parameters", step.draws.dim())));
+        }
+        if let Some(((k, j), v)) = step.draws.indexed_iter().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::chain(p, format!("refusing to store non-finite draw {v} (walker {k}, parameter {:?})", self.names[j])));
+        }
+        let given = [step.log_prob, step.log_prior, step.log_likelihood, step.weights];
+        let cols = [self.columns.log_prob, self.columns.log_prior, self.columns.log_likelihood, self.columns.weights];
+        for ((name, g), want) in PER_DRAW.iter().zip(&given).zip(cols) {
+            match (g, want) {
+                (Some(a), true) if a.len() != w => return Err(Error::chain(p, format!("'{name}' has {} values for {w} walkers", a.len()))),
+                (None, true) => return Err(Error::chain(p, format!("this chain stores '{name}' but the step has none"))),
+                _ => {}
+            }
+        }
+        if let Some(acc) = step.accepted {
+            if acc.len() != w {
+                return Err(Error::chain(p, format!("'accepted' has {} flags for {w} walkers", acc.len())));
+            }
+            for (a, &ok) in self.accepted.iter_mut().zip(acc) {
+                *a += ok as u8 as f64;
+            }
+        }
+        self.buf_draws.extend(step.draws.iter());
+        for (i, keep) in wanted(self.columns).iter().enumerate() {
+            if *keep {
+                match given[i].filter(|_| cols[i]) {
+                    Some(a) => self.buf[i].extend(a.iter()),
+                    None => self.buf[i].extend(std::iter::repeat_n(f64::NAN, w)),
+                }
+            }
+        }
+        self.buf_rows += 1;
+        if self.buf_rows >= self.flush_every {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Buffers every row of `chain` and takes its acceptance counts.
+    ///
+    /// # Errors
+    /// As [`append`](Self::append).
+    pub(crate) fn write_block(&mut self, chain: &Chain) -> Result<()> {
+        for i in 0..chain.iterations() {
+            fn row(a: &Option<Array2<f64>>, i: usize) -> Option<ArrayView1<'_, f64>> {
+                a.as_ref().map(|a| a.row(i))
+            }
+            self.append(Step {
+                draws: chain.draws.slice(s![i, .., ..]),
+                log_prob: row(&chain.log_prob, i),
+                log_prior: row(&chain.log_prior, i),
+                log_likelihood: row(&chain.log_likelihood, i),
+                weights: row(&chain.weights, i),
+                accepted: None,
+            })?;
+        }
+        self.accepted = chain.accepted.to_vec();
+        Ok(())
+    }
+
+    /// Writes the buffered rows and pending attributes, then closes the file.
+    ///
+    /// # Errors
+    /// A failed write; the rows stay buffered.
+    pub fn flush(&mut self) -> Result<()> {
+        let p = self.path.clone();
+        let file = open_file(&p, true)?;
+        let g = open_group(&p, &file)?;
+        let (w, d) = (self.walkers, self.names.len());
+        let (old, new) = (self.rows_on_disk, self.rows_on_disk + self.buf_rows);
+        if self.buf_rows > 0 {
+            let chain = dataset(&p, &g, "chain")?;
+            chain.resize((new, w, d)).map_err(|e| h5err(&p, "growing 'chain'", e))?;
+            let block = Array3::from_shape_vec((self.buf_rows, w, d), std::mem::take(&mut self.buf_draws)).map_err(|e| Error::chain(&p, e.to_string()))?;
+            chain.write_slice(&block, s![old..new, .., ..]).map_err(|e| h5err(&p, "writing 'chain'", e))?;
+            for (i, keep) in wanted(self.columns).iter().enumerate() {
+                if !*keep {
+                    continue;
+                }
+                let ds = dataset(&p, &g, PER_DRAW[i])?;
+                ds.resize((new, w)).map_err(|e| h5err(&p, "growing a per-draw dataset", e))?;
+                let a = Array2::from_shape_vec((self.buf_rows, w), std::mem::take(&mut self.buf[i])).map_err(|e| Error::chain(&p, e.to_string()))?;
+                ds.write_slice(&a, s![old..new, ..]).map_err(|e| h5err(&p, "writing a per-draw dataset", e))?;
+            }
+        }
+        dataset(&p, &g, "accepted")?.write(&Array1::from(self.accepted.clone())).map_err(|e| h5err(&p, "writing 'accepted'", e))?;
+        for (k, v) in std::mem::take(&mut self.pending_attrs) {
+            set_string_attr(&p, &g, &k, &v)?;
+        }
+        // Last: the row count that makes the new rows valid.
+        set_i64_attr(&p, &g, "iteration", new as i64)?;
+        drop(g);
+        file.close().map_err(|e| h5err(&p, "closing", e))?;
+        self.rows_on_disk = new;
+        self.buf_rows = 0;
+        self.buf_draws.clear();
+        Ok(())
+    }
+
+    /// Flushes and marks the file complete (`complete = 1`).
+    ///
+    /// # Errors
+    /// A failed write.
+    pub fn finish(mut self) -> Result<()> {
+        self.flush()?;
+        let file = open_file(&self.path, true)?;
+        let g = open_group(&self.path, &file)?;
+        set_i64_attr(&self.path, &g, "complete", 1)?;
+        drop(g);
+        file.close().map_err(|e| h5err(&self.path, "closing", e))?;
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for ChainWriter {
+    /// Best effort: rows buffered when the writer is dropped without
+    /// [`finish`](ChainWriter::finish) (an error elsewhere) are flushed, and
+    /// the file stays marked incomplete.
+    fn drop(&mut self) {
+        if !self.finished && self.buf_rows > 0 {
+            let _ = self.flush();
+        }
+    }
+}
+
+/// Rows per chunk so that a chunk holds about 1 MiB.
+fn chunk_rows(row_len: usize) -> usize {
+    ((1 << 20) / (8 * row_len.max(1))).clamp(1, 1 << 16)
+}
+
+fn create_layout(path: &Path, names: &[String], bounds: &[(f64, f64)], walkers: usize, columns: Columns, attrs: &BTreeMap<String, String>) -> Result<()> {
+    let dim = names.len();
+    let e = |what: &str| {
+        let what = what.to_owned();
+        move |err: hdf5::Error| h5err(path, &what, err)
+    };
+    let file = hdf5::File::create(path).map_err(e("creating the file"))?;
+    let g = file.create_group(GROUP).map_err(e("creating group"))?;
+    set_string_attr(path, &g, "version", &format!("seqcal {}", crate::VERSION))?;
+    set_i64_attr(path, &g, "nwalkers", walkers as i64)?;
+    set_i64_attr(path, &g, "ndim", dim as i64)?;
+    set_i64_attr(path, &g, "iteration", 0)?;
+    set_i64_attr(path, &g, "complete", 0)?;
+    set_i64_attr(path, &g, "has_log_prob", columns.log_prob as i64)?;
+    g.new_attr::<bool>().shape(()).create("has_blobs").and_then(|a| a.write_scalar(&false)).map_err(e("has_blobs"))?;
+    let vl: Vec<VarLenUnicode> = names
+        .iter()
+        .map(|n| n.parse::<VarLenUnicode>().map_err(|_| Error::chain(path, format!("parameter name {n:?} holds a NUL character"))))
+        .collect::<Result<_>>()?;
+    g.new_attr::<VarLenUnicode>().shape(dim).create("param_names").and_then(|a| a.write(&Array1::from(vl))).map_err(e("param_names"))?;
+    let b = Array2::from_shape_fn((dim, 2), |(i, j)| if j == 0 { bounds[i].0 } else { bounds[i].1 });
+    g.new_attr::<f64>().shape((dim, 2)).create("bounds").and_then(|a| a.write(&b)).map_err(e("bounds"))?;
+    let mut attrs = attrs.clone();
+    attrs.entry("seqcal_version".into()).or_insert_with(|| crate::VERSION.to_string());
+    for (k, v) in &attrs {
+        set_string_attr(path, &g, k, v)?;
+    }
+    let r3 = chunk_rows(walkers * dim);
+    g.new_dataset::<f64>().chunk((r3, walkers, dim)).shape((0.., walkers, dim)).create("chain").map_err(e("creating 'chain'"))?;
+    let r2 = chunk_rows(walkers);
+    for (i, keep) in wanted(columns).iter().enumerate() {
+        if *keep {
+            g.new_dataset::<f64>().chunk((r2, walkers)).shape((0.., walkers)).create(PER_DRAW[i]).map_err(e("creating a per-draw dataset"))?;
+        }
+    }
+    g.new_dataset::<f64>().shape(walkers).create("accepted").and_then(|d| d.write(&Array1::<f64>::zeros(walkers))).map_err(e("creating 'accepted'"))?;
+    drop(g);
+    file.close().map_err(e("closing"))?;
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! The clap definition of the `seqcal` command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Examples:
+  seqcal chain info run.h5                      shape, acceptance, mean/sd/quantiles
+  seqcal chain info run.h5 --json --discard 500 machine-readable, burn-in dropped
+  seqcal chain convert run.h5 run.csv           HDF5 -> CSV (and CSV -> HDF5)
+  seqcal prior sample --config prior.toml -n 10000 -o draws.h5 --seed 1
+  seqcal prior list                             the prior kinds this binary knows
+
+Chain files are emcee-compatible HDF5: in Python,
+  emcee.backends.HDFBackend(\"run.h5\", read_only=True).get_chain()";
+
+/// Sequential Bayesian calibration: emulators, samplers, flow priors, chains.
+#[derive(Debug, Parser)]
+#[command(name = "seqcal", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect and convert chain files.
+    #[command(subcommand)]
+    Chain(ChainCommand),
+    /// Build and sample priors.
+    #[command(subcommand)]
+    Prior(PriorCommand),
+}
+
+/// `seqcal chain ...`
+#[derive(Debug, Subcommand)]
+pub enum ChainCommand {
+    /// Shape, names, acceptance and per-parameter mean, sd and 5/50/95% quantiles.
+    ///
+    /// Streams the file block by block, so chains larger than memory work.
+    #[command(after_help = "Example:\n  seqcal chain info run.h5 --discard 1000 --thin 5")]
+    Info(InfoArgs),
+    /// Convert between HDF5 and CSV (format from the extension: .csv or anything else = HDF5).
+    #[command(after_help = "Examples:\n  seqcal chain convert run.h5 run.csv\n  seqcal chain convert published.csv published.h5")]
+    Convert(ConvertArgs),
+}
+
+/// Arguments of `seqcal chain info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Chain file (HDF5 written by seqcal or emcee, or CSV).
+    pub file: PathBuf,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Drop the first N iterations (burn-in) from the statistics.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub discard: usize,
+    /// Keep every K-th iteration for the statistics.
+    #[arg(long, default_value_t = 1, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pub thin: u64,
+}
+
+/// Arguments of `seqcal chain convert`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Input chain (.h5 or .csv).
+    pub input: PathBuf,
+    /// Output chain (.h5 or .csv); written to a temporary file first, then renamed.
+    pub output: PathBuf,
+}
+
+/// `seqcal prior ...`
+#[derive(Debug, Subcommand)]
+pub enum PriorCommand {
+    /// Draw from a prior described in a TOML file and write the draws as a chain.
+    #[command(after_help = "Example prior.toml:\n  kind = \"product\"\n  blocks = [\n    { kind = \"uniform\", names = [\"a\", \"b\"], bounds = [[0, 1], [-2, 2]] },\n    { kind = \"normal\", names = [\"c\"], mean = 0.5, sd = 0.1 },\n  ]\n\nThen:\n  seqcal prior sample --config prior.toml -n 10000 -o draws.h5 --seed 7")]
+    Sample(SampleArgs),
+    /// List the prior kinds and their settings.
+    List,
+}
+
+/// Arguments of `seqcal prior sample`.
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Prior file: a TOML table with `kind` (or a `[prior]` table).
+    #[arg(long, short = 'c')]
+    pub config: PathBuf,
+    /// Number of draws.
+    #[arg(short = 'n', long = "draws", value_parser = clap::value_parser!(u64).range(1..))]
+    pub n: u64,
+    /// Output chain (.h5, or .csv).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Random seed; the same seed gives the same draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}

@@ -1,0 +1,70 @@
+//! seqcal's error type: every variant names the file (or input) and the
+//! problem, in words a user can act on.
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// Errors of the seqcal library and CLI.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A configuration file (TOML) is malformed or invalid.
+    #[error("{}: {message}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A chain file is unreadable, incomplete or holds invalid values.
+    #[error("{}: {message}", path.display())]
+    Chain {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A CSV table is malformed.
+    #[error("{}: line {line}: {message}", path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// Invalid arguments or settings.
+    #[error("{0}")]
+    Usage(String),
+    /// A prior could not be built.
+    #[error(transparent)]
+    Prior(#[from] seqcal_api::PriorError),
+}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io { path: path.to_path_buf(), source }
+    }
+    /// A configuration error in `path`.
+    pub fn config(path: &Path, message: impl Into<String>) -> Self {
+        Error::Config { path: path.to_path_buf(), message: message.into() }
+    }
+    /// A chain-file error in `path`.
+    pub fn chain(path: &Path, message: impl Into<String>) -> Self {
+        Error::Chain { path: path.to_path_buf(), message: message.into() }
+    }
+}
+
+/// Result with seqcal's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

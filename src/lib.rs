@@ -1,0 +1,29 @@
+//! # seqcal: sequential Bayesian calibration
+//!
+//! seqcal calibrates an expensive model against several experimental data
+//! sets, stage by stage: the posterior of one stage, kept as a chain, becomes
+//! the prior of the next. This crate is the engine behind the `seqcal`
+//! binary; its modules are usable directly from Rust.
+//!
+//! - [`prior`]: built-in priors (uniform box, normal, truncated normal,
+//!   product, defensive mixture) and the [`prior::PriorRegistry`] of plugins.
+//! - [`chain`]: the [`chain::Chain`] type and its files: HDF5 compatible with
+//!   emcee's `HDFBackend` in both directions, incremental
+//!   [`chain::ChainWriter`], CSV import/export and streaming summaries.
+//! - [`cli`]: the command-line interface.
+//!
+//! The contracts shared with plugins ([`Prior`](seqcal_api::Prior),
+//! [`LogDensity`](seqcal_api::LogDensity), ...) live in [`seqcal_api`],
+//! re-exported here as [`api`].
+#![warn(missing_docs)]
+
+pub mod chain;
+pub mod cli;
+mod error;
+pub mod prior;
+
+pub use error::{Error, Result};
+pub use seqcal_api as api;
+
+/// seqcal's version, written into every file it produces.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -358,7 +358,8 @@ pub fn read_hdf5(path: &Path) -> Result<Chain> {
 pub fn write_hdf5(chain: &Chain, path: &Path) -> Result<()> {
     chain.validate(path)?;
     super::write_atomically(path, |tmp| {
-        let mut w = super::ChainWriter::create(tmp, chain.names.clone(), chain.bounds.clone(), chain.walkers(), chain.columns(), chain.attrs.clone(), usize::MAX)?;
+        let layout = super::ChainLayout::new(chain.names.clone(), chain.walkers()).bounds(chain.bounds.clone()).columns(chain.columns()).attrs(chain.attrs.clone());
+        let mut w = super::ChainWriter::create(tmp, &layout, chain.iterations())?;
         w.write_block(chain)?;
         w.finish()
     })

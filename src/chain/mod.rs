@@ -26,7 +26,7 @@ use ndarray::{s, Array1, Array2, Array3, Axis};
 pub use csv_io::{read_csv, write_csv};
 pub use h5::{read_hdf5, write_hdf5, ChainReader, Header, RowBlock, GROUP};
 pub use stats::{ParamSummary, Summary};
-pub use writer::{ChainWriter, Step};
+pub use writer::{ChainLayout, ChainWriter, Step};
 
 use crate::{Error, Result};
 
@@ -268,7 +268,18 @@ pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<
         _ => Path::new("."),
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".partial").tempfile_in(dir).map_err(|e| Error::io(path, e))?;
+    let mut builder = tempfile::Builder::new();
+    // Temporary files are private (0600); the finished file is an ordinary one.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let tmp = builder
+        .prefix(&format!(".{name}."))
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(path, std::io::Error::new(e.kind(), format!("cannot create a file in {}: {}", dir.display(), std::io::Error::from(e.kind())))))?;
     write(tmp.path())?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())

@@ -38,14 +38,53 @@ pub struct Step<'a> {
     pub accepted: Option<&'a [bool]>,
 }
 
+/// The fixed part of a chain file: parameters, ensemble size, which
+/// per-draw arrays it stores, and provenance attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainLayout {
+    /// Parameter names.
+    pub names: Vec<String>,
+    /// Support interval per parameter (default: the real line).
+    pub bounds: Vec<(f64, f64)>,
+    /// Number of walkers.
+    pub walkers: usize,
+    /// Per-draw arrays stored besides the draws (default: log posterior only).
+    pub columns: Columns,
+    /// Provenance attributes written at creation.
+    pub attrs: BTreeMap<String, String>,
+}
+
+impl ChainLayout {
+    /// `walkers` walkers over unbounded parameters `names`, storing the log posterior.
+    pub fn new(names: Vec<String>, walkers: usize) -> Self {
+        let bounds = vec![(f64::NEG_INFINITY, f64::INFINITY); names.len()];
+        ChainLayout { names, bounds, walkers, columns: Columns { log_prob: true, ..Default::default() }, attrs: BTreeMap::new() }
+    }
+    /// Sets the bounds.
+    pub fn bounds(mut self, bounds: Vec<(f64, f64)>) -> Self {
+        self.bounds = bounds;
+        self
+    }
+    /// Sets the stored per-draw arrays.
+    pub fn columns(mut self, columns: Columns) -> Self {
+        self.columns = columns;
+        self
+    }
+    /// Sets the provenance attributes.
+    pub fn attrs(mut self, attrs: BTreeMap<String, String>) -> Self {
+        self.attrs = attrs;
+        self
+    }
+}
+
 /// Appends iterations to a chain file, flushing every `flush_every` rows.
 ///
 /// ```no_run
-/// # use seqcal::chain::{ChainWriter, Columns, Step};
+/// # use seqcal::chain::{ChainLayout, ChainWriter, Step};
 /// # use ndarray::{Array1, Array2};
 /// # fn main() -> seqcal::Result<()> {
-/// let cols = Columns { log_prob: true, ..Default::default() };
-/// let mut w = ChainWriter::create("run.h5".as_ref(), vec!["a".into()], vec![(0.0, 1.0)], 4, cols, Default::default(), 100)?;
+/// let layout = ChainLayout::new(vec!["a".into()], 4).bounds(vec![(0.0, 1.0)]);
+/// let mut w = ChainWriter::create("run.h5".as_ref(), &layout, 100)?;
 /// let (x, lp) = (Array2::from_elem((4, 1), 0.5), Array1::zeros(4));
 /// w.append(Step { draws: x.view(), log_prob: Some(lp.view()), log_prior: None, log_likelihood: None, weights: None, accepted: None })?;
 /// w.finish()?;
@@ -75,30 +114,25 @@ fn wanted(c: Columns) -> [bool; 4] {
 
 impl ChainWriter {
     /// Creates a new chain file (replacing any file at `path`) with no rows.
+    /// Rows are flushed to disk every `flush_every` appended iterations.
     ///
     /// # Errors
-    /// Invalid names or bounds, or a failed write.
-    pub fn create(
-        path: &Path,
-        names: Vec<String>,
-        bounds: Vec<(f64, f64)>,
-        walkers: usize,
-        columns: Columns,
-        attrs: BTreeMap<String, String>,
-        flush_every: usize,
-    ) -> Result<Self> {
+    /// Invalid names or bounds, no walkers, or a failed write.
+    pub fn create(path: &Path, layout: &ChainLayout, flush_every: usize) -> Result<Self> {
+        let ChainLayout { names, bounds, walkers, columns, .. } = layout.clone();
         seqcal_api::ParamSpace::new(names.clone(), bounds.clone()).map_err(|e| Error::chain(path, e.to_string()))?;
         if walkers == 0 {
             return Err(Error::chain(path, "a chain needs at least one walker"));
         }
         let dim = names.len();
-        super::write_atomically(path, |tmp| create_layout(tmp, &names, &bounds, walkers, columns, &attrs))?;
+        let flush_every = flush_every.max(1);
+        super::write_atomically(path, |tmp| create_layout(tmp, layout, flush_every))?;
         Ok(ChainWriter {
             path: path.to_path_buf(),
             names,
             walkers,
             columns,
-            flush_every: flush_every.max(1),
+            flush_every,
             rows_on_disk: 0,
             buf_rows: 0,
             buf_draws: Vec::with_capacity(walkers * dim),
@@ -288,12 +322,16 @@ impl Drop for ChainWriter {
     }
 }
 
-/// Rows per chunk so that a chunk holds about 1 MiB.
-fn chunk_rows(row_len: usize) -> usize {
-    ((1 << 20) / (8 * row_len.max(1))).clamp(1, 1 << 16)
+/// Rows per HDF5 chunk: about 1 MiB per chunk for long chains, but no more
+/// than a flush's worth (at least 16 rows), since HDF5 allocates whole
+/// chunks and a short chain should stay small.
+fn chunk_rows(row_len: usize, flush_every: usize) -> usize {
+    ((1 << 20) / (8 * row_len.max(1))).clamp(1, 1 << 16).min(flush_every.max(16))
 }
 
-fn create_layout(path: &Path, names: &[String], bounds: &[(f64, f64)], walkers: usize, columns: Columns, attrs: &BTreeMap<String, String>) -> Result<()> {
+fn create_layout(path: &Path, layout: &ChainLayout, flush_every: usize) -> Result<()> {
+    let ChainLayout { names, bounds, walkers, columns, attrs } = layout;
+    let (walkers, columns) = (*walkers, *columns);
     let dim = names.len();
     let e = |what: &str| {
         let what = what.to_owned();
@@ -320,9 +358,9 @@ fn create_layout(path: &Path, names: &[String], bounds: &[(f64, f64)], walkers: 
     for (k, v) in &attrs {
         set_string_attr(path, &g, k, v)?;
     }
-    let r3 = chunk_rows(walkers * dim);
+    let r3 = chunk_rows(walkers * dim, flush_every);
     g.new_dataset::<f64>().chunk((r3, walkers, dim)).shape((0.., walkers, dim)).create("chain").map_err(e("creating 'chain'"))?;
-    let r2 = chunk_rows(walkers);
+    let r2 = chunk_rows(walkers, flush_every);
     for (i, keep) in wanted(columns).iter().enumerate() {
         if *keep {
             g.new_dataset::<f64>().chunk((r2, walkers)).shape((0.., walkers)).create(PER_DRAW[i]).map_err(e("creating a per-draw dataset"))?;

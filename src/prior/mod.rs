@@ -37,7 +37,10 @@ use seqcal_api::Prior;
 /// Unreadable or malformed file, or an invalid prior; the message names the file.
 pub fn load_prior_file(path: &Path, registry: &PriorRegistry) -> Result<Box<dyn Prior>, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::config(path, e.message().to_string()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        Error::config(path, format!("line {line}: {}", e.message()))
+    })?;
     let spec = match table.get("prior") {
         Some(toml::Value::Table(t)) => t,
         _ => &table,

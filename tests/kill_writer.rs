@@ -1,0 +1,128 @@
+//! A chain writer killed at a random moment leaves a readable file holding
+//! every row up to its last flush.
+//!
+//! The test re-runs its own test binary as the writer process (the ignored
+//! test `writer_child`, which only writes when `SEQCAL_KILL_TEST_FILE` is
+//! set), reads the rows it reports flushed, kills it with SIGKILL at a
+//! random moment, and checks the file.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ndarray::{Array1, Array2};
+use seqcal::chain::{ChainLayout, ChainReader, ChainWriter, Columns, Step};
+
+const WALKERS: usize = 8;
+const DIM: usize = 3;
+const FLUSH_EVERY: usize = 7;
+
+/// The value every writer stores at (iteration, walker, parameter), so the
+/// reader can check the contents, not just the shape.
+fn value(i: usize, w: usize, j: usize) -> f64 {
+    (i as f64) * 1000.0 + (w as f64) * 10.0 + j as f64 + 0.25
+}
+
+#[test]
+#[ignore = "writer process for killed_writer_leaves_a_valid_file; runs only when spawned by it"]
+fn writer_child() {
+    let Ok(path) = std::env::var("SEQCAL_KILL_TEST_FILE") else { return };
+    let names = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+    let cols = Columns { log_prob: true, log_prior: true, ..Default::default() };
+    let mut w = ChainWriter::create(path.as_ref(), &ChainLayout::new(names, WALKERS).columns(cols), FLUSH_EVERY).unwrap();
+    let mut flushed = 0;
+    for i in 0.. {
+        let x = Array2::from_shape_fn((WALKERS, DIM), |(k, j)| value(i, k, j));
+        let lp = Array1::from_shape_fn(WALKERS, |k| -value(i, k, 0));
+        let acc: Vec<bool> = (0..WALKERS).map(|k| (i + k) % 2 == 0).collect();
+        w.append(Step { draws: x.view(), log_prob: Some(lp.view()), log_prior: Some(lp.view()), log_likelihood: None, weights: None, accepted: Some(&acc) }).unwrap();
+        if w.rows_flushed() != flushed {
+            flushed = w.rows_flushed();
+            println!("flushed {flushed}");
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+#[test]
+fn killed_writer_leaves_a_valid_file() {
+    let exe = std::env::current_exe().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A fixed sequence of kill points: after 1..=12 reported flushes plus a
+    // sub-millisecond delay, so kills land both between and during flushes.
+    for trial in 0..12u64 {
+        let path = dir.path().join(format!("killed{trial}.h5"));
+        let mut child = Command::new(&exe)
+            .args(["--exact", "writer_child", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("SEQCAL_KILL_TEST_FILE", &path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let wait_for = 1 + trial as usize;
+        let mut last = 0;
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(n) = line.strip_prefix("flushed ") {
+                last = n.parse().unwrap();
+                if last >= wait_for * FLUSH_EVERY {
+                    break;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_micros(137 * trial));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(last > 0, "trial {trial}: the writer never flushed");
+
+        let reader = ChainReader::open(&path).unwrap_or_else(|e| panic!("trial {trial}: killed file unreadable: {e}"));
+        let h = reader.header();
+        assert!(h.iterations >= last, "trial {trial}: {} rows, but {last} were reported flushed", h.iterations);
+        assert_eq!(h.complete, Some(false), "a killed run must not look complete");
+        let c = reader.read_all().unwrap();
+        for i in 0..h.iterations {
+            for k in 0..WALKERS {
+                for j in 0..DIM {
+                    assert_eq!(c.draws[[i, k, j]], value(i, k, j), "trial {trial}: row {i} corrupt");
+                }
+                assert_eq!(c.log_prob.as_ref().unwrap()[[i, k]], -value(i, k, 0));
+            }
+        }
+        // Acceptance counts agree with the rows: walker k accepted on iterations with i + k even.
+        for k in 0..WALKERS {
+            let expect = (0..h.iterations).filter(|i| (i + k) % 2 == 0).count() as f64;
+            assert_eq!(h.accepted[k], expect, "trial {trial}: walker {k}");
+        }
+    }
+}
+
+#[test]
+fn resume_continues_after_the_last_valid_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("resume.h5");
+    let names = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+    let cols = Columns { log_prob: true, ..Default::default() };
+    let step = |w: &mut ChainWriter, i: usize| {
+        let x = Array2::from_shape_fn((WALKERS, DIM), |(k, j)| value(i, k, j));
+        let lp = Array1::zeros(WALKERS);
+        w.append(Step { draws: x.view(), log_prob: Some(lp.view()), log_prior: None, log_likelihood: None, weights: None, accepted: None }).unwrap();
+    };
+    let mut w = ChainWriter::create(&path, &ChainLayout::new(names, WALKERS).bounds(vec![(0.0, 1e9); DIM]).columns(cols), 5).unwrap();
+    for i in 0..12 {
+        step(&mut w, i);
+    }
+    // Two rows are buffered, not flushed: forget the writer as a kill would.
+    std::mem::forget(w);
+    let (mut w, h) = ChainWriter::resume(&path, 5).unwrap();
+    assert_eq!(h.iterations, 10);
+    for i in 10..23 {
+        step(&mut w, i);
+    }
+    w.set_attr("note", "resumed");
+    w.finish().unwrap();
+    let c = seqcal::chain::read_hdf5(&path).unwrap();
+    assert_eq!(c.iterations(), 23);
+    assert!((0..23).all(|i| c.draws[[i, 3, 2]] == value(i, 3, 2)));
+    assert_eq!(c.attrs["note"], "resumed");
+    assert_eq!(c.bounds[0], (0.0, 1e9));
+}

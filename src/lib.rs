@@ -21,6 +21,7 @@ pub mod chain;
 pub mod cli;
 mod error;
 pub mod prior;
+pub mod targets;
 
 pub use error::{Error, Result};
 pub use seqcal_api as api;

@@ -13,6 +13,7 @@
 //! parameters stored in the chain.
 
 mod analytic;
+mod posteriordb;
 
 use seqcal_api::{LogDensity, ParamSpace, Prior};
 
@@ -118,6 +119,7 @@ pub struct TargetEntry {
 /// Every built-in target.
 pub fn registry() -> Vec<TargetEntry> {
     let mut v = analytic::entries();
+    v.extend(posteriordb::entries());
     v.sort_by_key(|e| e.name);
     v
 }

@@ -1,0 +1,323 @@
+//! Five posteriors of the Stan posterior database (posteriordb), written by
+//! hand from their Stan models: `eight_schools_noncentered`, `arK`,
+//! `kidiq_interaction`, `low_dim_gauss_mix` and `gp_regr`.
+//!
+//! The data in `posteriordb/data/` are posteriordb's, copied unchanged from
+//! `stan-dev/posteriordb` (BSD-3-Clause, see `posteriordb/data/LICENCE.md`)
+//! and embedded in the binary.
+//!
+//! # Scales
+//!
+//! Each target is sampled on an unconstrained scale, as Stan does: a positive
+//! parameter as its log, one in (0, 1) as its logit, `ordered[2] mu` as
+//! `(mu[1], log(mu[2] - mu[1]))`. [`Target::likelihood`] is the full log
+//! posterior in those coordinates, log-Jacobian of the constraining transform
+//! included, [`Target::prior`] is `None`, and [`Target::transform`] maps the
+//! sampler's coordinates to the parameters stored in the chain, named and
+//! ordered as the columns of posteriordb's `reference_draws.csv.gz`. Walkers
+//! start uniformly in (-2, 2) on every sampler coordinate, as Stan's chains do.
+//!
+//! # Constants
+//!
+//! Stan's `~` statements drop constants; these densities keep them (they cost
+//! nothing: they are summed once at construction). Every term is the
+//! normalized log density of its distribution, a half-normal or half-Cauchy
+//! prior on a positive parameter counting twice its full density on the
+//! half-line, so that for the models with proper priors (all but
+//! `kidiq_interaction`, whose coefficients have a flat prior) the target is
+//! the log of prior × likelihood. The normalizing constant of the posterior
+//! (the evidence) is not known: `log_z` is `None`, and the densities are
+//! unnormalized posteriors.
+//!
+//! # Bad points
+//!
+//! A non-finite coordinate or a non-finite result is a
+//! [`DensityError::Reject`], never a silent NaN; a point of zero prior density
+//! reached by overflow (a scale of `e^800`) is `-inf`; a GP covariance that is
+//! not numerically positive definite is a [`DensityError::Reject`].
+
+mod ark;
+mod eight_schools;
+mod gauss_mix;
+mod gp_regr;
+mod kidiq;
+#[cfg(test)]
+mod tests;
+
+use nalgebra::{DMatrix, DVector};
+use seqcal_api::{DensityError, LogDensity, ParamSpace};
+
+use super::{Target, TargetEntry, Transform};
+use crate::prior::UniformBox;
+use crate::{Error, Result};
+
+/// `ln(2π) / 2`.
+const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
+
+/// Parses a posteriordb `data.json`.
+fn parse_data<T: serde::de::DeserializeOwned>(posterior: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| Error::Usage(format!("posteriordb data of {posterior}: {e}")))
+}
+
+/// Errors when a data vector does not have the length its model says.
+fn check_len(posterior: &str, what: &str, got: usize, want: usize) -> Result<()> {
+    if got != want {
+        return Err(Error::Usage(format!("posteriordb data of {posterior}: {what} has {got} values, expected {want}")));
+    }
+    Ok(())
+}
+
+/// `ln(1 + e^x)` without overflow.
+#[inline]
+fn softplus(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+/// `1 / (1 + e^-v)` without overflow.
+#[inline]
+fn inv_logit(v: f64) -> f64 {
+    if v >= 0.0 {
+        1.0 / (1.0 + (-v).exp())
+    } else {
+        let e = v.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// `ln(1 + z²)`, also where `z²` overflows.
+#[inline]
+fn ln1p_sq(z: f64) -> f64 {
+    if z.abs() < 1e100 {
+        (z * z).ln_1p()
+    } else {
+        2.0 * z.abs().ln()
+    }
+}
+
+/// Log density of the half-Cauchy(0, `scale`) at `x > 0`, normalized on the half-line.
+#[inline]
+fn log_half_cauchy(x: f64, scale: f64) -> f64 {
+    (2.0 / (std::f64::consts::PI * scale)).ln() - ln1p_sq(x / scale)
+}
+
+/// A log posterior on the unconstrained scale.
+trait Model: Send + Sync + 'static {
+    /// Number of sampler coordinates.
+    fn dim(&self) -> usize;
+    /// Log posterior (Jacobian included) at a point `u` of the right length
+    /// whose coordinates are all finite.
+    fn log_post(&self, u: &[f64]) -> std::result::Result<f64, DensityError>;
+}
+
+/// A [`Model`] as a [`LogDensity`]: checks the length and finiteness of the
+/// point and that the result is not NaN or `+inf`.
+struct Density<M>(M);
+
+impl<M: Model> LogDensity for Density<M> {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn log_density(&self, u: &[f64]) -> std::result::Result<f64, DensityError> {
+        if u.len() != self.0.dim() {
+            return Err(DensityError::Fatal(format!("expected {} parameters, got {}", self.0.dim(), u.len())));
+        }
+        if let Some(i) = u.iter().position(|v| !v.is_finite()) {
+            return Err(DensityError::Reject(format!("coordinate {i} is {}", u[i])));
+        }
+        let lp = self.0.log_post(u)?;
+        if lp.is_nan() || lp == f64::INFINITY {
+            return Err(DensityError::Reject(format!("log density evaluates to {lp}")));
+        }
+        Ok(lp)
+    }
+}
+
+/// How one stored parameter is reached from its sampler coordinate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Bij {
+    /// Unbounded: `theta = u`.
+    Free,
+    /// Positive: `theta = e^u`.
+    Log,
+    /// In (0, 1): `theta = 1 / (1 + e^-u)`.
+    Logit,
+    /// Above the previous parameter (`ordered`): `theta[i] = theta[i-1] + e^u`.
+    LogGap,
+}
+
+/// A transform acting coordinate by coordinate (the previous coordinate too
+/// for [`Bij::LogGap`]).
+struct Elementwise {
+    sampler: Vec<String>,
+    kinds: Vec<Bij>,
+}
+
+impl Elementwise {
+    /// From the stored names and the kind of each: the sampler coordinates
+    /// are named `log_NAME`, `logit_NAME` and `log_diff_NAME` (the log of
+    /// `NAME` minus the previous parameter).
+    fn new(params: &[(String, Bij)]) -> Self {
+        assert!(params.first().is_none_or(|p| p.1 != Bij::LogGap), "an ordered parameter needs a predecessor");
+        let sampler = params
+            .iter()
+            .map(|(n, k)| match k {
+                Bij::Free => n.clone(),
+                Bij::Log => format!("log_{n}"),
+                Bij::Logit => format!("logit_{n}"),
+                Bij::LogGap => format!("log_diff_{n}"),
+            })
+            .collect();
+        Elementwise { sampler, kinds: params.iter().map(|p| p.1).collect() }
+    }
+}
+
+impl Transform for Elementwise {
+    fn sampler_names(&self) -> Vec<String> {
+        self.sampler.clone()
+    }
+    fn constrain(&self, u: &[f64], theta: &mut [f64]) {
+        for (i, k) in self.kinds.iter().enumerate() {
+            theta[i] = match k {
+                Bij::Free => u[i],
+                Bij::Log => u[i].exp(),
+                Bij::Logit => inv_logit(u[i]),
+                Bij::LogGap => theta[i - 1] + u[i].exp(),
+            };
+        }
+    }
+    fn unconstrain(&self, theta: &[f64], u: &mut [f64]) -> bool {
+        let n = self.kinds.len();
+        if theta.len() != n || u.len() != n || theta.iter().any(|v| !v.is_finite()) {
+            return false;
+        }
+        for (i, k) in self.kinds.iter().enumerate() {
+            let x = theta[i];
+            u[i] = match k {
+                Bij::Free => x,
+                Bij::Log if x > 0.0 => x.ln(),
+                Bij::Logit if x > 0.0 && x < 1.0 => x.ln() - (-x).ln_1p(),
+                Bij::LogGap if x > theta[i - 1] => (x - theta[i - 1]).ln(),
+                _ => return false,
+            };
+        }
+        u.iter().all(|v| v.is_finite())
+    }
+}
+
+/// Largest number of regression coefficients [`LeastSquares`] takes.
+const MAX_COEFS: usize = 16;
+
+/// The residual sum of squares `S(b) = Σ_t (y_t - x_tᵀ b)²` of a fixed
+/// design in O(p²) per call instead of O(n p):
+/// `S(b) = S(b̂) - 2 gᵀd + |Lᵀd|²` with `d = b - b̂`, `b̂` the least-squares
+/// fit, `XᵀX = L Lᵀ` and `g = Xᵀ(y - X b̂)` (zero up to round-off; keeping it
+/// makes the identity exact whatever the round-off in `b̂`). Every term is
+/// computed without cancellation, so `S(b)` is as accurate as the direct sum.
+struct LeastSquares {
+    p: usize,
+    bhat: Vec<f64>,
+    /// `Lᵀ`, upper triangular, row-major `p × p`.
+    lt: Vec<f64>,
+    g: Vec<f64>,
+    ssr_min: f64,
+}
+
+impl LeastSquares {
+    /// From the design `x` (one row per observation) and the responses `y`.
+    fn new(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<Self> {
+        let p = x.ncols();
+        assert!(p <= MAX_COEFS && x.nrows() == y.len());
+        let chol = (x.transpose() * x).cholesky().ok_or_else(|| Error::Usage("regression design is not of full rank".into()))?;
+        let bhat = chol.solve(&(x.transpose() * y));
+        let resid = y - x * &bhat;
+        let g = x.transpose() * &resid;
+        let l = chol.l();
+        let lt = (0..p * p).map(|k| if k % p >= k / p { l[(k % p, k / p)] } else { 0.0 }).collect();
+        Ok(LeastSquares { p, bhat: bhat.iter().copied().collect(), lt, g: g.iter().copied().collect(), ssr_min: resid.norm_squared() })
+    }
+
+    /// `Σ_t (y_t - x_tᵀ b)²` for `b` of length `p`.
+    #[inline]
+    fn ssr(&self, b: &[f64]) -> f64 {
+        let p = self.p;
+        let mut d = [0.0f64; MAX_COEFS];
+        let mut lin = 0.0;
+        for j in 0..p {
+            d[j] = b[j] - self.bhat[j];
+            lin += self.g[j] * d[j];
+        }
+        let mut q = 0.0;
+        for i in 0..p {
+            let row = &self.lt[i * p + i..i * p + p];
+            let v: f64 = row.iter().zip(&d[i..p]).map(|(a, b)| a * b).sum();
+            q += v * v;
+        }
+        (self.ssr_min - 2.0 * lin + q).max(0.0)
+    }
+}
+
+/// Assembles a target: stored parameters with their bounds, the transform,
+/// the model; walkers start uniformly in (-2, 2) on the sampler coordinates.
+fn assemble<M: Model>(name: &str, description: String, stored: Vec<(String, (f64, f64))>, transform: Box<dyn Transform>, model: M) -> Result<Target> {
+    let (names, bounds): (Vec<String>, Vec<(f64, f64)>) = stored.into_iter().unzip();
+    let space = ParamSpace::new(names, bounds).map_err(|e| Error::Usage(e.to_string()))?;
+    let sampler = transform.sampler_names();
+    let d = sampler.len();
+    if d != space.dim() || d != model.dim() {
+        return Err(Error::Usage(format!("target {name}: {} stored parameters, {d} sampler coordinates, model of dimension {}", space.dim(), model.dim())));
+    }
+    let init_space = ParamSpace::new(sampler, vec![(-2.0, 2.0); d]).map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(Target {
+        name: name.into(),
+        description,
+        space,
+        prior: None,
+        likelihood: Box::new(Density(model)),
+        transform: Some(transform),
+        init: Some(Box::new(UniformBox::new(init_space)?)),
+        log_z: None,
+    })
+}
+
+/// `NAME[1]`, ..., `NAME[n]`, Stan's names of an array's elements.
+fn indexed(name: &str, n: usize) -> impl Iterator<Item = String> + '_ {
+    (1..=n).map(move |i| format!("{name}[{i}]"))
+}
+
+const POS: (f64, f64) = (0.0, f64::INFINITY);
+const REAL: (f64, f64) = (f64::NEG_INFINITY, f64::INFINITY);
+
+pub(super) fn entries() -> Vec<TargetEntry> {
+    vec![
+        TargetEntry {
+            name: "eight_schools_noncentered",
+            help: "posteriordb eight_schools-eight_schools_noncentered: 8 school effects theta = mu + tau theta_trans, tau ~ half-Cauchy(0, 5); \
+                   funnel-like coupling of tau and theta_trans (tau from 3e-4 to 33 in the reference draws); sampled as (theta_trans[1..8], mu, log_tau)",
+            build: eight_schools::build,
+        },
+        TargetEntry {
+            name: "arK",
+            help: "posteriordb arK-arK: AR(5) model of a 200-point series, N(0, 10) coefficients, sigma ~ half-Cauchy(0, 2.5); \
+                   neighbouring lag coefficients correlated down to -0.63; sampled as (alpha, beta[1..5], log_sigma)",
+            build: ark::build,
+        },
+        TargetEntry {
+            name: "kidiq_interaction",
+            help: "posteriordb kidiq-kidscore_interaction: regression of 434 kid scores on mom_hs, mom_iq and their product, flat prior on beta, \
+                   sigma ~ half-Cauchy(0, 2.5); coefficients correlated up to |0.99| with scales 0.1 to 20; sampled as (beta[1..4], log_sigma)",
+            build: kidiq::build,
+        },
+        TargetEntry {
+            name: "low_dim_gauss_mix",
+            help: "posteriordb low_dim_gauss_mix-low_dim_gauss_mix: two-component normal mixture of 1000 points with ordered means, \
+                   theta ~ beta(5, 5); log_mix likelihood and the ordering constraint; sampled as (mu[1], log(mu[2]-mu[1]), log_sigma[1..2], logit_theta)",
+            build: gauss_mix::build,
+        },
+        TargetEntry {
+            name: "gp_regr",
+            help: "posteriordb gp_pois_regr-gp_regr: exact GP marginal likelihood of 11 points, squared-exponential kernel plus sigma (not sigma^2) \
+                   on the diagonal, rho ~ gamma(25, 4), alpha ~ N+(0, 2), sigma ~ N+(0, 1); an 11x11 Cholesky per evaluation; sampled as (log_rho, log_alpha, log_sigma)",
+            build: gp_regr::build,
+        },
+    ]
+}

@@ -10,6 +10,8 @@
 //! - [`chain`]: the [`chain::Chain`] type and its files: HDF5 compatible with
 //!   emcee's `HDFBackend` in both directions, incremental
 //!   [`chain::ChainWriter`], CSV import/export and streaming summaries.
+//! - [`likelihood`]: likelihoods; [`likelihood::ExternalTarget`] runs a model
+//!   written in any language as a child process speaking a line protocol.
 //! - [`cli`]: the command-line interface.
 //!
 //! The contracts shared with plugins ([`Prior`](seqcal_api::Prior),
@@ -20,6 +22,7 @@
 pub mod chain;
 pub mod cli;
 mod error;
+pub mod likelihood;
 pub mod prior;
 pub mod targets;
 

@@ -10,6 +10,9 @@
 //! - [`chain`]: the [`chain::Chain`] type and its files: HDF5 compatible with
 //!   emcee's `HDFBackend` in both directions, incremental
 //!   [`chain::ChainWriter`], CSV import/export and streaming summaries.
+//! - [`diagnostics`]: MCMC convergence diagnostics of chains: FFT
+//!   autocorrelation function and integrated autocorrelation time, effective
+//!   sample size, split R-hat and Monte Carlo standard error.
 //! - [`cli`]: the command-line interface.
 //!
 //! The contracts shared with plugins ([`Prior`](seqcal_api::Prior),
@@ -19,6 +22,8 @@
 
 pub mod chain;
 pub mod cli;
+/// MCMC convergence diagnostics: autocorrelation time, ESS, split R-hat, MCSE.
+pub mod diagnostics;
 mod error;
 pub mod prior;
 

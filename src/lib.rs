@@ -12,6 +12,11 @@
 //!   [`chain::ChainWriter`], CSV import/export and streaming summaries.
 //! - [`likelihood`]: likelihoods; [`likelihood::ExternalTarget`] runs a model
 //!   written in any language as a child process speaking a line protocol.
+//! - [`diagnostics`]: MCMC convergence diagnostics of chains: FFT
+//!   autocorrelation function and integrated autocorrelation time, effective
+//!   sample size, split R-hat and Monte Carlo standard error.
+//! - [`targets`]: built-in test posteriors with known answers.
+//! - [`sampler`]: the ensemble sampler and the loop that drives it.
 //! - [`cli`]: the command-line interface.
 //!
 //! The contracts shared with plugins ([`Prior`](seqcal_api::Prior),
@@ -21,6 +26,8 @@
 
 pub mod chain;
 pub mod cli;
+/// MCMC convergence diagnostics: autocorrelation time, ESS, split R-hat, MCSE.
+pub mod diagnostics;
 mod error;
 pub mod likelihood;
 pub mod prior;

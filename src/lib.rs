@@ -31,6 +31,7 @@ pub mod diagnostics;
 mod error;
 pub mod likelihood;
 pub mod prior;
+pub mod sampler;
 pub mod targets;
 
 pub use error::{Error, Result};

@@ -35,7 +35,7 @@ fn writer_child() {
         let x = Array2::from_shape_fn((WALKERS, DIM), |(k, j)| value(i, k, j));
         let lp = Array1::from_shape_fn(WALKERS, |k| -value(i, k, 0));
         let acc: Vec<bool> = (0..WALKERS).map(|k| (i + k) % 2 == 0).collect();
-        w.append(Step { draws: x.view(), log_prob: Some(lp.view()), log_prior: Some(lp.view()), log_likelihood: None, weights: None, accepted: Some(&acc) }).unwrap();
+        w.append(Step { log_prob: Some(lp.view()), log_prior: Some(lp.view()), accepted: Some(&acc), ..Step::new(x.view()) }).unwrap();
         if w.rows_flushed() != flushed {
             flushed = w.rows_flushed();
             println!("flushed {flushed}");
@@ -105,7 +105,7 @@ fn resume_continues_after_the_last_valid_row() {
     let step = |w: &mut ChainWriter, i: usize| {
         let x = Array2::from_shape_fn((WALKERS, DIM), |(k, j)| value(i, k, j));
         let lp = Array1::zeros(WALKERS);
-        w.append(Step { draws: x.view(), log_prob: Some(lp.view()), log_prior: None, log_likelihood: None, weights: None, accepted: None }).unwrap();
+        w.append(Step { log_prob: Some(lp.view()), ..Step::new(x.view()) }).unwrap();
     };
     let mut w = ChainWriter::create(&path, &ChainLayout::new(names, WALKERS).bounds(vec![(0.0, 1e9); DIM]).columns(cols), 5).unwrap();
     for i in 0..12 {

@@ -37,7 +37,7 @@ fn main() -> anyhow::Result<()> {
         for (k, l) in lp.iter_mut().enumerate() {
             *l = -0.5 * x.row(k).iter().map(|v: &f64| (v / sd).powi(2)).sum::<f64>();
         }
-        writer.append(Step { draws: shifted.view(), log_prob: Some(lp.view()), log_prior: None, log_likelihood: None, weights: None, accepted: None })?;
+        writer.append(Step { log_prob: Some(lp.view()), ..Step::new(shifted.view()) })?;
     }
     writer.finish()?;
     Ok(())

@@ -283,6 +283,15 @@ impl ChainReader {
         Ok(ChainReader { path: path.to_path_buf(), _file: file, header, chain, log_prob, optional })
     }
 
+    /// The sampler state stored at the last flush (for `--resume`), if any.
+    ///
+    /// # Errors
+    /// A state group that cannot be read.
+    pub fn sampler_state(&self) -> Result<Option<super::SamplerState>> {
+        let g = open_group(&self.path, &self._file)?;
+        super::writer::read_state(&self.path, &g)
+    }
+
     /// The file's header.
     pub fn header(&self) -> &Header {
         &self.header

@@ -26,7 +26,7 @@ use ndarray::{s, Array1, Array2, Array3, Axis};
 pub use csv_io::{read_csv, write_csv};
 pub use h5::{read_hdf5, write_hdf5, ChainReader, Header, RowBlock, GROUP};
 pub use stats::{ParamSummary, Summary};
-pub use writer::{ChainLayout, ChainWriter, Step};
+pub use writer::{ChainLayout, ChainWriter, SamplerState, Step};
 
 use crate::{Error, Result};
 

@@ -36,6 +36,36 @@ pub struct Step<'a> {
     pub weights: Option<ArrayView1<'a, f64>>,
     /// Which walkers accepted their proposal in this iteration.
     pub accepted: Option<&'a [bool]>,
+    /// The sampler's full state after this iteration; the writer keeps the
+    /// latest and stores it with the rows at each flush, for `--resume`.
+    pub state: Option<&'a SamplerState>,
+}
+
+impl<'a> Step<'a> {
+    /// A step with draws only; set the other fields with struct update syntax:
+    /// `Step { log_prob: Some(lp.view()), ..Step::new(x.view()) }`.
+    pub fn new(draws: ArrayView2<'a, f64>) -> Self {
+        Step { draws, log_prob: None, log_prior: None, log_likelihood: None, weights: None, accepted: None, state: None }
+    }
+}
+
+/// Everything a sampler needs to continue a run exactly where it stopped:
+/// stored in group `mcmc/sampler_state` at every flush, consistent with the
+/// flushed rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplerState {
+    /// Which sampler wrote it (`ensemble`, ...); checked on resume.
+    pub kind: String,
+    /// Walker positions in the sampler's coordinates, `walkers × dim`.
+    pub positions: Array2<f64>,
+    /// Per-walker values (log posterior, log prior, log likelihood, ...), `walkers × k`.
+    pub values: Array2<f64>,
+    /// Random-number-generator positions, one row per stream.
+    pub rng: Array2<u64>,
+    /// Iterations in the chain when this state was taken.
+    pub iteration: usize,
+    /// Accepted proposals per walker up to `iteration`.
+    pub accepted: Array1<f64>,
 }
 
 /// The fixed part of a chain file: parameters, ensemble size, which
@@ -86,7 +116,7 @@ impl ChainLayout {
 /// let layout = ChainLayout::new(vec!["a".into()], 4).bounds(vec![(0.0, 1.0)]);
 /// let mut w = ChainWriter::create("run.h5".as_ref(), &layout, 100)?;
 /// let (x, lp) = (Array2::from_elem((4, 1), 0.5), Array1::zeros(4));
-/// w.append(Step { draws: x.view(), log_prob: Some(lp.view()), log_prior: None, log_likelihood: None, weights: None, accepted: None })?;
+/// w.append(Step { log_prob: Some(lp.view()), ..Step::new(x.view()) })?;
 /// w.finish()?;
 /// # Ok(()) }
 /// ```
@@ -102,6 +132,7 @@ pub struct ChainWriter {
     buf: [Vec<f64>; 4],
     accepted: Vec<f64>,
     pending_attrs: BTreeMap<String, String>,
+    state: Option<SamplerState>,
     finished: bool,
 }
 
@@ -139,6 +170,7 @@ impl ChainWriter {
             buf: Default::default(),
             accepted: vec![0.0; walkers],
             pending_attrs: BTreeMap::new(),
+            state: None,
             finished: false,
         })
     }
@@ -162,8 +194,31 @@ impl ChainWriter {
             buf: Default::default(),
             accepted: header.accepted.to_vec(),
             pending_attrs: BTreeMap::new(),
+            state: None,
             finished: false,
         };
+        Ok((w, header))
+    }
+
+    /// Keeps `state` to be stored with the next flush (see [`Step::state`]).
+    pub fn set_state(&mut self, state: SamplerState) {
+        self.state = Some(state);
+    }
+
+    /// Reopens a chain file to continue from a checkpointed sampler state:
+    /// rows past `state.iteration` (flushed after the state was taken) are
+    /// overwritten, and the acceptance counts restart from the state's.
+    ///
+    /// # Errors
+    /// See [`ChainReader::open`]; a state beyond the file's rows.
+    pub fn resume_at(path: &Path, state: &SamplerState, flush_every: usize) -> Result<(Self, Header)> {
+        let (mut w, header) = Self::resume(path, flush_every)?;
+        if state.iteration > header.iterations || state.accepted.len() != header.walkers {
+            return Err(Error::chain(path, format!("the sampler state (iteration {}) does not match the chain ({} rows, {} walkers)", state.iteration, header.iterations, header.walkers)));
+        }
+        w.rows_on_disk = state.iteration;
+        w.accepted = state.accepted.to_vec();
+        w.state = Some(state.clone());
         Ok((w, header))
     }
 
@@ -175,6 +230,11 @@ impl ChainWriter {
     /// Rows on disk plus rows buffered.
     pub fn rows(&self) -> usize {
         self.rows_on_disk + self.buf_rows
+    }
+
+    /// Rows per flush.
+    pub fn flush_every(&self) -> usize {
+        self.flush_every
     }
 
     /// The file being written.
@@ -227,6 +287,19 @@ impl ChainWriter {
                 }
             }
         }
+        if let Some(st) = step.state {
+            match &mut self.state {
+                Some(old) if old.positions.dim() == st.positions.dim() && old.values.dim() == st.values.dim() && old.rng.dim() == st.rng.dim() => {
+                    old.positions.assign(&st.positions);
+                    old.values.assign(&st.values);
+                    old.rng.assign(&st.rng);
+                    old.kind.clone_from(&st.kind);
+                    old.iteration = st.iteration;
+                    old.accepted.clone_from(&st.accepted);
+                }
+                slot => *slot = Some(st.clone()),
+            }
+        }
         self.buf_rows += 1;
         if self.buf_rows >= self.flush_every {
             self.flush()?;
@@ -250,6 +323,7 @@ impl ChainWriter {
                 log_likelihood: row(&chain.log_likelihood, i),
                 weights: row(&chain.weights, i),
                 accepted: None,
+                state: None,
             })?;
         }
         self.accepted = chain.accepted.to_vec();
@@ -284,6 +358,9 @@ impl ChainWriter {
         dataset(&p, &g, "accepted")?.write(&Array1::from(self.accepted.clone())).map_err(|e| h5err(&p, "writing 'accepted'", e))?;
         for (k, v) in std::mem::take(&mut self.pending_attrs) {
             set_string_attr(&p, &g, &k, &v)?;
+        }
+        if let Some(st) = &self.state {
+            write_state(&p, &g, st)?;
         }
         // Last: the row count that makes the new rows valid.
         set_i64_attr(&p, &g, "iteration", new as i64)?;
@@ -321,6 +398,42 @@ impl Drop for ChainWriter {
         }
     }
 }
+
+/// Replaces group `sampler_state` with `st`.
+fn write_state(p: &Path, g: &hdf5::Group, st: &SamplerState) -> Result<()> {
+    if g.link_exists(STATE_GROUP) {
+        g.unlink(STATE_GROUP).map_err(|e| h5err(p, "replacing the sampler state", e))?;
+    }
+    let sg = g.create_group(STATE_GROUP).map_err(|e| h5err(p, "writing the sampler state", e))?;
+    set_string_attr(p, &sg, "kind", &st.kind)?;
+    let e = |err| h5err(p, "writing the sampler state", err);
+    sg.new_dataset_builder().with_data(&st.positions).create("positions").map_err(e)?;
+    sg.new_dataset_builder().with_data(&st.values).create("values").map_err(e)?;
+    sg.new_dataset_builder().with_data(&st.rng).create("rng").map_err(e)?;
+    sg.new_dataset_builder().with_data(&st.accepted).create("accepted").map_err(e)?;
+    set_i64_attr(p, &sg, "iteration", st.iteration as i64)?;
+    Ok(())
+}
+
+/// Reads group `sampler_state`, if the file has one.
+pub(crate) fn read_state(p: &Path, g: &hdf5::Group) -> Result<Option<SamplerState>> {
+    if !g.link_exists(STATE_GROUP) {
+        return Ok(None);
+    }
+    let e = |err| h5err(p, "reading the sampler state", err);
+    let sg = g.group(STATE_GROUP).map_err(e)?;
+    let kind = sg.attr("kind").and_then(|a| a.read_scalar::<VarLenUnicode>()).map_err(e)?.as_str().to_owned();
+    let positions = sg.dataset("positions").and_then(|d| d.read_2d()).map_err(e)?;
+    let values = sg.dataset("values").and_then(|d| d.read_2d()).map_err(e)?;
+    let rng = sg.dataset("rng").and_then(|d| d.read_2d()).map_err(e)?;
+    let accepted = sg.dataset("accepted").and_then(|d| d.read_1d()).map_err(e)?;
+    let iteration = sg.attr("iteration").and_then(|a| a.read_scalar::<i64>()).map_err(e)?;
+    let iteration = usize::try_from(iteration).map_err(|_| Error::chain(p, "the stored sampler state has a negative iteration"))?;
+    Ok(Some(SamplerState { kind, positions, values, rng, iteration, accepted }))
+}
+
+/// Group holding the sampler's state for `--resume`.
+const STATE_GROUP: &str = "sampler_state";
 
 /// Rows per HDF5 chunk: about 1 MiB per chunk for long chains, but no more
 /// than a flush's worth (at least 16 rows), since HDF5 allocates whole

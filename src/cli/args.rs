@@ -11,6 +11,8 @@ Examples:
   seqcal chain convert run.h5 run.csv           HDF5 -> CSV (and CSV -> HDF5)
   seqcal prior sample --config prior.toml -n 10000 -o draws.h5 --seed 1
   seqcal prior list                             the prior kinds this binary knows
+  seqcal sample --target gaussian:dim=5 --steps 5000 -o chain.h5 --json
+  seqcal sample --list-targets                  built-in test posteriors
 
 Chain files are emcee-compatible HDF5: in Python,
   emcee.backends.HDFBackend(\"run.h5\", read_only=True).get_chain()";
@@ -33,6 +35,80 @@ pub enum Command {
     /// Build and sample priors.
     #[command(subcommand)]
     Prior(PriorCommand),
+    /// Sample a posterior with the ensemble sampler.
+    #[command(after_help = SAMPLE_HELP)]
+    Sample(Box<SampleCmdArgs>),
+}
+
+const SAMPLE_HELP: &str = "\
+Examples:
+  seqcal sample --list-targets
+  seqcal sample --target gaussian:dim=5 --walkers 32 --steps 5000 --seed 1 -o chain.h5
+  seqcal sample --target correlated_gaussian --moves stretch:0.8,de:0.2 --steps 20000 --json
+  seqcal sample --target arK --steps 4000 -o ark.h5 --checkpoint-every 200
+  seqcal sample --target arK --steps 8000 -o ark.h5 --resume      # continue a killed or finished run
+  seqcal sample --target 'cmd:python3 examples/external/gaussian_model.py' --steps 2000 -o ext.h5
+
+Moves: stretch (a = 2), de (differential evolution), snooker (DE-snooker), walk (Gaussian with
+the complementary walkers' covariance); weights pick one move per step.";
+
+/// Arguments of `seqcal sample`.
+#[derive(Debug, Args)]
+pub struct SampleCmdArgs {
+    /// Target: a built-in `NAME[:key=value,...]` or `cmd:COMMAND` for an external model.
+    #[arg(long, short = 't', required_unless_present = "list_targets")]
+    pub target: Option<String>,
+    /// List the built-in targets and exit.
+    #[arg(long)]
+    pub list_targets: bool,
+    /// Sampler (only `ensemble` so far).
+    #[arg(long, default_value = "ensemble")]
+    pub sampler: String,
+    /// Prior file (TOML) replacing the target's prior.
+    #[arg(long)]
+    pub prior: Option<std::path::PathBuf>,
+    /// Start the walkers from this chain's last iteration (or its last draws).
+    #[arg(long)]
+    pub init: Option<std::path::PathBuf>,
+    /// Moves with weights, e.g. `stretch:0.8,de:0.2`.
+    #[arg(long, default_value = "stretch")]
+    pub moves: String,
+    /// Number of walkers (at least twice the number of parameters).
+    #[arg(long, short = 'w', default_value_t = 32)]
+    pub walkers: usize,
+    /// Total iterations in the chain (with --resume: including those already there).
+    #[arg(long, short = 'n', default_value_t = 5000)]
+    pub steps: usize,
+    /// Random seed: the same seed gives the same chain, whatever the thread count.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Tempering exponent beta of the likelihood (posterior = prior x likelihood^beta).
+    #[arg(long, default_value_t = 1.0)]
+    pub beta: f64,
+    /// Output chain file (HDF5, emcee-compatible).
+    #[arg(short, long)]
+    pub output: Option<std::path::PathBuf>,
+    /// Continue the run stored in the output file.
+    #[arg(long, requires = "output")]
+    pub resume: bool,
+    /// Overwrite an existing output file.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+    /// Flush the chain (and the sampler state) to disk every N iterations.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: u64,
+    /// Iterations dropped before the diagnostics (default: the first 10%).
+    #[arg(long)]
+    pub burn: Option<usize>,
+    /// Worker threads for parallel likelihood evaluation (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print one JSON summary object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar or messages.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 /// `seqcal chain ...`

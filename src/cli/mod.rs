@@ -4,6 +4,7 @@
 pub mod args;
 mod chain_cmd;
 mod prior_cmd;
+mod sample_cmd;
 
 pub use args::Cli;
 
@@ -20,5 +21,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Chain(ChainCommand::Convert(a)) => chain_cmd::convert(&a),
         Command::Prior(PriorCommand::Sample(a)) => prior_cmd::sample(&a),
         Command::Prior(PriorCommand::List) => prior_cmd::list(),
+        Command::Sample(a) => sample_cmd::sample(&a),
     }
 }

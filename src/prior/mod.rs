@@ -36,6 +36,15 @@ use seqcal_api::Prior;
 /// # Errors
 /// Unreadable or malformed file, or an invalid prior; the message names the file.
 pub fn load_prior_file(path: &Path, registry: &PriorRegistry) -> Result<Box<dyn Prior>, Error> {
+    load_prior_file_in(path, registry, None)
+}
+
+/// [`load_prior_file`] for a known parameter space: leaf priors without
+/// `names` take the space's, and the prior must be over exactly its parameters.
+///
+/// # Errors
+/// As [`load_prior_file`], and a prior over other parameters.
+pub fn load_prior_file_in(path: &Path, registry: &PriorRegistry, space: Option<&seqcal_api::ParamSpace>) -> Result<Box<dyn Prior>, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
@@ -46,7 +55,7 @@ pub fn load_prior_file(path: &Path, registry: &PriorRegistry) -> Result<Box<dyn 
         _ => &table,
     };
     let base = path.parent().unwrap_or(Path::new("."));
-    registry.build_standalone(spec, None, base).map_err(|e| Error::config(path, e.to_string()))
+    registry.build_standalone(spec, space, base).map_err(|e| Error::config(path, e.to_string()))
 }
 
 #[cfg(test)]

@@ -13,6 +13,9 @@
 //! parameters stored in the chain.
 
 mod analytic;
+mod external;
+
+pub use external::external;
 mod posteriordb;
 
 use seqcal_api::{LogDensity, ParamSpace, Prior};

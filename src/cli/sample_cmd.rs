@@ -1,0 +1,315 @@
+//! `seqcal sample`: run the ensemble sampler on a target.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ndarray::{s, Array1, Array2, Array3, Axis};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::args::SampleCmdArgs;
+use crate::chain::{self, ChainLayout, ChainWriter, Columns};
+use crate::diagnostics;
+use crate::prior::{load_prior_file_in, PriorRegistry};
+use crate::sampler::ensemble::{parse_moves, Ensemble, EnsembleSettings};
+use crate::sampler::run::EnsembleRun;
+use crate::sampler::Posterior;
+use crate::targets::{self, Target};
+use crate::{Error, Result};
+
+#[derive(Serialize)]
+struct Acceptance {
+    mean: f64,
+    min: f64,
+    max: f64,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    target: String,
+    sampler: &'static str,
+    moves: String,
+    walkers: usize,
+    iterations: usize,
+    steps_run: usize,
+    burn: usize,
+    seed: u64,
+    names: Vec<String>,
+    wall_seconds: f64,
+    evaluations: u64,
+    evaluations_per_second: f64,
+    density_seconds: f64,
+    overhead_ns_per_evaluation: f64,
+    failed_evaluations: u64,
+    rejected_non_finite: u64,
+    acceptance: Acceptance,
+    mean: Vec<f64>,
+    sd: Vec<f64>,
+    tau: Vec<f64>,
+    tau_too_short: bool,
+    ess: Vec<f64>,
+    ess_per_second: f64,
+    rhat: Vec<f64>,
+    mcse: Vec<f64>,
+    log_z: Option<f64>,
+    output: Option<String>,
+}
+
+pub(super) fn sample(a: &SampleCmdArgs) -> Result<()> {
+    if a.list_targets {
+        for e in targets::registry() {
+            println!("{:<26} {}", e.name, e.help);
+        }
+        println!("{:<26} an external model speaking seqcal's line protocol (docs/external-targets.md)", "cmd:COMMAND");
+        return Ok(());
+    }
+    if a.sampler != "ensemble" {
+        return Err(Error::Usage(format!("unknown sampler {:?}; samplers: ensemble", a.sampler)));
+    }
+    if !(a.beta >= 0.0 && a.beta.is_finite()) {
+        return Err(Error::Usage(format!("--beta {} must be finite and >= 0", a.beta)));
+    }
+    if let Some(n) = a.threads {
+        // Only fails when a pool already exists (a second call in one process).
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
+    }
+    let spec = a.target.clone().unwrap_or_default();
+    let mut target = build_target(&spec)?;
+    if let Some(p) = &a.prior {
+        if target.transform.is_some() {
+            return Err(Error::Usage(format!("target {} carries its own prior on a transformed scale; --prior cannot replace it", target.name)));
+        }
+        target.prior = Some(load_prior_file_in(p, &PriorRegistry::builtin(), Some(&target.space))?);
+    }
+    let settings = EnsembleSettings { walkers: a.walkers, moves: parse_moves(&a.moves)? };
+    let sampler_dim = target.likelihood.dim();
+    settings.check(sampler_dim)?;
+    let out_dim = target.space.dim();
+    let run_id = run_identity(&spec, a, &settings);
+
+    let Target { prior, likelihood, transform, init, log_z, space, .. } = target;
+    let posterior = Posterior::new(prior, likelihood, a.beta);
+
+    let mut writer = None;
+    let mut done_before = 0;
+    let mut accepted_before = None;
+    let mut ensemble = None;
+    if let Some(out) = &a.output {
+        if a.resume && out.exists() {
+            let reader = chain::ChainReader::open(out)?;
+            let stored = reader.header().attrs.get("run").cloned().unwrap_or_default();
+            if stored != run_id {
+                return Err(Error::Usage(format!(
+                    "{}: --resume needs the same target, sampler, moves, walkers, seed and beta as the run that wrote it\n  stored:  {stored}\n  now:     {run_id}",
+                    out.display()
+                )));
+            }
+            if let Some(st) = reader.sampler_state()? {
+                drop(reader);
+                let (w, _) = ChainWriter::resume_at(out, &st, a.checkpoint_every as usize)?;
+                ensemble = Some(Ensemble::from_state(&st, &settings, a.seed)?);
+                done_before = st.iteration;
+                accepted_before = Some(st.accepted.clone());
+                writer = Some(w);
+            }
+        } else if out.exists() && !a.force {
+            return Err(Error::Usage(format!("{} exists: pass --resume to continue it or --force to overwrite it", out.display())));
+        }
+        if writer.is_none() {
+            let mut attrs = BTreeMap::new();
+            attrs.insert("run".to_string(), run_id.clone());
+            attrs.insert("sampler".into(), "ensemble".into());
+            attrs.insert("target".into(), spec.clone());
+            attrs.insert("moves".into(), settings.moves_spec());
+            attrs.insert("seed".into(), a.seed.to_string());
+            attrs.insert("beta".into(), a.beta.to_string());
+            if let Some(p) = posterior.prior() {
+                attrs.insert("prior".into(), p.describe());
+            }
+            let cols = Columns { log_prob: true, log_prior: posterior.prior().is_some(), log_likelihood: true, weights: false };
+            let layout = ChainLayout::new(space.names().to_vec(), settings.walkers).bounds(space.bounds().to_vec()).columns(cols).attrs(attrs);
+            writer = Some(ChainWriter::create(out, &layout, a.checkpoint_every as usize)?);
+        }
+    }
+    let mut ensemble = match ensemble {
+        Some(e) => e,
+        None => {
+            let x0 = initial_positions(a, &space, transform.as_deref(), init.as_deref(), posterior.prior(), settings.walkers, sampler_dim)?;
+            Ensemble::new(x0, &posterior, &settings, a.seed)?
+        }
+    };
+    let steps = a.steps.saturating_sub(done_before);
+    if steps == 0 && !a.quiet {
+        eprintln!("the chain already holds {done_before} iterations (>= --steps {}): nothing to run", a.steps);
+    }
+    let run = EnsembleRun { posterior: &posterior, transform: transform.as_deref(), out_dim, steps, progress: !a.quiet && !a.json, accepted_before, done_before };
+    let outcome = run.run(&mut ensemble, writer.as_mut());
+    if let Some(w) = writer {
+        match &outcome {
+            Ok(_) => w.finish()?,
+            // Keep what was flushed (and flush the rest); the file stays marked incomplete.
+            Err(_) => drop(w),
+        }
+    }
+    let outcome = outcome?;
+
+    // Diagnostics over the whole chain (resumed part included), after burn-in.
+    let (draws, accepted) = match &a.output {
+        Some(out) => {
+            let c = chain::read_hdf5(out)?;
+            (c.draws, c.accepted)
+        }
+        None => (outcome.draws.clone(), outcome.accepted.clone()),
+    };
+    let iterations = draws.len_of(Axis(0));
+    let burn = a.burn.unwrap_or(iterations / 10).min(iterations);
+    let kept = draws.slice(s![burn.., .., ..]);
+    let summary = summarize(a, &spec, &settings, space.names(), &outcome, kept.to_owned(), &accepted, iterations, burn, log_z);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| Error::Usage(e.to_string()))?);
+    } else if !a.quiet {
+        print_summary(&summary);
+    }
+    Ok(())
+}
+
+fn build_target(spec: &str) -> Result<Target> {
+    if let Some(cmd) = spec.strip_prefix("cmd:") {
+        return targets::external(cmd);
+    }
+    targets::build(spec)
+}
+
+/// What must not change between a run and its `--resume`.
+fn run_identity(spec: &str, a: &SampleCmdArgs, s: &EnsembleSettings) -> String {
+    format!(
+        "target={spec}; sampler=ensemble; moves={}; walkers={}; seed={}; beta={}; prior={}",
+        s.moves_spec(),
+        s.walkers,
+        a.seed,
+        a.beta,
+        a.prior.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "target's".into())
+    )
+}
+
+fn initial_positions(
+    a: &SampleCmdArgs,
+    space: &seqcal_api::ParamSpace,
+    transform: Option<&dyn targets::Transform>,
+    init: Option<&dyn seqcal_api::Prior>,
+    prior: Option<&dyn seqcal_api::Prior>,
+    walkers: usize,
+    dim: usize,
+) -> Result<Array2<f64>> {
+    // The initial draws use their own stream, apart from the walkers'.
+    let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
+    rng.set_stream(u64::MAX);
+    if let Some(path) = &a.init {
+        return positions_from_file(path, space, transform, walkers, dim);
+    }
+    if let Some(p) = init.or(prior) {
+        return Ok(p.sample(&mut rng, walkers));
+    }
+    Err(Error::Usage("this target has no proper prior to start the walkers from: pass --prior prior.toml or --init chain.h5".into()))
+}
+
+fn positions_from_file(path: &Path, space: &seqcal_api::ParamSpace, transform: Option<&dyn targets::Transform>, walkers: usize, dim: usize) -> Result<Array2<f64>> {
+    let c = chain::read_any(path)?;
+    if c.names != space.names() {
+        return Err(Error::chain(path, format!("holds parameters [{}] but the target's are [{}]", c.names.join(", "), space.names().join(", "))));
+    }
+    let flat = c.flat();
+    if flat.nrows() < walkers {
+        return Err(Error::chain(path, format!("holds {} draws; {walkers} walkers need at least as many", flat.nrows())));
+    }
+    let theta = flat.slice(s![flat.nrows() - walkers.., ..]).to_owned();
+    match transform {
+        None => Ok(theta),
+        Some(t) => {
+            let mut u = Array2::zeros((walkers, dim));
+            for (k, (row, mut out)) in theta.rows().into_iter().zip(u.rows_mut()).enumerate() {
+                let r = row.to_vec();
+                let o = out.as_slice_mut().expect("owned rows are contiguous");
+                if !t.unconstrain(&r, o) {
+                    return Err(Error::chain(path, format!("draw {k} used as a start lies outside the target's support")));
+                }
+            }
+            Ok(u)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summarize(
+    a: &SampleCmdArgs,
+    spec: &str,
+    settings: &EnsembleSettings,
+    names: &[String],
+    o: &crate::sampler::run::RunOutcome,
+    kept: Array3<f64>,
+    accepted: &Array1<f64>,
+    iterations: usize,
+    burn: usize,
+    log_z: Option<f64>,
+) -> Summary {
+    let d = diagnostics::Diagnostics::compute(kept.view(), 4);
+    let flat = kept.to_shape((kept.len_of(Axis(0)) * kept.len_of(Axis(1)), kept.len_of(Axis(2)))).map(|v| v.to_owned()).unwrap_or_else(|_| Array2::zeros((0, names.len())));
+    let mean: Vec<f64> = (0..names.len()).map(|j| flat.column(j).mean().unwrap_or(f64::NAN)).collect();
+    let sd: Vec<f64> = (0..names.len()).map(|j| flat.column(j).std(0.0)).collect();
+    let acc = accepted.mapv(|x| x / iterations.max(1) as f64);
+    let min_ess = d.ess.iter().copied().fold(f64::INFINITY, f64::min);
+    Summary {
+        target: spec.to_string(),
+        sampler: "ensemble",
+        moves: settings.moves_spec(),
+        walkers: settings.walkers,
+        iterations,
+        steps_run: o.steps_run,
+        burn,
+        seed: a.seed,
+        names: names.to_vec(),
+        wall_seconds: o.wall_seconds,
+        evaluations: o.evaluations,
+        evaluations_per_second: o.evaluations as f64 / o.wall_seconds.max(1e-12),
+        density_seconds: o.density_seconds,
+        overhead_ns_per_evaluation: if o.evaluations > 0 { (o.wall_seconds - o.density_seconds).max(0.0) * 1e9 / o.evaluations as f64 } else { f64::NAN },
+        failed_evaluations: o.failed_evaluations,
+        rejected_non_finite: o.non_finite,
+        acceptance: Acceptance { mean: acc.mean().unwrap_or(f64::NAN), min: acc.iter().copied().fold(f64::INFINITY, f64::min), max: acc.iter().copied().fold(f64::NEG_INFINITY, f64::max) },
+        mean,
+        sd,
+        tau: d.autocorr.tau.clone(),
+        tau_too_short: d.autocorr.too_short,
+        ess_per_second: if o.wall_seconds > 0.0 && min_ess.is_finite() { min_ess / o.wall_seconds } else { f64::NAN },
+        ess: d.ess,
+        rhat: d.rhat,
+        mcse: d.mcse_mean,
+        log_z,
+        output: a.output.as_ref().map(|p| p.display().to_string()),
+    }
+}
+
+fn print_summary(s: &Summary) {
+    println!("target      {} ({} walkers, moves {}, seed {})", s.target, s.walkers, s.moves, s.seed);
+    println!("chain       {} iterations ({} run now, first {} dropped for diagnostics)", s.iterations, s.steps_run, s.burn);
+    println!(
+        "speed       {:.3} s, {} evaluations ({:.0}/s), sampler overhead {:.0} ns per evaluation",
+        s.wall_seconds, s.evaluations, s.evaluations_per_second, s.overhead_ns_per_evaluation
+    );
+    println!("acceptance  mean {:.3} (min {:.3}, max {:.3})", s.acceptance.mean, s.acceptance.min, s.acceptance.max);
+    if s.failed_evaluations + s.rejected_non_finite > 0 {
+        println!("rejected    {} proposals with zero or non-finite density ({} failed evaluations)", s.rejected_non_finite, s.failed_evaluations);
+    }
+    if s.tau_too_short {
+        println!("WARNING     the chain is shorter than 50 autocorrelation times: run longer before trusting tau and ESS");
+    }
+    let w = s.names.iter().map(|n| n.len()).max().unwrap_or(4).max(9);
+    println!("\n{:<w$} {:>12} {:>12} {:>9} {:>10} {:>7}", "parameter", "mean", "sd", "tau", "ESS", "R-hat");
+    for j in 0..s.names.len() {
+        println!("{:<w$} {:>12.5} {:>12.5} {:>9.1} {:>10.0} {:>7.3}", s.names[j], s.mean[j], s.sd[j], s.tau[j], s.ess[j], s.rhat[j]);
+    }
+    if let Some(out) = &s.output {
+        println!("\nwrote {out}");
+    }
+}

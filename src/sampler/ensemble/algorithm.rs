@@ -1,0 +1,233 @@
+//! The ensemble's state and one step of the sampler.
+
+use nalgebra::DMatrix;
+use ndarray::{s, Array2};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use seqcal_api::DensityError;
+
+use super::moves::{centered, log_uniform, propose, Complement};
+use super::{EnsembleSettings, MoveKind};
+use crate::chain::SamplerState;
+use crate::sampler::{Evaluation, Posterior};
+use crate::{Error, Result};
+
+/// `kind` of the [`SamplerState`] this sampler stores.
+pub const STATE_KIND: &str = "ensemble-v1";
+
+/// Walkers, their log densities and random streams.
+pub struct Ensemble {
+    x: Array2<f64>,
+    eval: Vec<Evaluation>,
+    rngs: Vec<ChaCha8Rng>,
+    master: ChaCha8Rng,
+    weights: Vec<f64>,
+    moves: Vec<MoveKind>,
+    // Buffers reused every step.
+    q: Array2<f64>,
+    factor: Vec<f64>,
+    centered: Array2<f64>,
+    split: Vec<usize>,
+}
+
+/// What one step did.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    /// Which walkers accepted their proposal.
+    pub accepted: Vec<bool>,
+    /// Index of the move used (into the settings' list).
+    pub move_index: usize,
+}
+
+fn stream_rng(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(stream);
+    r
+}
+
+impl Ensemble {
+    /// Starts an ensemble at `x0` (`walkers × dim`, sampler coordinates).
+    ///
+    /// # Errors
+    /// Settings that fail their check, a degenerate ensemble (walkers in a
+    /// lower-dimensional subspace: covariance condition number above 1e8, as
+    /// emcee checks), a walker where the posterior is zero or cannot be
+    /// evaluated, or a fatal density error.
+    pub fn new(x0: Array2<f64>, posterior: &Posterior, settings: &EnsembleSettings, seed: u64) -> Result<Self> {
+        let (w, d) = x0.dim();
+        settings.check(d)?;
+        if w != settings.walkers {
+            return Err(Error::Usage(format!("{w} initial positions for {} walkers", settings.walkers)));
+        }
+        if d != posterior.dim() {
+            return Err(Error::Usage(format!("initial positions have {d} parameters, the posterior {}", posterior.dim())));
+        }
+        if let Some(((k, j), v)) = x0.indexed_iter().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::Usage(format!("initial position of walker {k}, parameter {j} is {v}")));
+        }
+        check_not_degenerate(&x0)?;
+        let eval = posterior.evaluate(x0.view()).map_err(fatal)?;
+        if let Some(k) = eval.iter().position(|e| !e.log_post.is_finite()) {
+            let point: Vec<String> = x0.row(k).iter().map(|v| format!("{v:.6}")).collect();
+            return Err(Error::Usage(format!(
+                "walker {k} starts where the posterior is zero or cannot be evaluated (log prior {}, log likelihood {}) at [{}]: start the walkers inside the support",
+                eval[k].log_prior,
+                eval[k].log_lik,
+                point.join(", ")
+            )));
+        }
+        let rngs = (0..w as u64).map(|k| stream_rng(seed, k)).collect();
+        let master = stream_rng(seed, w as u64);
+        Ok(Self::assemble(x0, eval, rngs, master, settings))
+    }
+
+    fn assemble(x: Array2<f64>, eval: Vec<Evaluation>, rngs: Vec<ChaCha8Rng>, master: ChaCha8Rng, settings: &EnsembleSettings) -> Self {
+        let (w, d) = x.dim();
+        let total: f64 = settings.moves.iter().map(|m| m.weight).sum();
+        Ensemble {
+            x,
+            eval,
+            rngs,
+            master,
+            weights: settings.moves.iter().map(|m| m.weight / total).collect(),
+            moves: settings.moves.iter().map(|m| m.kind).collect(),
+            q: Array2::zeros((w.div_ceil(2), d)),
+            factor: vec![0.0; w.div_ceil(2)],
+            centered: Array2::zeros((0, d)),
+            split: (0..w).collect(),
+        }
+    }
+
+    /// Walker positions (`walkers × dim`).
+    pub fn positions(&self) -> &Array2<f64> {
+        &self.x
+    }
+
+    /// Log densities of the walkers.
+    pub fn evaluations(&self) -> &[Evaluation] {
+        &self.eval
+    }
+
+    /// One step: choose a move, split the walkers at random into two halves,
+    /// and update each half against the other.
+    ///
+    /// # Errors
+    /// A fatal density error; the ensemble is then unchanged for the half
+    /// that failed.
+    pub fn step(&mut self, posterior: &Posterior) -> Result<StepReport> {
+        let w = self.x.nrows();
+        // Move choice and the random split come from the master stream.
+        let u: f64 = self.master.random();
+        let mut move_index = self.weights.len() - 1;
+        let mut acc = 0.0;
+        for (i, p) in self.weights.iter().enumerate() {
+            acc += p;
+            if u < acc {
+                move_index = i;
+                break;
+            }
+        }
+        let kind = self.moves[move_index];
+        // Fisher-Yates shuffle of the walker indices, from the identity each
+        // step so that the split depends only on the random stream (a resumed
+        // run must make the same splits); the first half is one set.
+        for (i, v) in self.split.iter_mut().enumerate() {
+            *v = i;
+        }
+        for i in (1..w).rev() {
+            let j = self.master.random_range(0..=i);
+            self.split.swap(i, j);
+        }
+        let half = w / 2;
+        let mut accepted = vec![false; w];
+        for part in 0..2 {
+            let (mut active, mut comp) = if part == 0 { (self.split[..half].to_vec(), self.split[half..].to_vec()) } else { (self.split[half..].to_vec(), self.split[..half].to_vec()) };
+            // Sorting makes each walker's complement independent of shuffle order details.
+            active.sort_unstable();
+            comp.sort_unstable();
+            if let MoveKind::Walk = kind {
+                centered(&self.x, &comp, &mut self.centered);
+            }
+            let n = active.len();
+            {
+                let c = Complement { x: &self.x, idx: &comp, centered: &self.centered };
+                for (r, &k) in active.iter().enumerate() {
+                    self.factor[r] = propose(kind, self.x.row(k), &c, &mut self.rngs[k], self.q.row_mut(r));
+                }
+            }
+            let evals = posterior.evaluate(self.q.slice(s![..n, ..])).map_err(fatal)?;
+            for (r, &k) in active.iter().enumerate() {
+                let log_u = log_uniform(&mut self.rngs[k]);
+                let new = evals[r];
+                if new.log_post.is_finite() && self.factor[r] + new.log_post - self.eval[k].log_post > log_u {
+                    self.x.row_mut(k).assign(&self.q.row(r));
+                    self.eval[k] = new;
+                    accepted[k] = true;
+                }
+            }
+        }
+        Ok(StepReport { accepted, move_index })
+    }
+
+    /// The full state, for checkpoints (`iteration` and `accepted` are the
+    /// caller's to fill).
+    pub fn state(&self) -> SamplerState {
+        let w = self.x.nrows();
+        let values = Array2::from_shape_fn((w, 3), |(k, j)| match j {
+            0 => self.eval[k].log_post,
+            1 => self.eval[k].log_prior,
+            _ => self.eval[k].log_lik,
+        });
+        let rng = Array2::from_shape_fn((w + 1, 3), |(k, j)| {
+            let r = if k < w { &self.rngs[k] } else { &self.master };
+            let pos = r.get_word_pos();
+            match j {
+                0 => r.get_stream(),
+                1 => pos as u64,
+                _ => (pos >> 64) as u64,
+            }
+        });
+        SamplerState { kind: STATE_KIND.into(), positions: self.x.clone(), values, rng, iteration: 0, accepted: ndarray::Array1::zeros(w) }
+    }
+
+    /// Restores an ensemble from a checkpoint written with the same seed and settings.
+    ///
+    /// # Errors
+    /// A state of another kind or shape.
+    pub fn from_state(st: &SamplerState, settings: &EnsembleSettings, seed: u64) -> Result<Self> {
+        let (w, _) = st.positions.dim();
+        if st.kind != STATE_KIND || w != settings.walkers || st.values.dim() != (w, 3) || st.rng.dim() != (w + 1, 3) {
+            return Err(Error::Usage(format!("the stored sampler state ({}, {w} walkers) does not belong to an ensemble run with {} walkers", st.kind, settings.walkers)));
+        }
+        let eval = (0..w).map(|k| Evaluation { log_post: st.values[[k, 0]], log_prior: st.values[[k, 1]], log_lik: st.values[[k, 2]] }).collect();
+        let restore = |k: usize| {
+            let mut r = stream_rng(seed, st.rng[[k, 0]]);
+            r.set_word_pos(st.rng[[k, 1]] as u128 | ((st.rng[[k, 2]] as u128) << 64));
+            r
+        };
+        let rngs = (0..w).map(restore).collect();
+        let master = restore(w);
+        Ok(Self::assemble(st.positions.clone(), eval, rngs, master, settings))
+    }
+}
+
+fn fatal(e: DensityError) -> Error {
+    Error::Usage(format!("the log density failed: {e}"))
+}
+
+/// emcee's check: the walkers' covariance must be well conditioned, or the
+/// affine-invariant moves cannot leave the subspace the walkers span.
+fn check_not_degenerate(x: &Array2<f64>) -> Result<()> {
+    let (w, d) = x.dim();
+    let mean: Vec<f64> = (0..d).map(|j| x.column(j).sum() / w as f64).collect();
+    let cov = DMatrix::from_fn(d, d, |i, j| (0..w).map(|k| (x[[k, i]] - mean[i]) * (x[[k, j]] - mean[j])).sum::<f64>() / (w as f64 - 1.0).max(1.0));
+    let sv = cov.singular_values();
+    let (max, min) = (sv.max(), sv.min());
+    if !(min > 0.0) || max / min > 1e8 {
+        return Err(Error::Usage(format!(
+            "the initial walkers are degenerate (they lie in a lower-dimensional subspace; covariance condition number {:.3e} > 1e8): start them spread in every parameter",
+            if min > 0.0 { max / min } else { f64::INFINITY }
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! Samplers and the loop that drives them.
+//!
+//! - [`Posterior`]: a prior times a (tempered) likelihood, evaluated in
+//!   batches, serially or in parallel, with failures counted.
+//! - [`ensemble`]: the affine-invariant ensemble sampler and its moves.
+//! - [`run`]: the driver that owns seeding, progress, checkpointing and
+//!   storage, and resumes a killed run bit for bit.
+
+pub mod ensemble;
+mod posterior;
+pub mod run;
+
+pub use posterior::{Counters, Evaluation, Parallelism, Posterior};

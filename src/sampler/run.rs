@@ -1,0 +1,177 @@
+//! The loop that drives a sampler: steps, progress, checkpoints, counters.
+//!
+//! [`EnsembleRun`] owns everything that is not the sampler's own business:
+//! it maps the walkers to the stored parameters, appends every iteration to
+//! the chain file (which flushes every `checkpoint_every` rows together with
+//! the sampler's full state, so `--resume` continues bit for bit), shows a
+//! progress bar with the acceptance fraction and a running autocorrelation
+//! time, and keeps the counts reported at the end.
+
+use std::io::IsTerminal;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::{Array1, Array2, Array3, ArrayView2};
+
+use super::ensemble::Ensemble;
+use super::Posterior;
+use crate::chain::{ChainWriter, Step};
+use crate::targets::Transform;
+use crate::Result;
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// Iterations made by this call (after any resumed ones).
+    pub steps_run: usize,
+    /// Seconds of wall time of this call.
+    pub wall_seconds: f64,
+    /// Likelihood evaluations of this call.
+    pub evaluations: u64,
+    /// Seconds spent inside the prior and likelihood.
+    pub density_seconds: f64,
+    /// Evaluations the likelihood rejected (recoverable errors, NaN).
+    pub failed_evaluations: u64,
+    /// Proposals with a non-finite log posterior (rejected).
+    pub non_finite: u64,
+    /// Accepted proposals per walker over the whole chain (resumed part included).
+    pub accepted: Array1<f64>,
+    /// Stored draws of this call, `steps_run × walkers × dim`.
+    pub draws: Array3<f64>,
+}
+
+/// A configured run of the ensemble sampler.
+pub struct EnsembleRun<'a> {
+    /// The posterior.
+    pub posterior: &'a Posterior,
+    /// Sampler coordinates -> stored parameters.
+    pub transform: Option<&'a dyn Transform>,
+    /// Number of stored parameters.
+    pub out_dim: usize,
+    /// Iterations to make in this call.
+    pub steps: usize,
+    /// Show a progress bar (on a terminal only).
+    pub progress: bool,
+    /// Accepted counts carried over from a resumed file.
+    pub accepted_before: Option<Array1<f64>>,
+    /// Iterations already in the file (for the progress bar).
+    pub done_before: usize,
+}
+
+impl EnsembleRun<'_> {
+    /// Maps sampler coordinates to stored parameters, row by row.
+    fn constrain(&self, x: ArrayView2<'_, f64>, out: &mut Array2<f64>) {
+        match self.transform {
+            None => out.assign(&x),
+            Some(t) => {
+                for (u, mut th) in x.rows().into_iter().zip(out.rows_mut()) {
+                    let u = u.to_vec();
+                    let th = th.as_slice_mut().expect("rows of an owned standard-layout array are contiguous");
+                    t.constrain(&u, th);
+                }
+            }
+        }
+    }
+
+    /// Runs `steps` iterations, appending each to `writer` when given.
+    ///
+    /// # Errors
+    /// A fatal density error or a failed write; rows flushed before it stay valid.
+    pub fn run(&self, ens: &mut Ensemble, mut writer: Option<&mut ChainWriter>) -> Result<RunOutcome> {
+        let w = ens.positions().nrows();
+        let d = self.out_dim;
+        let start = Instant::now();
+        let c = self.posterior.counters();
+        let (ev0, fail0, nf0, ns0) = (c.evaluations.load(Ordering::Relaxed), c.failed.load(Ordering::Relaxed), c.non_finite.load(Ordering::Relaxed), c.density_nanos.load(Ordering::Relaxed));
+        let mut accepted = self.accepted_before.clone().unwrap_or_else(|| Array1::zeros(w));
+        let mut draws = Vec::with_capacity(self.steps * w * d);
+        let mut theta = Array2::zeros((w, d));
+        let mut lp = Array1::zeros(w);
+        let mut lprior = Array1::zeros(w);
+        let mut llik = Array1::zeros(w);
+        let bar = self.progress_bar();
+        let has_prior = self.posterior.prior().is_some();
+        let mut recent_acc = 0.0;
+        for it in 0..self.steps {
+            let rep = ens.step(self.posterior)?;
+            let n_acc = rep.accepted.iter().filter(|a| **a).count();
+            recent_acc = if it == 0 { n_acc as f64 / w as f64 } else { 0.98 * recent_acc + 0.02 * n_acc as f64 / w as f64 };
+            for (a, &ok) in accepted.iter_mut().zip(&rep.accepted) {
+                *a += ok as u8 as f64;
+            }
+            self.constrain(ens.positions().view(), &mut theta);
+            draws.extend(theta.iter());
+            if let Some(wr) = writer.as_deref_mut() {
+                for (k, e) in ens.evaluations().iter().enumerate() {
+                    lp[k] = e.log_post;
+                    lprior[k] = e.log_prior;
+                    llik[k] = e.log_lik;
+                }
+                // The state goes with the append that triggers a flush, so the
+                // stored state always matches the stored rows.
+                let state = (wr.rows() + 1 - wr.rows_flushed() >= wr.flush_every()).then(|| {
+                    let mut st = ens.state();
+                    st.iteration = self.done_before + it + 1;
+                    st.accepted.assign(&accepted);
+                    st
+                });
+                wr.append(Step {
+                    log_prob: Some(lp.view()),
+                    log_prior: has_prior.then(|| lprior.view()),
+                    log_likelihood: Some(llik.view()),
+                    accepted: Some(&rep.accepted),
+                    state: state.as_ref(),
+                    ..Step::new(theta.view())
+                })?;
+            }
+            if let Some(b) = &bar {
+                b.inc(1);
+                if it % 50 == 0 || it + 1 == self.steps {
+                    let tau = running_tau(&draws, it + 1, w, d);
+                    b.set_message(format!("acceptance {recent_acc:.3}{tau}"));
+                }
+            }
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        if let Some(wr) = writer {
+            let mut st = ens.state();
+            st.iteration = self.done_before + self.steps;
+            st.accepted.assign(&accepted);
+            wr.set_state(st);
+        }
+        let draws = Array3::from_shape_vec((self.steps, w, d), draws).expect("one row of w x d draws per step");
+        Ok(RunOutcome {
+            steps_run: self.steps,
+            wall_seconds: start.elapsed().as_secs_f64(),
+            evaluations: c.evaluations.load(Ordering::Relaxed) - ev0,
+            density_seconds: (c.density_nanos.load(Ordering::Relaxed) - ns0) as f64 * 1e-9,
+            failed_evaluations: c.failed.load(Ordering::Relaxed) - fail0,
+            non_finite: c.non_finite.load(Ordering::Relaxed) - nf0,
+            accepted,
+            draws,
+        })
+    }
+
+    fn progress_bar(&self) -> Option<ProgressBar> {
+        if !self.progress || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let b = ProgressBar::new((self.done_before + self.steps) as u64).with_position(self.done_before as u64);
+        b.set_style(ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} steps ({per_sec}, eta {eta}) {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+        Some(b)
+    }
+}
+
+/// ", τ ≈ 80" from the draws so far (largest over parameters), once there are enough.
+fn running_tau(draws: &[f64], n: usize, w: usize, d: usize) -> String {
+    if n < 100 {
+        return String::new();
+    }
+    let Ok(view) = ndarray::ArrayView3::from_shape((n, w, d), &draws[..n * w * d]) else { return String::new() };
+    let t = crate::diagnostics::integrated_time(view, 5.0, 50.0);
+    let max = t.tau.iter().copied().fold(0.0, f64::max);
+    format!(", tau ~ {max:.1} steps{}", if t.too_short { " (chain < 50 tau)" } else { "" })
+}

@@ -67,6 +67,8 @@ fn nan_or_infinity_in_an_hdf5_chain() {
             let f = hdf5::File::open_rw(&p).unwrap();
             let ds = f.dataset("mcmc/chain").unwrap();
             ds.write_slice(&Array3::from_elem((1, 1, 1), bad), s![17..18, 4..5, 1..2]).unwrap();
+            drop(ds);
+            f.close().unwrap();
         }
         let err = fails(&["chain", "info", s(&p)]);
         assert!(err.contains("nan.h5") && err.contains(&format!("iteration 17, walker 4, parameter \"x1\" is {shown}")), "{err}");
@@ -101,7 +103,8 @@ fn missing_group() {
     let p = dir.path().join("other.h5");
     {
         let f = hdf5::File::create(&p).unwrap();
-        f.create_group("samples").unwrap();
+        drop(f.create_group("samples").unwrap());
+        f.close().unwrap();
     }
     let err = fails(&["chain", "info", s(&p)]);
     assert!(err.contains("other.h5: no group 'mcmc'") && err.contains("samples"), "{err}");
@@ -114,6 +117,7 @@ fn missing_dataset() {
     {
         let f = hdf5::File::open_rw(&p).unwrap();
         f.group("mcmc").unwrap().unlink("log_prob").unwrap();
+        f.close().unwrap();
     }
     let err = fails(&["chain", "info", s(&p)]);
     assert!(err.contains("nolp.h5: group 'mcmc' has no dataset 'log_prob'"), "{err}");
@@ -146,6 +150,7 @@ fn attributes_disagreeing_with_datasets() {
     {
         let f = hdf5::File::open_rw(&p).unwrap();
         f.group("mcmc").unwrap().attr("iteration").unwrap().write_scalar(&10_000i64).unwrap();
+        f.close().unwrap();
     }
     let err = fails(&["chain", "info", s(&p)]);
     assert!(err.contains("says 10000 rows but dataset 'chain' holds only 240: the file is truncated"), "{err}");

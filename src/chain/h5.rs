@@ -102,8 +102,20 @@ pub(crate) fn open_file(path: &Path, write: bool) -> Result<hdf5::File> {
     if !path.exists() {
         return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
     }
-    let r = if write { hdf5::File::open_rw(path) } else { hdf5::File::open(path) };
-    r.map_err(|e| Error::chain(path, format!("not a readable HDF5 file (truncated, corrupt, or another format): {e}")))
+    // A writer holds the file's lock during a flush (milliseconds): wait for
+    // it rather than fail, so a running chain can be inspected.
+    let mut tries = 0;
+    loop {
+        let r = if write { hdf5::File::open_rw(path) } else { hdf5::File::open(path) };
+        match r {
+            Ok(f) => return Ok(f),
+            Err(e) if tries < 100 && e.to_string().contains("unable to lock file") => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(Error::chain(path, format!("not a readable HDF5 file (truncated, corrupt, or another format): {e}"))),
+        }
+    }
 }
 
 pub(crate) fn open_group(path: &Path, file: &hdf5::File) -> Result<Group> {

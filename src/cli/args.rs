@@ -100,6 +100,11 @@ pub struct SampleCmdArgs {
     /// Iterations dropped before the diagnostics (default: the first 10%).
     #[arg(long)]
     pub burn: Option<usize>,
+    /// During the first N iterations (burn-in), every 50 steps, move walkers stranded far
+    /// below the ensemble in a minor mode onto other walkers. Not detailed balance: keep N
+    /// within the iterations dropped by --burn.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub relocate_stuck: usize,
     /// Worker threads for parallel likelihood evaluation (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,

@@ -43,6 +43,8 @@ struct Summary {
     overhead_ns_per_evaluation: f64,
     failed_evaluations: u64,
     rejected_non_finite: u64,
+    relocated_walkers: usize,
+    stuck_walkers: usize,
     acceptance: Acceptance,
     mean: Vec<f64>,
     sd: Vec<f64>,
@@ -143,7 +145,7 @@ pub(super) fn sample(a: &SampleCmdArgs) -> Result<()> {
     if steps == 0 && !a.quiet {
         eprintln!("the chain already holds {done_before} iterations (>= --steps {}): nothing to run", a.steps);
     }
-    let run = EnsembleRun { posterior: &posterior, transform: transform.as_deref(), out_dim, steps, progress: !a.quiet && !a.json, accepted_before, done_before };
+    let run = EnsembleRun { posterior: &posterior, transform: transform.as_deref(), out_dim, steps, progress: !a.quiet && !a.json, accepted_before, done_before, relocate_until: a.relocate_stuck };
     let outcome = run.run(&mut ensemble, writer.as_mut());
     if let Some(w) = writer {
         match &outcome {
@@ -276,6 +278,8 @@ fn summarize(
         overhead_ns_per_evaluation: if o.evaluations > 0 { (o.wall_seconds - o.density_seconds).max(0.0) * 1e9 / o.evaluations as f64 } else { f64::NAN },
         failed_evaluations: o.failed_evaluations,
         rejected_non_finite: o.non_finite,
+        relocated_walkers: o.relocated,
+        stuck_walkers: o.stranded,
         acceptance: Acceptance { mean: acc.mean().unwrap_or(f64::NAN), min: acc.iter().copied().fold(f64::INFINITY, f64::min), max: acc.iter().copied().fold(f64::NEG_INFINITY, f64::max) },
         mean,
         sd,
@@ -300,6 +304,12 @@ fn print_summary(s: &Summary) {
     println!("acceptance  mean {:.3} (min {:.3}, max {:.3})", s.acceptance.mean, s.acceptance.min, s.acceptance.max);
     if s.failed_evaluations + s.rejected_non_finite > 0 {
         println!("rejected    {} proposals with zero or non-finite density ({} failed evaluations)", s.rejected_non_finite, s.failed_evaluations);
+    }
+    if s.stuck_walkers > 0 {
+        println!("WARNING     {} walkers end far below the others in log posterior: stranded in a minor mode, they bias the chain (try --relocate-stuck N with --burn N)", s.stuck_walkers);
+    }
+    if s.relocated_walkers > 0 {
+        println!("relocated   {} stranded walkers during burn-in", s.relocated_walkers);
     }
     if s.tau_too_short {
         println!("WARNING     the chain is shorter than 50 autocorrelation times: run longer before trusting tau and ESS");

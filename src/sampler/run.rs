@@ -39,6 +39,10 @@ pub struct RunOutcome {
     pub accepted: Array1<f64>,
     /// Stored draws of this call, `steps_run × walkers × dim`.
     pub draws: Array3<f64>,
+    /// Walkers moved off a minor mode during burn-in.
+    pub relocated: usize,
+    /// Walkers stranded in a minor mode at the end ([`Ensemble::stranded`]).
+    pub stranded: usize,
 }
 
 /// A configured run of the ensemble sampler.
@@ -57,6 +61,9 @@ pub struct EnsembleRun<'a> {
     pub accepted_before: Option<Array1<f64>>,
     /// Iterations already in the file (for the progress bar).
     pub done_before: usize,
+    /// During the chain's first this many iterations, every 50 steps, move
+    /// stranded walkers onto others ([`Ensemble::relocate_stuck`]); 0 = never.
+    pub relocate_until: usize,
 }
 
 impl EnsembleRun<'_> {
@@ -93,8 +100,13 @@ impl EnsembleRun<'_> {
         let bar = self.progress_bar();
         let has_prior = self.posterior.prior().is_some();
         let mut recent_acc = 0.0;
+        let mut relocated = 0;
         for it in 0..self.steps {
+            let global = self.done_before + it + 1;
             let rep = ens.step(self.posterior)?;
+            if global <= self.relocate_until && global % 50 == 0 {
+                relocated += ens.relocate_stuck();
+            }
             let n_acc = rep.accepted.iter().filter(|a| **a).count();
             recent_acc = if it == 0 { n_acc as f64 / w as f64 } else { 0.98 * recent_acc + 0.02 * n_acc as f64 / w as f64 };
             for (a, &ok) in accepted.iter_mut().zip(&rep.accepted) {
@@ -112,7 +124,7 @@ impl EnsembleRun<'_> {
                 // stored state always matches the stored rows.
                 let state = (wr.rows() + 1 - wr.rows_flushed() >= wr.flush_every()).then(|| {
                     let mut st = ens.state();
-                    st.iteration = self.done_before + it + 1;
+                    st.iteration = global;
                     st.accepted.assign(&accepted);
                     st
                 });
@@ -152,6 +164,8 @@ impl EnsembleRun<'_> {
             non_finite: c.non_finite.load(Ordering::Relaxed) - nf0,
             accepted,
             draws,
+            relocated,
+            stranded: ens.stranded().len(),
         })
     }
 

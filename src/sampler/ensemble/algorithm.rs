@@ -169,6 +169,43 @@ impl Ensemble {
         Ok(StepReport { accepted, move_index })
     }
 
+    /// Moves walkers stranded far below the ensemble onto other walkers.
+    ///
+    /// A walker whose log posterior lies more than `d/2 + 10 √(d/2) + 10`
+    /// below the ensemble's median (far beyond what the χ²_d spread of a
+    /// posterior allows) sits in a minor mode it cannot leave: stretch and
+    /// DE moves only reach points on lines through other walkers. It is
+    /// placed on a walker chosen at random (with its own random stream) among
+    /// the others. This breaks detailed balance, so it is for burn-in only
+    /// (`--relocate-stuck N` applies it every 50 steps of the first N).
+    /// Returns how many walkers moved.
+    pub fn relocate_stuck(&mut self) -> usize {
+        let stranded = self.stranded();
+        let w = self.x.nrows();
+        let good: Vec<usize> = (0..w).filter(|k| !stranded.contains(k)).collect();
+        if good.is_empty() {
+            return 0;
+        }
+        for &k in &stranded {
+            let j = good[self.rngs[k].random_range(0..good.len())];
+            let row = self.x.row(j).to_owned();
+            self.x.row_mut(k).assign(&row);
+            self.eval[k] = self.eval[j];
+        }
+        stranded.len()
+    }
+
+    /// Walkers whose log posterior lies more than `d/2 + 10 √(d/2) + 10`
+    /// below the ensemble's median: stranded in a minor mode.
+    pub fn stranded(&self) -> Vec<usize> {
+        let w = self.x.nrows();
+        let d = self.x.ncols() as f64;
+        let mut lp: Vec<f64> = self.eval.iter().map(|e| e.log_post).collect();
+        lp.sort_by(f64::total_cmp);
+        let cut = lp[w / 2] - (d / 2.0 + 10.0 * (d / 2.0).sqrt() + 10.0);
+        (0..w).filter(|&k| self.eval[k].log_post < cut).collect()
+    }
+
     /// The full state, for checkpoints (`iteration` and `accepted` are the
     /// caller's to fill).
     pub fn state(&self) -> SamplerState {

@@ -13,7 +13,10 @@ pub enum MoveKind {
         /// Scale `a > 1` (emcee's default 2).
         a: f64,
     },
-    /// Differential evolution: `y = x + γ (1 + σ ε) (c₁ - c₂)`.
+    /// Differential evolution: `y = x + γ (1 + σ ε) (c₁ - c₂)`. With `γ = 1`
+    /// (`de_jump`) the move carries a walker by the full difference of two
+    /// others, which lets walkers stuck in a minor mode jump to the main one
+    /// (ter Braak 2006 uses it every tenth generation).
     De {
         /// `γ`; `None` = `2.38 / √(2 d)`.
         gamma0: Option<f64>,
@@ -39,9 +42,10 @@ impl MoveKind {
         Ok(match name {
             "stretch" => MoveKind::Stretch { a: 2.0 },
             "de" | "differential_evolution" => MoveKind::De { gamma0: None, sigma: 1e-5 },
+            "de_jump" => MoveKind::De { gamma0: Some(1.0), sigma: 1e-5 },
             "snooker" | "de_snooker" => MoveKind::Snooker { gamma: 1.7 },
             "walk" => MoveKind::Walk,
-            other => return Err(Error::Usage(format!("unknown move {other:?}; moves: stretch, de, snooker, walk"))),
+            other => return Err(Error::Usage(format!("unknown move {other:?}; moves: stretch, de, de_jump, snooker, walk"))),
         })
     }
 
@@ -49,6 +53,7 @@ impl MoveKind {
     pub fn name(&self) -> &'static str {
         match self {
             MoveKind::Stretch { .. } => "stretch",
+            MoveKind::De { gamma0: Some(g), .. } if *g == 1.0 => "de_jump",
             MoveKind::De { .. } => "de",
             MoveKind::Snooker { .. } => "snooker",
             MoveKind::Walk => "walk",

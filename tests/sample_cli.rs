@@ -131,3 +131,30 @@ fn bad_sampling_input_is_a_clear_error() {
     let e = fails(&["sample", "--target", "rosenbrock", "--steps", "10", "--init", s(&init)]);
     assert!(e.contains("starts where the posterior is zero"), "{e}");
 }
+
+#[test]
+fn external_model_samples_and_its_death_keeps_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let prior = dir.path().join("prior.toml");
+    std::fs::write(&prior, "kind = \"normal\"\nmean = 0\nsd = 1\n").unwrap();
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/external/gaussian_model.py");
+    // N(0, 1) prior x N(0, 1) model: posterior N(0, 1/2), sd 0.7071.
+    let text = succeeds(&["sample", "--target", &format!("cmd:python3 {model}"), "--prior", s(&prior), "--walkers", "12", "--steps", "1500", "--seed", "4", "--json"]);
+    let j: Value = serde_json::from_str(&text).unwrap();
+    for (sd, ess) in j["sd"].as_array().unwrap().iter().zip(j["ess"].as_array().unwrap()) {
+        // sd error of a normal sample: sd / sqrt(2 ESS); allow 5 of them.
+        let (sd, ess) = (sd.as_f64().unwrap(), ess.as_f64().unwrap());
+        assert!((sd - 0.5f64.sqrt()).abs() < 5.0 * 0.7071 / (2.0 * ess).sqrt(), "sd {sd} (ESS {ess})");
+    }
+    // A model that dies after 60 batches: clear error, and the chain written so far stays valid.
+    let dying = dir.path().join("dying.py");
+    std::fs::write(&dying, "import sys\nprint('seqcal-target 1 3 a b c', flush=True)\nfor batch in range(60):\n    n = int(sys.stdin.readline())\n    pts = [sys.stdin.readline() for _ in range(n)]\n    print('\\n'.join(str(-0.5 * sum(float(v) ** 2 for v in p.split())) for p in pts), flush=True)\nsys.stderr.write('model ran out of licences\\n')\nsys.exit(3)\n").unwrap();
+    let out = dir.path().join("dying.h5");
+    let e = common::fails(&["sample", "--target", &format!("cmd:python3 {}", s(&dying)), "--prior", s(&prior), "--walkers", "12", "--steps", "500", "--checkpoint-every", "5", "-o", s(&out)]);
+    assert!(e.contains("model ran out of licences") && e.contains("status 3"), "{e}");
+    let r = seqcal::chain::ChainReader::open(&out).unwrap();
+    assert_eq!(r.header().complete, Some(false));
+    // 60 batches = 30 steps (two half-ensembles each) minus the initial one; flushed every 5.
+    assert!(r.header().iterations >= 25 && r.header().iterations < 30, "{} rows", r.header().iterations);
+    r.read_all().unwrap();
+}

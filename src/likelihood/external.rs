@@ -429,6 +429,11 @@ impl LogDensity for ExternalTarget {
         self.dim
     }
 
+    /// One process answers one batch at a time: callers send whole batches.
+    fn concurrent(&self) -> bool {
+        false
+    }
+
     /// A batch of one point; an answer of `nan` or `reject`, or a non-finite
     /// coordinate, is a [`DensityError::Reject`].
     fn log_density(&self, theta: &[f64]) -> Result<f64, DensityError> {

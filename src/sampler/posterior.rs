@@ -89,27 +89,13 @@ impl Posterior {
         &self.counters
     }
 
-    fn eval_one(&self, x: &[f64]) -> Result<Evaluation, DensityError> {
-        let log_prior = match &self.prior {
-            Some(p) => p.log_prob(x),
-            None => 0.0,
-        };
-        if !log_prior.is_finite() {
-            self.counters.non_finite.fetch_add(1, Ordering::Relaxed);
-            return Ok(Evaluation { log_post: f64::NEG_INFINITY, log_prior, log_lik: f64::NEG_INFINITY });
-        }
-        self.counters.evaluations.fetch_add(1, Ordering::Relaxed);
-        let log_lik = match self.likelihood.log_density(x) {
-            Ok(v) if v.is_nan() => {
-                self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                f64::NEG_INFINITY
-            }
-            Ok(v) => v,
-            Err(e) if e.is_recoverable() => {
-                self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                f64::NEG_INFINITY
-            }
-            Err(e) => return Err(e),
+    /// Combines a point's log prior and log likelihood (NaN = rejected evaluation).
+    fn combine(&self, log_prior: f64, log_lik: f64) -> Evaluation {
+        let log_lik = if log_lik.is_nan() {
+            self.counters.failed.fetch_add(1, Ordering::Relaxed);
+            f64::NEG_INFINITY
+        } else {
+            log_lik
         };
         let mut log_post = log_prior + if self.beta == 0.0 { 0.0 } else { self.beta * log_lik };
         if !log_post.is_finite() {
@@ -117,11 +103,14 @@ impl Posterior {
             self.counters.non_finite.fetch_add(1, Ordering::Relaxed);
             log_post = f64::NEG_INFINITY;
         }
-        Ok(Evaluation { log_post, log_prior, log_lik })
+        Evaluation { log_post, log_prior, log_lik }
     }
 
-    /// Evaluates every row of `points`. The result does not depend on the
-    /// parallelism: each point is evaluated independently.
+    /// Evaluates every row of `points`: the prior first, then the likelihood
+    /// of the points with non-zero prior density through
+    /// [`LogDensity::log_density_batch`], as one batch or, when parallel, one
+    /// batch per thread. The result does not depend on the parallelism:
+    /// each point is evaluated independently.
     ///
     /// # Errors
     /// The first fatal likelihood error.
@@ -129,19 +118,54 @@ impl Posterior {
         let n = points.nrows();
         let start = Instant::now();
         let cost = self.cost_ns.load(Ordering::Relaxed);
-        let parallel = match self.parallelism {
-            Parallelism::Serial => false,
-            Parallelism::Parallel => true,
-            Parallelism::Auto => n > 1 && cost > 0 && cost.saturating_mul(n as u64) > 200_000 && rayon::current_num_threads() > 1,
-        };
-        let row = |i: usize| -> Result<Evaluation, DensityError> {
-            let r = points.row(i);
-            match r.as_slice() {
-                Some(s) => self.eval_one(s),
-                None => self.eval_one(&r.to_vec()),
+        let threads = rayon::current_num_threads();
+        let parallel = self.likelihood.concurrent()
+            && threads > 1
+            && match self.parallelism {
+                Parallelism::Serial => false,
+                Parallelism::Parallel => n > 1,
+                Parallelism::Auto => n > 1 && cost > 0 && cost.saturating_mul(n as u64) > 200_000,
+            };
+        let mut log_prior = vec![0.0; n];
+        if let Some(p) = &self.prior {
+            p.log_prob_batch(points, &mut log_prior);
+        }
+        let inside: Vec<usize> = (0..n).filter(|&i| log_prior[i].is_finite()).collect();
+        let mut log_lik = vec![f64::NEG_INFINITY; n];
+        if !inside.is_empty() {
+            let owned;
+            let batch = if inside.len() == n {
+                points
+            } else {
+                owned = points.select(ndarray::Axis(0), &inside);
+                owned.view()
+            };
+            let values = if parallel {
+                let chunk = batch.nrows().div_ceil(threads);
+                let chunks: Vec<ArrayView2<'_, f64>> = batch.axis_chunks_iter(ndarray::Axis(0), chunk).collect();
+                let parts: Result<Vec<Vec<f64>>, DensityError> = chunks.into_par_iter().map(|c| self.likelihood.log_density_batch(c)).collect();
+                parts?.concat()
+            } else {
+                self.likelihood.log_density_batch(batch)?
+            };
+            if values.len() != inside.len() {
+                return Err(DensityError::Fatal(format!("the likelihood returned {} values for {} points", values.len(), inside.len())));
             }
-        };
-        let out: Result<Vec<Evaluation>, DensityError> = if parallel { (0..n).into_par_iter().map(row).collect() } else { (0..n).map(row).collect() };
+            for (&i, v) in inside.iter().zip(values) {
+                log_lik[i] = v;
+            }
+            self.counters.evaluations.fetch_add(inside.len() as u64, Ordering::Relaxed);
+        }
+        let out: Vec<Evaluation> = (0..n)
+            .map(|i| {
+                if log_prior[i].is_finite() {
+                    self.combine(log_prior[i], log_lik[i])
+                } else {
+                    self.counters.non_finite.fetch_add(1, Ordering::Relaxed);
+                    Evaluation { log_post: f64::NEG_INFINITY, log_prior: log_prior[i], log_lik: f64::NEG_INFINITY }
+                }
+            })
+            .collect();
         let ns = start.elapsed().as_nanos() as u64;
         self.counters.density_nanos.fetch_add(ns, Ordering::Relaxed);
         if n > 0 && !parallel {
@@ -150,7 +174,7 @@ impl Posterior {
             let new = if cost == 0 { per.max(1) } else { (cost * 7 + per) / 8 };
             self.cost_ns.store(new.max(1), Ordering::Relaxed);
         }
-        out
+        Ok(out)
     }
 
     /// Evaluates an owned batch (convenience).

@@ -21,6 +21,14 @@ pub trait LogDensity: Send + Sync {
     /// sampler rejects it), [`DensityError::Fatal`] to stop the run.
     fn log_density(&self, theta: &[f64]) -> Result<f64, DensityError>;
 
+    /// Whether batches may be evaluated from several threads at once to gain
+    /// speed. `false` for densities that serialize internally (a model in an
+    /// external process): callers then send one batch at a time, as large as
+    /// they can. Default `true`.
+    fn concurrent(&self) -> bool {
+        true
+    }
+
     /// Log density of each row of `thetas`.
     ///
     /// A point whose evaluation was [rejected](DensityError::Reject) comes back

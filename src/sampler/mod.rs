@@ -10,4 +10,4 @@ pub mod ensemble;
 mod posterior;
 pub mod run;
 
-pub use posterior::{Counters, Evaluation, Parallelism, Posterior};
+pub use posterior::{Counters, Evaluation, Parallelism, Posterior, Scratch};

@@ -46,6 +46,14 @@ pub struct Counters {
     pub density_nanos: AtomicU64,
 }
 
+/// Reusable buffers of [`Posterior::evaluate_into`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    log_prior: Vec<f64>,
+    inside: Vec<usize>,
+    log_lik: Vec<f64>,
+}
+
 /// A prior (or flat) times a tempered likelihood.
 pub struct Posterior {
     prior: Option<Box<dyn Prior>>,
@@ -108,13 +116,24 @@ impl Posterior {
 
     /// Evaluates every row of `points`: the prior first, then the likelihood
     /// of the points with non-zero prior density through
-    /// [`LogDensity::log_density_batch`], as one batch or, when parallel, one
+    /// [`LogDensity::log_density_into`], as one batch or, when parallel, one
     /// batch per thread. The result does not depend on the parallelism:
     /// each point is evaluated independently.
     ///
     /// # Errors
     /// The first fatal likelihood error.
     pub fn evaluate(&self, points: ArrayView2<'_, f64>) -> Result<Vec<Evaluation>, DensityError> {
+        let mut out = Vec::new();
+        self.evaluate_into(points, &mut Scratch::default(), &mut out)?;
+        Ok(out)
+    }
+
+    /// [`evaluate`](Self::evaluate) into `out`, reusing `scratch`: no
+    /// allocation once the buffers have grown to the batch size.
+    ///
+    /// # Errors
+    /// The first fatal likelihood error.
+    pub fn evaluate_into(&self, points: ArrayView2<'_, f64>, scratch: &mut Scratch, out: &mut Vec<Evaluation>) -> Result<(), DensityError> {
         let n = points.nrows();
         let start = Instant::now();
         let cost = self.cost_ns.load(Ordering::Relaxed);
@@ -126,46 +145,47 @@ impl Posterior {
                 Parallelism::Parallel => n > 1,
                 Parallelism::Auto => n > 1 && cost > 0 && cost.saturating_mul(n as u64) > 200_000,
             };
-        let mut log_prior = vec![0.0; n];
+        let Scratch { log_prior, inside, log_lik } = scratch;
+        log_prior.clear();
+        log_prior.resize(n, 0.0);
         if let Some(p) = &self.prior {
-            p.log_prob_batch(points, &mut log_prior);
+            p.log_prob_batch(points, log_prior);
         }
-        let inside: Vec<usize> = (0..n).filter(|&i| log_prior[i].is_finite()).collect();
-        let mut log_lik = vec![f64::NEG_INFINITY; n];
+        inside.clear();
+        inside.extend((0..n).filter(|&i| log_prior[i].is_finite()));
+        log_lik.clear();
+        log_lik.resize(inside.len(), f64::NEG_INFINITY);
         if !inside.is_empty() {
             let owned;
             let batch = if inside.len() == n {
                 points
             } else {
-                owned = points.select(ndarray::Axis(0), &inside);
+                owned = points.select(ndarray::Axis(0), inside);
                 owned.view()
             };
-            let values = if parallel {
+            if parallel {
                 let chunk = batch.nrows().div_ceil(threads);
-                let chunks: Vec<ArrayView2<'_, f64>> = batch.axis_chunks_iter(ndarray::Axis(0), chunk).collect();
-                let parts: Result<Vec<Vec<f64>>, DensityError> = chunks.into_par_iter().map(|c| self.likelihood.log_density_batch(c)).collect();
-                parts?.concat()
+                let parts: Vec<(ArrayView2<'_, f64>, &mut [f64])> = batch.axis_chunks_iter(ndarray::Axis(0), chunk).zip(log_lik.chunks_mut(chunk)).collect();
+                parts.into_par_iter().try_for_each(|(c, o)| self.likelihood.log_density_into(c, o))?;
             } else {
-                self.likelihood.log_density_batch(batch)?
-            };
-            if values.len() != inside.len() {
-                return Err(DensityError::Fatal(format!("the likelihood returned {} values for {} points", values.len(), inside.len())));
-            }
-            for (&i, v) in inside.iter().zip(values) {
-                log_lik[i] = v;
+                self.likelihood.log_density_into(batch, log_lik)?;
             }
             self.counters.evaluations.fetch_add(inside.len() as u64, Ordering::Relaxed);
         }
-        let out: Vec<Evaluation> = (0..n)
-            .map(|i| {
-                if log_prior[i].is_finite() {
-                    self.combine(log_prior[i], log_lik[i])
-                } else {
-                    self.counters.non_finite.fetch_add(1, Ordering::Relaxed);
-                    Evaluation { log_post: f64::NEG_INFINITY, log_prior: log_prior[i], log_lik: f64::NEG_INFINITY }
+        out.clear();
+        let mut next = inside.iter().zip(log_lik.iter()).peekable();
+        for (i, &lp) in log_prior.iter().enumerate() {
+            match next.peek() {
+                Some((&j, &ll)) if j == i => {
+                    next.next();
+                    out.push(self.combine(lp, ll));
                 }
-            })
-            .collect();
+                _ => {
+                    self.counters.non_finite.fetch_add(1, Ordering::Relaxed);
+                    out.push(Evaluation { log_post: f64::NEG_INFINITY, log_prior: lp, log_lik: f64::NEG_INFINITY });
+                }
+            }
+        }
         let ns = start.elapsed().as_nanos() as u64;
         self.counters.density_nanos.fetch_add(ns, Ordering::Relaxed);
         if n > 0 && !parallel {
@@ -174,7 +194,7 @@ impl Posterior {
             let new = if cost == 0 { per.max(1) } else { (cost * 7 + per) / 8 };
             self.cost_ns.store(new.max(1), Ordering::Relaxed);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Evaluates an owned batch (convenience).

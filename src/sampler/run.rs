@@ -112,8 +112,17 @@ impl EnsembleRun<'_> {
             for (a, &ok) in accepted.iter_mut().zip(&rep.accepted) {
                 *a += ok as u8 as f64;
             }
-            self.constrain(ens.positions().view(), &mut theta);
-            draws.extend(theta.iter());
+            let stored = match self.transform {
+                None => ens.positions(),
+                Some(_) => {
+                    self.constrain(ens.positions().view(), &mut theta);
+                    &theta
+                }
+            };
+            match stored.as_slice() {
+                Some(sl) => draws.extend_from_slice(sl),
+                None => draws.extend(stored.iter()),
+            }
             if let Some(wr) = writer.as_deref_mut() {
                 for (k, e) in ens.evaluations().iter().enumerate() {
                     lp[k] = e.log_post;
@@ -134,7 +143,7 @@ impl EnsembleRun<'_> {
                     log_likelihood: Some(llik.view()),
                     accepted: Some(&rep.accepted),
                     state: state.as_ref(),
-                    ..Step::new(theta.view())
+                    ..Step::new(stored.view())
                 })?;
             }
             if let Some(b) = &bar {

@@ -27,6 +27,18 @@ impl<F: Fn(&[f64]) -> f64 + Send + Sync> LogDensity for FnDensity<F> {
         }
         Ok((self.f)(theta))
     }
+    fn log_density_into(&self, thetas: ndarray::ArrayView2<'_, f64>, out: &mut [f64]) -> Result<(), DensityError> {
+        if thetas.ncols() != self.dim || out.len() != thetas.nrows() {
+            return Err(DensityError::Fatal(format!("expected {} parameters, got {}", self.dim, thetas.ncols())));
+        }
+        for (row, o) in thetas.rows().into_iter().zip(out.iter_mut()) {
+            *o = match row.as_slice() {
+                Some(x) => (self.f)(x),
+                None => (self.f)(&row.to_vec()),
+            };
+        }
+        Ok(())
+    }
 }
 
 fn density<F: Fn(&[f64]) -> f64 + Send + Sync + 'static>(dim: usize, f: F) -> Box<dyn LogDensity> {

@@ -21,6 +21,22 @@ pub trait LogDensity: Send + Sync {
     /// sampler rejects it), [`DensityError::Fatal`] to stop the run.
     fn log_density(&self, theta: &[f64]) -> Result<f64, DensityError>;
 
+    /// [`log_density_batch`](LogDensity::log_density_batch) into a caller's
+    /// buffer (`out.len() == thetas.nrows()`), so that a sampler's inner loop
+    /// allocates nothing. Implementations with a cheap per-point density
+    /// override this; the default calls `log_density_batch`.
+    ///
+    /// # Errors
+    /// As [`log_density_batch`](LogDensity::log_density_batch).
+    fn log_density_into(&self, thetas: ArrayView2<'_, f64>, out: &mut [f64]) -> Result<(), DensityError> {
+        let v = self.log_density_batch(thetas)?;
+        if v.len() != out.len() {
+            return Err(DensityError::Fatal(format!("the density returned {} values for {} points", v.len(), out.len())));
+        }
+        out.copy_from_slice(&v);
+        Ok(())
+    }
+
     /// Whether batches may be evaluated from several threads at once to gain
     /// speed. `false` for densities that serialize internally (a model in an
     /// external process): callers then send one batch at a time, as large as

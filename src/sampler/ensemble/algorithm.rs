@@ -9,7 +9,7 @@ use seqcal_api::DensityError;
 use super::moves::{centered, log_uniform, propose, Complement};
 use super::{EnsembleSettings, MoveKind};
 use crate::chain::SamplerState;
-use crate::sampler::{Evaluation, Posterior};
+use crate::sampler::{Evaluation, Posterior, Scratch};
 use crate::{Error, Result};
 
 /// `kind` of the [`SamplerState`] this sampler stores.
@@ -28,6 +28,10 @@ pub struct Ensemble {
     factor: Vec<f64>,
     centered: Array2<f64>,
     split: Vec<usize>,
+    active: Vec<usize>,
+    comp: Vec<usize>,
+    scratch: Scratch,
+    new_evals: Vec<Evaluation>,
 }
 
 /// What one step did.
@@ -95,6 +99,10 @@ impl Ensemble {
             factor: vec![0.0; w.div_ceil(2)],
             centered: Array2::zeros((0, d)),
             split: (0..w).collect(),
+            active: Vec::with_capacity(w),
+            comp: Vec::with_capacity(w),
+            scratch: Scratch::default(),
+            new_evals: Vec::with_capacity(w),
         }
     }
 
@@ -141,24 +149,28 @@ impl Ensemble {
         let half = w / 2;
         let mut accepted = vec![false; w];
         for part in 0..2 {
-            let (mut active, mut comp) = if part == 0 { (self.split[..half].to_vec(), self.split[half..].to_vec()) } else { (self.split[half..].to_vec(), self.split[..half].to_vec()) };
-            // Sorting makes each walker's complement independent of shuffle order details.
-            active.sort_unstable();
-            comp.sort_unstable();
+            let (a, c) = if part == 0 { (&self.split[..half], &self.split[half..]) } else { (&self.split[half..], &self.split[..half]) };
+            self.active.clear();
+            self.active.extend_from_slice(a);
+            self.comp.clear();
+            self.comp.extend_from_slice(c);
+            // Sorted sets: which walker sits where in a half does not depend on the shuffle's details.
+            self.active.sort_unstable();
+            self.comp.sort_unstable();
             if let MoveKind::Walk = kind {
-                centered(&self.x, &comp, &mut self.centered);
+                centered(&self.x, &self.comp, &mut self.centered);
             }
-            let n = active.len();
+            let n = self.active.len();
             {
-                let c = Complement { x: &self.x, idx: &comp, centered: &self.centered };
-                for (r, &k) in active.iter().enumerate() {
+                let c = Complement { x: &self.x, idx: &self.comp, centered: &self.centered };
+                for (r, &k) in self.active.iter().enumerate() {
                     self.factor[r] = propose(kind, self.x.row(k), &c, &mut self.rngs[k], self.q.row_mut(r));
                 }
             }
-            let evals = posterior.evaluate(self.q.slice(s![..n, ..])).map_err(fatal)?;
-            for (r, &k) in active.iter().enumerate() {
+            posterior.evaluate_into(self.q.slice(s![..n, ..]), &mut self.scratch, &mut self.new_evals).map_err(fatal)?;
+            for (r, &k) in self.active.iter().enumerate() {
                 let log_u = log_uniform(&mut self.rngs[k]);
-                let new = evals[r];
+                let new = self.new_evals[r];
                 if new.log_post.is_finite() && self.factor[r] + new.log_post - self.eval[k].log_post > log_u {
                     self.x.row_mut(k).assign(&self.q.row(r));
                     self.eval[k] = new;

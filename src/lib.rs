@@ -26,6 +26,7 @@
 
 pub mod chain;
 pub mod cli;
+pub mod config;
 /// MCMC convergence diagnostics: autocorrelation time, ESS, split R-hat, MCSE.
 pub mod diagnostics;
 mod error;

@@ -158,3 +158,23 @@ fn external_model_samples_and_its_death_keeps_the_chain() {
     assert!(r.header().iterations >= 25 && r.header().iterations < 30, "{} rows", r.header().iterations);
     r.read_all().unwrap();
 }
+
+#[test]
+fn stage_file_supplies_target_prior_and_settings_and_flags_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("banana.h5");
+    let cfg = common::example("stages/banana.toml");
+    let text = succeeds(&["sample", "--config", s(&cfg), "--steps", "1500", "-o", s(&out), "--json"]);
+    let j: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(j["iterations"], 1500, "--steps overrides the file's 20000");
+    assert_eq!(j["walkers"], 24);
+    assert_eq!(j["seed"], 7);
+    assert_eq!(j["moves"], "stretch:0.7,snooker:0.3");
+    assert_eq!(j["acceptance"]["per_walker"].as_array().unwrap().len(), 24);
+    let c = seqcal::chain::read_hdf5(&out).unwrap();
+    assert!(c.attrs["prior"].starts_with("normal"), "{}", c.attrs["prior"]);
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "target = \"gaussian\"\n[sampler]\nwalkerz = 3\n").unwrap();
+    let e = fails(&["sample", "--config", s(&bad)]);
+    assert!(e.contains("bad.toml: line 3") && e.contains("walkerz"), "{e}");
+}

@@ -47,7 +47,8 @@ Examples:
   seqcal sample --target correlated_gaussian --moves stretch:0.8,de:0.2 --steps 20000 --json
   seqcal sample --target arK --steps 4000 -o ark.h5 --checkpoint-every 200
   seqcal sample --target arK --steps 8000 -o ark.h5 --resume      # continue a killed or finished run
-  seqcal sample --target 'cmd:python3 examples/external/gaussian_model.py' --steps 2000 -o ext.h5
+  seqcal sample --target 'cmd:python3 examples/external/gaussian_model.py' --prior n.toml -o ext.h5
+  seqcal sample --config examples/stages/arK.toml -o ark.h5
 
 Moves: stretch (a = 2), de (differential evolution), snooker (DE-snooker), walk (Gaussian with
 the complementary walkers' covariance); weights pick one move per step.";
@@ -56,35 +57,43 @@ the complementary walkers' covariance); weights pick one move per step.";
 #[derive(Debug, Args)]
 pub struct SampleCmdArgs {
     /// Target: a built-in `NAME[:key=value,...]` or `cmd:COMMAND` for an external model.
-    #[arg(long, short = 't', required_unless_present = "list_targets")]
+    #[arg(long, short = 't', required_unless_present_any = ["list_targets", "config"])]
     pub target: Option<String>,
+    /// Stage file (TOML): `target`, an optional `[prior]` table and `[sampler]` settings
+    /// (`walkers`, `steps`, `moves`, `seed`, `beta`, `checkpoint_every`); flags given on the
+    /// command line override it.
+    #[arg(long, short = 'c')]
+    pub config: Option<std::path::PathBuf>,
+    /// Seconds an external model (`cmd:`) may take to answer before it is killed.
+    #[arg(long, default_value_t = 60.0)]
+    pub target_timeout: f64,
     /// List the built-in targets and exit.
     #[arg(long)]
     pub list_targets: bool,
     /// Sampler (only `ensemble` so far).
-    #[arg(long, default_value = "ensemble")]
-    pub sampler: String,
+    #[arg(long)]
+    pub sampler: Option<String>,
     /// Prior file (TOML) replacing the target's prior.
     #[arg(long)]
     pub prior: Option<std::path::PathBuf>,
     /// Start the walkers from this chain's last iteration (or its last draws).
     #[arg(long)]
     pub init: Option<std::path::PathBuf>,
-    /// Moves with weights, e.g. `stretch:0.8,de:0.2`.
-    #[arg(long, default_value = "stretch")]
-    pub moves: String,
-    /// Number of walkers (at least twice the number of parameters).
-    #[arg(long, short = 'w', default_value_t = 32)]
-    pub walkers: usize,
-    /// Total iterations in the chain (with --resume: including those already there).
-    #[arg(long, short = 'n', default_value_t = 5000)]
-    pub steps: usize,
-    /// Random seed: the same seed gives the same chain, whatever the thread count.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Tempering exponent beta of the likelihood (posterior = prior x likelihood^beta).
-    #[arg(long, default_value_t = 1.0)]
-    pub beta: f64,
+    /// Moves with weights, e.g. `stretch:0.8,de:0.2` [default: stretch].
+    #[arg(long)]
+    pub moves: Option<String>,
+    /// Number of walkers, at least twice the number of parameters [default: 32].
+    #[arg(long, short = 'w')]
+    pub walkers: Option<usize>,
+    /// Total iterations in the chain (with --resume: including those already there) [default: 5000].
+    #[arg(long, short = 'n')]
+    pub steps: Option<usize>,
+    /// Random seed: the same seed gives the same chain, whatever the thread count [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Tempering exponent beta of the likelihood (posterior = prior x likelihood^beta) [default: 1].
+    #[arg(long)]
+    pub beta: Option<f64>,
     /// Output chain file (HDF5, emcee-compatible).
     #[arg(short, long)]
     pub output: Option<std::path::PathBuf>,
@@ -94,9 +103,9 @@ pub struct SampleCmdArgs {
     /// Overwrite an existing output file.
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
-    /// Flush the chain (and the sampler state) to disk every N iterations.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
-    pub checkpoint_every: u64,
+    /// Flush the chain (and the sampler state) to disk every N iterations [default: 100].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: Option<u64>,
     /// Iterations dropped before the diagnostics (default: the first 10%).
     #[arg(long)]
     pub burn: Option<usize>,

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::args::SampleCmdArgs;
 use crate::chain::{self, ChainLayout, ChainWriter, Columns};
 use crate::diagnostics;
+use crate::config::StageFile;
 use crate::prior::{load_prior_file_in, PriorRegistry};
 use crate::sampler::ensemble::{parse_moves, Ensemble, EnsembleSettings};
 use crate::sampler::run::EnsembleRun;
@@ -23,6 +24,7 @@ struct Acceptance {
     mean: f64,
     min: f64,
     max: f64,
+    per_walker: Vec<f64>,
 }
 
 #[derive(Serialize)]
@@ -58,6 +60,39 @@ struct Summary {
     output: Option<String>,
 }
 
+/// Settings after merging the stage file and the command line.
+struct Resolved {
+    spec: String,
+    walkers: usize,
+    steps: usize,
+    moves: String,
+    seed: u64,
+    beta: f64,
+    checkpoint_every: usize,
+}
+
+fn resolve(a: &SampleCmdArgs, stage: &StageFile) -> Result<Resolved> {
+    let sm = &stage.sampler;
+    let sampler = a.sampler.clone().or_else(|| sm.kind.clone()).unwrap_or_else(|| "ensemble".into());
+    if sampler != "ensemble" {
+        return Err(Error::Usage(format!("unknown sampler {sampler:?}; samplers: ensemble")));
+    }
+    let spec = a.target.clone().or_else(|| stage.target.clone()).ok_or_else(|| Error::Usage("no target: pass --target or set `target` in the stage file".into()))?;
+    let r = Resolved {
+        spec,
+        walkers: a.walkers.or(sm.walkers).unwrap_or(32),
+        steps: a.steps.or(sm.steps).unwrap_or(5000),
+        moves: a.moves.clone().or_else(|| sm.moves.clone()).unwrap_or_else(|| "stretch".into()),
+        seed: a.seed.or(sm.seed).unwrap_or(0),
+        beta: a.beta.or(sm.beta).unwrap_or(1.0),
+        checkpoint_every: a.checkpoint_every.or(sm.checkpoint_every).unwrap_or(100).max(1) as usize,
+    };
+    if !(r.beta >= 0.0 && r.beta.is_finite()) {
+        return Err(Error::Usage(format!("beta = {} must be finite and >= 0", r.beta)));
+    }
+    Ok(r)
+}
+
 pub(super) fn sample(a: &SampleCmdArgs) -> Result<()> {
     if a.list_targets {
         for e in targets::registry() {
@@ -66,32 +101,41 @@ pub(super) fn sample(a: &SampleCmdArgs) -> Result<()> {
         println!("{:<26} an external model speaking seqcal's line protocol (docs/external-targets.md)", "cmd:COMMAND");
         return Ok(());
     }
-    if a.sampler != "ensemble" {
-        return Err(Error::Usage(format!("unknown sampler {:?}; samplers: ensemble", a.sampler)));
-    }
-    if !(a.beta >= 0.0 && a.beta.is_finite()) {
-        return Err(Error::Usage(format!("--beta {} must be finite and >= 0", a.beta)));
-    }
+    let stage = match &a.config {
+        Some(p) => StageFile::load(p)?,
+        None => StageFile::default(),
+    };
+    let r = resolve(a, &stage)?;
     if let Some(n) = a.threads {
         // Only fails when a pool already exists (a second call in one process).
         let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
     }
-    let spec = a.target.clone().unwrap_or_default();
-    let mut target = build_target(&spec)?;
-    if let Some(p) = &a.prior {
-        if target.transform.is_some() {
-            return Err(Error::Usage(format!("target {} carries its own prior on a transformed scale; --prior cannot replace it", target.name)));
+    let spec = r.spec.clone();
+    let mut target = build_target(&spec, a.target_timeout)?;
+    let registry = PriorRegistry::builtin();
+    let prior_override = match (&a.prior, &stage.prior) {
+        (Some(p), _) => Some(load_prior_file_in(p, &registry, Some(&target.space))?),
+        (None, Some(t)) => {
+            let cfg = a.config.as_deref().unwrap_or(Path::new("stage"));
+            Some(registry.build_standalone(t, Some(&target.space), &stage.base_dir).map_err(|e| Error::config(cfg, format!("[prior]: {e}")))?)
         }
-        target.prior = Some(load_prior_file_in(p, &PriorRegistry::builtin(), Some(&target.space))?);
+        (None, None) => None,
+    };
+    if let Some(p) = prior_override {
+        if target.transform.is_some() {
+            return Err(Error::Usage(format!("target {} carries its own prior on a transformed scale; a prior cannot replace it", target.name)));
+        }
+        target.prior = Some(p);
     }
-    let settings = EnsembleSettings { walkers: a.walkers, moves: parse_moves(&a.moves)? };
+    let settings = EnsembleSettings { walkers: r.walkers, moves: parse_moves(&r.moves)? };
     let sampler_dim = target.likelihood.dim();
     settings.check(sampler_dim)?;
     let out_dim = target.space.dim();
-    let run_id = run_identity(&spec, a, &settings);
+    let prior_text = target.prior.as_ref().map(|p| p.describe()).unwrap_or_else(|| "none (the target's density is the posterior)".into());
+    let run_id = run_identity(&spec, &r, &settings, &prior_text);
 
     let Target { prior, likelihood, transform, init, log_z, space, .. } = target;
-    let posterior = Posterior::new(prior, likelihood, a.beta);
+    let posterior = Posterior::new(prior, likelihood, r.beta);
 
     let mut writer = None;
     let mut done_before = 0;
@@ -109,8 +153,8 @@ pub(super) fn sample(a: &SampleCmdArgs) -> Result<()> {
             }
             if let Some(st) = reader.sampler_state()? {
                 drop(reader);
-                let (w, _) = ChainWriter::resume_at(out, &st, a.checkpoint_every as usize)?;
-                ensemble = Some(Ensemble::from_state(&st, &settings, a.seed)?);
+                let (w, _) = ChainWriter::resume_at(out, &st, r.checkpoint_every)?;
+                ensemble = Some(Ensemble::from_state(&st, &settings, r.seed)?);
                 done_before = st.iteration;
                 accepted_before = Some(st.accepted.clone());
                 writer = Some(w);
@@ -124,26 +168,24 @@ pub(super) fn sample(a: &SampleCmdArgs) -> Result<()> {
             attrs.insert("sampler".into(), "ensemble".into());
             attrs.insert("target".into(), spec.clone());
             attrs.insert("moves".into(), settings.moves_spec());
-            attrs.insert("seed".into(), a.seed.to_string());
-            attrs.insert("beta".into(), a.beta.to_string());
-            if let Some(p) = posterior.prior() {
-                attrs.insert("prior".into(), p.describe());
-            }
+            attrs.insert("seed".into(), r.seed.to_string());
+            attrs.insert("beta".into(), r.beta.to_string());
+            attrs.insert("prior".into(), prior_text.clone());
             let cols = Columns { log_prob: true, log_prior: posterior.prior().is_some(), log_likelihood: true, weights: false };
             let layout = ChainLayout::new(space.names().to_vec(), settings.walkers).bounds(space.bounds().to_vec()).columns(cols).attrs(attrs);
-            writer = Some(ChainWriter::create(out, &layout, a.checkpoint_every as usize)?);
+            writer = Some(ChainWriter::create(out, &layout, r.checkpoint_every)?);
         }
     }
     let mut ensemble = match ensemble {
         Some(e) => e,
         None => {
-            let x0 = initial_positions(a, &space, transform.as_deref(), init.as_deref(), posterior.prior(), settings.walkers, sampler_dim)?;
-            Ensemble::new(x0, &posterior, &settings, a.seed)?
+            let x0 = initial_positions(a, r.seed, &space, transform.as_deref(), init.as_deref(), posterior.prior(), settings.walkers, sampler_dim)?;
+            Ensemble::new(x0, &posterior, &settings, r.seed)?
         }
     };
-    let steps = a.steps.saturating_sub(done_before);
+    let steps = r.steps.saturating_sub(done_before);
     if steps == 0 && !a.quiet {
-        eprintln!("the chain already holds {done_before} iterations (>= --steps {}): nothing to run", a.steps);
+        eprintln!("the chain already holds {done_before} iterations (>= --steps {}): nothing to run", r.steps);
     }
     let run = EnsembleRun { posterior: &posterior, transform: transform.as_deref(), out_dim, steps, progress: !a.quiet && !a.json, accepted_before, done_before, relocate_until: a.relocate_stuck };
     let outcome = run.run(&mut ensemble, writer.as_mut());
@@ -167,7 +209,7 @@ pub(super) fn sample(a: &SampleCmdArgs) -> Result<()> {
     let iterations = draws.len_of(Axis(0));
     let burn = a.burn.unwrap_or(iterations / 10).min(iterations);
     let kept = draws.slice(s![burn.., .., ..]);
-    let summary = summarize(a, &spec, &settings, space.names(), &outcome, kept.to_owned(), &accepted, iterations, burn, log_z);
+    let summary = summarize(a, &r, &spec, &settings, space.names(), &outcome, kept.to_owned(), &accepted, iterations, burn, log_z);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| Error::Usage(e.to_string()))?);
     } else if !a.quiet {
@@ -176,27 +218,25 @@ pub(super) fn sample(a: &SampleCmdArgs) -> Result<()> {
     Ok(())
 }
 
-fn build_target(spec: &str) -> Result<Target> {
+fn build_target(spec: &str, timeout: f64) -> Result<Target> {
     if let Some(cmd) = spec.strip_prefix("cmd:") {
-        return targets::external(cmd);
+        if !(timeout > 0.0 && timeout.is_finite()) {
+            return Err(Error::Usage(format!("--target-timeout {timeout} must be a positive number of seconds")));
+        }
+        return targets::external(cmd, std::time::Duration::from_secs_f64(timeout));
     }
     targets::build(spec)
 }
 
 /// What must not change between a run and its `--resume`.
-fn run_identity(spec: &str, a: &SampleCmdArgs, s: &EnsembleSettings) -> String {
-    format!(
-        "target={spec}; sampler=ensemble; moves={}; walkers={}; seed={}; beta={}; prior={}",
-        s.moves_spec(),
-        s.walkers,
-        a.seed,
-        a.beta,
-        a.prior.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "target's".into())
-    )
+fn run_identity(spec: &str, r: &Resolved, s: &EnsembleSettings, prior: &str) -> String {
+    format!("target={spec}; sampler=ensemble; moves={}; walkers={}; seed={}; beta={}; prior={prior}", s.moves_spec(), s.walkers, r.seed, r.beta)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn initial_positions(
     a: &SampleCmdArgs,
+    seed: u64,
     space: &seqcal_api::ParamSpace,
     transform: Option<&dyn targets::Transform>,
     init: Option<&dyn seqcal_api::Prior>,
@@ -205,7 +245,7 @@ fn initial_positions(
     dim: usize,
 ) -> Result<Array2<f64>> {
     // The initial draws use their own stream, apart from the walkers'.
-    let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(u64::MAX);
     if let Some(path) = &a.init {
         return positions_from_file(path, space, transform, walkers, dim);
@@ -245,6 +285,7 @@ fn positions_from_file(path: &Path, space: &seqcal_api::ParamSpace, transform: O
 #[allow(clippy::too_many_arguments)]
 fn summarize(
     a: &SampleCmdArgs,
+    r: &Resolved,
     spec: &str,
     settings: &EnsembleSettings,
     names: &[String],
@@ -269,7 +310,7 @@ fn summarize(
         iterations,
         steps_run: o.steps_run,
         burn,
-        seed: a.seed,
+        seed: r.seed,
         names: names.to_vec(),
         wall_seconds: o.wall_seconds,
         evaluations: o.evaluations,
@@ -280,7 +321,7 @@ fn summarize(
         rejected_non_finite: o.non_finite,
         relocated_walkers: o.relocated,
         stuck_walkers: o.stranded,
-        acceptance: Acceptance { mean: acc.mean().unwrap_or(f64::NAN), min: acc.iter().copied().fold(f64::INFINITY, f64::min), max: acc.iter().copied().fold(f64::NEG_INFINITY, f64::max) },
+        acceptance: Acceptance { mean: acc.mean().unwrap_or(f64::NAN), min: acc.iter().copied().fold(f64::INFINITY, f64::min), max: acc.iter().copied().fold(f64::NEG_INFINITY, f64::max), per_walker: acc.to_vec() },
         mean,
         sd,
         tau: d.autocorr.tau.clone(),

@@ -46,10 +46,7 @@ pub fn load_prior_file(path: &Path, registry: &PriorRegistry) -> Result<Box<dyn 
 /// As [`load_prior_file`], and a prior over other parameters.
 pub fn load_prior_file_in(path: &Path, registry: &PriorRegistry, space: Option<&seqcal_api::ParamSpace>) -> Result<Box<dyn Prior>, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        Error::config(path, format!("line {line}: {}", e.message()))
-    })?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::config(path, crate::config::toml_error(&text, &e)))?;
     let spec = match table.get("prior") {
         Some(toml::Value::Table(t)) => t,
         _ => &table,

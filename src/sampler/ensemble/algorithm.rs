@@ -28,6 +28,7 @@ pub struct Ensemble {
     factor: Vec<f64>,
     centered: Array2<f64>,
     split: Vec<usize>,
+    half_of: Vec<u8>,
     active: Vec<usize>,
     comp: Vec<usize>,
     scratch: Scratch,
@@ -99,6 +100,7 @@ impl Ensemble {
             factor: vec![0.0; w.div_ceil(2)],
             centered: Array2::zeros((0, d)),
             split: (0..w).collect(),
+            half_of: vec![0; w],
             active: Vec::with_capacity(w),
             comp: Vec::with_capacity(w),
             scratch: Scratch::default(),
@@ -147,24 +149,33 @@ impl Ensemble {
             self.split.swap(i, j);
         }
         let half = w / 2;
+        for (pos, &k) in self.split.iter().enumerate() {
+            self.half_of[k] = u8::from(pos >= half);
+        }
         let mut accepted = vec![false; w];
         for part in 0..2 {
-            let (a, c) = if part == 0 { (&self.split[..half], &self.split[half..]) } else { (&self.split[half..], &self.split[..half]) };
+            // Both sets in walker order: which walker sits where in a half
+            // does not depend on the shuffle's details.
             self.active.clear();
-            self.active.extend_from_slice(a);
             self.comp.clear();
-            self.comp.extend_from_slice(c);
-            // Sorted sets: which walker sits where in a half does not depend on the shuffle's details.
-            self.active.sort_unstable();
-            self.comp.sort_unstable();
+            for k in 0..w {
+                if (self.half_of[k] == 0) == (part == 0) {
+                    self.active.push(k);
+                } else {
+                    self.comp.push(k);
+                }
+            }
             if let MoveKind::Walk = kind {
                 centered(&self.x, &self.comp, &mut self.centered);
             }
             let n = self.active.len();
             {
                 let c = Complement { x: &self.x, idx: &self.comp, centered: &self.centered };
+                let d = self.x.ncols();
+                let q = self.q.as_slice_mut().expect("the proposal buffer is a standard-layout array");
+                let xs = self.x.as_slice().expect("walker positions are a standard-layout array");
                 for (r, &k) in self.active.iter().enumerate() {
-                    self.factor[r] = propose(kind, self.x.row(k), &c, &mut self.rngs[k], self.q.row_mut(r));
+                    self.factor[r] = propose(kind, &xs[k * d..(k + 1) * d], &c, &mut self.rngs[k], &mut q[r * d..(r + 1) * d]);
                 }
             }
             posterior.evaluate_into(self.q.slice(s![..n, ..]), &mut self.scratch, &mut self.new_evals).map_err(fatal)?;
@@ -172,7 +183,9 @@ impl Ensemble {
                 let log_u = log_uniform(&mut self.rngs[k]);
                 let new = self.new_evals[r];
                 if new.log_post.is_finite() && self.factor[r] + new.log_post - self.eval[k].log_post > log_u {
-                    self.x.row_mut(k).assign(&self.q.row(r));
+                    let d = self.x.ncols();
+                    let (xs, qs) = (self.x.as_slice_mut().expect("standard layout"), self.q.as_slice().expect("standard layout"));
+                    xs[k * d..(k + 1) * d].copy_from_slice(&qs[r * d..(r + 1) * d]);
                     self.eval[k] = new;
                     accepted[k] = true;
                 }

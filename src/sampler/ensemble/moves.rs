@@ -1,7 +1,7 @@
 //! Proposals of the ensemble moves. Each returns the log of the proposal's
 //! Metropolis-Hastings factor (0 for symmetric moves).
 
-use ndarray::{Array2, ArrayView1, ArrayViewMut1};
+use ndarray::Array2;
 use rand::{Rng, RngExt};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -42,16 +42,18 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
 }
 
 /// Writes the proposal for the walker at `x` into `q`; returns the log MH factor.
-pub(super) fn propose(kind: MoveKind, x: ArrayView1<'_, f64>, c: &Complement<'_>, rng: &mut ChaCha8Rng, mut q: ArrayViewMut1<'_, f64>) -> f64 {
+/// Rows are contiguous slices (positions live in a standard-layout array).
+pub(super) fn propose(kind: MoveKind, x: &[f64], c: &Complement<'_>, rng: &mut ChaCha8Rng, q: &mut [f64]) -> f64 {
     let d = x.len();
     let nc = c.idx.len();
+    let row = |k: usize| c.x.row(c.idx[k]).to_slice().expect("walker positions are contiguous rows");
     match kind {
         MoveKind::Stretch { a } => {
             let u: f64 = rng.random();
             let z = ((a - 1.0) * u + 1.0).powi(2) / a;
-            let cj = c.x.row(c.idx[pick(rng, nc)]);
-            for i in 0..d {
-                q[i] = cj[i] - z * (cj[i] - x[i]);
+            let cj = row(pick(rng, nc));
+            for ((qi, &ci), &xi) in q.iter_mut().zip(cj).zip(x) {
+                *qi = ci - z * (ci - xi);
             }
             (d as f64 - 1.0) * z.ln()
         }
@@ -59,7 +61,7 @@ pub(super) fn propose(kind: MoveKind, x: ArrayView1<'_, f64>, c: &Complement<'_>
             let g0 = gamma0.unwrap_or(2.38 / (2.0 * d as f64).sqrt());
             let [i1, i2] = pick_distinct::<2>(rng, nc);
             let gamma = g0 * (1.0 + sigma * normal(rng));
-            let (a, b) = (c.x.row(c.idx[i1]), c.x.row(c.idx[i2]));
+            let (a, b) = (row(i1), row(i2));
             for i in 0..d {
                 q[i] = x[i] + gamma * (a[i] - b[i]);
             }
@@ -67,10 +69,10 @@ pub(super) fn propose(kind: MoveKind, x: ArrayView1<'_, f64>, c: &Complement<'_>
         }
         MoveKind::Snooker { gamma } => {
             let [iz, i1, i2] = pick_distinct::<3>(rng, nc);
-            let (z, z1, z2) = (c.x.row(c.idx[iz]), c.x.row(c.idx[i1]), c.x.row(c.idx[i2]));
+            let (z, z1, z2) = (row(iz), row(i1), row(i2));
             let norm = (0..d).map(|i| (x[i] - z[i]).powi(2)).sum::<f64>().sqrt();
             if norm == 0.0 || !norm.is_finite() {
-                q.assign(&x);
+                q.copy_from_slice(x);
                 return f64::NEG_INFINITY;
             }
             // Unit vector from z to x, and the projection of z1 - z2 on it.
@@ -82,10 +84,12 @@ pub(super) fn propose(kind: MoveKind, x: ArrayView1<'_, f64>, c: &Complement<'_>
             (d as f64 - 1.0) * (new_norm.ln() - norm.ln())
         }
         MoveKind::Walk => {
-            q.assign(&x);
-            for row in c.centered.rows() {
+            q.copy_from_slice(x);
+            for r in c.centered.rows() {
                 let e = normal(rng);
-                q.scaled_add(e, &row);
+                for (qi, ri) in q.iter_mut().zip(r.iter()) {
+                    *qi += e * ri;
+                }
             }
             0.0
         }

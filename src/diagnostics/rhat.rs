@@ -82,15 +82,9 @@ pub fn split_rhat(chain: ArrayView3<'_, f64>, groups: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnostics::testing::normal_chain;
     use ndarray::Array3;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-    use rand_distr::{Distribution, StandardNormal};
 
-    fn normal_chain(shape: (usize, usize, usize), seed: u64) -> Array3<f64> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        Array3::from_shape_simple_fn(shape, || StandardNormal.sample(&mut rng))
-    }
 
     #[test]
     fn hand_computed_value() {

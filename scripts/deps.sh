@@ -31,6 +31,14 @@ if ! have_hdf5; then
   fi
 fi
 
+# A TrueType font for plot labels (corner plots).
+if ! ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf /usr/share/fonts/TTF/DejaVuSans.ttf /usr/share/fonts/dejavu/DejaVuSans.ttf >/dev/null 2>&1 \
+   && [[ -z ${SEQCAL_FONT:-} ]] && command -v apt-get >/dev/null; then
+  echo "deps: installing fonts-dejavu-core (labels of corner plots)"
+  need_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive need_root apt-get install -y -qq fonts-dejavu-core >/dev/null
+fi
+
 if [[ ${1:-} == python ]]; then
   venv=target/py
   if [[ -x $venv/bin/python ]] && $venv/bin/python -c "import emcee, h5py, numpy" 2>/dev/null; then

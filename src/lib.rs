@@ -32,6 +32,7 @@ pub mod diagnostics;
 mod error;
 pub mod likelihood;
 pub mod prior;
+pub mod report;
 pub mod sampler;
 pub mod targets;
 

@@ -277,7 +277,11 @@ pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<
     }
     let tmp = builder
         .prefix(&format!(".{name}."))
-        .suffix(".partial")
+        // Keep the extension: some writers (image encoders) choose the format by it.
+        .suffix(&match path.extension() {
+            Some(e) => format!(".partial.{}", e.to_string_lossy()),
+            None => ".partial".to_string(),
+        })
         .tempfile_in(dir)
         .map_err(|e| Error::io(path, std::io::Error::new(e.kind(), format!("cannot create a file in {}: {}", dir.display(), std::io::Error::from(e.kind())))))?;
     write(tmp.path())?;

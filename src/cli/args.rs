@@ -13,6 +13,7 @@ Examples:
   seqcal prior list                             the prior kinds this binary knows
   seqcal sample --target gaussian:dim=5 --steps 5000 -o chain.h5 --json
   seqcal sample --list-targets                  built-in test posteriors
+  seqcal plot corner a.h5 b.h5 --labels A,B -o corner.png
 
 Chain files are emcee-compatible HDF5: in Python,
   emcee.backends.HDFBackend(\"run.h5\", read_only=True).get_chain()";
@@ -35,6 +36,9 @@ pub enum Command {
     /// Build and sample priors.
     #[command(subcommand)]
     Prior(PriorCommand),
+    /// Figures: corner plots of one or several chains.
+    #[command(subcommand)]
+    Plot(PlotCommand),
     /// Sample a posterior with the ensemble sampler.
     #[command(after_help = SAMPLE_HELP)]
     Sample(Box<SampleCmdArgs>),
@@ -161,6 +165,43 @@ pub struct ConvertArgs {
     pub input: PathBuf,
     /// Output chain (.h5 or .csv); written to a temporary file first, then renamed.
     pub output: PathBuf,
+}
+
+/// `seqcal plot ...`
+#[derive(Debug, Subcommand)]
+pub enum PlotCommand {
+    /// Corner plot: 1-D marginals on the diagonal, 39.3/86.5/98.9% contours below, chains overlaid.
+    #[command(after_help = "Examples:\n  seqcal plot corner run.h5 -o corner.png\n  seqcal plot corner seq.h5 joint.h5 --labels sequential,joint --discard 1000 -o compare.svg")]
+    Corner(CornerArgs),
+}
+
+/// Arguments of `seqcal plot corner`.
+#[derive(Debug, Args)]
+pub struct CornerArgs {
+    /// Chain files (HDF5 or CSV), all over the same parameters.
+    #[arg(required = true)]
+    pub chains: Vec<PathBuf>,
+    /// Output figure (.png or .svg).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Legend labels, comma-separated (default: the file names).
+    #[arg(long, value_delimiter = ',')]
+    pub labels: Vec<String>,
+    /// Only these parameters, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub params: Vec<String>,
+    /// Drop the first N iterations of every chain.
+    #[arg(long, default_value_t = 0)]
+    pub discard: usize,
+    /// Keep every K-th iteration.
+    #[arg(long, default_value_t = 1)]
+    pub thin: usize,
+    /// Histogram bins per axis.
+    #[arg(long, default_value_t = 40)]
+    pub bins: usize,
+    /// Gaussian smoothing of the histograms, in bins.
+    #[arg(long, default_value_t = 1.0)]
+    pub smooth: f64,
 }
 
 /// `seqcal prior ...`

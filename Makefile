@@ -30,6 +30,10 @@ demo: build
 	$(SEQCAL) chain info chains/fixtures/emcee_small.h5 --discard 50
 	$(SEQCAL) chain convert chains/fixtures/emcee_small.h5 $(DEMO)/emcee_small.csv
 	@echo
+	@echo "== the ensemble sampler on posteriordb's arK posterior, then its corner plot"
+	$(SEQCAL) sample --config examples/stages/arK.toml -o $(DEMO)/ark.h5 --force
+	$(SEQCAL) plot corner $(DEMO)/ark.h5 --discard 1000 -o $(DEMO)/ark_corner.png
+	@echo
 	@echo "demo outputs are in $(DEMO)/ (open the .h5 files with emcee.backends.HDFBackend)"
 
 bench: build

@@ -31,6 +31,7 @@ pub mod config;
 pub mod diagnostics;
 mod error;
 pub mod likelihood;
+mod math;
 pub mod prior;
 pub mod report;
 pub mod sampler;

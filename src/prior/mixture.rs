@@ -5,6 +5,7 @@ use rand::{Rng, RngExt};
 use seqcal_api::{ParamSpace, Prior, PriorError, PriorPlugin, StageContext};
 
 use super::spec;
+use crate::math::log_add_exp;
 
 /// `(1-ε)·P + ε·Q` for two priors over the same parameters.
 ///
@@ -46,14 +47,6 @@ impl DefensiveMixture {
         let space = spec::space(kind, main.names().to_vec(), bounds)?;
         Ok(DefensiveMixture { space, main, defensive, epsilon, ln_main: (-epsilon).ln_1p(), ln_def: epsilon.ln() })
     }
-}
-
-fn log_add_exp(a: f64, b: f64) -> f64 {
-    let m = a.max(b);
-    if m == f64::NEG_INFINITY {
-        return m;
-    }
-    m + ((a - m).exp() + (b - m).exp()).ln()
 }
 
 impl Prior for DefensiveMixture {

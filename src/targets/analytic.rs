@@ -6,10 +6,10 @@ use nalgebra::DMatrix;
 use seqcal_api::{DensityError, LogDensity, ParamSpace, Prior};
 
 use super::{Target, TargetArgs, TargetEntry};
+use crate::math::{log_add_exp, LN_2PI};
 use crate::prior::{Normal, UniformBox};
 use crate::{Error, Result};
 
-const LN_2PI: f64 = 1.837_877_066_409_345_3;
 
 /// A log density given by a function of the point.
 pub(crate) struct FnDensity<F> {
@@ -239,14 +239,6 @@ fn rosenbrock(_a: &TargetArgs) -> Result<Target> {
         init: None,
         log_z: Some(-6.471617),
     })
-}
-
-fn log_add_exp(a: f64, b: f64) -> f64 {
-    let m = a.max(b);
-    if m == f64::NEG_INFINITY {
-        return m;
-    }
-    m + ((a - m).exp() + (b - m).exp()).ln()
 }
 
 fn gaussian_shells(a: &TargetArgs) -> Result<Target> {

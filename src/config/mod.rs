@@ -1,6 +1,12 @@
 //! Configuration files (TOML): their schema, read with serde and checked.
 //!
 //! - [`StageFile`]: one sampling stage for `seqcal sample --config`.
+//! - [`Pipeline`]: a staged calibration for `seqcal run`, validated into a
+//!   [`CheckedPipeline`] before anything runs.
+
+mod pipeline;
+
+pub use pipeline::{CheckedPipeline, Compare, Dataset, Parameters, Pipeline, Stage};
 
 use std::path::{Path, PathBuf};
 
@@ -41,7 +47,7 @@ pub struct StageFile {
 }
 
 /// `[sampler]` of a [`StageFile`]; every key optional.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SamplerTable {
     /// Sampler kind (`ensemble`).

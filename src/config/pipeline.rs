@@ -1,0 +1,394 @@
+//! The pipeline file: parameters, data sets, stages and comparisons.
+//!
+//! ```toml
+//! name = "sequential"
+//! seed = 1
+//!
+//! [parameters]
+//! names = ["a", "b"]
+//! bounds = [[0, 1], [0, 1]]
+//!
+//! [datasets.A]
+//! data = "data/A.csv"            # experimental values: columns `value, error` (one row per observable)
+//! covariance = "data/A_cov.csv"  # optional: full experimental covariance instead of `error`
+//! design = "data/design.csv"     # model runs: inputs (one column per parameter)
+//! outputs = "data/A_model.csv"   # model runs: outputs (one column per observable)
+//! emulator = { npc = 4, kernel = "matern52" }   # optional emulator settings
+//!
+//! [[stages]]
+//! name = "A"
+//! datasets = ["A"]
+//! prior = { kind = "uniform" }   # any prior kind; bounds come from [parameters]
+//! sampler = { walkers = 64, steps = 4000 }
+//!
+//! [[stages]]
+//! name = "A_then_B"
+//! datasets = ["B"]
+//! prior = { kind = "flow", from = "A", epsilon = 0.05 }   # a flow prior trained on stage A's chain
+//!
+//! [[compare]]
+//! a = "A_then_B"
+//! b = "joint"
+//! ```
+//!
+//! [`Pipeline::load`] parses the file; [`Pipeline::check`] validates the
+//! whole stage graph before anything runs (unknown stage or data set, a
+//! cycle, a dimension mismatch, a missing file) and orders the stages so
+//! that every stage runs after the stages its prior is trained on.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{toml_error, SamplerTable};
+use crate::{Error, Result};
+
+/// The parameter space of every stage.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Parameters {
+    /// Parameter names.
+    pub names: Vec<String>,
+    /// `[lower, upper]` per parameter.
+    pub bounds: Vec<[f64; 2]>,
+}
+
+/// One experimental data set and the model runs of its observables.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Dataset {
+    /// Experimental values and errors (CSV).
+    pub data: PathBuf,
+    /// Full experimental covariance (CSV), instead of the `error` column.
+    pub covariance: Option<PathBuf>,
+    /// Model inputs at the design points (CSV, one column per parameter).
+    pub design: PathBuf,
+    /// Model outputs at the design points (CSV, one column per observable).
+    pub outputs: PathBuf,
+    /// Emulator settings (`npc`, `explained`, `kernel`, `restarts`).
+    #[serde(default)]
+    pub emulator: toml::Table,
+}
+
+/// One stage: which data sets, which prior, which sampler.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Unique name (also the folder of its outputs).
+    pub name: String,
+    /// Data sets whose likelihoods multiply in this stage.
+    pub datasets: Vec<String>,
+    /// Prior table (`kind` and settings); default: uniform on the parameter box.
+    #[serde(default)]
+    pub prior: Option<toml::Table>,
+    /// Sampler settings.
+    #[serde(default)]
+    pub sampler: SamplerTable,
+}
+
+/// Two stages whose posteriors are compared.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Compare {
+    /// The stage under test (e.g. a sequential order).
+    pub a: String,
+    /// The reference stage (e.g. the joint calibration).
+    pub b: String,
+}
+
+/// A pipeline file as written.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    /// Name of the run (the folder under `runs/`).
+    pub name: String,
+    /// Base seed; each stage derives its own from it and its name.
+    #[serde(default)]
+    pub seed: u64,
+    /// The parameter space.
+    pub parameters: Parameters,
+    /// Data sets by name.
+    pub datasets: BTreeMap<String, Dataset>,
+    /// Stages, in any order.
+    pub stages: Vec<Stage>,
+    /// Comparisons.
+    #[serde(default)]
+    pub compare: Vec<Compare>,
+    /// Folder of the file (relative paths resolve against it).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// A validated pipeline: the stages in an order where every stage comes
+/// after the stages it depends on.
+#[derive(Debug, Clone)]
+pub struct CheckedPipeline {
+    /// The pipeline, paths resolved.
+    pub pipeline: Pipeline,
+    /// Stage indices in run order.
+    pub order: Vec<usize>,
+    /// For each stage, the stages it depends on (by name).
+    pub depends_on: Vec<BTreeSet<String>>,
+}
+
+/// The stage an informed prior is trained on (`from = "<stage>"`), looking
+/// into nested tables (a mixture's components).
+fn prior_sources(t: &toml::Table, out: &mut BTreeSet<String>) {
+    for (k, v) in t {
+        match v {
+            toml::Value::String(s) if k == "from" => {
+                out.insert(s.clone());
+            }
+            toml::Value::Table(inner) => prior_sources(inner, out),
+            toml::Value::Array(items) => {
+                for it in items {
+                    if let toml::Value::Table(inner) = it {
+                        prior_sources(inner, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Files named by `chain = "..."` or `model = "..."` in a prior table.
+fn prior_files(t: &toml::Table, out: &mut Vec<String>) {
+    for (k, v) in t {
+        match v {
+            toml::Value::String(s) if k == "chain" || k == "model" => out.push(s.clone()),
+            toml::Value::Table(inner) => prior_files(inner, out),
+            toml::Value::Array(items) => {
+                for it in items {
+                    if let toml::Value::Table(inner) = it {
+                        prior_files(inner, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Number of columns in a CSV file's header.
+fn csv_columns(path: &Path) -> Result<usize> {
+    let mut r = csv::ReaderBuilder::new().from_path(path).map_err(|e| Error::config(path, format!("cannot read: {e}")))?;
+    Ok(r.headers().map_err(|e| Error::config(path, format!("cannot read the header: {e}")))?.len())
+}
+
+impl Pipeline {
+    /// Reads and parses a pipeline file.
+    ///
+    /// # Errors
+    /// Unreadable file, malformed TOML or an unknown key; the message names the file and line.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut p: Pipeline = toml::from_str(&text).map_err(|e| Error::config(path, toml_error(&text, &e)))?;
+        p.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(p)
+    }
+
+    /// `path` resolved against the file's folder.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    /// Validates the whole pipeline and orders its stages. `source` names
+    /// the file in messages.
+    ///
+    /// # Errors
+    /// The first problem found: bad parameters, an unknown data set or
+    /// stage, duplicate stage names, a cycle, a missing file, a design whose
+    /// columns differ from the parameters, a comparison of unknown stages.
+    pub fn check(self, source: &Path) -> Result<CheckedPipeline> {
+        let err = |m: String| Error::config(source, m);
+        let params = &self.parameters;
+        let bounds: Vec<(f64, f64)> = params.bounds.iter().map(|b| (b[0], b[1])).collect();
+        seqcal_api::ParamSpace::new(params.names.clone(), bounds).map_err(|e| err(format!("[parameters]: {e}")))?;
+        if self.name.trim().is_empty() || self.name.contains(['/', '\\']) {
+            return Err(err(format!("name {:?} must be a non-empty folder name", self.name)));
+        }
+        for (name, d) in &self.datasets {
+            let mut files = vec![("data", &d.data), ("design", &d.design), ("outputs", &d.outputs)];
+            if let Some(c) = &d.covariance {
+                files.push(("covariance", c));
+            }
+            for (what, f) in files {
+                let p = self.resolve(f);
+                if !p.is_file() {
+                    return Err(err(format!("data set {name:?}: {what} file {} does not exist", p.display())));
+                }
+            }
+            let cols = csv_columns(&self.resolve(&d.design))?;
+            if cols != params.names.len() {
+                return Err(err(format!(
+                    "data set {name:?}: the design {} has {cols} columns but there are {} parameters ({})",
+                    d.design.display(),
+                    params.names.len(),
+                    params.names.join(", ")
+                )));
+            }
+        }
+        let mut index = BTreeMap::new();
+        for (i, s) in self.stages.iter().enumerate() {
+            if s.name.trim().is_empty() || s.name.contains(['/', '\\']) {
+                return Err(err(format!("stage name {:?} must be a non-empty folder name", s.name)));
+            }
+            if index.insert(s.name.clone(), i).is_some() {
+                return Err(err(format!("two stages are named {:?}", s.name)));
+            }
+        }
+        if self.stages.is_empty() {
+            return Err(err("no [[stages]]".into()));
+        }
+        let mut depends_on = Vec::with_capacity(self.stages.len());
+        for s in &self.stages {
+            if s.datasets.is_empty() {
+                return Err(err(format!("stage {:?} uses no data sets", s.name)));
+            }
+            for d in &s.datasets {
+                if !self.datasets.contains_key(d) {
+                    return Err(err(format!(
+                        "stage {:?} uses data set {d:?}, which is not defined; data sets: {}",
+                        s.name,
+                        self.datasets.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )));
+                }
+            }
+            let mut deps = BTreeSet::new();
+            let mut files = Vec::new();
+            if let Some(p) = &s.prior {
+                prior_sources(p, &mut deps);
+                prior_files(p, &mut files);
+            }
+            for dep in &deps {
+                if !index.contains_key(dep) {
+                    return Err(err(format!("stage {:?} takes its prior from stage {dep:?}, which is not defined", s.name)));
+                }
+                if dep == &s.name {
+                    return Err(err(format!("stage {:?} takes its prior from itself", s.name)));
+                }
+            }
+            for f in files {
+                let p = self.resolve(Path::new(&f));
+                if !p.is_file() {
+                    return Err(err(format!("stage {:?}: prior file {} does not exist", s.name, p.display())));
+                }
+            }
+            depends_on.push(deps);
+        }
+        for c in &self.compare {
+            for n in [&c.a, &c.b] {
+                if !index.contains_key(n) {
+                    return Err(err(format!("[[compare]] names stage {n:?}, which is not defined")));
+                }
+            }
+        }
+        let order = topological_order(&self.stages, &depends_on, &index).map_err(err)?;
+        Ok(CheckedPipeline { pipeline: self, order, depends_on })
+    }
+}
+
+/// Kahn's algorithm, taking stages in file order among those ready; a
+/// cycle is reported with the stages on it.
+fn topological_order(stages: &[Stage], deps: &[BTreeSet<String>], index: &BTreeMap<String, usize>) -> std::result::Result<Vec<usize>, String> {
+    let n = stages.len();
+    let mut done = vec![false; n];
+    let mut order = Vec::with_capacity(n);
+    while order.len() < n {
+        let ready = (0..n).find(|&i| !done[i] && deps[i].iter().all(|d| done[index[d]]));
+        match ready {
+            Some(i) => {
+                done[i] = true;
+                order.push(i);
+            }
+            None => {
+                let stuck: Vec<&str> = (0..n).filter(|&i| !done[i]).map(|i| stages[i].name.as_str()).collect();
+                return Err(format!("the stages' priors form a cycle among: {}", stuck.join(", ")));
+            }
+        }
+    }
+    Ok(order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(stages: &str, extra: &str) -> (tempfile::TempDir, Result<CheckedPipeline>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("design.csv"), "a,b\n0.1,0.2\n0.3,0.4\n").unwrap();
+        std::fs::write(dir.path().join("design3.csv"), "a,b,c\n0.1,0.2,0.3\n").unwrap();
+        for f in ["A.csv", "B.csv", "A_model.csv", "B_model.csv"] {
+            std::fs::write(dir.path().join(f), "value,error\n1,0.1\n").unwrap();
+        }
+        let text = format!(
+            "name = \"t\"\n[parameters]\nnames = [\"a\", \"b\"]\nbounds = [[0, 1], [0, 1]]\n\
+             [datasets.A]\ndata = \"A.csv\"\ndesign = \"design.csv\"\noutputs = \"A_model.csv\"\n\
+             [datasets.B]\ndata = \"B.csv\"\ndesign = \"design.csv\"\noutputs = \"B_model.csv\"\n{extra}\n{stages}"
+        );
+        let path = dir.path().join("pipeline.toml");
+        std::fs::write(&path, text).unwrap();
+        let r = Pipeline::load(&path).and_then(|p| p.check(&path));
+        (dir, r)
+    }
+
+    const GOOD: &str = r#"
+[[stages]]
+name = "A_then_B"
+datasets = ["B"]
+prior = { kind = "mixture", epsilon = 0.05, main = { kind = "flow", from = "A" }, defensive = { kind = "uniform" } }
+[[stages]]
+name = "A"
+datasets = ["A"]
+[[stages]]
+name = "joint"
+datasets = ["A", "B"]
+[[compare]]
+a = "A_then_B"
+b = "joint"
+"#;
+
+    #[test]
+    fn orders_stages_after_their_sources() {
+        let (_d, r) = setup(GOOD, "");
+        let c = r.unwrap();
+        let names: Vec<&str> = c.order.iter().map(|&i| c.pipeline.stages[i].name.as_str()).collect();
+        assert_eq!(names, ["A", "A_then_B", "joint"]);
+        assert!(c.depends_on[0].contains("A"));
+    }
+
+    fn error(stages: &str, extra: &str) -> String {
+        setup(stages, extra).1.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_graph_error_is_named() {
+        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"C\"]\n", "");
+        assert!(e.contains("pipeline.toml") && e.contains("uses data set \"C\", which is not defined; data sets: A, B"), "{e}");
+        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"A\"]\nprior = { kind = \"flow\", from = \"y\" }\n", "");
+        assert!(e.contains("takes its prior from stage \"y\", which is not defined"), "{e}");
+        let e = error(
+            "[[stages]]\nname = \"x\"\ndatasets = [\"A\"]\nprior = { kind = \"flow\", from = \"y\" }\n[[stages]]\nname = \"y\"\ndatasets = [\"B\"]\nprior = { kind = \"flow\", from = \"x\" }\n",
+            "",
+        );
+        assert!(e.contains("cycle among: x, y"), "{e}");
+        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"A\"]\n[[stages]]\nname = \"x\"\ndatasets = [\"B\"]\n", "");
+        assert!(e.contains("two stages are named \"x\""), "{e}");
+        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"A\"]\nprior = { kind = \"flow\", chain = \"published.h5\" }\n", "");
+        assert!(e.contains("prior file") && e.contains("published.h5 does not exist"), "{e}");
+        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"A\"]\n[[compare]]\na = \"x\"\nb = \"z\"\n", "");
+        assert!(e.contains("[[compare]] names stage \"z\""), "{e}");
+        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n", "[datasets.D]\ndata = \"A.csv\"\ndesign = \"design3.csv\"\noutputs = \"A_model.csv\"\n");
+        assert!(e.contains("has 3 columns but there are 2 parameters"), "{e}");
+        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n", "[datasets.D]\ndata = \"nope.csv\"\ndesign = \"design.csv\"\noutputs = \"A_model.csv\"\n");
+        assert!(e.contains("data file") && e.contains("nope.csv does not exist"), "{e}");
+        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"A\"]\nsampler = { walkerz = 3 }\n", "");
+        assert!(e.contains("unknown field `walkerz`"), "{e}");
+    }
+}

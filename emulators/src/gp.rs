@@ -70,6 +70,32 @@ fn train_cov(kernel: Kernel, x: &[f64], p: usize, inv_l2: &[f64], signal: f64, n
     k
 }
 
+/// `K⁻¹ = L⁻ᵀ L⁻¹` from the Cholesky factor `L` (only its lower triangle is
+/// read): the triangular inverse by forward substitution, column by column
+/// (`n³/6` operations, zeros above the diagonal skipped), then one matrix
+/// product, which nalgebra runs through a blocked kernel. About twice as fast
+/// as solving against the identity.
+fn inverse_from_factor(l: &DMatrix<f64>) -> DMatrix<f64> {
+    let n = l.nrows();
+    let ls = l.as_slice();
+    let mut inv = DMatrix::zeros(n, n);
+    let out = inv.as_mut_slice();
+    for j in 0..n {
+        // Column j of L⁻¹ (column-major, nonzero from row j on), by column sweeps of L.
+        let x = &mut out[j * n..(j + 1) * n];
+        x[j] = 1.0;
+        for k in j..n {
+            let col = &ls[k * n..(k + 1) * n];
+            x[k] /= col[k];
+            let xk = x[k];
+            for i in k + 1..n {
+                x[i] -= col[i] * xk;
+            }
+        }
+    }
+    inv.tr_mul(&inv)
+}
+
 /// Log marginal likelihood and its gradient in log-parameter space; `None`
 /// when the covariance is not numerically positive definite.
 fn lml_grad(kernel: Kernel, x: &[f64], p: usize, y: &DVector<f64>, log_params: &[f64]) -> Option<(f64, Vec<f64>)> {
@@ -80,7 +106,7 @@ fn lml_grad(kernel: Kernel, x: &[f64], p: usize, y: &DVector<f64>, log_params: &
     let alpha = chol.solve(y);
     let logdet: f64 = 2.0 * chol.l_dirty().diagonal().iter().map(|v| v.ln()).sum::<f64>();
     let lml = -0.5 * y.dot(&alpha) - 0.5 * logdet - 0.5 * n as f64 * (2.0 * std::f64::consts::PI).ln();
-    let kinv = chol.inverse();
+    let kinv = inverse_from_factor(chol.l_dirty());
     // W = αα^T − K⁻¹; ∂L/∂θ = ½ Σ_ij W_ij ∂K_ij/∂θ.
     let mut grad = vec![0.0; p + 2];
     let mut dsig = 0.0;
@@ -121,7 +147,7 @@ impl Gp {
         let alpha = chol.solve(&yv);
         let logdet: f64 = 2.0 * chol.l_dirty().diagonal().iter().map(|v| v.ln()).sum::<f64>();
         let lml = -0.5 * yv.dot(&alpha) - 0.5 * logdet - 0.5 * y.len() as f64 * (2.0 * std::f64::consts::PI).ln();
-        let kinv = chol.inverse();
+        let kinv = inverse_from_factor(chol.l_dirty());
         Ok(Gp { kernel, log_params, x, p, inv_l2, signal, noise, alpha, kinv, lml })
     }
 
@@ -198,6 +224,15 @@ mod tests {
         let x: Vec<f64> = (0..2 * n).map(|_| rng.random::<f64>()).collect();
         let y = (0..n).map(|i| (6.0 * x[2 * i]).sin() + 0.1 * x[2 * i + 1]).collect();
         (x, y)
+    }
+
+    #[test]
+    fn inverse_from_the_cholesky_factor() {
+        let (x, _) = data(25);
+        let k = train_cov(Kernel::Matern52, &x, 2, &[4.0, 1.0], 1.3, 1e-3);
+        let inv = inverse_from_factor(k.clone().cholesky().unwrap().l_dirty());
+        let err = (&k * &inv - DMatrix::<f64>::identity(25, 25)).abs().max();
+        assert!(err < 1e-8, "{err}");
     }
 
     #[test]

@@ -20,9 +20,10 @@
 //! built-in kernel has one length scale), no multi-output model, fits by a
 //! generic Adam loop, predicts one thread at a time, and links nalgebra 0.34
 //! while the workspace uses 0.35. Each of these would have needed a layer of
-//! its own around it; the GP itself is ~200 lines on nalgebra 0.35 (Cholesky,
+//! its own around it; the GP itself is ~250 lines on nalgebra 0.35 (Cholesky,
 //! triangular solves, one matrix product for batched variances), so this
-//! crate implements it directly in [`gp`](crate::kernel) and `gp.rs`.
+//! crate implements it directly: [`kernel`] and the private `gp` and `optim`
+//! modules (L-BFGS with box bounds).
 //!
 //! # Reference
 //! C. E. Rasmussen and C. K. I. Williams, *Gaussian Processes for Machine

@@ -43,11 +43,11 @@ pub(crate) fn minimize(mut f: impl FnMut(&[f64]) -> Option<(f64, Vec<f64>)>, x0:
             break;
         }
         let mut d = two_loop(&g, &hist, &free);
-        let mut slope: f64 = (0..n).map(|i| d[i] * g[i]).sum();
+        let slope: f64 = (0..n).map(|i| d[i] * g[i]).sum();
         if slope >= 0.0 || !slope.is_finite() {
+            // Not a descent direction: forget the curvature pairs, take the projected gradient.
             hist.clear();
             d = (0..n).map(|i| if free[i] { -g[i] } else { 0.0 }).collect();
-            slope = -pg * pg;
         }
         // First step of steepest descent: at most a unit move in log space.
         let mut t = if hist.is_empty() { (1.0 / pg).min(1.0) } else { 1.0 };
@@ -64,7 +64,6 @@ pub(crate) fn minimize(mut f: impl FnMut(&[f64]) -> Option<(f64, Vec<f64>)>, x0:
             }
             t *= 0.5;
         }
-        let _ = slope;
         let Some((xn, fnew, gnew)) = accepted else { break };
         let s: Vec<f64> = (0..n).map(|i| xn[i] - x[i]).collect();
         let y: Vec<f64> = (0..n).map(|i| gnew[i] - g[i]).collect();

@@ -49,6 +49,9 @@ pub enum Error {
     /// A prior could not be built.
     #[error(transparent)]
     Prior(#[from] seqcal_api::PriorError),
+    /// An emulator could not be trained, loaded or evaluated.
+    #[error(transparent)]
+    Emulator(#[from] seqcal_emulators::EmuError),
 }
 
 impl Error {

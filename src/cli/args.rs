@@ -14,6 +14,7 @@ Examples:
   seqcal sample --target gaussian:dim=5 --steps 5000 -o chain.h5 --json
   seqcal sample --list-targets                  built-in test posteriors
   seqcal plot corner a.h5 b.h5 --labels A,B -o corner.png
+  seqcal emulator train --design d.csv --outputs y.csv --bounds b.csv -o emu.json
 
 Chain files are emcee-compatible HDF5: in Python,
   emcee.backends.HDFBackend(\"run.h5\", read_only=True).get_chain()";
@@ -42,6 +43,111 @@ pub enum Command {
     /// Sample a posterior with the ensemble sampler.
     #[command(after_help = SAMPLE_HELP)]
     Sample(Box<SampleCmdArgs>),
+    /// Train, validate and evaluate Gaussian-process emulators of model outputs.
+    #[command(subcommand)]
+    Emulator(EmulatorCommand),
+}
+
+/// `seqcal emulator ...`
+#[derive(Debug, Subcommand)]
+pub enum EmulatorCommand {
+    /// Train a PCA + GP emulator on a design and its model outputs.
+    #[command(after_help = "Example:\n  seqcal emulator example -o ex\n  seqcal emulator train --design ex/design.csv --outputs ex/outputs.csv --bounds ex/bounds.csv --npc 8 -o emu.json")]
+    Train(EmuTrainArgs),
+    /// Score an emulator on held-out runs: per-output RMSE (in training sd) and 1/2-sd coverage.
+    #[command(after_help = "Example:\n  seqcal emulator validate emu.json --design ex/design_val.csv --outputs ex/outputs_val.csv -o report.json")]
+    Validate(EmuValidateArgs),
+    /// Predict mean and sd (optionally the full covariance) of every output at the points of a CSV.
+    #[command(after_help = "Example:\n  seqcal emulator predict emu.json points.csv -o pred.csv --cov")]
+    Predict(EmuPredictArgs),
+    /// Write the shipped synthetic model's design, outputs, bounds and validation set (CSV).
+    Example(EmuExampleArgs),
+}
+
+/// Arguments of `seqcal emulator train`.
+#[derive(Debug, Args)]
+pub struct EmuTrainArgs {
+    /// Design (CSV with a header row: one column per parameter, one row per model run).
+    #[arg(long)]
+    pub design: PathBuf,
+    /// Model outputs (CSV with a header row: one column per observable, rows as in the design).
+    #[arg(long)]
+    pub outputs: PathBuf,
+    /// Prior box (CSV with a header row, one row `lower,upper` per parameter).
+    #[arg(long)]
+    pub bounds: PathBuf,
+    /// Number of principal components.
+    #[arg(long, conflicts_with = "explained")]
+    pub npc: Option<usize>,
+    /// Keep the fewest components explaining this fraction of the output variance [default: 0.99].
+    #[arg(long)]
+    pub explained: Option<f64>,
+    /// Kernel: se, matern32 or matern52.
+    #[arg(long, default_value = "se")]
+    pub kernel: String,
+    /// Random restarts of each component's hyperparameter fit.
+    #[arg(long, default_value_t = 4)]
+    pub restarts: usize,
+    /// Seed of the restarts.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output file (JSON).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `seqcal emulator validate`.
+#[derive(Debug, Args)]
+pub struct EmuValidateArgs {
+    /// Trained emulator (JSON).
+    pub emulator: PathBuf,
+    /// Held-out design (CSV, header row).
+    #[arg(long)]
+    pub design: PathBuf,
+    /// Held-out model outputs (CSV, header row).
+    #[arg(long)]
+    pub outputs: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// Arguments of `seqcal emulator predict`.
+#[derive(Debug, Args)]
+pub struct EmuPredictArgs {
+    /// Trained emulator (JSON).
+    pub emulator: PathBuf,
+    /// Points (CSV with a header row, one column per parameter).
+    pub points: PathBuf,
+    /// Output CSV: `NAME_mean,NAME_sd` per output (and `cov_I_J` for I <= J with --cov).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Also write the full predictive covariance of the outputs at each point.
+    #[arg(long)]
+    pub cov: bool,
+}
+
+/// Arguments of `seqcal emulator example`.
+#[derive(Debug, Args)]
+pub struct EmuExampleArgs {
+    /// Directory to write into (created if missing).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Latin-hypercube design points.
+    #[arg(long, default_value_t = 300)]
+    pub n_design: usize,
+    /// Validation points (a separate Latin hypercube).
+    #[arg(long, default_value_t = 200)]
+    pub n_validation: usize,
+    /// Seed of the design; the validation set uses seed + 1.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 const SAMPLE_HELP: &str = "\

@@ -3,6 +3,7 @@
 
 pub mod args;
 mod chain_cmd;
+mod emulator_cmd;
 mod plot_cmd;
 mod prior_cmd;
 mod sample_cmd;
@@ -16,7 +17,7 @@ use crate::Result;
 /// # Errors
 /// Whatever the subcommand reports; `main` prints it and exits with status 2.
 pub fn run(cli: Cli) -> Result<()> {
-    use args::{ChainCommand, Command, PlotCommand, PriorCommand};
+    use args::{ChainCommand, Command, EmulatorCommand, PlotCommand, PriorCommand};
     match cli.command {
         Command::Chain(ChainCommand::Info(a)) => chain_cmd::info(&a),
         Command::Chain(ChainCommand::Convert(a)) => chain_cmd::convert(&a),
@@ -24,5 +25,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Prior(PriorCommand::List) => prior_cmd::list(),
         Command::Sample(a) => sample_cmd::sample(&a),
         Command::Plot(PlotCommand::Corner(a)) => plot_cmd::corner(&a),
+        Command::Emulator(EmulatorCommand::Train(a)) => emulator_cmd::train(&a),
+        Command::Emulator(EmulatorCommand::Validate(a)) => emulator_cmd::validate(&a),
+        Command::Emulator(EmulatorCommand::Predict(a)) => emulator_cmd::predict(&a),
+        Command::Emulator(EmulatorCommand::Example(a)) => emulator_cmd::example(&a),
     }
 }

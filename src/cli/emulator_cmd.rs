@@ -1,0 +1,189 @@
+//! `seqcal emulator train | validate | predict | example`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use ndarray::Array2;
+use seqcal_api::Emulator;
+use seqcal_emulators::{synthetic, validate as val, Components, GpEmulator, Kernel, TrainSettings};
+
+use super::args::{EmuExampleArgs, EmuPredictArgs, EmuTrainArgs, EmuValidateArgs};
+use crate::chain::write_atomically;
+use crate::{Error, Result};
+
+/// A numeric CSV table with a header row.
+struct Table {
+    header: Vec<String>,
+    data: Array2<f64>,
+}
+
+/// Reads a numeric CSV table with one header row; every value must be a finite number.
+fn read_table(path: &Path) -> Result<Table> {
+    let mut r = csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path).map_err(|e| match e.kind() {
+        csv::ErrorKind::Io(io) => Error::io(path, std::io::Error::new(io.kind(), io.to_string())),
+        _ => Error::Csv { path: path.into(), line: 1, message: e.to_string() },
+    })?;
+    let header: Vec<String> = r.headers().map_err(|e| Error::Csv { path: path.into(), line: 1, message: e.to_string() })?.iter().map(str::to_string).collect();
+    let mut data = Vec::new();
+    let mut rows = 0;
+    for (i, rec) in r.records().enumerate() {
+        let line = i as u64 + 2;
+        let rec = rec.map_err(|e| Error::Csv {
+            path: path.into(),
+            line,
+            message: match e.kind() {
+                csv::ErrorKind::UnequalLengths { expected_len, len, .. } => format!("expected {expected_len} fields, found {len}"),
+                _ => e.to_string(),
+            },
+        })?;
+        for (j, f) in rec.iter().enumerate() {
+            let v: f64 = f.parse().map_err(|_| Error::Csv { path: path.into(), line, message: format!("column {}: '{f}' is not a number", j + 1) })?;
+            if !v.is_finite() {
+                return Err(Error::Csv { path: path.into(), line, message: format!("column {}: {f} is not a finite number", j + 1) });
+            }
+            data.push(v);
+        }
+        rows += 1;
+    }
+    if rows == 0 {
+        return Err(Error::Csv { path: path.into(), line: 1, message: "no data rows after the header".into() });
+    }
+    let data = Array2::from_shape_vec((rows, header.len()), data).map_err(|e| Error::Csv { path: path.into(), line: 1, message: e.to_string() })?;
+    Ok(Table { header, data })
+}
+
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    write_atomically(path, |tmp| std::fs::write(tmp, text).map_err(|e| Error::io(path, e)))
+}
+
+fn load(path: &Path) -> Result<GpEmulator> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    GpEmulator::from_json(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+}
+
+fn csv_line(values: impl IntoIterator<Item = String>) -> String {
+    let mut s = values.into_iter().collect::<Vec<_>>().join(",");
+    s.push('\n');
+    s
+}
+
+/// `seqcal emulator train`.
+pub(super) fn train(a: &EmuTrainArgs) -> Result<()> {
+    let design = read_table(&a.design)?;
+    let outputs = read_table(&a.outputs)?;
+    let bounds_t = read_table(&a.bounds)?;
+    if bounds_t.data.ncols() != 2 {
+        return Err(Error::Usage(format!("{}: expected two columns (lower, upper), found {}", a.bounds.display(), bounds_t.data.ncols())));
+    }
+    let bounds: Vec<(f64, f64)> = bounds_t.data.rows().into_iter().map(|r| (r[0], r[1])).collect();
+    if design.data.nrows() != outputs.data.nrows() {
+        return Err(Error::Usage(format!("{} has {} runs but {} has {}: the rows must match", a.design.display(), design.data.nrows(), a.outputs.display(), outputs.data.nrows())));
+    }
+    let kernel = Kernel::parse(&a.kernel).ok_or_else(|| Error::Usage(format!("unknown kernel '{}': use se, matern32 or matern52", a.kernel)))?;
+    let components = match (a.npc, a.explained) {
+        (Some(k), _) => Components::Fixed(k),
+        (None, Some(f)) => Components::Explained(f),
+        (None, None) => Components::Explained(0.99),
+    };
+    let settings = TrainSettings { components, kernel, restarts: a.restarts, seed: a.seed };
+    let t = std::time::Instant::now();
+    let emu = GpEmulator::train(design.data.view(), outputs.data.view(), &bounds, &settings)
+        .map_err(|e| Error::Usage(format!("training on {} and {}: {e}", a.design.display(), a.outputs.display())))?
+        .with_names(design.header, outputs.header);
+    let fit_s = t.elapsed().as_secs_f64();
+    write_text(&a.output, &emu.to_json()?)?;
+    let comps = emu.components();
+    if a.json {
+        let j = serde_json::json!({"output": a.output, "fit_s": fit_s, "n_components": emu.n_components(), "explained": emu.explained_variance(), "kernel": kernel.name(), "components": comps});
+        println!("{j}");
+    } else {
+        println!("trained {} components ({:.4} of the variance), kernel {}, in {fit_s:.2} s -> {}", emu.n_components(), emu.explained_variance(), kernel.name(), a.output.display());
+        for (c, info) in comps.iter().enumerate() {
+            let ls: Vec<String> = info.length_scales.iter().map(|l| format!("{l:.3}")).collect();
+            println!("  pc{:<3} length scales [{}]  signal {:.3}  noise {:.2e}  log ML {:.1}", c + 1, ls.join(", "), info.signal_variance, info.noise_variance, info.log_marginal_likelihood);
+        }
+    }
+    Ok(())
+}
+
+/// `seqcal emulator validate`.
+pub(super) fn validate(a: &EmuValidateArgs) -> Result<()> {
+    let emu = load(&a.emulator)?;
+    let design = read_table(&a.design)?;
+    let outputs = read_table(&a.outputs)?;
+    let v = val::holdout(&emu, design.data.view(), outputs.data.view()).map_err(|e| Error::Usage(format!("{} / {}: {e}", a.design.display(), a.outputs.display())))?;
+    let json = serde_json::to_string_pretty(&v).map_err(|e| Error::Usage(e.to_string()))?;
+    if let Some(out) = &a.output {
+        write_text(out, &json)?;
+    }
+    if a.json {
+        println!("{json}");
+        return Ok(());
+    }
+    let mut s = format!("{:<16} {:>10} {:>9} {:>9}\n", "output", "rmse/sd", "cover 1sd", "cover 2sd");
+    for o in &v.outputs {
+        let _ = writeln!(s, "{:<16} {:>10.4} {:>9.3} {:>9.3}", o.name, o.rmse_std, o.coverage_1sd, o.coverage_2sd);
+    }
+    let _ = writeln!(s, "{:<16} {:>10.4} {:>9.3} {:>9.3}   ({} points; Gaussian: 0.683, 0.954)", "all", v.rmse_std, v.coverage_1sd, v.coverage_2sd, v.n_points);
+    print!("{s}");
+    Ok(())
+}
+
+/// `seqcal emulator predict`.
+pub(super) fn predict(a: &EmuPredictArgs) -> Result<()> {
+    let emu = load(&a.emulator)?;
+    let pts = read_table(&a.points)?;
+    let x = pts.data.view();
+    let bad = |e: String| Error::Usage(format!("{}: {e}", a.points.display()));
+    let (mean, sd) = emu.predict_mean_sd(x).map_err(|e| bad(e.to_string()))?;
+    let names = emu.output_names();
+    let o = names.len();
+    let mut head: Vec<String> = names.iter().flat_map(|n| [format!("{n}_mean"), format!("{n}_sd")]).collect();
+    let cov = if a.cov {
+        head.extend((0..o).flat_map(|i| (i..o).map(move |j| format!("cov_{}_{}", i + 1, j + 1))));
+        Some(emu.predict(x).map_err(|e| bad(e.to_string()))?.cov)
+    } else {
+        None
+    };
+    let mut text = csv_line(head);
+    for i in 0..x.nrows() {
+        let mut row: Vec<String> = (0..o).flat_map(|j| [mean[(i, j)].to_string(), sd[(i, j)].to_string()]).collect();
+        if let Some(c) = &cov {
+            row.extend((0..o).flat_map(|j| (j..o).map(move |l| (j, l))).map(|(j, l)| c[(i, j, l)].to_string()));
+        }
+        text.push_str(&csv_line(row));
+    }
+    write_text(&a.output, &text)
+}
+
+/// `seqcal emulator example`.
+pub(super) fn example(a: &EmuExampleArgs) -> Result<()> {
+    if a.n_design < 3 || a.n_validation < 1 {
+        return Err(Error::Usage("need at least 3 design points and 1 validation point".into()));
+    }
+    std::fs::create_dir_all(&a.output).map_err(|e| Error::io(&a.output, e))?;
+    let table = |x: &Array2<f64>, head: Vec<String>| {
+        let mut t = csv_line(head);
+        for r in x.rows() {
+            t.push_str(&csv_line(r.iter().map(|v| format!("{v:.10}"))));
+        }
+        t
+    };
+    let pnames: Vec<String> = synthetic::PARAMS.iter().map(|s| s.to_string()).collect();
+    let onames: Vec<String> = (1..=synthetic::OUTPUTS).map(|j| format!("y{j:02}")).collect();
+    let x = synthetic::latin_hypercube(a.n_design, &synthetic::BOUNDS, a.seed);
+    let xv = synthetic::latin_hypercube(a.n_validation, &synthetic::BOUNDS, a.seed.wrapping_add(1));
+    let bounds = Array2::from_shape_fn((synthetic::BOUNDS.len(), 2), |(d, k)| if k == 0 { synthetic::BOUNDS[d].0 } else { synthetic::BOUNDS[d].1 });
+    let files = [
+        ("design.csv", table(&x, pnames.clone())),
+        ("outputs.csv", table(&synthetic::run(&x), onames.clone())),
+        ("design_val.csv", table(&xv, pnames)),
+        ("outputs_val.csv", table(&synthetic::run(&xv), onames)),
+        ("bounds.csv", table(&bounds, vec!["lower".into(), "upper".into()])),
+    ];
+    for (name, text) in files {
+        write_text(&a.output.join(name), &text)?;
+    }
+    println!("wrote design.csv ({} runs), outputs.csv, design_val.csv ({} runs), outputs_val.csv, bounds.csv to {}", a.n_design, a.n_validation, a.output.display());
+    Ok(())
+}

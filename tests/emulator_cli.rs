@@ -1,0 +1,153 @@
+//! `seqcal emulator` through the real binary: train, validate, predict on a
+//! slice of the shipped synthetic example, the example generator, and bad
+//! input (one message, exit 2, no file left behind).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{example, fails, listing, succeeds};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The first `n` lines (header included) of a shipped example file, written to `dir/name`.
+fn head(dir: &Path, file: &str, n: usize, name: &str) -> PathBuf {
+    let text = std::fs::read_to_string(example("emulator").join(file)).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text.lines().take(n).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    p
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+struct Small {
+    dir: tempfile::TempDir,
+    design: PathBuf,
+    outputs: PathBuf,
+    bounds: PathBuf,
+}
+
+fn small() -> Small {
+    let dir = tempfile::tempdir().unwrap();
+    let design = head(dir.path(), "design.csv", 61, "d.csv");
+    let outputs = head(dir.path(), "outputs.csv", 61, "y.csv");
+    let bounds = head(dir.path(), "bounds.csv", 100, "b.csv");
+    Small { dir, design, outputs, bounds }
+}
+
+#[test]
+fn train_validate_predict() {
+    let w = small();
+    let emu = w.dir.path().join("emu.json");
+    let out = succeeds(&["emulator", "train", "--design", s(&w.design), "--outputs", s(&w.outputs), "--bounds", s(&w.bounds), "--npc", "10", "--restarts", "0", "--kernel", "matern52", "-o", s(&emu), "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["n_components"], 10);
+    assert_eq!(j["components"][0]["length_scales"].as_array().unwrap().len(), 6);
+
+    let report = w.dir.path().join("report.json");
+    let dv = head(w.dir.path(), "design_val.csv", 41, "dv.csv");
+    let yv = head(w.dir.path(), "outputs_val.csv", 41, "yv.csv");
+    let table = succeeds(&["emulator", "validate", s(&emu), "--design", s(&dv), "--outputs", s(&yv), "-o", s(&report)]);
+    assert!(table.contains("y24") && table.contains("all"), "{table}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(v["n_points"], 40);
+    assert_eq!(v["outputs"].as_array().unwrap().len(), 24);
+    let rmse = v["rmse_std"].as_f64().unwrap();
+    assert!(rmse > 0.0 && rmse < 0.3, "{rmse}");
+
+    // At a training point the runs lie within the predictive sd (which includes the variance of
+    // the dropped components), and sd² is the covariance's diagonal.
+    let pts = head(w.dir.path(), "design.csv", 3, "pts.csv");
+    let pred = w.dir.path().join("pred.csv");
+    succeeds(&["emulator", "predict", s(&emu), s(&pts), "-o", s(&pred), "--cov"]);
+    let text = std::fs::read_to_string(&pred).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3);
+    let head_cols: Vec<&str> = lines[0].split(',').collect();
+    assert_eq!(head_cols.len(), 48 + 24 * 25 / 2);
+    assert_eq!(head_cols[0], "y01_mean");
+    let truth: Vec<f64> = std::fs::read_to_string(&w.outputs).unwrap().lines().nth(1).unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+    let row: Vec<f64> = lines[1].split(',').map(|v| v.parse().unwrap()).collect();
+    for j in 0..24 {
+        assert!((row[2 * j] - truth[j]).abs() < 3.0 * row[2 * j + 1], "output {j}: {} +- {} vs {}", row[2 * j], row[2 * j + 1], truth[j]);
+    }
+    let c11 = row[48];
+    assert!((c11 - row[1] * row[1]).abs() < 1e-9 * (1.0 + c11), "{c11} vs {}", row[1]);
+}
+
+#[test]
+fn example_generator_reproduces_the_shipped_files() {
+    let dir = tempfile::tempdir().unwrap();
+    succeeds(&["emulator", "example", "-o", s(dir.path())]);
+    for f in ["design.csv", "outputs.csv", "design_val.csv", "outputs_val.csv", "bounds.csv"] {
+        let a = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        let b = std::fs::read_to_string(example("emulator").join(f)).unwrap();
+        assert!(a == b, "{f} differs from examples/emulator/{f}");
+    }
+}
+
+/// `emulator train` on bad input: the message names the problem, nothing is written.
+fn train_fails(edit: impl FnOnce(&Small) -> Vec<String>, expect: &str) {
+    let w = small();
+    let emu = w.dir.path().join("emu.json");
+    let mut args: Vec<String> = ["emulator", "train", "--restarts", "0", "--npc", "2", "-o", s(&emu)].iter().map(|v| v.to_string()).collect();
+    args.extend(edit(&w));
+    let before = listing(w.dir.path());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = fails(&refs);
+    assert!(err.contains(expect), "expected {expect:?} in: {err}");
+    assert_eq!(listing(w.dir.path()), before, "nothing may be written");
+}
+
+fn files(d: &Path, y: &Path, b: &Path) -> Vec<String> {
+    vec!["--design".into(), s(d).into(), "--outputs".into(), s(y).into(), "--bounds".into(), s(b).into()]
+}
+
+#[test]
+fn bad_training_input() {
+    train_fails(|w| files(&w.design, &w.dir.path().join("none.csv"), &w.bounds), "none.csv");
+    train_fails(|w| files(&w.design, &head(w.dir.path(), "outputs.csv", 31, "short.csv"), &w.bounds), "must match");
+    train_fails(
+        |w| {
+            let text = std::fs::read_to_string(&w.outputs).unwrap();
+            let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+            lines[5] = format!("NaN,{}", lines[5].split_once(',').unwrap().1);
+            let t = lines.join("\n");
+            files(&w.design, &write(w.dir.path(), "nan.csv", &t), &w.bounds)
+        },
+        "not a finite number",
+    );
+    train_fails(|w| files(&w.design, &w.outputs, &write(w.dir.path(), "b2.csv", "lower,upper\n2,0.5\n0.2,3\n0.5,2\n0,1.5\n-1,1\n0.1,0.5\n")), "lower < upper");
+    train_fails(|w| files(&w.design, &w.outputs, &write(w.dir.path(), "b3.csv", "lower,upper\n0.5,2\n0.2,0.3\n0.5,2\n0,1.5\n-1,1\n0.1,0.5\n")), "outside the bounds");
+    train_fails(|w| files(&w.design, &w.outputs, &write(w.dir.path(), "b4.csv", "lower,upper\n0.5,2\n")), "1 rows but the design has 6");
+    train_fails(|w| files(&w.design, &w.outputs, &write(w.dir.path(), "b5.csv", "lower,upper\n0.5,2,3\n")), "expected 2 fields");
+    train_fails(
+        |w| {
+            let mut v = files(&w.design, &w.outputs, &w.bounds);
+            v.extend(["--kernel".into(), "cubic".into()]);
+            v
+        },
+        "unknown kernel",
+    );
+}
+
+#[test]
+fn bad_emulator_or_points() {
+    let w = small();
+    let junk = write(w.dir.path(), "junk.json", "{\"format\": \"x\"}");
+    let err = fails(&["emulator", "predict", s(&junk), s(&w.design), "-o", s(&w.dir.path().join("p.csv"))]);
+    assert!(err.contains("junk.json") && err.contains("not a seqcal emulator"), "{err}");
+    let emu = w.dir.path().join("emu.json");
+    succeeds(&["emulator", "train", "--design", s(&w.design), "--outputs", s(&w.outputs), "--bounds", s(&w.bounds), "--npc", "2", "--restarts", "0", "-o", s(&emu)]);
+    let err = fails(&["emulator", "predict", s(&emu), s(&w.bounds), "-o", s(&w.dir.path().join("p.csv"))]);
+    assert!(err.contains("6 parameters per point but got 2"), "{err}");
+    let err = fails(&["emulator", "validate", s(&emu), "--design", s(&w.design), "--outputs", s(&w.bounds)]);
+    assert!(err.contains("emulator 24 outputs"), "{err}");
+    assert!(!w.dir.path().join("p.csv").exists());
+}

@@ -11,6 +11,8 @@ Examples:
   seqcal chain convert run.h5 run.csv           HDF5 -> CSV (and CSV -> HDF5)
   seqcal prior sample --config prior.toml -n 10000 -o draws.h5 --seed 1
   seqcal prior list                             the prior kinds this binary knows
+  seqcal prior train chain.h5 --loss kl --steps 5000 -o prior.safetensors
+  seqcal prior sample prior.safetensors -n 10000 -o draws.h5
   seqcal sample --target gaussian:dim=5 --steps 5000 -o chain.h5 --json
   seqcal sample --list-targets                  built-in test posteriors
   seqcal plot corner a.h5 b.h5 --labels A,B -o corner.png
@@ -318,14 +320,94 @@ pub enum PriorCommand {
     Sample(SampleArgs),
     /// List the prior kinds and their settings.
     List,
+    /// Train a normalizing-flow prior on a posterior chain (RealNVP, Roch & Shen).
+    #[command(after_help = "Example:\n  seqcal prior train stage1.h5 --loss kl --layers 6 --batch 1000 --lr 1e-3 --steps 5000 -o prior.safetensors\n\nWrites prior.safetensors (weights) and prior.json (architecture, bounds, metrics, chain hash).\nUse it as `kind = \"flow\", model = \"prior.safetensors\"` or with `seqcal prior sample prior.safetensors`.")]
+    Train(TrainArgs),
+    /// Evaluate a flow prior's log density at the points of a CSV file.
+    Eval(EvalArgs),
+}
+
+/// Arguments of `seqcal prior train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Chain to train on (.h5 or .csv); its log_prob column is needed by the kl and jeffreys losses.
+    pub chain: PathBuf,
+    /// Output model (.safetensors); the sidecar is written next to it with extension .json.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Loss: kl, jeffreys (both need the chain's log_prob) or nll (draws only).
+    #[arg(long, default_value = "kl", value_parser = parse_loss)]
+    pub loss: seqcal_flow::Loss,
+    /// Coupling layers (even: pairs of even/odd couplings).
+    #[arg(long, default_value_t = 6)]
+    pub layers: usize,
+    /// Hidden width of the coupling networks.
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    /// Hidden layers of each coupling network.
+    #[arg(long, default_value_t = 2)]
+    pub depth: usize,
+    /// Activation: tanh, relu or silu.
+    #[arg(long, default_value = "tanh", value_parser = parse_activation)]
+    pub activation: seqcal_flow::Activation,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Maximum number of training steps.
+    #[arg(long, default_value_t = 5000)]
+    pub steps: usize,
+    /// Fraction of the draws held out for validation and early stopping (0 = none).
+    #[arg(long, default_value_t = 0.1)]
+    pub val_fraction: f64,
+    /// Random seed (initial weights, split, batches).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Iterations to drop from the start of the chain (burn-in).
+    #[arg(long, default_value_t = 0)]
+    pub discard: usize,
+    /// Keep every k-th iteration.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub thin: u64,
+    /// Do not map bounded parameters through logit/log (the flow may then leak outside the box).
+    #[arg(long)]
+    pub unbounded: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn parse_loss(s: &str) -> Result<seqcal_flow::Loss, String> {
+    seqcal_flow::Loss::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_activation(s: &str) -> Result<seqcal_flow::Activation, String> {
+    seqcal_flow::Activation::parse(s).map_err(|e| e.to_string())
+}
+
+/// Arguments of `seqcal prior eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Flow model (.safetensors with its .json sidecar).
+    pub model: PathBuf,
+    /// Points (CSV): a header with the model's parameter names (any order), one point per row.
+    pub points: PathBuf,
+    /// Write `log_prob` per row to this CSV instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
 }
 
 /// Arguments of `seqcal prior sample`.
 #[derive(Debug, Args)]
 pub struct SampleArgs {
+    /// Flow model (.safetensors with its .json sidecar), instead of --config.
+    #[arg(required_unless_present = "config", conflicts_with = "config")]
+    pub model: Option<PathBuf>,
     /// Prior file: a TOML table with `kind` (or a `[prior]` table).
     #[arg(long, short = 'c')]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
     /// Number of draws.
     #[arg(short = 'n', long = "draws", value_parser = clap::value_parser!(u64).range(1..))]
     pub n: u64,

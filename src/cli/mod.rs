@@ -23,6 +23,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Chain(ChainCommand::Convert(a)) => chain_cmd::convert(&a),
         Command::Prior(PriorCommand::Sample(a)) => prior_cmd::sample(&a),
         Command::Prior(PriorCommand::List) => prior_cmd::list(),
+        Command::Prior(PriorCommand::Train(a)) => prior_cmd::train(&a),
+        Command::Prior(PriorCommand::Eval(a)) => prior_cmd::eval(&a),
         Command::Sample(a) => sample_cmd::sample(&a),
         Command::Plot(PlotCommand::Corner(a)) => plot_cmd::corner(&a),
         Command::Emulator(EmulatorCommand::Train(a)) => emulator_cmd::train(&a),

@@ -10,6 +10,9 @@
 //! - [`effective_sample_size`](crate::diagnostics::effective_sample_size): `steps · walkers / τ`.
 //! - [`mcse_mean`](crate::diagnostics::mcse_mean): Monte Carlo standard error of the posterior mean, `sd / √ESS`.
 //! - [`split_rhat`](crate::diagnostics::split_rhat): split R̂ over contiguous groups of walkers.
+//! - [`KlSummary`](crate::diagnostics::KlSummary), [`kl_1d`](crate::diagnostics::kl_1d), [`kl_2d`](crate::diagnostics::kl_2d),
+//!   [`moment_errors`](crate::diagnostics::moment_errors): how close two sample sets are (flow prior vs chain,
+//!   sequential vs joint posterior), histogram-based.
 //! - [`Diagnostics`](crate::diagnostics::Diagnostics): all of the above at once, `τ` computed a single time.
 //!
 //! None of these panics on degenerate chains (no steps, one step, no walkers, constant or
@@ -28,6 +31,7 @@
 //!   of MCMC*, Bayesian Analysis 16(2), 667–718.
 
 mod autocorr;
+mod divergence;
 mod ess;
 mod rhat;
 
@@ -35,6 +39,7 @@ use ndarray::ArrayView3;
 use serde::Serialize;
 
 pub use autocorr::{autocorr_function, integrated_time, AutocorrTime, DEFAULT_C, DEFAULT_TOL};
+pub use divergence::{kl_1d, kl_2d, moment_errors, KlSummary, MomentErrors, DEFAULT_BINS_1D, DEFAULT_BINS_2D};
 pub use ess::{effective_sample_size, mcse_mean};
 pub use rhat::split_rhat;
 

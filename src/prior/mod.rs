@@ -7,10 +7,12 @@
 //! | `truncated_normal` | [`TruncatedNormal`] |
 //! | `product` | [`Product`] of independent blocks |
 //! | `mixture` | [`DefensiveMixture`] `(1-ε)·P + ε·Q` |
+//! | `flow` | [`seqcal_flow::FlowPrior`], a normalizing flow trained on a chain ([`flow`]) |
 //!
 //! A prior file is a TOML table with a `kind` key and the kind's settings;
 //! [`load_prior_file`] reads one.
 
+pub mod flow;
 mod mixture;
 mod normal;
 mod product;
@@ -20,6 +22,7 @@ mod uniform;
 
 use std::path::Path;
 
+pub use flow::FlowPlugin;
 pub use mixture::{DefensiveMixture, MixturePlugin};
 pub use normal::{Normal, NormalPlugin, TruncatedNormal, TruncatedNormalPlugin};
 pub use product::{Product, ProductPlugin};

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use seqcal_api::{ParamSpace, Prior, PriorError, PriorFactory, PriorPlugin, StageContext};
 
-use super::{MixturePlugin, NormalPlugin, ProductPlugin, TruncatedNormalPlugin, UniformPlugin};
+use super::{FlowPlugin, MixturePlugin, NormalPlugin, ProductPlugin, TruncatedNormalPlugin, UniformPlugin};
 
 /// Prior plugins by kind. [`PriorRegistry::builtin`] holds seqcal's own; a
 /// program with custom priors [`register`](PriorRegistry::register)s more.
@@ -26,7 +26,7 @@ impl PriorRegistry {
     }
 
     /// The built-in kinds: `uniform`, `normal`, `truncated_normal`,
-    /// `product`, `mixture`.
+    /// `product`, `mixture`, `flow`.
     pub fn builtin() -> Self {
         let mut r = Self::empty();
         r.register(Box::new(UniformPlugin));
@@ -34,6 +34,7 @@ impl PriorRegistry {
         r.register(Box::new(TruncatedNormalPlugin));
         r.register(Box::new(ProductPlugin));
         r.register(Box::new(MixturePlugin));
+        r.register(Box::new(FlowPlugin));
         r
     }
 

@@ -2,14 +2,35 @@
 //!
 //! The posterior of one calibration stage is known only as a chain of draws;
 //! this crate turns it into a smooth, normalized [`seqcal_api::Prior`] for the
-//! next stage. Planned contents (see the project's issue on flow priors):
-//! a flow layer library on candle (RealNVP affine couplings, scale-and-shift,
-//! ActNorm, masked affine coupling, rational-quadratic splines, LU
-//! permutations), the KL / Jeffreys / NLL training losses, logit handling of
-//! box bounds so that the prior has no mass outside the box, safetensors
-//! save/load with a JSON sidecar, and `FlowPrior`, registered as prior kind
-//! `flow`.
+//! next stage:
 //!
-//! It is empty until that work lands; the workspace already links it so the
-//! dependency direction (`seqcal-api` <- `seqcal-flow` <- `seqcal`) is fixed.
+//! - [`layers`]: invertible layers on candle with forward, inverse and `log|det J|`
+//!   (RealNVP affine coupling, per-dimension scale-and-shift, ActNorm);
+//! - [`model`]: the architecture `F = L ∘ (A_o ∘ A_e)^N` of the NF-prior paper;
+//! - [`bijector`]: logit / log transforms of bounded parameters, so that the
+//!   prior has exactly zero mass outside the box and stays normalized;
+//! - [`train`]: the NLL, KL and Jeffreys losses (importance weights honoured),
+//!   Adam with mini-batches, validation split and early stopping;
+//! - [`io`]: safetensors weights with a JSON sidecar;
+//! - [`prior`]: [`FlowPrior`], the trained flow as a [`seqcal_api::Prior`].
+//!
+//! # Reference
+//! Roch & Shen, *Learning informed prior distributions with normalizing flows for
+//! Bayesian analysis*; Dinh, Sohl-Dickstein & Bengio (2017), *Density estimation
+//! using Real NVP*, ICLR.
 #![warn(missing_docs)]
+
+pub mod bijector;
+pub mod error;
+pub mod io;
+pub mod layers;
+pub mod model;
+pub mod prior;
+pub mod testdata;
+pub mod train;
+
+pub use error::{FlowError, Result};
+pub use layers::Activation;
+pub use model::{Flow, FlowSpec};
+pub use prior::FlowPrior;
+pub use train::{Loss, TrainMetrics, TrainSettings};

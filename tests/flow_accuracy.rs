@@ -1,0 +1,84 @@
+//! Accuracy of flow priors on 7-D densities known exactly (`seqcal_flow::testdata`):
+//! average 1-D and 2-D KL between flow draws and held-out truth draws, compared
+//! with the two-sample floor (the same measure between two independent truth
+//! draws of the same size), and the prior's normalization over the box.
+
+use ndarray::{concatenate, Array2, Axis};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use seqcal::diagnostics::KlSummary;
+use seqcal_api::{ParamSpace, Prior};
+use seqcal_flow::prior::Draws;
+use seqcal_flow::testdata::{bounded_7d, names, normflows_7d, BOUNDED_7D_BOX};
+use seqcal_flow::{FlowPrior, FlowSpec, Loss, TrainSettings};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Outcome {
+    flow: KlSummary,
+    floor: KlSummary,
+    prior: FlowPrior,
+}
+
+fn fit(x: &Array2<f64>, lp: &[f64], space: ParamSpace, loss: Loss, truth_a: &Array2<f64>, truth_b: &Array2<f64>) -> Outcome {
+    let spec = FlowSpec { pairs: env("FLOW_PAIRS", 3), hidden: env("FLOW_HIDDEN", 64), ..FlowSpec::new(7) };
+    let settings = TrainSettings { loss, steps: env("FLOW_STEPS", 1000), batch: env("FLOW_BATCH", 1000), lr: 2e-3, val_fraction: 0.05, eval_every: 100, patience: 5, seed: 1, quiet: true };
+    let prior = FlowPrior::train(space, true, &Draws { x: x.view(), log_prob: Some(lp), weights: None }, &spec, &settings).unwrap();
+    let m = prior.sidecar().metrics.clone().unwrap();
+    let draws = prior.sample(&mut ChaCha8Rng::seed_from_u64(5), truth_a.nrows());
+    let flow = KlSummary::compute(truth_a.view(), draws.view());
+    let floor = KlSummary::compute(truth_a.view(), truth_b.view());
+    eprintln!(
+        "{loss:?}: {} steps, {:.2} ms/step; KL 1-D {:.5} (floor {:.5}), 2-D {:.5} (floor {:.5}); per-dim {:?}",
+        m.steps, m.ms_per_step, flow.mean_kl_1d, floor.mean_kl_1d, flow.mean_kl_2d, floor.mean_kl_2d,
+        flow.kl_1d.iter().map(|v| (v * 1e4).round() / 1e4).collect::<Vec<_>>()
+    );
+    Outcome { flow, floor, prior }
+}
+
+#[test]
+fn flow_prior_on_the_bounded_7d_chain_is_accurate_and_normalized() {
+    let n = env("FLOW_N", 30_000);
+    let (x, lp) = bounded_7d(n, 1);
+    let (ta, _) = bounded_7d(n, 2);
+    let (tb, _) = bounded_7d(n, 3);
+    let space = ParamSpace::new(names(), BOUNDED_7D_BOX.to_vec()).unwrap();
+    let o = fit(&x, &lp, space, Loss::Kl, &ta, &tb);
+    // Bounds for the test budget (1000 steps on 30 000 draws; measured 0.0083 and 0.022 with
+    // floors 0.0013 and 0.0078). The targets (1-D <= 0.005 and <= 2x floor) need
+    // longer runs: see benches/README.md.
+    assert!(o.flow.mean_kl_1d <= 0.012, "average 1-D KL {}", o.flow.mean_kl_1d);
+    assert!(o.flow.mean_kl_2d <= 0.03, "average 2-D KL {}", o.flow.mean_kl_2d);
+    // Normalization over the box, by importance sampling from the defensive
+    // proposal g = (q + truth)/2, whose ratio q/g is at most 2.
+    let m = 20_000;
+    let from_q = o.prior.sample(&mut ChaCha8Rng::seed_from_u64(9), m / 2);
+    let (from_p, _) = bounded_7d(m / 2, 10);
+    let pts = concatenate(Axis(0), &[from_q.view(), from_p.view()]).unwrap();
+    let mut lq = vec![0.0; m];
+    o.prior.log_prob_batch(pts.view(), &mut lq);
+    let lp_all: Vec<f64> = pts.rows().into_iter().map(|r| seqcal_flow::testdata::bounded_7d_log_density(r.as_slice().unwrap())).collect();
+    let r: Vec<f64> = lq.iter().zip(&lp_all).map(|(q, p)| 1.0 / (0.5 + 0.5 * (p - q).exp())).collect();
+    let mean = r.iter().sum::<f64>() / m as f64;
+    let se = (r.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m as f64).sqrt() / (m as f64).sqrt();
+    eprintln!("integral of the flow prior over the box: {mean:.4} ± {se:.4}");
+    assert!(se < 0.004 && (mean - 1.0).abs() < 0.01, "integral {mean} ± {se}");
+}
+
+/// Slow (minutes): run with `cargo test --release --test flow_accuracy -- --ignored`
+/// and `FLOW_N=85000 FLOW_STEPS=5000` for the comparison with the normflows peer.
+#[test]
+#[ignore]
+fn flow_on_the_normflows_7d_data_beats_the_peer() {
+    let n = env("FLOW_N", 30_000);
+    let (x, lp) = normflows_7d(n, 1);
+    let (ta, _) = normflows_7d(n, 2);
+    let (tb, _) = normflows_7d(n, 3);
+    let space = ParamSpace::unbounded(names()).unwrap();
+    let o = fit(&x, &lp, space, Loss::Nll, &ta, &tb);
+    // normflows reaches 0.0015 on 85 000 draws (floor 0.0005); at this size the floor is higher.
+    assert!(o.flow.mean_kl_1d <= 0.005, "average 1-D KL {}", o.flow.mean_kl_1d);
+    let _ = o.floor;
+}

@@ -1,0 +1,95 @@
+//! `seqcal prior train`, `prior sample MODEL` and `prior eval` with the real binary.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fails, listing, seqcal, succeeds};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A 2-D chain of independent prior draws (with log_prob) in `dir/c.h5`.
+fn chain(dir: &Path) -> std::path::PathBuf {
+    let cfg = dir.join("p.toml");
+    std::fs::write(&cfg, "kind = \"product\"\nblocks = [\n { kind = \"normal\", names = [\"a\"], mean = 0.3, sd = 0.1 },\n { kind = \"uniform\", names = [\"b\"], bounds = [[-1, 2]] },\n]\n").unwrap();
+    let out = dir.join("c.h5");
+    succeeds(&["prior", "sample", "--config", s(&cfg), "-n", "3000", "-o", s(&out), "--seed", "2"]);
+    out
+}
+
+fn train(dir: &Path, c: &Path) -> std::path::PathBuf {
+    let m = dir.join("m.safetensors");
+    succeeds(&["prior", "train", s(c), "--loss", "kl", "--layers", "2", "--hidden", "16", "--steps", "150", "--batch", "200", "--seed", "4", "-o", s(&m), "-q"]);
+    m
+}
+
+#[test]
+fn train_sample_and_eval_a_flow_prior() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = chain(dir.path());
+    let m = train(dir.path(), &c);
+    let side: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("m.json")).unwrap()).unwrap();
+    assert_eq!(side["names"], serde_json::json!(["a", "b"]));
+    assert_eq!(side["loss"], "kl");
+    assert_eq!(side["chain_hash"].as_str().map(str::len), Some(64));
+    assert!(side["metrics"]["steps"].as_u64().unwrap() > 0);
+    assert_eq!(side["bounds"][1], serde_json::json!([-1.0, 2.0]));
+    let d = dir.path().join("d.h5");
+    succeeds(&["prior", "sample", s(&m), "-n", "500", "-o", s(&d), "--seed", "1"]);
+    let info = succeeds(&["chain", "info", s(&d), "--json"]);
+    assert!(info.contains("\"a\""), "{info}");
+    let pts = dir.path().join("pts.csv");
+    std::fs::write(&pts, "b,a\n0.5,0.3\n3.0,0.3\n").unwrap();
+    let out = succeeds(&["prior", "eval", s(&m), s(&pts)]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "log_prob");
+    let v: f64 = lines[1].parse().unwrap();
+    // At the mode of a: ln N(0.3 | 0.3, 0.1) + ln(1/3) = 0.285; a 150-step flow is within 0.5 of it.
+    assert!((v - 0.285).abs() < 0.5, "log_prob at the mode {v}");
+    assert_eq!(lines[2], "-inf", "b = 3 is outside [-1, 2]");
+    // The same model through a prior file.
+    let cfg = dir.path().join("flow.toml");
+    std::fs::write(&cfg, "kind = \"flow\"\nmodel = \"m.safetensors\"\n").unwrap();
+    succeeds(&["prior", "sample", "--config", s(&cfg), "-n", "100", "-o", s(&dir.path().join("e.h5"))]);
+}
+
+#[test]
+fn training_is_reproducible_with_the_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = chain(dir.path());
+    let m = train(dir.path(), &c);
+    let first = std::fs::read(&m).unwrap();
+    std::fs::remove_file(&m).unwrap();
+    train(dir.path(), &c);
+    assert!(first == std::fs::read(&m).unwrap(), "same seed, different weights");
+}
+
+#[test]
+fn bad_flow_input_fails_cleanly_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = chain(dir.path());
+    let before = listing(dir.path());
+    let m = dir.path().join("m.safetensors");
+    let e = fails(&["prior", "train", s(&c), "--loss", "mse", "-o", s(&m)]);
+    assert!(e.contains("unknown loss"), "{e}");
+    let e = fails(&["prior", "train", s(&dir.path().join("missing.h5")), "-o", s(&m)]);
+    assert!(e.contains("missing.h5"), "{e}");
+    let e = fails(&["prior", "train", s(&c), "--layers", "3", "-o", s(&m)]);
+    assert!(e.contains("even"), "{e}");
+    let e = fails(&["prior", "train", s(&c), "--lr", "0", "-o", s(&m), "-q"]);
+    assert!(e.contains("learning rate"), "{e}");
+    assert_eq!(listing(dir.path()), before, "nothing may be written");
+    let e = fails(&["prior", "sample", s(&m), "-n", "10", "-o", s(&dir.path().join("x.h5"))]);
+    assert!(e.contains("m.safetensors"), "{e}");
+    let model = train(dir.path(), &c);
+    let pts = dir.path().join("pts.csv");
+    for (csv, expect) in [("a,b,c\n0.1,0.2,0.3\n", "3 columns"), ("a\n0.1\n", "no column \"b\""), ("a,c\n0.1,0.2\n", "no column \"b\""), ("a,b\n0.1,NaN\n", "finite"), ("a,b\n0.1,x\n", "not a number")] {
+        std::fs::write(&pts, csv).unwrap();
+        let e = fails(&["prior", "eval", s(&model), s(&pts)]);
+        assert!(e.contains(expect), "{csv:?}: expected {expect:?} in {e}");
+    }
+    let out = seqcal().args(["prior", "sample", s(&model), "--config", s(&pts), "-n", "5", "-o", "x.h5"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

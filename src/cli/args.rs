@@ -16,6 +16,7 @@ Examples:
   seqcal sample --target gaussian:dim=5 --steps 5000 -o chain.h5 --json
   seqcal sample --list-targets                  built-in test posteriors
   seqcal plot corner a.h5 b.h5 --labels A,B -o corner.png
+  seqcal compare sequential.h5 joint.h5         average KL, moments, verdict
   seqcal emulator train --design d.csv --outputs y.csv --bounds b.csv -o emu.json
 
 Chain files are emcee-compatible HDF5: in Python,
@@ -39,6 +40,9 @@ pub enum Command {
     /// Build and sample priors.
     #[command(subcommand)]
     Prior(PriorCommand),
+    /// Compare two posterior samples: average 1-D and 2-D KL both ways, moments, verdict.
+    #[command(after_help = "Examples:\n  seqcal compare sequential.h5 joint.h5\n  seqcal compare a.h5 b.h5 --discard 1000 --json")]
+    Compare(CompareArgs),
     /// Figures: corner plots of one or several chains.
     #[command(subcommand)]
     Plot(PlotCommand),
@@ -273,6 +277,24 @@ pub struct ConvertArgs {
     pub input: PathBuf,
     /// Output chain (.h5 or .csv); written to a temporary file first, then renamed.
     pub output: PathBuf,
+}
+
+/// Arguments of `seqcal compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The chain under test (e.g. a sequential calibration).
+    pub a: PathBuf,
+    /// The reference chain (e.g. the joint calibration).
+    pub b: PathBuf,
+    /// Drop the first N iterations of both chains.
+    #[arg(long, default_value_t = 0)]
+    pub discard: usize,
+    /// Keep every K-th iteration.
+    #[arg(long, default_value_t = 1)]
+    pub thin: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `seqcal plot ...`

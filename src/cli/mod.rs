@@ -3,6 +3,7 @@
 
 pub mod args;
 mod chain_cmd;
+mod compare_cmd;
 mod emulator_cmd;
 mod plot_cmd;
 mod prior_cmd;
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Prior(PriorCommand::Eval(a)) => prior_cmd::eval(&a),
         Command::Sample(a) => sample_cmd::sample(&a),
         Command::Plot(PlotCommand::Corner(a)) => plot_cmd::corner(&a),
+        Command::Compare(a) => compare_cmd::compare(&a),
         Command::Emulator(EmulatorCommand::Train(a)) => emulator_cmd::train(&a),
         Command::Emulator(EmulatorCommand::Validate(a)) => emulator_cmd::validate(&a),
         Command::Emulator(EmulatorCommand::Predict(a)) => emulator_cmd::predict(&a),

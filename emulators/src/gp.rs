@@ -70,6 +70,20 @@ fn train_cov(kernel: Kernel, x: &[f64], p: usize, inv_l2: &[f64], signal: f64, n
     k
 }
 
+/// Dot product with four partial sums, so that the compiler can vectorize it.
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for t in 0..4 {
+            acc[t] += x[t] * y[t];
+        }
+    }
+    acc[0] + acc[1] + acc[2] + acc[3] + tail
+}
+
 /// `K⁻¹ = L⁻ᵀ L⁻¹` from the Cholesky factor `L` (only its lower triangle is
 /// read): the triangular inverse by forward substitution, column by column
 /// (`n³/6` operations, zeros above the diagonal skipped), then one matrix
@@ -201,6 +215,24 @@ impl Gp {
             for i in 0..n {
                 ks[(a, i)] = self.signal * self.kernel.corr(r2(ua, &self.x[i * self.p..(i + 1) * self.p], &self.inv_l2));
             }
+        }
+        if m < 8 {
+            // A few points: kᵀ K⁻¹ k by dot products over K⁻¹'s contiguous columns
+            // (nalgebra's general product is slow for a single row).
+            let kinv = self.kinv.as_slice();
+            for a in 0..m {
+                let k: Vec<f64> = ks.row(a).iter().copied().collect();
+                let (mut s, mut mu) = (0.0, 0.0);
+                for i in 0..n {
+                    let col = &kinv[i * n..(i + 1) * n];
+                    let d = dot(col, &k);
+                    s += k[i] * d;
+                    mu += k[i] * self.alpha[i];
+                }
+                mean[a] = mu;
+                var[a] = (self.signal + self.noise - s).max(1e-12 * self.signal);
+            }
+            return;
         }
         let mu = &ks * &self.alpha;
         let q = &ks * &self.kinv;

@@ -82,6 +82,20 @@ fn train_validate_predict() {
 }
 
 #[test]
+fn kfold_cross_validation() {
+    let w = small();
+    let emu = w.dir.path().join("emu.json");
+    let out = succeeds(&["emulator", "train", "--design", s(&w.design), "--outputs", s(&w.outputs), "--bounds", s(&w.bounds), "--npc", "6", "--restarts", "0", "--kfold", "3", "-o", s(&emu), "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["kfold"]["n_points"], 60);
+    let r = j["kfold"]["rmse_std"].as_f64().unwrap();
+    assert!(r > 0.0 && r < 0.3, "{r}");
+    let err = fails(&["emulator", "train", "--design", s(&w.design), "--outputs", s(&w.outputs), "--bounds", s(&w.bounds), "--kfold", "1", "-o", s(&w.dir.path().join("e2.json"))]);
+    assert!(err.contains("k-fold needs 2 <= k"), "{err}");
+    assert!(!w.dir.path().join("e2.json").exists());
+}
+
+#[test]
 fn example_generator_reproduces_the_shipped_files() {
     let dir = tempfile::tempdir().unwrap();
     succeeds(&["emulator", "example", "-o", s(dir.path())]);

@@ -88,6 +88,9 @@ struct Saved {
 
 const FORMAT: &str = "seqcal-emulator";
 
+/// Batches smaller than this are mapped to observable space on the calling thread.
+const PAR_MIN: usize = 32;
+
 /// Checks a design against the prior box and returns it scaled to the unit box (row-major).
 fn to_unit(x: ArrayView2<'_, f64>, lower: &[f64], upper: &[f64], strict: bool) -> Result<Vec<f64>, EmuError> {
     let p = lower.len();
@@ -213,7 +216,7 @@ impl GpEmulator {
         let block = 128;
         let mut mean = vec![0.0; m * k];
         let mut var = vec![0.0; m * k];
-        mean.par_chunks_mut(block * k).zip(var.par_chunks_mut(block * k)).enumerate().for_each(|(b, (mc, vc))| {
+        let work = |(b, (mc, vc)): (usize, (&mut [f64], &mut [f64]))| {
             let rows = mc.len() / k;
             let ub = &u[b * block * p..(b * block + rows) * p];
             let (mut bm, mut bv) = (vec![0.0; rows], vec![0.0; rows]);
@@ -224,7 +227,13 @@ impl GpEmulator {
                     vc[r * k + c] = bv[r];
                 }
             }
-        });
+        };
+        // A few points (a sampler's single evaluation) are not worth waking the thread pool.
+        if m <= block {
+            mean.chunks_mut(block * k).zip(var.chunks_mut(block * k)).enumerate().for_each(work);
+        } else {
+            mean.par_chunks_mut(block * k).zip(var.par_chunks_mut(block * k)).enumerate().for_each(work);
+        }
         Ok((mean, var))
     }
 
@@ -238,7 +247,7 @@ impl GpEmulator {
         let (m, k, o) = (x.nrows(), self.gps.len(), self.pca.outputs());
         let mut mean = vec![0.0; m * o];
         let mut sd = vec![0.0; m * o];
-        mean.par_chunks_mut(o.max(1)).zip(sd.par_chunks_mut(o.max(1))).enumerate().for_each(|(a, (mr, sr))| {
+        let work = |(a, (mr, sr)): (usize, (&mut [f64], &mut [f64]))| {
             for j in 0..o {
                 let (mut z, mut v) = (0.0, self.pca.resid_cov[j * o + j]);
                 for c in 0..k {
@@ -249,7 +258,12 @@ impl GpEmulator {
                 mr[j] = self.pca.y_mean[j] + self.pca.y_sd[j] * z;
                 sr[j] = self.pca.y_sd[j] * v.max(0.0).sqrt();
             }
-        });
+        };
+        if m < PAR_MIN {
+            mean.chunks_mut(o.max(1)).zip(sd.chunks_mut(o.max(1))).enumerate().for_each(work);
+        } else {
+            mean.par_chunks_mut(o.max(1)).zip(sd.par_chunks_mut(o.max(1))).enumerate().for_each(work);
+        }
         let shape = |v: Vec<f64>| Array2::from_shape_vec((m, o), v).map_err(|e| EmuError::Data(e.to_string()));
         let (mean, sd) = (shape(mean)?, shape(sd)?);
         Ok((mean, sd))
@@ -327,7 +341,7 @@ impl seqcal_api::Emulator for GpEmulator {
         let mut mean = vec![0.0; m * o];
         let mut cov = vec![0.0; m * o * o];
         let (mu, sd, w) = (&self.pca.y_mean, &self.pca.y_sd, &self.pca.loadings);
-        mean.par_chunks_mut(o.max(1)).zip(cov.par_chunks_mut((o * o).max(1))).enumerate().for_each(|(a, (mr, cr))| {
+        let work = |(a, (mr, cr)): (usize, (&mut [f64], &mut [f64]))| {
             for j in 0..o {
                 mr[j] = mu[j] + sd[j] * (0..k).map(|c| cm[a * k + c] * w[c][j]).sum::<f64>();
                 for l in 0..=j {
@@ -337,7 +351,12 @@ impl seqcal_api::Emulator for GpEmulator {
                     cr[l * o + j] = v;
                 }
             }
-        });
+        };
+        if m < PAR_MIN {
+            mean.chunks_mut(o.max(1)).zip(cov.chunks_mut((o * o).max(1))).enumerate().for_each(work);
+        } else {
+            mean.par_chunks_mut(o.max(1)).zip(cov.par_chunks_mut((o * o).max(1))).enumerate().for_each(work);
+        }
         let bad = |e: ndarray::ShapeError| seqcal_api::EmulatorError::Prediction(e.to_string());
         let mean = Array2::from_shape_vec((m, o), mean).map_err(bad)?;
         let cov = Array3::from_shape_vec((m, o, o), cov).map_err(bad)?;

@@ -81,7 +81,7 @@ pub fn holdout(emu: &GpEmulator, x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>)
 
 /// K-fold cross-validation: trains `k` emulators, each on all folds but one
 /// (points assigned to folds in turn), and scores every point when held out.
-/// The RMSE unit is the full data's training sd.
+/// The RMSE unit is each output's sd over all `n` runs; outputs are named `y1, y2, …`.
 ///
 /// # Errors
 /// As [`GpEmulator::train`]; `k` outside `2..=n`.
@@ -90,7 +90,7 @@ pub fn kfold(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>, bounds: &[(f64, f64
     if k < 2 || k > n {
         return Err(EmuError::Data(format!("k-fold needs 2 <= k <= {n}, got {k}")));
     }
-    let full = GpEmulator::train(x, y, bounds, settings)?;
+    let scale: Vec<f64> = y.columns().into_iter().map(|c| c.std(0.0)).collect();
     let mut mean = Array2::zeros(y.dim());
     let mut sd = Array2::zeros(y.dim());
     for f in 0..k {
@@ -103,5 +103,6 @@ pub fn kfold(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>, bounds: &[(f64, f64
             sd.row_mut(i).assign(&s.row(r));
         }
     }
-    Ok(score(&mean, &sd, y, full.output_sd(), full.output_names()))
+    let names: Vec<String> = (1..=y.ncols()).map(|j| format!("y{j}")).collect();
+    Ok(score(&mean, &sd, y, &scale, &names))
 }

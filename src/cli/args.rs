@@ -100,6 +100,10 @@ pub struct EmuTrainArgs {
     /// Output file (JSON).
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Also cross-validate: train K more emulators with the same settings, each without one
+    /// fold of the runs, and report RMSE and coverage on the held-out folds.
+    #[arg(long, value_name = "K")]
+    pub kfold: Option<usize>,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,

@@ -91,16 +91,25 @@ pub(super) fn train(a: &EmuTrainArgs) -> Result<()> {
         .map_err(|e| Error::Usage(format!("training on {} and {}: {e}", a.design.display(), a.outputs.display())))?
         .with_names(design.header, outputs.header);
     let fit_s = t.elapsed().as_secs_f64();
+    let cv = match a.kfold {
+        Some(k) => Some(
+            val::kfold(design.data.view(), outputs.data.view(), &bounds, &settings, k).map_err(|e| Error::Usage(format!("--kfold {k}: {e}")))?,
+        ),
+        None => None,
+    };
     write_text(&a.output, &emu.to_json()?)?;
     let comps = emu.components();
     if a.json {
-        let j = serde_json::json!({"output": a.output, "fit_s": fit_s, "n_components": emu.n_components(), "explained": emu.explained_variance(), "kernel": kernel.name(), "components": comps});
+        let j = serde_json::json!({"output": a.output, "fit_s": fit_s, "n_components": emu.n_components(), "explained": emu.explained_variance(), "kernel": kernel.name(), "components": comps, "kfold": cv});
         println!("{j}");
     } else {
         println!("trained {} components ({:.4} of the variance), kernel {}, in {fit_s:.2} s -> {}", emu.n_components(), emu.explained_variance(), kernel.name(), a.output.display());
         for (c, info) in comps.iter().enumerate() {
             let ls: Vec<String> = info.length_scales.iter().map(|l| format!("{l:.3}")).collect();
             println!("  pc{:<3} length scales [{}]  signal {:.3}  noise {:.2e}  log ML {:.1}", c + 1, ls.join(", "), info.signal_variance, info.noise_variance, info.log_marginal_likelihood);
+        }
+        if let (Some(v), Some(k)) = (&cv, a.kfold) {
+            println!("{k}-fold cross-validation: rmse/sd {:.4}, 1-sd coverage {:.3}, 2-sd coverage {:.3} ({} runs)", v.rmse_std, v.coverage_1sd, v.coverage_2sd, v.n_points);
         }
     }
     Ok(())

@@ -4,6 +4,7 @@
 pub mod args;
 mod chain_cmd;
 mod prior_cmd;
+mod scan_cmd;
 mod sample_cmd;
 
 pub use args::Cli;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Prior(PriorCommand::List) => prior_cmd::list(),
         Command::Prior(PriorCommand::Train(a)) => prior_cmd::train(&a),
         Command::Prior(PriorCommand::Eval(a)) => prior_cmd::eval(&a),
+        Command::Prior(PriorCommand::Scan(a)) => scan_cmd::scan(&a),
         Command::Sample(a) => sample_cmd::sample(&a),
     }
 }

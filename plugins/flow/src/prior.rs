@@ -22,7 +22,7 @@ use crate::model::{Flow, FlowSpec};
 use crate::train::{train, LatentData, TrainSettings};
 
 /// Rows per batch when evaluating or sampling.
-const CHUNK: usize = 16_384;
+const CHUNK: usize = 4096;
 
 /// Draws of a chain to train on: `n × d` values, optionally each draw's log
 /// posterior density (up to a constant) and importance weight.

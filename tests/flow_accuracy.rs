@@ -82,3 +82,32 @@ fn flow_on_the_normflows_7d_data_beats_the_peer() {
     assert!(o.flow.mean_kl_1d <= 0.005, "average 1-D KL {}", o.flow.mean_kl_1d);
     let _ = o.floor;
 }
+
+/// The numbers of `benches/flow_vs_normflows.sh`: the normflows peer's setting (7-D data of
+/// `shared/peers/normflows_realnvp.py`, 6 couplings with 64-64 hidden layers, batch 1000,
+/// Adam 1e-3, forward KL = NLL, no validation split) with training ms/step, `log_prob`
+/// throughput and the 1-D / 2-D KL against the training data with the two-sample floor.
+/// Run: `FLOW_N=85000 FLOW_STEPS=5000 cargo test --release --test flow_accuracy -- --ignored --nocapture bench`.
+#[test]
+#[ignore]
+fn bench_normflows_setting() {
+    let n = env("FLOW_N", 85_000);
+    let (x, lp) = normflows_7d(n, 777);
+    let (fresh, _) = normflows_7d(n, 778);
+    let spec = FlowSpec { pairs: 3, hidden: 64, ..FlowSpec::new(7) };
+    let settings = TrainSettings { loss: Loss::Nll, steps: env("FLOW_STEPS", 5000), batch: 1000, lr: 1e-3, val_fraction: 0.0, eval_every: 1000, patience: 1000, seed: 0, quiet: true };
+    let space = ParamSpace::unbounded(names()).unwrap();
+    let prior = FlowPrior::train(space, true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &settings).unwrap();
+    let m = prior.sidecar().metrics.clone().unwrap();
+    let t = std::time::Instant::now();
+    let mut out = vec![0.0; n];
+    prior.log_prob_batch(x.view(), &mut out);
+    let secs = t.elapsed().as_secs_f64();
+    let draws = prior.sample(&mut ChaCha8Rng::seed_from_u64(1), n);
+    let kl = KlSummary::compute(x.view(), draws.view());
+    let floor = KlSummary::compute(x.view(), fresh.view());
+    println!(
+        "{{\"n\": {n}, \"steps\": {}, \"ms_per_step\": {:.2}, \"train_s\": {:.1}, \"log_prob_points_per_s\": {:.0}, \"log_prob_s\": {:.3}, \"kl_1d\": {:.5}, \"kl_1d_floor\": {:.5}, \"kl_2d\": {:.5}, \"kl_2d_floor\": {:.5}}}",
+        m.steps, m.ms_per_step, m.seconds, n as f64 / secs, secs, kl.mean_kl_1d, floor.mean_kl_1d, kl.mean_kl_2d, floor.mean_kl_2d
+    );
+}

@@ -93,3 +93,20 @@ fn bad_flow_input_fails_cleanly_and_writes_nothing() {
     let out = seqcal().args(["prior", "sample", s(&model), "--config", s(&pts), "-n", "5", "-o", "x.h5"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn scan_ranks_configurations_and_keeps_the_best() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = chain(dir.path());
+    let out = dir.path().join("scan");
+    let md = succeeds(&["prior", "scan", s(&c), "--layers", "2", "--batch", "100,200", "--loss", "kl,nll", "--steps", "60", "--hidden", "8", "-o", s(&out), "-q"]);
+    assert_eq!(md.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| rank")).count(), 4, "{md}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("scan.json")).unwrap()).unwrap();
+    let rows = json["configurations"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    let kls: Vec<f64> = rows.iter().map(|r| r["kl_1d"].as_f64().unwrap()).collect();
+    assert!(kls.windows(2).all(|w| w[0] <= w[1]), "not ranked: {kls:?}");
+    assert!(out.join("best.safetensors").is_file() && out.join("best.json").is_file());
+    let e = fails(&["prior", "scan", s(&c), "--layers", "3", "-o", s(&out)]);
+    assert!(e.contains("even"), "{e}");
+}

@@ -7,6 +7,7 @@ mod compare_cmd;
 mod emulator_cmd;
 mod plot_cmd;
 mod prior_cmd;
+mod scan_cmd;
 mod sample_cmd;
 
 pub use args::Cli;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Prior(PriorCommand::List) => prior_cmd::list(),
         Command::Prior(PriorCommand::Train(a)) => prior_cmd::train(&a),
         Command::Prior(PriorCommand::Eval(a)) => prior_cmd::eval(&a),
+        Command::Prior(PriorCommand::Scan(a)) => scan_cmd::scan(&a),
         Command::Sample(a) => sample_cmd::sample(&a),
         Command::Plot(PlotCommand::Corner(a)) => plot_cmd::corner(&a),
         Command::Compare(a) => compare_cmd::compare(&a),

@@ -1,0 +1,143 @@
+//! `seqcal prior scan`: a grid of flow configurations ranked by the average KL
+//! divergence between flow draws and held-out chain draws (Roch & Shen's
+//! hyperparameter scan).
+
+use std::path::Path;
+
+use ndarray::{Array2, Axis};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use seqcal_api::ParamSpace;
+use seqcal_flow::prior::Draws;
+use seqcal_flow::{FlowPrior, TrainSettings};
+use serde::Serialize;
+
+use super::args::ScanArgs;
+use crate::chain::read_any;
+use crate::diagnostics::KlSummary;
+use crate::prior::flow::{ChainDraws, FlowOptions};
+use crate::{Error, Result};
+
+/// One configuration's outcome.
+#[derive(Debug, Serialize)]
+struct Row {
+    loss: String,
+    layers: usize,
+    batch: usize,
+    lr: f64,
+    steps: usize,
+    ms_per_step: f64,
+    kl_1d: f64,
+    kl_2d: f64,
+    error: Option<String>,
+}
+
+fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+pub(super) fn scan(a: &ScanArgs) -> Result<()> {
+    for &l in &a.layers {
+        FlowOptions::default().set_layers(l).map_err(Error::Usage)?;
+    }
+    if a.batch.contains(&0) || a.lr.iter().any(|l| !(*l > 0.0 && l.is_finite())) || a.steps == 0 {
+        return Err(Error::Usage("batch sizes, learning rates and steps must be positive".into()));
+    }
+    let full = read_any(&a.chain)?;
+    if a.discard >= full.iterations() {
+        return Err(Error::Usage(format!("--discard {} drops all {} iterations of {}", a.discard, full.iterations(), a.chain.display())));
+    }
+    let chain = full.discard(a.discard);
+    let space = ParamSpace::new(chain.names.clone(), chain.bounds.clone()).map_err(|e| Error::chain(&a.chain, e.to_string()))?;
+    let d = ChainDraws::from_chain(&chain);
+    let n = d.x.nrows();
+    if n < 50 {
+        return Err(Error::chain(&a.chain, format!("{n} usable draws: a scan needs at least 50")));
+    }
+    // Seeded split: 80% to train on, 20% held out (resampled by weight, if any) for the ranking.
+    let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, rng.random_range(0..=i));
+    }
+    let (hold_idx, train_idx) = order.split_at(n / 5);
+    let hold: Array2<f64> = match &d.weights {
+        None => d.x.select(Axis(0), hold_idx),
+        Some(w) => {
+            let cum: Vec<f64> = hold_idx.iter().scan(0.0, |acc, &i| {
+                *acc += w[i];
+                Some(*acc)
+            }).collect();
+            let total = cum.last().copied().unwrap_or(0.0);
+            let picks: Vec<usize> = (0..hold_idx.len()).map(|_| hold_idx[cum.partition_point(|&c| c <= rng.random_range(0.0..total.max(f64::MIN_POSITIVE))).min(hold_idx.len() - 1)]).collect();
+            d.x.select(Axis(0), &picks)
+        }
+    };
+    let x = d.x.select(Axis(0), train_idx);
+    let lp: Option<Vec<f64>> = d.log_prob.as_ref().map(|v| train_idx.iter().map(|&i| v[i]).collect());
+    let w: Option<Vec<f64>> = d.weights.as_ref().map(|v| train_idx.iter().map(|&i| v[i]).collect());
+    let draws = Draws { x: x.view(), log_prob: lp.as_deref(), weights: w.as_deref() };
+    std::fs::create_dir_all(&a.output).map_err(|e| Error::io(&a.output, e))?;
+    let mut rows = Vec::new();
+    let mut best: Option<(f64, FlowPrior)> = None;
+    let total = a.loss.len() * a.layers.len() * a.batch.len() * a.lr.len();
+    for &loss in &a.loss {
+        for &layers in &a.layers {
+            for &batch in &a.batch {
+                for &lr in &a.lr {
+                    let mut o = FlowOptions::default();
+                    o.set_layers(layers).map_err(Error::Usage)?;
+                    o.spec.dim = space.dim();
+                    o.spec.hidden = a.hidden;
+                    o.train = TrainSettings { loss, steps: a.steps, batch, lr, seed: a.seed, quiet: true, ..Default::default() };
+                    let name = format!("{loss:?}").to_lowercase();
+                    let mut row = Row { loss: name, layers, batch, lr, steps: 0, ms_per_step: f64::NAN, kl_1d: f64::NAN, kl_2d: f64::NAN, error: None };
+                    match FlowPrior::train(space.clone(), o.bounded, &draws, &o.spec, &o.train) {
+                        Ok(mut prior) => {
+                            let m = prior.sidecar().metrics.clone().unwrap_or_default();
+                            let sample = prior.try_sample(&mut ChaCha8Rng::seed_from_u64(a.seed ^ 0x5eed), hold.nrows()).map_err(|e| Error::Usage(e.to_string()))?;
+                            let kl = KlSummary::compute(hold.view(), sample.view());
+                            (row.steps, row.ms_per_step, row.kl_1d, row.kl_2d) = (m.steps, m.ms_per_step, kl.mean_kl_1d, kl.mean_kl_2d);
+                            if best.as_ref().is_none_or(|(b, _)| kl.mean_kl_1d < *b) {
+                                prior.set_chain_source(a.chain.display().to_string());
+                                best = Some((kl.mean_kl_1d, prior));
+                            }
+                        }
+                        Err(e) => row.error = Some(e.to_string()),
+                    }
+                    if !a.quiet {
+                        eprintln!("[{}/{total}] loss {} layers {layers} batch {batch} lr {lr:e}: KL 1-D {:.5}, 2-D {:.5}{}", rows.len() + 1, row.loss, row.kl_1d, row.kl_2d, row.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default());
+                    }
+                    rows.push(row);
+                }
+            }
+        }
+    }
+    rows.sort_by(|p, q| p.kl_1d.total_cmp(&q.kl_1d).then(p.kl_2d.total_cmp(&q.kl_2d)));
+    // NaN (failed) rows last.
+    rows.sort_by_key(|r| r.kl_1d.is_nan());
+    let floor = KlSummary::compute(hold.view(), x.slice(ndarray::s![..hold.nrows().min(x.nrows()), ..]).view());
+    let json = serde_json::json!({ "chain": a.chain.display().to_string(), "held_out": hold.nrows(), "floor_kl_1d": floor.mean_kl_1d, "floor_kl_2d": floor.mean_kl_2d, "configurations": rows });
+    let mut md = format!(
+        "# Flow prior scan of {}\n\nRanked by average 1-D KL between flow draws and {} held-out draws (floor: 1-D {:.5}, 2-D {:.5}).\n\n| rank | loss | layers | batch | lr | steps | ms/step | KL 1-D | KL 2-D | error |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        a.chain.display(),
+        hold.nrows(),
+        floor.mean_kl_1d,
+        floor.mean_kl_2d
+    );
+    for (i, r) in rows.iter().enumerate() {
+        md.push_str(&format!("| {} | {} | {} | {} | {:e} | {} | {:.2} | {:.5} | {:.5} | {} |\n", i + 1, r.loss, r.layers, r.batch, r.lr, r.steps, r.ms_per_step, r.kl_1d, r.kl_2d, r.error.as_deref().unwrap_or("")));
+    }
+    let Some((_, prior)) = best else {
+        return Err(Error::Usage(format!("no configuration trained: {}", rows.first().and_then(|r| r.error.clone()).unwrap_or_default())));
+    };
+    prior.save(&a.output.join("best.safetensors")).map_err(|e| Error::Usage(e.to_string()))?;
+    write_atomic(&a.output.join("scan.json"), &serde_json::to_string_pretty(&json).map_err(|e| Error::Usage(e.to_string()))?)?;
+    write_atomic(&a.output.join("scan.md"), &md)?;
+    print!("{md}");
+    Ok(())
+}

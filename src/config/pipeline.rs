@@ -132,37 +132,17 @@ pub struct CheckedPipeline {
     pub depends_on: Vec<BTreeSet<String>>,
 }
 
-/// The stage an informed prior is trained on (`from = "<stage>"`), looking
-/// into nested tables (a mixture's components).
-fn prior_sources(t: &toml::Table, out: &mut BTreeSet<String>) {
+/// Calls `f(key, value)` for every string value in a prior table, nested
+/// tables (a mixture's components, a product's blocks) included.
+fn visit_strings(t: &toml::Table, f: &mut impl FnMut(&str, &str)) {
     for (k, v) in t {
         match v {
-            toml::Value::String(s) if k == "from" => {
-                out.insert(s.clone());
-            }
-            toml::Value::Table(inner) => prior_sources(inner, out),
+            toml::Value::String(s) => f(k, s),
+            toml::Value::Table(inner) => visit_strings(inner, f),
             toml::Value::Array(items) => {
                 for it in items {
                     if let toml::Value::Table(inner) = it {
-                        prior_sources(inner, out);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Files named by `chain = "..."` or `model = "..."` in a prior table.
-fn prior_files(t: &toml::Table, out: &mut Vec<String>) {
-    for (k, v) in t {
-        match v {
-            toml::Value::String(s) if k == "chain" || k == "model" => out.push(s.clone()),
-            toml::Value::Table(inner) => prior_files(inner, out),
-            toml::Value::Array(items) => {
-                for it in items {
-                    if let toml::Value::Table(inner) = it {
-                        prior_files(inner, out);
+                        visit_strings(inner, f);
                     }
                 }
             }
@@ -260,11 +240,18 @@ impl Pipeline {
                     )));
                 }
             }
+            // `from = "<stage>"`: a prior trained on that stage's chain;
+            // `chain = "..."` / `model = "..."`: files the prior reads.
             let mut deps = BTreeSet::new();
             let mut files = Vec::new();
             if let Some(p) = &s.prior {
-                prior_sources(p, &mut deps);
-                prior_files(p, &mut files);
+                visit_strings(p, &mut |k, v| match k {
+                    "from" => {
+                        deps.insert(v.to_owned());
+                    }
+                    "chain" | "model" => files.push(v.to_owned()),
+                    _ => {}
+                });
             }
             for dep in &deps {
                 if !index.contains_key(dep) {

@@ -198,13 +198,14 @@ pub(super) fn sample(a: &SampleCmdArgs) -> Result<()> {
     }
     let outcome = outcome?;
 
-    // Diagnostics over the whole chain (resumed part included), after burn-in.
+    // Diagnostics over the whole chain, after burn-in. This run's draws are in
+    // memory; only a resumed run reads the file back for the rows before it.
     let (draws, accepted) = match &a.output {
-        Some(out) => {
+        Some(out) if done_before > 0 => {
             let c = chain::read_hdf5(out)?;
             (c.draws, c.accepted)
         }
-        None => (outcome.draws.clone(), outcome.accepted.clone()),
+        _ => (outcome.draws.clone(), outcome.accepted.clone()),
     };
     let iterations = draws.len_of(Axis(0));
     let burn = a.burn.unwrap_or(iterations / 10).min(iterations);

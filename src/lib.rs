@@ -32,9 +32,11 @@ pub mod diagnostics;
 mod error;
 pub mod likelihood;
 mod math;
+pub mod pipeline;
 pub mod prior;
 pub mod report;
 pub mod sampler;
+pub mod table;
 pub mod targets;
 
 pub use error::{Error, Result};

@@ -7,6 +7,7 @@ mod compare_cmd;
 mod emulator_cmd;
 mod plot_cmd;
 mod prior_cmd;
+mod run_cmd;
 mod scan_cmd;
 mod sample_cmd;
 
@@ -19,8 +20,10 @@ use crate::Result;
 /// # Errors
 /// Whatever the subcommand reports; `main` prints it and exits with status 2.
 pub fn run(cli: Cli) -> Result<()> {
-    use args::{ChainCommand, Command, EmulatorCommand, PlotCommand, PriorCommand};
+    use args::{ChainCommand, Command, EmulatorCommand, ExampleCommand, PlotCommand, PriorCommand};
     match cli.command {
+        Command::Run(a) => run_cmd::run(&a),
+        Command::Example(ExampleCommand::Generate(a)) => run_cmd::generate(&a),
         Command::Chain(ChainCommand::Info(a)) => chain_cmd::info(&a),
         Command::Chain(ChainCommand::Convert(a)) => chain_cmd::convert(&a),
         Command::Prior(PriorCommand::Sample(a)) => prior_cmd::sample(&a),

@@ -208,7 +208,7 @@ pub(super) fn sample(a: &SampleCmdArgs) -> Result<()> {
         _ => (outcome.draws.clone(), outcome.accepted.clone()),
     };
     let iterations = draws.len_of(Axis(0));
-    let burn = a.burn.unwrap_or(iterations / 10).min(iterations);
+    let burn = a.burn.or(stage.sampler.burn).unwrap_or(iterations / 10).min(iterations);
     let kept = draws.slice(s![burn.., .., ..]);
     let summary = summarize(a, &r, &spec, &settings, space.names(), &outcome, kept.to_owned(), &accepted, iterations, burn, log_z);
     if a.json {

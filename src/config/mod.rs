@@ -64,6 +64,25 @@ pub struct SamplerTable {
     pub beta: Option<f64>,
     /// Iterations per flush.
     pub checkpoint_every: Option<u64>,
+    /// Leading iterations dropped from summaries, comparisons and the
+    /// training of flow priors (they stay in the chain file).
+    pub burn: Option<usize>,
+}
+
+impl SamplerTable {
+    /// `self`, with every key it leaves unset taken from `defaults`.
+    pub fn or(&self, defaults: &SamplerTable) -> SamplerTable {
+        SamplerTable {
+            kind: self.kind.clone().or_else(|| defaults.kind.clone()),
+            walkers: self.walkers.or(defaults.walkers),
+            steps: self.steps.or(defaults.steps),
+            moves: self.moves.clone().or_else(|| defaults.moves.clone()),
+            seed: self.seed.or(defaults.seed),
+            beta: self.beta.or(defaults.beta),
+            checkpoint_every: self.checkpoint_every.or(defaults.checkpoint_every),
+            burn: self.burn.or(defaults.burn),
+        }
+    }
 }
 
 /// `line N: message` for a TOML parse error in `text`.

@@ -87,6 +87,19 @@ pub struct Stage {
     pub sampler: SamplerTable,
 }
 
+/// `[defaults]`: settings shared by the stages.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Sampler keys a stage's `sampler` table leaves unset.
+    #[serde(default)]
+    pub sampler: SamplerTable,
+    /// Training keys (`loss`, `layers`, `steps`, ...) every `flow` prior
+    /// table that leaves them unset takes.
+    #[serde(default)]
+    pub flow: toml::Table,
+}
+
 /// Two stages whose posteriors are compared.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -115,6 +128,9 @@ pub struct Pipeline {
     /// Comparisons.
     #[serde(default)]
     pub compare: Vec<Compare>,
+    /// Settings every stage takes unless it sets its own.
+    #[serde(default)]
+    pub defaults: Defaults,
     /// Folder of the file (relative paths resolve against it).
     #[serde(skip)]
     pub base_dir: PathBuf,

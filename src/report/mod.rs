@@ -1,12 +1,15 @@
-//! Reports: corner plots (and, with the pipeline, comparison tables).
+//! Reports: corner plots and comparisons of posterior samples.
 //!
 //! [`corner_plot`] draws the figure this field reads and publishes: the
 //! 1-D marginals of every parameter on the diagonal and 2-D contours
 //! enclosing 39.3%, 86.5% and 98.9% of the mass (the 1σ/2σ/3σ levels of a 2-D
 //! Gaussian) below it, several chains overlaid in distinct colours.
 
+mod compare;
 mod contour;
 mod corner;
+
+pub use compare::{Comparison, ParamDiff, KL2_SAME, KL_SAME, MEAN_SAME};
 
 pub use contour::{contour_segments, hdr_thresholds, histogram_1d, histogram_2d, Grid};
 pub use corner::{corner_plot, CornerOptions, Samples};

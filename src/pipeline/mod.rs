@@ -230,6 +230,57 @@ fn for_each_flow(t: &mut toml::Table, f: &mut impl FnMut(&mut toml::Table) -> Re
     Ok(())
 }
 
+/// Calls `f` on every table with a `kind` key in a prior table (itself included).
+fn for_each_kind(t: &toml::Table, f: &mut impl FnMut(&str, &toml::Table) -> Result<()>) -> Result<()> {
+    if let Some(k) = t.get("kind").and_then(|k| k.as_str()) {
+        f(k, t)?;
+    }
+    for (_, v) in t {
+        match v {
+            toml::Value::Table(inner) => for_each_kind(inner, f)?,
+            toml::Value::Array(items) => {
+                for i in items.iter().filter_map(|i| i.as_table()) {
+                    for_each_kind(i, f)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks what [`CheckedPipeline`] cannot see without seqcal's plugins, before
+/// anything runs: every prior kind is registered, every flow table's training
+/// settings parse, every sampler and emulator table is valid. A mistake in the
+/// last stage is thus reported at once, not after the first stages have run.
+fn preflight(cp: &CheckedPipeline, source: &Path, registry: &PriorRegistry) -> Result<()> {
+    let p = &cp.pipeline;
+    for (name, d) in &p.datasets {
+        emulator_settings(&d.emulator, name, p.seed)?;
+    }
+    let known = registry.kinds();
+    for st in &p.stages {
+        let res = resolve_stage(p, st);
+        let in_stage = |m: String| Error::config(source, format!("stage {:?}: {m}", st.name));
+        for_each_kind(&res.prior, &mut |kind, t| {
+            if !known.iter().any(|k| k == kind) {
+                return Err(in_stage(format!("unknown prior kind {kind:?}; known kinds: {}", known.join(", "))));
+            }
+            if kind == "flow" && (t.contains_key("from") || t.contains_key("chain")) {
+                options_from_table(t).map_err(|e| in_stage(format!("prior: {e}")))?;
+            }
+            Ok(())
+        })?;
+        if let Some(k) = res.sampler.kind.as_deref().filter(|k| *k != "ensemble") {
+            return Err(in_stage(format!("unknown sampler {k:?}; samplers: ensemble")));
+        }
+        let moves = parse_moves(res.sampler.moves.as_deref().unwrap_or("stretch")).map_err(|e| in_stage(e.to_string()))?;
+        let settings = EnsembleSettings { walkers: res.sampler.walkers.unwrap_or(64), moves };
+        settings.check(p.parameters.names.len()).map_err(|e| in_stage(e.to_string()))?;
+    }
+    Ok(())
+}
+
 struct Resolved {
     sampler: SamplerTable,
     prior: toml::Table,
@@ -277,6 +328,8 @@ pub fn run(cp: &CheckedPipeline, source: &Path, opts: &RunOptions) -> Result<Run
             return Err(Error::Usage(format!("--only {only:?}: no such stage; stages: {}", names.join(", "))));
         }
     }
+    let registry = PriorRegistry::builtin();
+    preflight(cp, source, &registry)?;
     let dir = opts.runs_dir.join(&p.name);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let mut r = Runner {
@@ -285,7 +338,7 @@ pub fn run(cp: &CheckedPipeline, source: &Path, opts: &RunOptions) -> Result<Run
         opts,
         dir,
         space,
-        registry: PriorRegistry::builtin(),
+        registry,
         dataset_hash: BTreeMap::new(),
         likelihoods: BTreeMap::new(),
         stage_hash: BTreeMap::new(),

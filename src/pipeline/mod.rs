@@ -311,6 +311,11 @@ struct Runner<'a> {
     likelihoods: BTreeMap<String, GaussianLikelihood>,
     stage_hash: BTreeMap<String, String>,
     records: BTreeMap<String, StageRecord>,
+    /// Flows trained in this run, by source chain and training settings: two
+    /// stages whose priors train the same flow on the same chain (B → A with
+    /// and without a defensive mixture) share one training. Training is
+    /// seeded, so the copy is exactly what a second training would give.
+    trained: std::cell::RefCell<BTreeMap<String, PathBuf>>,
 }
 
 /// Runs a checked pipeline; `source` names the pipeline file in messages.
@@ -343,6 +348,7 @@ pub fn run(cp: &CheckedPipeline, source: &Path, opts: &RunOptions) -> Result<Run
         likelihoods: BTreeMap::new(),
         stage_hash: BTreeMap::new(),
         records: BTreeMap::new(),
+        trained: std::cell::RefCell::new(BTreeMap::new()),
     };
     for (name, _) in &p.datasets {
         r.hash_dataset(name)?;
@@ -546,18 +552,33 @@ impl Runner<'_> {
                 return Ok(());
             };
             let opts = options_from_table(t).map_err(|e| Error::config(self.source, e.to_string()))?;
-            let chain = chain::read_any(&chain_path)?.discard(burn);
-            let n = chain.iterations() * chain.walkers();
-            self.say(format!("  training a flow prior on {label} ({n} draws, loss {:?}, {} steps)", opts.train.loss, opts.train.steps));
-            let mut opts = opts;
-            opts.train.quiet = !self.opts.progress;
-            let t0 = Instant::now();
-            let flow = train_on_chain(&chain, &chain_path, Some(&self.space), &opts)?;
             let name = if k == 0 { "flow_prior.safetensors".to_string() } else { format!("flow_prior_{k}.safetensors") };
             k += 1;
             let path = stage_dir.join(&name);
-            flow.save(&path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
-            self.say(format!("  flow trained in {:.1} s -> {}", t0.elapsed().as_secs_f64(), path.display()));
+            let key = format!("{}|{burn}|{opts:?}", chain_path.display());
+            let earlier = self.trained.borrow().get(&key).cloned();
+            let flow = match earlier {
+                Some(src) => {
+                    for (from, to) in [(src.clone(), path.clone()), (src.with_extension("json"), path.with_extension("json"))] {
+                        std::fs::copy(&from, &to).map_err(|e| Error::io(&to, e))?;
+                    }
+                    self.say(format!("  the flow prior on {label} with these settings was trained earlier in this run: reusing {}", src.display()));
+                    FlowPrior::load(&path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?
+                }
+                None => {
+                    let chain = chain::read_any(&chain_path)?.discard(burn);
+                    let n = chain.iterations() * chain.walkers();
+                    self.say(format!("  training a flow prior on {label} ({n} draws, loss {:?}, {} steps)", opts.train.loss, opts.train.steps));
+                    let mut opts = opts;
+                    opts.train.quiet = !self.opts.progress;
+                    let t0 = Instant::now();
+                    let flow = train_on_chain(&chain, &chain_path, Some(&self.space), &opts)?;
+                    flow.save(&path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+                    self.say(format!("  flow trained in {:.1} s -> {}", t0.elapsed().as_secs_f64(), path.display()));
+                    self.trained.borrow_mut().insert(key, path.clone());
+                    flow
+                }
+            };
             for key in ["from", "chain"] {
                 t.remove(key);
             }

@@ -6,6 +6,9 @@
 //!
 //! - [`layers`]: invertible layers on candle with forward, inverse and `log|det J|`
 //!   (RealNVP affine coupling, per-dimension scale-and-shift, ActNorm);
+//! - [`flows`]: the layer library beyond RealNVP (ActNorm, MADE / masked affine
+//!   autoregressive, rational-quadratic spline coupling and autoregressive layers,
+//!   LU-decomposed linear) and the architectures built from it ([`FlowKind`]);
 //! - [`model`]: the architecture `F = L ∘ (A_o ∘ A_e)^N` of the NF-prior paper;
 //! - [`bijector`]: logit / log transforms of bounded parameters, so that the
 //!   prior has exactly zero mass outside the box and stays normalized;
@@ -22,6 +25,7 @@
 
 pub mod bijector;
 pub mod error;
+pub mod flows;
 pub mod io;
 pub mod layers;
 pub mod model;
@@ -30,6 +34,7 @@ pub mod testdata;
 pub mod train;
 
 pub use error::{FlowError, Result};
+pub use flows::FlowKind;
 pub use layers::Activation;
 pub use model::{Flow, FlowSpec};
 pub use prior::FlowPrior;

@@ -35,6 +35,7 @@ mod gp;
 pub mod kernel;
 mod optim;
 mod pca;
+mod simd;
 pub mod synthetic;
 pub mod validate;
 

@@ -32,6 +32,7 @@
 
 mod emulator;
 mod gp;
+mod linalg;
 pub mod kernel;
 mod optim;
 mod pca;

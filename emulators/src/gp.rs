@@ -11,7 +11,7 @@ use nalgebra::{DMatrix, DVector};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::kernel::{r2, Kernel};
+use crate::kernel::Kernel;
 use crate::{linalg, simd};
 use crate::optim::minimize;
 use crate::EmuError;
@@ -64,17 +64,28 @@ fn unpack(log_params: &[f64], p: usize) -> (Vec<f64>, f64, f64) {
     (inv_l2, log_params[p].exp(), log_params[p + 1].exp())
 }
 
-/// Training covariance `s² ρ + σ² I + diag(known)` (`known` empty: no known noise).
+/// Training inputs divided by their length scales, dimension by dimension (`p × n`).
+fn scaled_inputs(x: &[f64], p: usize, inv_l: &[f64]) -> Vec<f64> {
+    let n = x.len() / p;
+    (0..p).flat_map(|d| (0..n).map(move |i| (i, d))).map(|(i, d)| x[i * p + d] * inv_l[d]).collect()
+}
+
+/// Lower triangle (and diagonal) of the training covariance
+/// `s² ρ + σ² I + diag(known)` (`known` empty: no known noise); the strict
+/// upper triangle is zero. Column by column with vectorized kernel rows.
 fn train_cov(kernel: Kernel, x: &[f64], p: usize, inv_l2: &[f64], signal: f64, noise: f64, known: &[f64]) -> DMatrix<f64> {
     let n = x.len() / p;
+    let inv_l: Vec<f64> = inv_l2.iter().map(|v| v.sqrt()).collect();
+    let xs = scaled_inputs(x, p, &inv_l);
     let mut k = DMatrix::zeros(n, n);
+    let ks = k.as_mut_slice();
+    let mut u = vec![0.0; p];
     for i in 0..n {
-        k[(i, i)] = signal + noise + known.get(i).copied().unwrap_or(0.0);
-        for j in 0..i {
-            let v = signal * kernel.corr(r2(&x[i * p..(i + 1) * p], &x[j * p..(j + 1) * p], inv_l2));
-            k[(i, j)] = v;
-            k[(j, i)] = v;
+        for d in 0..p {
+            u[d] = xs[d * n + i];
         }
+        ks[i * n + i] = signal + noise + known.get(i).copied().unwrap_or(0.0);
+        simd::kernel_row_range(kernel, signal, &u, &xs, n, (i + 1, n), &mut ks[i * n + i + 1..(i + 1) * n]);
     }
     k
 }
@@ -124,29 +135,20 @@ fn lml_grad(kernel: Kernel, x: &[f64], p: usize, y: &DVector<f64>, known: &[f64]
     let Factor { l, alpha, logdet } = factor(k, y.as_slice())?;
     let lml = -0.5 * simd::dot(y.as_slice(), &alpha) - 0.5 * logdet - 0.5 * n as f64 * (2.0 * std::f64::consts::PI).ln();
     let kinv = linalg::inverse_from_tri_inverse(&linalg::tri_inverse(&l, n), n);
-    // W = αα^T − K⁻¹; ∂L/∂θ = ½ Σ_ij W_ij ∂K_ij/∂θ.
+    // W = αα^T − K⁻¹; ∂L/∂θ = ½ Σ_ij W_ij ∂K_ij/∂θ, column by column of the lower triangle.
     let mut grad = vec![0.0; p + 2];
+    let inv_l: Vec<f64> = inv_l2.iter().map(|v| v.sqrt()).collect();
+    let xs = scaled_inputs(x, p, &inv_l);
     let mut dsig = 0.0;
     let mut trace_w = 0.0;
     let mut dl = vec![0.0; p];
+    let mut c = vec![0.0; n];
     for i in 0..n {
         let wii = alpha[i] * alpha[i] - kinv[i * n + i];
         trace_w += wii;
         dsig += wii * signal;
-        let xi = &x[i * p..(i + 1) * p];
-        for j in 0..i {
-            let w = 2.0 * (alpha[i] * alpha[j] - kinv[j * n + i]);
-            let xj = &x[j * p..(j + 1) * p];
-            let rr = r2(xi, xj, &inv_l2);
-            // K_ij = s² ρ (off the diagonal).
-            let rho = kv[j * n + i] / signal;
-            dsig += w * signal * rho;
-            let c = w * signal * kernel.dcorr_from_corr(rho, rr);
-            for d in 0..p {
-                let t = xi[d] - xj[d];
-                dl[d] += c * t * t * inv_l2[d];
-            }
-        }
+        let col = i * n + i + 1..(i + 1) * n;
+        dsig += simd::grad_column(kernel, signal, i, n, &xs, &alpha, &kinv[col.clone()], &kv[col], &mut c, &mut dl);
     }
     for d in 0..p {
         grad[d] = 0.5 * dl[d];
@@ -167,7 +169,7 @@ impl Gp {
         let linv_t = DMatrix::from_column_slice(n, n, &linalg::tri_inverse(&f.l, n)).transpose();
         let alpha = DVector::from_vec(f.alpha);
         let inv_l: Vec<f64> = inv_l2.iter().map(|v| v.sqrt()).collect();
-        let xs = (0..p).flat_map(|d| (0..n).map(move |i| (i, d))).map(|(i, d)| x[i * p + d] * inv_l[d]).collect();
+        let xs = scaled_inputs(&x, p, &inv_l);
         Ok(Gp { kernel, log_params, x, p, xs, inv_l, signal, noise, known, alpha, linv_t, lml })
     }
 
@@ -305,7 +307,8 @@ mod tests {
     #[test]
     fn inverse_from_the_cholesky_factor() {
         let (x, _) = data(25);
-        let k = train_cov(Kernel::Matern52, &x, 2, &[4.0, 1.0], 1.3, 1e-3, &[]);
+        let mut k = train_cov(Kernel::Matern52, &x, 2, &[4.0, 1.0], 1.3, 1e-3, &[]);
+        k.fill_upper_triangle_with_lower_triangle();
         let f = factor(k.clone(), &[0.0; 25]).unwrap();
         let inv = DMatrix::from_column_slice(25, 25, &linalg::inverse_from_tri_inverse(&linalg::tri_inverse(&f.l, 25), 25));
         let err = (&k * &inv - DMatrix::<f64>::identity(25, 25)).abs().max();

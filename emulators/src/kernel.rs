@@ -76,22 +76,8 @@ impl Kernel {
     }
 }
 
-impl Kernel {
-    /// [`dcorr`](Kernel::dcorr) from the correlation `rho = corr(r2)`, without another `exp`.
-    #[inline]
-    pub(crate) fn dcorr_from_corr(self, rho: f64, r2: f64) -> f64 {
-        match self {
-            Kernel::Se => rho,
-            Kernel::Matern32 => 3.0 * rho / (1.0 + SQRT3 * r2.sqrt()),
-            Kernel::Matern52 => {
-                let a = SQRT5 * r2.sqrt();
-                5.0 / 3.0 * (1.0 + a) * rho / (1.0 + a + a * a / 3.0)
-            }
-        }
-    }
-}
-
 /// Squared scaled distance between two points given inverse squared length scales.
+#[cfg(test)]
 #[inline]
 pub(crate) fn r2(a: &[f64], b: &[f64], inv_l2: &[f64]) -> f64 {
     let mut s = 0.0;

@@ -46,11 +46,11 @@ const SQRT3: f64 = 1.732_050_807_568_877_2;
 const SQRT5: f64 = 2.236_067_977_499_79;
 
 #[inline(always)]
-fn kernel_row_body(kernel: Kernel, signal: f64, u: &[f64], xs: &[f64], n: usize, out: &mut [f64]) {
-    let out = &mut out[..n];
+fn kernel_row_body(kernel: Kernel, signal: f64, u: &[f64], xs: &[f64], n: usize, range: (usize, usize), out: &mut [f64]) {
+    let out = &mut out[..range.1 - range.0];
     out.iter_mut().for_each(|v| *v = 0.0);
     for (d, &ud) in u.iter().enumerate() {
-        let col = &xs[d * n..(d + 1) * n];
+        let col = &xs[d * n + range.0..d * n + range.1];
         for (o, &x) in out.iter_mut().zip(col) {
             let t = ud - x;
             *o += t * t;
@@ -71,8 +71,8 @@ fn kernel_row_body(kernel: Kernel, signal: f64, u: &[f64], xs: &[f64], n: usize,
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn kernel_row_avx2(kernel: Kernel, signal: f64, u: &[f64], xs: &[f64], n: usize, out: &mut [f64]) {
-    kernel_row_body(kernel, signal, u, xs, n, out)
+fn kernel_row_avx2(kernel: Kernel, signal: f64, u: &[f64], xs: &[f64], n: usize, range: (usize, usize), out: &mut [f64]) {
+    kernel_row_body(kernel, signal, u, xs, n, range, out)
 }
 
 fn has_avx2() -> bool {
@@ -90,12 +90,88 @@ fn has_avx2() -> bool {
 /// dimension in `xs` (`p × n`, each coordinate divided by its length scale),
 /// `u` scaled the same way.
 pub(crate) fn kernel_row(kernel: Kernel, signal: f64, u: &[f64], xs: &[f64], n: usize, out: &mut [f64]) {
+    kernel_row_range(kernel, signal, u, xs, n, (0, n), out)
+}
+
+/// [`kernel_row`] for the training points `range.0..range.1` only, into `out[..range.1 − range.0]`.
+pub(crate) fn kernel_row_range(kernel: Kernel, signal: f64, u: &[f64], xs: &[f64], n: usize, range: (usize, usize), out: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: the CPU supports AVX2 (checked above).
-        return unsafe { kernel_row_avx2(kernel, signal, u, xs, n, out) };
+        return unsafe { kernel_row_avx2(kernel, signal, u, xs, n, range, out) };
     }
-    kernel_row_body(kernel, signal, u, xs, n, out)
+    kernel_row_body(kernel, signal, u, xs, n, range, out)
+}
+
+/// One column of the log marginal likelihood's gradient sum
+/// `½ Σ_ij W_ij ∂K_ij/∂θ` with `W = ααᵀ − K⁻¹`: the pairs `(i, j)`, `j > i`
+/// (counted twice), given column `i` of `K` (`k_col`) and of `K⁻¹` (`kinv_col`)
+/// below the diagonal. Adds to `dl` (per length scale) and returns the signal
+/// term. `xs`: training inputs over length scales, `p × n`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn grad_column_body(kernel: Kernel, signal: f64, i: usize, n: usize, xs: &[f64], alpha: &[f64], kinv_col: &[f64], k_col: &[f64], c: &mut [f64], dl: &mut [f64]) -> f64 {
+    let m = n - i - 1;
+    let (c, ai) = (&mut c[..m], alpha[i]);
+    let p = xs.len() / n;
+    let need_r2 = kernel != Kernel::Se;
+    if need_r2 {
+        c.iter_mut().for_each(|v| *v = 0.0);
+        for d in 0..p {
+            let xd = &xs[d * n..(d + 1) * n];
+            let xi = xd[i];
+            for (v, &xj) in c.iter_mut().zip(&xd[i + 1..]) {
+                let t = xi - xj;
+                *v += t * t;
+            }
+        }
+    }
+    let mut dsig = 0.0;
+    let inv_s = 1.0 / signal;
+    for (t, v) in c.iter_mut().enumerate() {
+        let w = 2.0 * (ai * alpha[i + 1 + t] - kinv_col[t]);
+        let kij = k_col[t];
+        dsig += w * kij;
+        let rho = kij * inv_s;
+        let g = match kernel {
+            Kernel::Se => rho,
+            Kernel::Matern32 => 3.0 * rho / (1.0 + SQRT3 * v.sqrt()),
+            Kernel::Matern52 => {
+                let a = SQRT5 * v.sqrt();
+                5.0 / 3.0 * (1.0 + a) * rho / (1.0 + a + a * a / 3.0)
+            }
+        };
+        *v = w * signal * g;
+    }
+    for d in 0..p {
+        let xd = &xs[d * n..(d + 1) * n];
+        let xi = xd[i];
+        let mut acc = 0.0;
+        for (&cv, &xj) in c.iter().zip(&xd[i + 1..]) {
+            let t = xi - xj;
+            acc += cv * t * t;
+        }
+        dl[d] += acc;
+    }
+    dsig
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+fn grad_column_avx2(kernel: Kernel, signal: f64, i: usize, n: usize, xs: &[f64], alpha: &[f64], kinv_col: &[f64], k_col: &[f64], c: &mut [f64], dl: &mut [f64]) -> f64 {
+    grad_column_body(kernel, signal, i, n, xs, alpha, kinv_col, k_col, c, dl)
+}
+
+/// See [`grad_column_body`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn grad_column(kernel: Kernel, signal: f64, i: usize, n: usize, xs: &[f64], alpha: &[f64], kinv_col: &[f64], k_col: &[f64], c: &mut [f64], dl: &mut [f64]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU supports AVX2 (checked above).
+        return unsafe { grad_column_avx2(kernel, signal, i, n, xs, alpha, kinv_col, k_col, c, dl) };
+    }
+    grad_column_body(kernel, signal, i, n, xs, alpha, kinv_col, k_col, c, dl)
 }
 
 #[inline(always)]
@@ -184,7 +260,7 @@ mod tests {
             let mut out = vec![0.0; n];
             kernel_row(k, 1.7, &us, &xs, n, &mut out);
             let mut fallback = vec![0.0; n];
-            kernel_row_body(k, 1.7, &us, &xs, n, &mut fallback);
+            kernel_row_body(k, 1.7, &us, &xs, n, (0, n), &mut fallback);
             for i in 0..n {
                 let want = 1.7 * k.corr(crate::kernel::r2(&u, &x[i * p..(i + 1) * p], &il2));
                 assert!((out[i] - want).abs() < 1e-14, "{k:?} {i}: {} vs {want}", out[i]);

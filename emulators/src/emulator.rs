@@ -387,42 +387,34 @@ impl seqcal_api::Emulator for GpEmulator {
         let mut mean = vec![0.0; m * o];
         let mut cov = vec![0.0; m * o * o];
         let (mu, sd, w) = (&self.pca.y_mean, &self.pca.y_sd, &self.pca.loadings);
-        // Cov = D (R + Σ_c v_c w_c w_cᵀ) D: rows of b_c = √v_c D w_c added as
-        // contiguous axpys, then the lower triangle mirrored.
+        // Cov = D R D + Bᵀ B with the rows b_c = √v_c D w_c of B (k × o): one small
+        // matrix product per point (the gemm crate, single-threaded; the points run in
+        // parallel), full square, so no mirroring pass. Finiteness is checked on the way.
         let dr: Vec<f64> = (0..o * o).map(|t| sd[t / o] * sd[t % o] * self.pca.resid_cov[t]).collect();
         let dw: Vec<f64> = (0..k * o).map(|t| sd[t % o] * w[t / o][t % o]).collect();
-        let work = |(a, (mr, cr)): (usize, (&mut [f64], &mut [f64]))| {
+        let work = |(a, (mr, cr)): (usize, (&mut [f64], &mut [f64]))| -> bool {
             for j in 0..o {
                 mr[j] = mu[j] + sd[j] * (0..k).map(|c| cm[a * k + c] * w[c][j]).sum::<f64>();
             }
+            let b: Vec<f64> = (0..k * o).map(|t| cv[a * k + t / o].max(0.0).sqrt() * dw[t]).collect();
             cr.copy_from_slice(&dr);
-            for c in 0..k {
-                let b = &dw[c * o..(c + 1) * o];
-                let vc = cv[a * k + c];
-                for j in 0..o {
-                    let f = vc * b[j];
-                    for (x, &bl) in cr[j * o..j * o + j + 1].iter_mut().zip(&b[..=j]) {
-                        *x += f * bl;
-                    }
-                }
+            // SAFETY: cr is o × o, b is k × o (row-major), separate buffers.
+            unsafe {
+                gemm::gemm(o, o, k, cr.as_mut_ptr(), 1, o as isize, true, b.as_ptr(), o as isize, 1, b.as_ptr(), 1, o as isize, 1.0, 1.0, false, false, false, gemm::Parallelism::None);
             }
-            for j in 0..o {
-                for l in 0..j {
-                    cr[l * o + j] = cr[j * o + l];
-                }
-            }
+            mr.iter().chain(cr.iter()).all(|v| v.is_finite())
         };
-        if m < PAR_MIN {
-            mean.chunks_mut(o.max(1)).zip(cov.chunks_mut((o * o).max(1))).enumerate().for_each(work);
+        let finite = if m < PAR_MIN {
+            mean.chunks_mut(o.max(1)).zip(cov.chunks_mut((o * o).max(1))).enumerate().map(work).fold(true, |x, y| x && y)
         } else {
-            mean.par_chunks_mut(o.max(1)).zip(cov.par_chunks_mut((o * o).max(1))).enumerate().for_each(work);
+            mean.par_chunks_mut(o.max(1)).zip(cov.par_chunks_mut((o * o).max(1))).enumerate().map(work).reduce(|| true, |x, y| x && y)
+        };
+        if !finite {
+            return Err(seqcal_api::EmulatorError::Prediction("non-finite predictive mean or covariance".into()));
         }
         let bad = |e: ndarray::ShapeError| seqcal_api::EmulatorError::Prediction(e.to_string());
         let mean = Array2::from_shape_vec((m, o), mean).map_err(bad)?;
         let cov = Array3::from_shape_vec((m, o, o), cov).map_err(bad)?;
-        if mean.iter().any(|v| !v.is_finite()) || cov.iter().any(|v| !v.is_finite()) {
-            return Err(seqcal_api::EmulatorError::Prediction("non-finite predictive mean or covariance".into()));
-        }
         Ok(seqcal_api::Prediction { mean, cov })
     }
 }

@@ -405,7 +405,7 @@ impl seqcal_api::Emulator for GpEmulator {
             mr.iter().chain(cr.iter()).all(|v| v.is_finite())
         };
         let finite = if m < PAR_MIN {
-            mean.chunks_mut(o.max(1)).zip(cov.chunks_mut((o * o).max(1))).enumerate().map(work).fold(true, |x, y| x && y)
+            mean.chunks_mut(o.max(1)).zip(cov.chunks_mut((o * o).max(1))).enumerate().map(work).filter(|ok| !ok).count() == 0
         } else {
             mean.par_chunks_mut(o.max(1)).zip(cov.par_chunks_mut((o * o).max(1))).enumerate().map(work).reduce(|| true, |x, y| x && y)
         };

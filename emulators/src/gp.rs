@@ -176,6 +176,7 @@ impl Gp {
     /// Fits the hyperparameters by L-BFGS on the log marginal likelihood from a
     /// default start and `restarts` random starts (seeded), keeping the best.
     /// `known`: the known noise variance of each training point, or empty.
+    #[allow(clippy::too_many_arguments)]
     pub fn fit(kernel: Kernel, x: Vec<f64>, p: usize, y: &[f64], known: Vec<f64>, restarts: usize, seed: u64, bounds: HyperBounds) -> Result<Gp, EmuError> {
         let yv = DVector::from_column_slice(y);
         let mut lo = vec![bounds.length.0.ln(); p];

@@ -9,8 +9,8 @@ use crate::kernel::Kernel;
 
 const LOG2E: f64 = std::f64::consts::LOG2_E;
 /// `ln 2` split in two: the high part has trailing zero bits, so `k · LN2_HI` is exact for `|k| < 2²⁰`.
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
 /// `1.5 · 2⁵²`: adding it rounds to the nearest integer, which then sits in the low mantissa bits.
 const ROUND: f64 = 6_755_399_441_055_744.0;
 

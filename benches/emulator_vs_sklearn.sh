@@ -5,13 +5,15 @@
 # same PCA (--npc, default 8) and kernel (squared exponential with ARD + white noise).
 # Prints one JSON line per measurement. Then the cost of one likelihood evaluation
 # (7 parameters, 100 observables, 500 design points).
-# Needs a Python with scikit-learn: $PEERS_PYTHON, or the venv of shared/peers/setup.sh.
+# Needs a Python with scikit-learn: $PEERS_PYTHON, the venv of shared/peers/setup.sh, or target/py.
+# The 17-parameter, 110-output benchmark of issue 4 is benches/emulator_heavy_ion.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NPC=${NPC:-8}
 RESTARTS=${RESTARTS:-0}
 EX=examples/emulator
 PY=${PEERS_PYTHON:-$HOME/.cache/seqcal-peers-venv/bin/python}
+[[ -x $PY ]] || PY=target/py/bin/python
 SK=${SKLEARN_GP:-/work/shared/peers/sklearn_gp.py}
 cargo build --release -q --bin seqcal --example emulator_bench
 SEQCAL=target/release/seqcal

@@ -165,3 +165,43 @@ fn bad_emulator_or_points() {
     assert!(err.contains("emulator 24 outputs"), "{err}");
     assert!(!w.dir.path().join("p.csv").exists());
 }
+
+#[test]
+fn heavy_ion_example_in_hdf5_with_output_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = succeeds(&["emulator", "example", "--model", "heavy-ion", "--hdf5", "--n-design", "60", "--n-validation", "20", "-o", s(d)]);
+    assert!(out.contains("output_errors"), "{out}");
+    let h5 = d.join("runs.h5");
+    let emu = d.join("emu.json");
+    // Default dataset names: design, outputs, bounds, output_errors.
+    let out = succeeds(&[
+        "emulator", "train", "--design", s(&h5), "--outputs", s(&h5), "--bounds", s(&h5), "--output-errors", s(&h5), "--npc", "3", "--restarts", "0", "-o", s(&emu), "--json",
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["n_components"], 3);
+    assert_eq!(j["components"][0]["length_scales"].as_array().unwrap().len(), 17);
+    // validate reads design_val / outputs_val by default, or the datasets named; names come from the file.
+    let table = succeeds(&["emulator", "validate", s(&emu), "--design", s(&h5), "--outputs", &format!("{}:outputs_val", s(&h5))]);
+    assert!(table.contains("dNch_c02.5") && table.contains("(20 points"), "{table}");
+    // Bad input: a missing dataset, errors of the wrong shape.
+    let base = |errors: String| -> Vec<String> {
+        ["emulator", "train", "--design", s(&h5), "--outputs", s(&h5), "--bounds", s(&h5), "--npc", "2", "--restarts", "0", "-o", s(&d.join("bad.json")), "--output-errors"]
+            .iter()
+            .map(|v| v.to_string())
+            .chain([errors])
+            .collect()
+    };
+    let run_fail = |args: Vec<String>| fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = run_fail(base(format!("{}:nope", s(&h5))));
+    assert!(err.contains("no dataset 'nope'") && err.contains("output_errors"), "{err}");
+    let err = run_fail(base(format!("{}:design", s(&h5))));
+    assert!(err.contains("one sd per output"), "{err}");
+    assert!(!d.join("bad.json").exists());
+    // The CSV form of the same example, errors included.
+    let c = d.join("csv");
+    succeeds(&["emulator", "example", "--model", "heavy-ion", "--n-design", "30", "--n-validation", "5", "-o", s(&c)]);
+    let errs = std::fs::read_to_string(c.join("output_errors.csv")).unwrap();
+    assert_eq!(errs.lines().count(), 31);
+    assert_eq!(errs.lines().next().unwrap().split(',').count(), 110);
+}

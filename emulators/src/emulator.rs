@@ -84,12 +84,21 @@ struct Saved {
     inputs_unit: Vec<Vec<f64>>,
     log_params: Vec<Vec<f64>>,
     scores: Vec<Vec<f64>>,
+    /// Known noise variance of each run per component (from `--output-errors`); empty if none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    known_noise: Vec<Vec<f64>>,
 }
 
 const FORMAT: &str = "seqcal-emulator";
 
 /// Batches smaller than this are mapped to observable space on the calling thread.
 const PAR_MIN: usize = 32;
+
+/// Points per prediction task.
+const BLOCK: usize = 256;
+
+/// Multiply-adds (points × components × runs²) from which prediction runs in parallel.
+const PAR_WORK: f64 = 1e6;
 
 /// Checks a design against the prior box and returns it scaled to the unit box (row-major).
 fn to_unit(x: ArrayView2<'_, f64>, lower: &[f64], upper: &[f64], strict: bool) -> Result<Vec<f64>, EmuError> {
@@ -122,6 +131,24 @@ impl GpEmulator {
     /// `lower >= upper`, design points outside the bounds or constant outputs;
     /// [`EmuError::Fit`] if no GP can be conditioned.
     pub fn train(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>, bounds: &[(f64, f64)], settings: &TrainSettings) -> Result<GpEmulator, EmuError> {
+        GpEmulator::train_with_errors(x, y, None, bounds, settings)
+    }
+
+    /// As [`train`](GpEmulator::train), with known model-run errors: `errors`
+    /// (`n × m`, like `y`) holds the standard deviation of each output of each
+    /// run (e.g. the statistical error of an event-averaged observable). They
+    /// enter each component's GP as known noise on the diagonal of its training
+    /// covariance (a heteroscedastic nugget), next to the fitted white noise: run
+    /// `i`'s error variance in component `c` is `Σ_j (e_ij / sd_j)² v_jc² / λ_c`,
+    /// the variance of its whitened score if the outputs' errors are independent
+    /// (`sd_j`: output sd; `v_c`, `λ_c`: eigenvector and eigenvalue of the
+    /// standardized outputs' covariance). Predictions at new points do not
+    /// include them (they belong to the training runs).
+    ///
+    /// # Errors
+    /// As [`train`](GpEmulator::train); also errors of the wrong shape, or
+    /// negative or non-finite.
+    pub fn train_with_errors(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>, errors: Option<ArrayView2<'_, f64>>, bounds: &[(f64, f64)], settings: &TrainSettings) -> Result<GpEmulator, EmuError> {
         let (n, p) = x.dim();
         if bounds.len() != p {
             return Err(EmuError::Data(format!("the bounds have {} rows but the design has {p} parameters", bounds.len())));
@@ -142,10 +169,23 @@ impl GpEmulator {
         let u = to_unit(x, &lower, &upper, true)?;
         let ym = DMatrix::from_fn(n, y.ncols(), |i, j| y[(i, j)]);
         let (pca, scores) = Pca::fit(&ym, settings.components)?;
+        let known: Vec<Vec<f64>> = match errors {
+            None => vec![Vec::new(); scores.len()],
+            Some(e) => {
+                if e.dim() != y.dim() {
+                    return Err(EmuError::Data(format!("the output errors are {}×{} but the outputs {}×{}", e.nrows(), e.ncols(), y.nrows(), y.ncols())));
+                }
+                if let Some(((i, j), v)) = e.indexed_iter().find(|(_, v)| !(v.is_finite() && **v >= 0.0)) {
+                    return Err(EmuError::Data(format!("output errors row {}, column {}: {v} is not a finite sd >= 0", i + 1, j + 1)));
+                }
+                pca.score_error_variance(e)
+            }
+        };
         let gps: Vec<Gp> = scores
             .par_iter()
+            .zip(known.into_par_iter())
             .enumerate()
-            .map(|(c, s)| Gp::fit(settings.kernel, u.clone(), p, s, settings.restarts, settings.seed.wrapping_add(c as u64), HyperBounds::default()))
+            .map(|(c, (s, kn))| Gp::fit(settings.kernel, u.clone(), p, s, kn, settings.restarts, settings.seed.wrapping_add(c as u64), HyperBounds::default()))
             .collect::<Result<_, _>>()?;
         let input_names = (1..=p).map(|d| format!("x{d}")).collect();
         let output_names = (1..=y.ncols()).map(|j| format!("y{j}")).collect();
@@ -205,7 +245,11 @@ impl GpEmulator {
             .collect()
     }
 
-    /// Component means and variances (`m × k` each, row-major) at `x`, parallel over blocks of points.
+    /// Component means and variances (`m × k` each, row-major) at `x`.
+    ///
+    /// The work is split into tasks of one block of [`BLOCK`] points and one
+    /// component, run in parallel when there is enough of it; every task's
+    /// arithmetic is the same whatever the thread count, so are the results.
     fn component_predictions(&self, x: ArrayView2<'_, f64>) -> Result<(Vec<f64>, Vec<f64>), EmuError> {
         let p = self.lower.len();
         if x.ncols() != p {
@@ -213,26 +257,24 @@ impl GpEmulator {
         }
         let u = to_unit(x, &self.lower, &self.upper, false)?;
         let (m, k) = (x.nrows(), self.gps.len());
-        let block = 128;
+        let n = self.scores.first().map_or(0, Vec::len);
+        let tasks: Vec<(usize, usize)> = (0..m.div_ceil(BLOCK)).flat_map(|b| (0..k).map(move |c| (b, c))).collect();
+        let run = |&(b, c): &(usize, usize)| {
+            let rows = BLOCK.min(m - b * BLOCK);
+            let (mut bm, mut bv) = (vec![0.0; rows], vec![0.0; rows]);
+            self.gps[c].predict_into(&u[b * BLOCK * p..(b * BLOCK + rows) * p], &mut bm, &mut bv);
+            (bm, bv)
+        };
+        // A few points on a small design are not worth waking the thread pool.
+        let parallel = (m * k) as f64 * (n * n) as f64 > PAR_WORK;
+        let results: Vec<(Vec<f64>, Vec<f64>)> = if parallel { tasks.par_iter().map(run).collect() } else { tasks.iter().map(run).collect() };
         let mut mean = vec![0.0; m * k];
         let mut var = vec![0.0; m * k];
-        let work = |(b, (mc, vc)): (usize, (&mut [f64], &mut [f64]))| {
-            let rows = mc.len() / k;
-            let ub = &u[b * block * p..(b * block + rows) * p];
-            let (mut bm, mut bv) = (vec![0.0; rows], vec![0.0; rows]);
-            for (c, gp) in self.gps.iter().enumerate() {
-                gp.predict_into(ub, &mut bm, &mut bv);
-                for r in 0..rows {
-                    mc[r * k + c] = bm[r];
-                    vc[r * k + c] = bv[r];
-                }
+        for (&(b, c), (bm, bv)) in tasks.iter().zip(&results) {
+            for r in 0..bm.len() {
+                mean[(b * BLOCK + r) * k + c] = bm[r];
+                var[(b * BLOCK + r) * k + c] = bv[r];
             }
-        };
-        // A few points (a sampler's single evaluation) are not worth waking the thread pool.
-        if m <= block {
-            mean.chunks_mut(block * k).zip(var.chunks_mut(block * k)).enumerate().for_each(work);
-        } else {
-            mean.par_chunks_mut(block * k).zip(var.par_chunks_mut(block * k)).enumerate().for_each(work);
         }
         Ok((mean, var))
     }
@@ -287,6 +329,7 @@ impl GpEmulator {
             inputs_unit: x.chunks(p).map(|r| r.to_vec()).collect(),
             log_params: self.gps.iter().map(|g| g.log_params.clone()).collect(),
             scores: self.scores.clone(),
+            known_noise: if self.gps.iter().all(|g| g.known_noise().is_empty()) { Vec::new() } else { self.gps.iter().map(|g| g.known_noise().to_vec()).collect() },
         };
         serde_json::to_string(&saved).map_err(|e| EmuError::Format(e.to_string()))
     }
@@ -314,12 +357,15 @@ impl GpEmulator {
             && s.log_params.iter().all(|l| l.len() == p + 2)
             && s.scores.iter().all(|c| c.len() == n)
             && s.input_names.len() == p
-            && s.output_names.len() == o;
+            && s.output_names.len() == o
+            && (s.known_noise.is_empty() || (s.known_noise.len() == k && s.known_noise.iter().all(|v| v.len() == n)));
         if !ok {
             return Err(EmuError::Format("inconsistent sizes: the file is damaged".into()));
         }
         let x: Vec<f64> = s.inputs_unit.concat();
-        let gps = s.log_params.iter().zip(&s.scores).map(|(l, y)| Gp::condition(s.settings.kernel, l.clone(), x.clone(), p, y)).collect::<Result<Vec<_>, _>>()?;
+        let gps = (0..k)
+            .map(|c| Gp::condition(s.settings.kernel, s.log_params[c].clone(), x.clone(), p, &s.scores[c], s.known_noise.get(c).cloned().unwrap_or_default()))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(GpEmulator { lower: s.lower, upper: s.upper, input_names: s.input_names, output_names: s.output_names, settings: s.settings, pca: s.pca, gps, scores: s.scores })
     }
 }
@@ -341,28 +387,34 @@ impl seqcal_api::Emulator for GpEmulator {
         let mut mean = vec![0.0; m * o];
         let mut cov = vec![0.0; m * o * o];
         let (mu, sd, w) = (&self.pca.y_mean, &self.pca.y_sd, &self.pca.loadings);
-        let work = |(a, (mr, cr)): (usize, (&mut [f64], &mut [f64]))| {
+        // Cov = D R D + Bᵀ B with the rows b_c = √v_c D w_c of B (k × o): one small
+        // matrix product per point (the gemm crate, single-threaded; the points run in
+        // parallel), full square, so no mirroring pass. Finiteness is checked on the way.
+        let dr: Vec<f64> = (0..o * o).map(|t| sd[t / o] * sd[t % o] * self.pca.resid_cov[t]).collect();
+        let dw: Vec<f64> = (0..k * o).map(|t| sd[t % o] * w[t / o][t % o]).collect();
+        let work = |(a, (mr, cr)): (usize, (&mut [f64], &mut [f64]))| -> bool {
             for j in 0..o {
                 mr[j] = mu[j] + sd[j] * (0..k).map(|c| cm[a * k + c] * w[c][j]).sum::<f64>();
-                for l in 0..=j {
-                    let z = self.pca.resid_cov[j * o + l] + (0..k).map(|c| cv[a * k + c] * w[c][j] * w[c][l]).sum::<f64>();
-                    let v = sd[j] * sd[l] * z;
-                    cr[j * o + l] = v;
-                    cr[l * o + j] = v;
-                }
             }
+            let b: Vec<f64> = (0..k * o).map(|t| cv[a * k + t / o].max(0.0).sqrt() * dw[t]).collect();
+            cr.copy_from_slice(&dr);
+            // SAFETY: cr is o × o, b is k × o (row-major), separate buffers.
+            unsafe {
+                gemm::gemm(o, o, k, cr.as_mut_ptr(), 1, o as isize, true, b.as_ptr(), o as isize, 1, b.as_ptr(), 1, o as isize, 1.0, 1.0, false, false, false, gemm::Parallelism::None);
+            }
+            mr.iter().chain(cr.iter()).all(|v| v.is_finite())
         };
-        if m < PAR_MIN {
-            mean.chunks_mut(o.max(1)).zip(cov.chunks_mut((o * o).max(1))).enumerate().for_each(work);
+        let finite = if m < PAR_MIN {
+            mean.chunks_mut(o.max(1)).zip(cov.chunks_mut((o * o).max(1))).enumerate().map(work).filter(|ok| !ok).count() == 0
         } else {
-            mean.par_chunks_mut(o.max(1)).zip(cov.par_chunks_mut((o * o).max(1))).enumerate().for_each(work);
+            mean.par_chunks_mut(o.max(1)).zip(cov.par_chunks_mut((o * o).max(1))).enumerate().map(work).reduce(|| true, |x, y| x && y)
+        };
+        if !finite {
+            return Err(seqcal_api::EmulatorError::Prediction("non-finite predictive mean or covariance".into()));
         }
         let bad = |e: ndarray::ShapeError| seqcal_api::EmulatorError::Prediction(e.to_string());
         let mean = Array2::from_shape_vec((m, o), mean).map_err(bad)?;
         let cov = Array3::from_shape_vec((m, o, o), cov).map_err(bad)?;
-        if mean.iter().any(|v| !v.is_finite()) || cov.iter().any(|v| !v.is_finite()) {
-            return Err(seqcal_api::EmulatorError::Prediction("non-finite predictive mean or covariance".into()));
-        }
         Ok(seqcal_api::Prediction { mean, cov })
     }
 }

@@ -77,6 +77,7 @@ impl Kernel {
 }
 
 /// Squared scaled distance between two points given inverse squared length scales.
+#[cfg(test)]
 #[inline]
 pub(crate) fn r2(a: &[f64], b: &[f64], inv_l2: &[f64]) -> f64 {
     let mut s = 0.0;

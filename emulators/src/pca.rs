@@ -102,6 +102,23 @@ impl Pca {
         Ok((Pca { y_mean, y_sd, loadings, resid_cov, explained }, scores))
     }
 
+    /// Variance of each run's whitened score in each component (`k` vectors of
+    /// `n`) caused by independent errors with sd `e` (`n × m`) on the outputs:
+    /// with `w_c = √λ_c v_c`, the score is `zᵀ v_c / √λ_c = zᵀ w_c / λ_c`, so its
+    /// error variance is `Σ_j (e_j / sd_j)² w_cj² / λ_c²`.
+    pub fn score_error_variance(&self, e: ndarray::ArrayView2<'_, f64>) -> Vec<Vec<f64>> {
+        self.loadings
+            .iter()
+            .map(|w| {
+                let lam: f64 = w.iter().map(|v| v * v).sum();
+                e.rows()
+                    .into_iter()
+                    .map(|row| row.iter().zip(w).zip(&self.y_sd).map(|((ej, wj), sj)| (ej / sj * wj).powi(2)).sum::<f64>() / (lam * lam))
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Number of outputs.
     pub fn outputs(&self) -> usize {
         self.y_mean.len()

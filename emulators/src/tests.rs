@@ -80,3 +80,59 @@ fn kfold_scores_every_point() {
     assert!(v.rmse_std > 0.0 && v.rmse_std < 0.5, "{}", v.rmse_std);
     assert!(validate::kfold(x.view(), y.view(), &BOUNDS, &s, 1).is_err());
 }
+
+#[test]
+fn known_output_errors_enter_as_per_run_noise() {
+    // Half the runs are noisy (sd 0.15), half almost exact: knowing which is which
+    // should beat one fitted white-noise level.
+    let (x, y) = data(160, 11);
+    let mut e = Array2::from_elem(y.dim(), 1e-4);
+    for i in (0..160).step_by(2) {
+        e.row_mut(i).fill(0.15);
+    }
+    let noisy = crate::synthetic::heavy_ion::add_noise(&y, &e, 4);
+    let (xv, yv) = data(150, 12);
+    let s = TrainSettings { components: Components::Fixed(5), restarts: 1, ..TrainSettings::default() };
+    let plain = GpEmulator::train(x.view(), noisy.view(), &BOUNDS, &s).unwrap();
+    let known = GpEmulator::train_with_errors(x.view(), noisy.view(), Some(e.view()), &BOUNDS, &s).unwrap();
+    let (vp, vk) = (validate::holdout(&plain, xv.view(), yv.view()).unwrap(), validate::holdout(&known, xv.view(), yv.view()).unwrap());
+    eprintln!("rmse plain {} known {}; cov2 {} {}", vp.rmse_std, vk.rmse_std, vp.coverage_2sd, vk.coverage_2sd);
+    assert!(vk.rmse_std < 0.85 * vp.rmse_std, "known errors did not help: {} vs {}", vk.rmse_std, vp.rmse_std);
+    // The known noise survives a save and load.
+    let back = GpEmulator::from_json(&known.to_json().unwrap()).unwrap();
+    let (a, b) = (known.predict_mean_sd(xv.view()).unwrap(), back.predict_mean_sd(xv.view()).unwrap());
+    assert!(a.0.iter().zip(b.0.iter()).chain(a.1.iter().zip(b.1.iter())).all(|(p, q)| (p - q).abs() < 1e-9));
+    // Wrong shapes and negative errors are errors.
+    assert!(GpEmulator::train_with_errors(x.view(), noisy.view(), Some(e.slice(ndarray::s![..10, ..]).view()), &BOUNDS, &s).is_err());
+    e[(3, 3)] = -1.0;
+    assert!(GpEmulator::train_with_errors(x.view(), noisy.view(), Some(e.view()), &BOUNDS, &s).unwrap_err().to_string().contains("row 4, column 4"));
+}
+
+#[test]
+fn heavy_ion_stand_in_is_smooth_and_correlated() {
+    use crate::synthetic::heavy_ion;
+    let x = latin_hypercube(200, &heavy_ion::BOUNDS, 1);
+    let y = heavy_ion::run(&x);
+    assert_eq!(y.dim(), (200, heavy_ion::OUTPUTS));
+    assert_eq!(heavy_ion::output_names().len(), heavy_ion::OUTPUTS);
+    assert!(y.iter().all(|v| v.is_finite()));
+    for (j, c) in y.columns().into_iter().enumerate() {
+        assert!(c.std(0.0) > 1e-3 * c.mean().unwrap().abs(), "output {j} barely varies");
+    }
+    // Correlated: 10 components carry almost all the standardized variance.
+    let s = TrainSettings { components: Components::Fixed(10), restarts: 0, ..TrainSettings::default() };
+    let pca = crate::pca::Pca::fit(&nalgebra::DMatrix::from_fn(200, heavy_ion::OUTPUTS, |i, j| y[(i, j)]), s.components).unwrap().0;
+    eprintln!("explained by 10 components: {}", pca.explained);
+    assert!(pca.explained > 0.98 && pca.explained < 0.99999, "{}", pca.explained);
+}
+
+#[test]
+fn prediction_is_deterministic_across_thread_counts() {
+    let (x, y) = data(120, 21);
+    let s = TrainSettings { components: Components::Fixed(4), restarts: 0, ..TrainSettings::default() };
+    let emu = GpEmulator::train(x.view(), y.view(), &BOUNDS, &s).unwrap();
+    let (xq, _) = data(700, 22);
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| emu.predict(xq.view()).unwrap());
+    let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap().install(|| emu.predict(xq.view()).unwrap());
+    assert!(one.mean.iter().zip(three.mean.iter()).chain(one.cov.iter().zip(three.cov.iter())).all(|(a, b)| a.to_bits() == b.to_bits()));
+}

@@ -72,22 +72,31 @@ pub enum EmulatorCommand {
     /// Predict mean and sd (optionally the full covariance) of every output at the points of a CSV.
     #[command(after_help = "Example:\n  seqcal emulator predict emu.json points.csv -o pred.csv --cov")]
     Predict(EmuPredictArgs),
-    /// Write the shipped synthetic model's design, outputs, bounds and validation set (CSV).
+    /// Write a synthetic model's design, outputs, bounds and validation set (CSV or HDF5): the shipped
+    /// 6-parameter example, or a 17-parameter, 110-output heavy-ion stand-in.
     Example(EmuExampleArgs),
 }
 
 /// Arguments of `seqcal emulator train`.
 #[derive(Debug, Args)]
 pub struct EmuTrainArgs {
-    /// Design (CSV with a header row: one column per parameter, one row per model run).
+    /// Design: CSV with a header row (one column per parameter, one row per model run), or
+    /// HDF5 `FILE.h5[:DATASET]` (default dataset `design`; column names from its `columns` attribute).
     #[arg(long)]
     pub design: PathBuf,
-    /// Model outputs (CSV with a header row: one column per observable, rows as in the design).
+    /// Model outputs: CSV with a header row (one column per observable, rows as in the design),
+    /// or HDF5 `FILE.h5[:DATASET]` (default dataset `outputs`).
     #[arg(long)]
     pub outputs: PathBuf,
-    /// Prior box (CSV with a header row, one row `lower,upper` per parameter).
+    /// Prior box: CSV with a header row, one row `lower,upper` per parameter, or HDF5
+    /// `FILE.h5[:DATASET]` (default dataset `bounds`, p × 2).
     #[arg(long)]
     pub bounds: PathBuf,
+    /// Known errors of the model runs: the sd of each output of each run (same shape as the
+    /// outputs; CSV, or HDF5 `FILE.h5[:DATASET]`, default dataset `output_errors`). They enter
+    /// each component's GP as known per-run noise, next to the fitted white noise.
+    #[arg(long, value_name = "FILE")]
+    pub output_errors: Option<PathBuf>,
     /// Number of principal components.
     #[arg(long, conflicts_with = "explained")]
     pub npc: Option<usize>,
@@ -120,10 +129,12 @@ pub struct EmuTrainArgs {
 pub struct EmuValidateArgs {
     /// Trained emulator (JSON).
     pub emulator: PathBuf,
-    /// Held-out design (CSV, header row).
+    /// Held-out design (CSV with a header row, or HDF5 `FILE.h5[:DATASET]`, default dataset
+    /// `design_val`, else `design`).
     #[arg(long)]
     pub design: PathBuf,
-    /// Held-out model outputs (CSV, header row).
+    /// Held-out model outputs (CSV with a header row, or HDF5 `FILE.h5[:DATASET]`, default
+    /// dataset `outputs_val`, else `outputs`).
     #[arg(long)]
     pub outputs: PathBuf,
     /// Print JSON instead of a table.
@@ -155,12 +166,21 @@ pub struct EmuExampleArgs {
     /// Directory to write into (created if missing).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Latin-hypercube design points.
-    #[arg(long, default_value_t = 300)]
-    pub n_design: usize,
-    /// Validation points (a separate Latin hypercube).
-    #[arg(long, default_value_t = 200)]
-    pub n_validation: usize,
+    /// The model: `synthetic` (6 parameters, 24 outputs) or `heavy-ion` (a stand-in for a
+    /// heavy-ion collision model: 17 parameters, 110 outputs across centrality bins, runs with
+    /// statistical errors, written to output_errors).
+    #[arg(long, default_value = "synthetic")]
+    pub model: String,
+    /// Write one HDF5 file (`runs.h5`: datasets design, outputs, bounds, design_val,
+    /// outputs_val and for heavy-ion output_errors) instead of CSV files.
+    #[arg(long)]
+    pub hdf5: bool,
+    /// Latin-hypercube design points [default: 300; heavy-ion 485].
+    #[arg(long)]
+    pub n_design: Option<usize>,
+    /// Validation points (a separate Latin hypercube) [default: 200; heavy-ion 100].
+    #[arg(long)]
+    pub n_validation: Option<usize>,
     /// Seed of the design; the validation set uses seed + 1.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

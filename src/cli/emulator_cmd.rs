@@ -9,7 +9,7 @@ use seqcal_emulators::{synthetic, validate as val, Components, GpEmulator, Kerne
 
 use super::args::{EmuExampleArgs, EmuPredictArgs, EmuTrainArgs, EmuValidateArgs};
 use crate::chain::write_atomically;
-use crate::table::read_table;
+use crate::table::{read_table_as, write_hdf5_tables};
 use crate::{Error, Result};
 
 fn write_text(path: &Path, text: &str) -> Result<()> {
@@ -29,9 +29,27 @@ fn csv_line(values: impl IntoIterator<Item = String>) -> String {
 
 /// `seqcal emulator train`.
 pub(super) fn train(a: &EmuTrainArgs) -> Result<()> {
-    let design = read_table(&a.design)?;
-    let outputs = read_table(&a.outputs)?;
-    let bounds_t = read_table(&a.bounds)?;
+    let design = read_table_as(&a.design, &["design"])?;
+    let outputs = read_table_as(&a.outputs, &["outputs"])?;
+    let bounds_t = read_table_as(&a.bounds, &["bounds"])?;
+    let errors = match &a.output_errors {
+        Some(p) => {
+            let t = read_table_as(p, &["output_errors"])?;
+            if t.data.dim() != outputs.data.dim() {
+                return Err(Error::Usage(format!(
+                    "{}: the output errors are {}×{} but {} is {}×{}: one sd per output of each run",
+                    p.display(),
+                    t.data.nrows(),
+                    t.data.ncols(),
+                    a.outputs.display(),
+                    outputs.data.nrows(),
+                    outputs.data.ncols()
+                )));
+            }
+            Some(t.data)
+        }
+        None => None,
+    };
     if bounds_t.data.ncols() != 2 {
         return Err(Error::Usage(format!("{}: expected two columns (lower, upper), found {}", a.bounds.display(), bounds_t.data.ncols())));
     }
@@ -47,7 +65,7 @@ pub(super) fn train(a: &EmuTrainArgs) -> Result<()> {
     };
     let settings = TrainSettings { components, kernel, restarts: a.restarts, seed: a.seed };
     let t = std::time::Instant::now();
-    let emu = GpEmulator::train(design.data.view(), outputs.data.view(), &bounds, &settings)
+    let emu = GpEmulator::train_with_errors(design.data.view(), outputs.data.view(), errors.as_ref().map(|e| e.view()), &bounds, &settings)
         .map_err(|e| Error::Usage(format!("training on {} and {}: {e}", a.design.display(), a.outputs.display())))?
         .with_names(design.header, outputs.header);
     let fit_s = t.elapsed().as_secs_f64();
@@ -78,8 +96,8 @@ pub(super) fn train(a: &EmuTrainArgs) -> Result<()> {
 /// `seqcal emulator validate`.
 pub(super) fn validate(a: &EmuValidateArgs) -> Result<()> {
     let emu = load(&a.emulator)?;
-    let design = read_table(&a.design)?;
-    let outputs = read_table(&a.outputs)?;
+    let design = read_table_as(&a.design, &["design_val", "design"])?;
+    let outputs = read_table_as(&a.outputs, &["outputs_val", "outputs"])?;
     let v = val::holdout(&emu, design.data.view(), outputs.data.view()).map_err(|e| Error::Usage(format!("{} / {}: {e}", a.design.display(), a.outputs.display())))?;
     let json = serde_json::to_string_pretty(&v).map_err(|e| Error::Usage(e.to_string()))?;
     if let Some(out) = &a.output {
@@ -101,7 +119,7 @@ pub(super) fn validate(a: &EmuValidateArgs) -> Result<()> {
 /// `seqcal emulator predict`.
 pub(super) fn predict(a: &EmuPredictArgs) -> Result<()> {
     let emu = load(&a.emulator)?;
-    let pts = read_table(&a.points)?;
+    let pts = read_table_as(&a.points, &["points", "design"])?;
     let x = pts.data.view();
     let bad = |e: String| Error::Usage(format!("{}: {e}", a.points.display()));
     let (mean, sd) = emu.predict_mean_sd(x).map_err(|e| bad(e.to_string()))?;
@@ -127,32 +145,60 @@ pub(super) fn predict(a: &EmuPredictArgs) -> Result<()> {
 
 /// `seqcal emulator example`.
 pub(super) fn example(a: &EmuExampleArgs) -> Result<()> {
-    if a.n_design < 3 || a.n_validation < 1 {
+    use synthetic::heavy_ion;
+    let heavy = match a.model.as_str() {
+        "synthetic" => false,
+        "heavy-ion" | "heavy_ion" => true,
+        m => return Err(Error::Usage(format!("unknown model '{m}': use synthetic or heavy-ion"))),
+    };
+    let n_design = a.n_design.unwrap_or(if heavy { heavy_ion::N_DESIGN } else { 300 });
+    let n_validation = a.n_validation.unwrap_or(if heavy { 100 } else { 200 });
+    if n_design < 3 || n_validation < 1 {
         return Err(Error::Usage("need at least 3 design points and 1 validation point".into()));
     }
     std::fs::create_dir_all(&a.output).map_err(|e| Error::io(&a.output, e))?;
-    let table = |x: &Array2<f64>, head: Vec<String>| {
-        let mut t = csv_line(head);
+    let (pnames, onames, bounds_v): (Vec<String>, Vec<String>, Vec<(f64, f64)>) = if heavy {
+        (heavy_ion::PARAMS.iter().map(|s| s.to_string()).collect(), heavy_ion::output_names(), heavy_ion::BOUNDS.to_vec())
+    } else {
+        (synthetic::PARAMS.iter().map(|s| s.to_string()).collect(), (1..=synthetic::OUTPUTS).map(|j| format!("y{j:02}")).collect(), synthetic::BOUNDS.to_vec())
+    };
+    let x = synthetic::latin_hypercube(n_design, &bounds_v, a.seed);
+    let xv = synthetic::latin_hypercube(n_validation, &bounds_v, a.seed.wrapping_add(1));
+    let bounds = Array2::from_shape_fn((bounds_v.len(), 2), |(d, k)| if k == 0 { bounds_v[d].0 } else { bounds_v[d].1 });
+    // The heavy-ion runs carry statistical noise of known sd; its validation outputs are the noise-free truth.
+    let (y, yv, err) = if heavy {
+        let truth = heavy_ion::run(&x);
+        let err = heavy_ion::errors(&truth);
+        (heavy_ion::add_noise(&truth, &err, a.seed.wrapping_add(2)), heavy_ion::run(&xv), Some(err))
+    } else {
+        (synthetic::run(&x), synthetic::run(&xv), None)
+    };
+    let lu: Vec<String> = vec!["lower".into(), "upper".into()];
+    let mut tables: Vec<(&str, &Array2<f64>, &[String])> =
+        vec![("design", &x, &pnames), ("outputs", &y, &onames), ("design_val", &xv, &pnames), ("outputs_val", &yv, &onames), ("bounds", &bounds, &lu)];
+    if let Some(e) = &err {
+        tables.push(("output_errors", e, &onames));
+    }
+    if a.hdf5 {
+        let path = a.output.join("runs.h5");
+        write_hdf5_tables(&path, &tables)?;
+        println!("wrote {} with datasets {} ({n_design} runs, {n_validation} validation runs)", path.display(), tables.iter().map(|t| t.0).collect::<Vec<_>>().join(", "));
+        return Ok(());
+    }
+    let table = |x: &Array2<f64>, head: &[String]| {
+        let mut t = csv_line(head.iter().cloned());
         for r in x.rows() {
             t.push_str(&csv_line(r.iter().map(|v| format!("{v:.10}"))));
         }
         t
     };
-    let pnames: Vec<String> = synthetic::PARAMS.iter().map(|s| s.to_string()).collect();
-    let onames: Vec<String> = (1..=synthetic::OUTPUTS).map(|j| format!("y{j:02}")).collect();
-    let x = synthetic::latin_hypercube(a.n_design, &synthetic::BOUNDS, a.seed);
-    let xv = synthetic::latin_hypercube(a.n_validation, &synthetic::BOUNDS, a.seed.wrapping_add(1));
-    let bounds = Array2::from_shape_fn((synthetic::BOUNDS.len(), 2), |(d, k)| if k == 0 { synthetic::BOUNDS[d].0 } else { synthetic::BOUNDS[d].1 });
-    let files = [
-        ("design.csv", table(&x, pnames.clone())),
-        ("outputs.csv", table(&synthetic::run(&x), onames.clone())),
-        ("design_val.csv", table(&xv, pnames)),
-        ("outputs_val.csv", table(&synthetic::run(&xv), onames)),
-        ("bounds.csv", table(&bounds, vec!["lower".into(), "upper".into()])),
-    ];
-    for (name, text) in files {
-        write_text(&a.output.join(name), &text)?;
+    for (name, data, head) in &tables {
+        write_text(&a.output.join(format!("{name}.csv")), &table(data, head))?;
     }
-    println!("wrote design.csv ({} runs), outputs.csv, design_val.csv ({} runs), outputs_val.csv, bounds.csv to {}", a.n_design, a.n_validation, a.output.display());
+    println!(
+        "wrote {} ({n_design} runs, {n_validation} validation runs) to {}",
+        tables.iter().map(|t| format!("{}.csv", t.0)).collect::<Vec<_>>().join(", "),
+        a.output.display()
+    );
     Ok(())
 }

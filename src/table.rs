@@ -54,13 +54,23 @@ pub fn read_table(path: &Path) -> Result<Table> {
 
 
 /// Whether a path names an HDF5 file (`.h5`, `.hdf5`, `.he5`, `.hdf`).
-fn is_hdf5(path: &Path) -> bool {
+pub fn is_hdf5(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "h5" | "hdf5" | "he5" | "hdf"))
 }
 
 /// Splits `file.h5:dataset` into the file and the dataset (the part after
 /// the last `:`, when what precedes it is an HDF5 file name).
 fn split_spec(spec: &Path) -> (std::path::PathBuf, Option<String>) {
+    split_spec_impl(spec)
+}
+
+/// The file a table spec reads (`runs.h5:/main/design` → `runs.h5`; a CSV
+/// path is its own file).
+pub fn file_of(spec: &Path) -> std::path::PathBuf {
+    split_spec(spec).0
+}
+
+fn split_spec_impl(spec: &Path) -> (std::path::PathBuf, Option<String>) {
     if let Some(s) = spec.to_str() {
         if let Some((file, ds)) = s.rsplit_once(':') {
             if !ds.is_empty() && is_hdf5(Path::new(file)) {

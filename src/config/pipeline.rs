@@ -13,6 +13,9 @@
 //! covariance = "data/A_cov.csv"  # optional: full experimental covariance instead of `error`
 //! design = "data/design.csv"     # model runs: inputs (one column per parameter)
 //! outputs = "data/A_model.csv"   # model runs: outputs (one column per observable)
+//! # Any of these may be HDF5 instead: "runs.h5" (datasets design / outputs / data /
+//! # covariance by default) or "runs.h5:/path/to/dataset"; column names from a
+//! # `columns` attribute.
 //! emulator = { npc = 4, kernel = "matern52" }   # optional emulator settings
 //!
 //! [[stages]]
@@ -215,12 +218,17 @@ impl Pipeline {
                 files.push(("covariance", c));
             }
             for (what, f) in files {
-                let p = self.resolve(f);
+                let p = crate::table::file_of(&self.resolve(f));
                 if !p.is_file() {
                     return Err(err(format!("data set {name:?}: {what} file {} does not exist", p.display())));
                 }
             }
-            let cols = csv_columns(&self.resolve(&d.design))?;
+            let design = self.resolve(&d.design);
+            let cols = if crate::table::is_hdf5(&crate::table::file_of(&design)) {
+                crate::table::read_table_as(&design, &["design"])?.data.ncols()
+            } else {
+                csv_columns(&design)?
+            };
             if cols != params.names.len() {
                 return Err(err(format!(
                     "data set {name:?}: the design {} has {cols} columns but there are {} parameters ({})",

@@ -56,7 +56,7 @@ use crate::report::{corner_plot, Comparison, CornerOptions, Samples};
 use crate::sampler::ensemble::{parse_moves, Ensemble, EnsembleSettings};
 use crate::sampler::run::EnsembleRun;
 use crate::sampler::Posterior;
-use crate::table::read_table;
+use crate::table::{file_of, read_table_as};
 use crate::{Error, Result};
 use seqcal_api::{LogDensity, ParamSpace, Prior, PriorFactory, StageContext};
 use seqcal_emulators::{Components, GpEmulator, Kernel, TrainSettings as EmuSettings};
@@ -398,7 +398,8 @@ impl Runner<'_> {
         let d = &p.datasets[name];
         let mut parts: Vec<Vec<u8>> = vec![env!("CARGO_PKG_VERSION").into(), name.into(), toml::to_string(&p.parameters).unwrap_or_default().into(), d.emulator.to_string().into()];
         for f in [Some(&d.data), d.covariance.as_ref(), Some(&d.design), Some(&d.outputs)].into_iter().flatten() {
-            parts.push(file_bytes(&p.resolve(f))?);
+            parts.push(f.to_string_lossy().as_bytes().to_vec());
+            parts.push(file_bytes(&file_of(&p.resolve(f)))?);
         }
         let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
         let h = sha(&refs);
@@ -468,8 +469,8 @@ impl Runner<'_> {
             }
             _ => {
                 let (design_path, outputs_path) = (p.resolve(&d.design), p.resolve(&d.outputs));
-                let design = read_table(&design_path)?;
-                let outputs = read_table(&outputs_path)?;
+                let design = read_table_as(&design_path, &["design"])?;
+                let outputs = read_table_as(&outputs_path, &["outputs"])?;
                 if design.data.nrows() != outputs.data.nrows() {
                     return Err(Error::config(
                         self.source,
@@ -503,7 +504,7 @@ impl Runner<'_> {
         let p = self.pipeline();
         let d = &p.datasets[name];
         let data_path = p.resolve(&d.data);
-        let data = read_table(&data_path)?;
+        let data = read_table_as(&data_path, &["data"])?;
         let col = |c: &str| data.header.iter().position(|h| h == c);
         let value = col("value").ok_or_else(|| Error::config(&data_path, "needs a column named `value` (and `error`, unless the data set gives a covariance file)"))?;
         let values: Vec<f64> = data.data.column(value).to_vec();
@@ -515,7 +516,7 @@ impl Runner<'_> {
         let set = match &d.covariance {
             Some(c) => {
                 let cp = p.resolve(c);
-                let t = read_table(&cp)?;
+                let t = read_table_as(&cp, &["covariance"])?;
                 if t.data.dim() != (m, m) {
                     return Err(Error::config(&cp, format!("the covariance must be {m} x {m} (one row and column per observable), found {} x {}", t.data.nrows(), t.data.ncols())));
                 }

@@ -12,6 +12,7 @@
 //! steps = 5000
 //! batch = 1000
 //! lr = 1e-3
+//! lr_schedule = "cosine"             # cosine (hold, then decay to zero) | constant
 //! seed = 0
 //! epsilon = 0.05                     # optional defensive mixture with `base`
 //! base = { kind = "uniform", bounds = [[0, 1], [0, 1]] }
@@ -25,7 +26,7 @@ use std::path::Path;
 
 use seqcal_api::{ParamSpace, Prior, PriorError, PriorPlugin, StageContext};
 use seqcal_flow::prior::Draws;
-use seqcal_flow::{Activation, FlowPrior, FlowSpec, Loss, TrainSettings};
+use seqcal_flow::{Activation, FlowPrior, FlowSpec, Loss, LrSchedule, TrainSettings};
 
 use super::{spec, DefensiveMixture};
 use crate::chain::{read_any, Chain};
@@ -144,6 +145,9 @@ pub fn options_from_table(t: &toml::Table) -> Result<FlowOptions, PriorError> {
     if let Some(l) = str_key(t, "loss")? {
         o.train.loss = Loss::parse(l).map_err(|e| bad(e.to_string()))?;
     }
+    if let Some(l) = str_key(t, "lr_schedule")? {
+        o.train.lr_schedule = LrSchedule::parse(l).map_err(|e| bad(e.to_string()))?;
+    }
     if let Some(a) = str_key(t, "activation")? {
         o.spec.activation = Activation::parse(a).map_err(|e| bad(e.to_string()))?;
     }
@@ -193,14 +197,14 @@ impl PriorPlugin for FlowPlugin {
     }
 
     fn summary(&self) -> &'static str {
-        "normalizing flow trained on a chain: model = \"f.safetensors\" | chain = \"c.h5\" | from = \"<stage>\"; loss, layers, hidden, steps, batch, lr, seed; epsilon + base for a defensive mixture"
+        "normalizing flow trained on a chain: model = \"f.safetensors\" | chain = \"c.h5\" | from = \"<stage>\"; loss, layers, hidden, steps, batch, lr, lr_schedule, seed; epsilon + base for a defensive mixture"
     }
 
     fn build(&self, t: &toml::Table, ctx: &StageContext<'_>) -> Result<Box<dyn Prior>, PriorError> {
         spec::check_keys(
             t,
             KIND,
-            &["model", "chain", "from", "loss", "layers", "hidden", "depth", "activation", "actnorm", "steps", "batch", "lr", "seed", "val_fraction", "bounded", "epsilon", "base"],
+            &["model", "chain", "from", "loss", "layers", "hidden", "depth", "activation", "actnorm", "steps", "batch", "lr", "lr_schedule", "seed", "val_fraction", "bounded", "epsilon", "base"],
         )?;
         let sources = ["model", "chain", "from"].iter().filter(|k| t.contains_key(**k)).count();
         if sources != 1 {

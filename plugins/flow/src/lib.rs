@@ -6,6 +6,10 @@
 //!
 //! - [`layers`]: invertible layers on candle with forward, inverse and `log|det J|`
 //!   (RealNVP affine coupling, per-dimension scale-and-shift, ActNorm);
+//! - [`fused`] and [`kernel`]: the affine coupling as one candle op with its own
+//!   backward pass (fast f32 training on the CPU);
+//! - [`fast`]: [`fast::FastFlow`], plain-Rust f64 evaluation of a trained RealNVP flow
+//!   (log density and sampling), parallel over fixed blocks of rows;
 //! - [`model`]: the architecture `F = L ∘ (A_o ∘ A_e)^N` of the NF-prior paper;
 //! - [`bijector`]: logit / log transforms of bounded parameters, so that the
 //!   prior has exactly zero mass outside the box and stays normalized;
@@ -22,7 +26,10 @@
 
 pub mod bijector;
 pub mod error;
+pub mod fast;
+pub mod fused;
 pub mod io;
+pub mod kernel;
 pub mod layers;
 pub mod model;
 pub mod prior;
@@ -33,4 +40,4 @@ pub use error::{FlowError, Result};
 pub use layers::Activation;
 pub use model::{Flow, FlowSpec};
 pub use prior::FlowPrior;
-pub use train::{Loss, TrainMetrics, TrainSettings};
+pub use train::{Loss, LrSchedule, TrainMetrics, TrainSettings};

@@ -209,18 +209,84 @@ fn act_fwd<T: Real>(act: Activation, v: &mut [T], pre: Option<&mut Vec<T>>) {
         p.extend_from_slice(v);
     }
     match act {
-        Activation::Tanh => v.iter_mut().for_each(|x| *x = x.vtanh()),
-        Activation::Relu => v.iter_mut().for_each(|x| *x = if *x > T::ZERO { *x } else { T::ZERO }),
-        Activation::Silu => v.iter_mut().for_each(|x| *x = *x / (T::ONE + (-*x).vexp())),
+        // Plain loops (not iterator closures): they must inline into the AVX2 copy.
+        Activation::Tanh => {
+            for x in v.iter_mut() {
+                *x = x.vtanh();
+            }
+        }
+        Activation::Relu => {
+            for x in v.iter_mut() {
+                *x = if *x > T::ZERO { *x } else { T::ZERO };
+            }
+        }
+        Activation::Silu => {
+            for x in v.iter_mut() {
+                *x = *x / (T::ONE + (-*x).vexp());
+            }
+        }
     }
 }
 
-/// The coupling on `rows` rows of `x` (row-major, `d` columns): writes `y` into
-/// `out` with row stride `out_stride` (columns `0..d`) and `log|det|` into column
-/// `d` when `out_stride > d`, or into `ld` when given. Returns what the backward
-/// pass needs when `keep`.
+/// True when the CPU has AVX2 and FMA (checked once, then cached by std).
+#[inline]
+fn wide() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The element-wise loops are compiled twice: for the baseline CPU and with AVX2
+/// enabled (picked at run time). Rust never contracts `a * b + c` into a fused
+/// multiply-add, so both give bit-identical results; only the vector width differs.
+macro_rules! dispatch {
+    ($(#[$doc:meta])* pub fn $name:ident<T: Real>($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty => $imp:ident;) => {
+        $(#[$doc])*
+        #[allow(clippy::too_many_arguments)]
+        pub fn $name<T: Real>($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if wide() {
+                    #[target_feature(enable = "avx2,fma")]
+                    #[allow(clippy::too_many_arguments)]
+                    unsafe fn avx2<T: Real>($($arg: $ty),*) -> $ret {
+                        $imp($($arg),*)
+                    }
+                    // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $imp($($arg),*)
+        }
+    };
+}
+
+dispatch! {
+    /// The coupling on `rows` rows of `x` (row-major, `d` columns): writes `y` into
+    /// `out` with row stride `out_stride` (columns `0..d`) and `log|det|` into column
+    /// `d` when `out_stride > d`, or into `ld` when given. Returns what the backward
+    /// pass needs when `keep`.
+    pub fn coupling_block<T: Real>(net: &CouplingView<'_, T>, dir: Direction, x: &[T], rows: usize, out: &mut [T], out_stride: usize, ld: Option<&mut [T]>, keep: bool) -> Saved<T> => coupling_block_impl;
+}
+
+dispatch! {
+    /// Backward pass of [`coupling_block`] (run with `keep`): given the gradients of
+    /// the loss with respect to `y` (`g`, row stride `g_stride`, columns `0..d`) and
+    /// to `log|det|` (column `d` of the same rows), writes the gradient with respect
+    /// to `x` into `gx` (`rows × d`) and returns the gradient with respect to the
+    /// flat parameters.
+    pub fn coupling_block_backward<T: Real>(net: &CouplingView<'_, T>, dir: Direction, sv: &Saved<T>, rows: usize, g: &[T], g_stride: usize, gx: &mut [T]) -> Vec<T> => coupling_block_backward_impl;
+}
+
 #[allow(clippy::too_many_arguments)]
-pub fn coupling_block<T: Real>(net: &CouplingView<'_, T>, dir: Direction, x: &[T], rows: usize, out: &mut [T], out_stride: usize, mut ld: Option<&mut [T]>, keep: bool) -> Saved<T> {
+#[inline(always)]
+fn coupling_block_impl<T: Real>(net: &CouplingView<'_, T>, dir: Direction, x: &[T], rows: usize, out: &mut [T], out_stride: usize, ld: Option<&mut [T]>, keep: bool) -> Saved<T> {
+    let mut ld = ld;
     let d = net.dim();
     let sizes = net.sizes;
     let depth = sizes.len() - 1;
@@ -310,12 +376,8 @@ pub fn coupling_block<T: Real>(net: &CouplingView<'_, T>, dir: Direction, x: &[T
     sv
 }
 
-/// Backward pass of [`coupling_block`] (run with `keep`): given the gradients of
-/// the loss with respect to `y` (`gy`, row stride `g_stride`, columns `0..d`) and
-/// to `log|det|` (column `d` of the same rows), writes the gradient with respect
-/// to `x` into `gx` (`rows × d`) and returns the gradient with respect to the
-/// flat parameters.
-pub fn coupling_block_backward<T: Real>(net: &CouplingView<'_, T>, dir: Direction, sv: &Saved<T>, rows: usize, g: &[T], g_stride: usize, gx: &mut [T]) -> Vec<T> {
+#[inline(always)]
+fn coupling_block_backward_impl<T: Real>(net: &CouplingView<'_, T>, dir: Direction, sv: &Saved<T>, rows: usize, g: &[T], g_stride: usize, gx: &mut [T]) -> Vec<T> {
     let d = net.dim();
     let sizes = net.sizes;
     let depth = sizes.len() - 1;
@@ -354,7 +416,9 @@ pub fn coupling_block_backward<T: Real>(net: &CouplingView<'_, T>, dir: Directio
             let (gw, gb) = gtheta[wo..bo + fo].split_at_mut(fi * fo);
             matmul(fi, fo, rows, gw, false, hin, 1, fi, &ga, fo, 1);
             for r in ga.chunks_exact(fo) {
-                gb.iter_mut().zip(r).for_each(|(b, v)| *b += *v);
+                for (b, v) in gb.iter_mut().zip(r) {
+                    *b += *v;
+                }
             }
         }
         // dh = ga W^T.
@@ -362,16 +426,24 @@ pub fn coupling_block_backward<T: Real>(net: &CouplingView<'_, T>, dir: Directio
         matmul(rows, fi, fo, &mut gh, false, &ga, fo, 1, &net.theta[wo..wo + fi * fo], 1, fo);
         if j > 0 {
             match net.act {
-                Activation::Tanh => gh.iter_mut().zip(hin).for_each(|(g, &hv)| *g = *g * (T::ONE - hv * hv)),
-                Activation::Relu => gh.iter_mut().zip(&sv.pre[j - 1]).for_each(|(g, &a)| {
-                    if !(a > T::ZERO) {
-                        *g = T::ZERO
+                Activation::Tanh => {
+                    for (g, &hv) in gh.iter_mut().zip(hin) {
+                        *g = *g * (T::ONE - hv * hv);
                     }
-                }),
-                Activation::Silu => gh.iter_mut().zip(&sv.pre[j - 1]).for_each(|(g, &a)| {
-                    let s = T::ONE / (T::ONE + (-a).vexp());
-                    *g = *g * (s * (T::ONE + a * (T::ONE - s)));
-                }),
+                }
+                Activation::Relu => {
+                    for (g, &a) in gh.iter_mut().zip(&sv.pre[j - 1]) {
+                        if !(a > T::ZERO) {
+                            *g = T::ZERO;
+                        }
+                    }
+                }
+                Activation::Silu => {
+                    for (g, &a) in gh.iter_mut().zip(&sv.pre[j - 1]) {
+                        let s = T::ONE / (T::ONE + (-a).vexp());
+                        *g = *g * (s * (T::ONE + a * (T::ONE - s)));
+                    }
+                }
             }
         } else {
             // The network sees x only on the conditioning coordinates.

@@ -442,6 +442,27 @@ mod tests {
         assert!(Loss::parse("KL").is_ok() && Loss::parse("mse").is_err());
     }
 
+    /// Training (fused couplings, blocks of rows in parallel) gives bit-identical weights
+    /// whatever the number of threads.
+    #[test]
+    fn training_does_not_depend_on_the_number_of_threads() {
+        use rand_distr::{Distribution, StandardNormal};
+        let spec = FlowSpec { pairs: 2, hidden: 16, ..FlowSpec::new(3) };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let x: Vec<f64> = (0..3 * 2000).map(|i| Distribution::<f64>::sample(&StandardNormal, &mut rng) * (1.0 + (i % 3) as f64)).collect();
+        let data = LatentData { x, dim: 3, log_prob: None, weights: None };
+        let s = TrainSettings { loss: Loss::Nll, steps: 40, batch: 300, eval_every: 10, ..Default::default() };
+        let run = |threads: usize| -> Vec<(String, Vec<f64>)> {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let (p, m) = pool.install(|| train(&spec, &data, &s)).unwrap();
+            assert_eq!(m.steps, 40);
+            let mut v: Vec<(String, Vec<f64>)> = p.iter().map(|(k, t)| (k.clone(), t.flatten_all().unwrap().to_vec1().unwrap())).collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        assert_eq!(run(1), run(3));
+    }
+
     #[test]
     fn cosine_schedule_holds_then_decays_to_zero() {
         let c = LrSchedule::Cosine;

@@ -439,7 +439,7 @@ fn coupling_block_backward_impl<T: Real>(net: &CouplingView<'_, T>, dir: Directi
                 }
                 Activation::Relu => {
                     for (g, &a) in gh.iter_mut().zip(&sv.pre[j - 1]) {
-                        if !(a > T::ZERO) {
+                        if a.partial_cmp(&T::ZERO) != Some(std::cmp::Ordering::Greater) {
                             *g = T::ZERO;
                         }
                     }

@@ -312,5 +312,15 @@ mod tests {
         assert!(e.to_string().contains("even"), "{e}");
         let e = build("kind = \"flow\"\nchain = \"c.h5\"\nepsilon = 0.1", dir.path(), &stages).err().unwrap();
         assert!(e.to_string().contains("base"), "{e}");
+        let e = build("kind = \"flow\"\nchain = \"c.h5\"\nlr_schedule = \"step\"", dir.path(), &stages).err().unwrap();
+        assert!(e.to_string().contains("constant or cosine"), "{e}");
+    }
+
+    #[test]
+    fn flow_table_sets_the_learning_rate_schedule() {
+        let t = |s: &str| options_from_table(&s.parse().unwrap()).unwrap().train.lr_schedule;
+        assert_eq!(t(""), LrSchedule::Cosine);
+        assert_eq!(t("lr_schedule = \"constant\""), LrSchedule::Constant);
+        assert_eq!(t("lr_schedule = \"cosine\""), LrSchedule::Cosine);
     }
 }

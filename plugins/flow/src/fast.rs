@@ -36,6 +36,13 @@ fn values(params: &Params, name: &str) -> Result<Vec<f64>> {
 }
 
 impl FastFlow {
+    /// Whether this evaluator covers the architecture of `spec`: the RealNVP
+    /// couplings, ActNorm and the final scale-and-shift layer. Flows with other
+    /// layer types evaluate through candle ([`crate::model::Flow`]).
+    pub fn supports(spec: &FlowSpec) -> bool {
+        spec.check().is_ok()
+    }
+
     /// Builds the evaluator from the architecture and its parameters (any float dtype).
     ///
     /// # Errors

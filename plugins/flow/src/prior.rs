@@ -61,8 +61,9 @@ impl Draws<'_> {
 pub struct FlowPrior {
     space: ParamSpace,
     flow: Flow,
-    /// The same flow evaluated in plain Rust (log densities and sampling).
-    fast: FastFlow,
+    /// The same flow evaluated in plain Rust (log densities and sampling), for the
+    /// architectures [`FastFlow`] supports; the others evaluate through candle.
+    fast: Option<FastFlow>,
     params: Params,
     sidecar: Sidecar,
 }
@@ -131,7 +132,7 @@ impl FlowPrior {
         // Check every tensor's shape by one evaluation.
         let probe = Tensor::zeros((1, space.dim()), flow.dtype(), flow.device())?;
         flow.log_prob(&probe)?;
-        let fast = FastFlow::new(&sidecar.spec, &params)?;
+        let fast = if FastFlow::supports(&sidecar.spec) { Some(FastFlow::new(&sidecar.spec, &params)?) } else { None };
         Ok(FlowPrior { space, flow, fast, params, sidecar })
     }
 
@@ -194,10 +195,22 @@ impl FlowPrior {
             jac.push(lj);
             idx.push(i);
         }
-        let lq = self.fast.log_prob(&latent);
-        for ((&i, q), j) in idx.iter().zip(lq).zip(&jac) {
-            let v = q + j;
-            out[i] = if v.is_nan() { f64::NEG_INFINITY } else { v };
+        if let Some(fast) = &self.fast {
+            let lq = fast.log_prob(&latent);
+            for ((&i, q), j) in idx.iter().zip(lq).zip(&jac) {
+                let v = q + j;
+                out[i] = if v.is_nan() { f64::NEG_INFINITY } else { v };
+            }
+            return Ok(out);
+        }
+        for (c, chunk) in idx.chunks(CHUNK).enumerate() {
+            let lat = latent[c * CHUNK * d..(c * CHUNK + chunk.len()) * d].to_vec();
+            let t = Tensor::from_vec(lat, (chunk.len(), d), self.flow.device())?;
+            let lq: Vec<f64> = self.flow.log_prob(&t)?.to_vec1()?;
+            for (k, (&i, q)) in chunk.iter().zip(lq).enumerate() {
+                let v = q + jac[c * CHUNK + k];
+                out[i] = if v.is_nan() { f64::NEG_INFINITY } else { v };
+            }
         }
         Ok(out)
     }
@@ -215,7 +228,10 @@ impl FlowPrior {
             tries += 1;
             let m = (n - filled).min(CHUNK);
             let z: Vec<f64> = (0..m * d).map(|_| StandardNormal.sample(rng)).collect();
-            let x = self.fast.sample_from_base(&z);
+            let x: Vec<f64> = match &self.fast {
+                Some(fast) => fast.sample_from_base(&z),
+                None => self.flow.forward(&Tensor::from_vec(z, (m, d), self.flow.device())?)?.0.flatten_all()?.to_vec1()?,
+            };
             for row in x.chunks_exact(d) {
                 let th: Vec<f64> = row.iter().zip(&self.sidecar.transforms).map(|(&y, t)| t.from_latent(y)).collect();
                 // Reject only numerically degenerate draws (overflow, or rounding onto a bound).

@@ -38,6 +38,8 @@ struct FusedCoupling {
     clamp: f64,
     act: Activation,
     dir: Direction,
+    /// Keep the activations for a backward pass (false when nothing tracks gradients).
+    keep: bool,
     cache: Mutex<Option<Cache>>,
 }
 
@@ -55,7 +57,7 @@ impl FusedCoupling {
     }
 
     /// Forward over all rows: output `(n, d + 1)` = `[y, log|det|]`, and the saved activations.
-    fn run<T: Real>(&self, x: &[T], theta: &[T]) -> (Vec<T>, Vec<Saved<T>>) {
+    fn run<T: Real>(&self, x: &[T], theta: &[T], keep: bool) -> (Vec<T>, Vec<Saved<T>>) {
         let d = self.mask.len();
         let n = x.len() / d;
         let mut out = vec![T::ZERO; n * (d + 1)];
@@ -63,7 +65,7 @@ impl FusedCoupling {
         let saved: Vec<Saved<T>> = out
             .par_chunks_mut(BLOCK * (d + 1))
             .zip(x.par_chunks(BLOCK * d))
-            .map(|(o, xb)| coupling_block(&net, self.dir, xb, xb.len() / d, o, d + 1, None, true))
+            .map(|(o, xb)| coupling_block(&net, self.dir, xb, xb.len() / d, o, d + 1, None, keep))
             .collect();
         (out, saved)
     }
@@ -71,7 +73,7 @@ impl FusedCoupling {
     fn backward<T: Real + WithDType>(&self, x: &[T], theta: &[T], g: &[T], saved: Option<Vec<Saved<T>>>) -> (Vec<T>, Vec<T>) {
         let d = self.mask.len();
         let n = x.len() / d;
-        let saved = saved.unwrap_or_else(|| self.run(x, theta).1);
+        let saved = saved.unwrap_or_else(|| self.run(x, theta, true).1);
         let net = self.view(theta);
         let mut gx = vec![T::ZERO; n * d];
         let parts: Vec<Vec<T>> = gx
@@ -110,13 +112,13 @@ impl CustomOp2 for FusedCoupling {
         let mut cache = self.cache.lock().map_err(|_| candle_core::Error::Msg("fused coupling: poisoned cache".into()))?;
         match (s1, s2) {
             (CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                let (out, saved) = self.run::<f32>(slice(s1, l1)?, slice(s2, l2)?);
-                *cache = Some(Cache::F32(saved));
+                let (out, saved) = self.run::<f32>(slice(s1, l1)?, slice(s2, l2)?, self.keep);
+                *cache = self.keep.then_some(Cache::F32(saved));
                 Ok((CpuStorage::F32(out), Shape::from((n, d + 1))))
             }
             (CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                let (out, saved) = self.run::<f64>(slice(s1, l1)?, slice(s2, l2)?);
-                *cache = Some(Cache::F64(saved));
+                let (out, saved) = self.run::<f64>(slice(s1, l1)?, slice(s2, l2)?, self.keep);
+                *cache = self.keep.then_some(Cache::F64(saved));
                 Ok((CpuStorage::F64(out), Shape::from((n, d + 1))))
             }
             _ => Err(candle_core::Error::Msg("fused coupling: input and parameters must both be f32 or both f64".into())),
@@ -157,7 +159,9 @@ pub fn coupling(x: &Tensor, weights: &[(Tensor, Tensor)], mask: &[bool], clamp: 
         parts.push(b.flatten_all()?);
     }
     let theta = Tensor::cat(&parts, 0)?;
-    let op = FusedCoupling { sizes, mask: mask.to_vec(), clamp, act, dir, cache: Mutex::new(None) };
+    // Without gradient tracking (e.g. detached weights for validation), no activations are kept.
+    let keep = x.track_op() || theta.track_op();
+    let op = FusedCoupling { sizes, mask: mask.to_vec(), clamp, act, dir, keep, cache: Mutex::new(None) };
     let out = x.contiguous()?.apply_op2(&theta, op)?;
     Ok((out.narrow(1, 0, d)?, out.narrow(1, d, 1)?.squeeze(1)?))
 }

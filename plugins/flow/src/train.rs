@@ -307,6 +307,10 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
     let vars: Vec<Var> = names.iter().map(|k| Var::from_tensor(&params[k])).collect::<candle_core::Result<_>>()?;
     let live: Params = names.iter().cloned().zip(vars.iter().map(|v| v.as_tensor().clone())).collect();
     let flow = Flow::new(spec, &live)?;
+    // Validation sees the same weights (shared storage, updated in place by Adam) without
+    // gradient tracking, so its forward pass keeps no activations.
+    let frozen: Params = names.iter().cloned().zip(vars.iter().map(|v| v.as_tensor().detach())).collect();
+    let val_flow = Flow::new(spec, &frozen)?;
     let mut opt = AdamW::new(vars.clone(), ParamsAdamW { lr: s.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 })?;
     // Validation tensors (at most 20 000 draws, weights normalized).
     let val_rows: Vec<usize> = val_idx.iter().take(20_000).copied().collect();
@@ -388,7 +392,7 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
         let last = step == s.steps;
         if let Some((vx, vlp, vlnw)) = &val {
             if step % s.eval_every == 0 || last {
-                let vl = s.loss.value(&flow.log_prob(vx)?, vlp.as_ref(), vlnw)?.to_scalar::<f32>()? as f64;
+                let vl = s.loss.value(&val_flow.log_prob(vx)?, vlp.as_ref(), vlnw)?.to_scalar::<f32>()? as f64;
                 if vl.is_finite() && vl < best_val {
                     best_val = vl;
                     best = snapshot(&vars)?;
@@ -461,6 +465,16 @@ mod tests {
             v
         };
         assert_eq!(run(1), run(3));
+    }
+
+    /// Validation reads the weights through detached tensors: they must see Adam's updates.
+    #[test]
+    fn detached_weights_follow_the_optimizer() {
+        let v = Var::from_tensor(&Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap()).unwrap();
+        let d = v.as_tensor().detach();
+        assert!(!d.track_op());
+        v.set(&Tensor::ones(3, DType::F32, &Device::Cpu).unwrap()).unwrap();
+        assert_eq!(d.to_vec1::<f32>().unwrap(), [1.0, 1.0, 1.0]);
     }
 
     #[test]

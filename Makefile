@@ -4,7 +4,6 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 SEQCAL := target/release/seqcal
-DEMO := runs/demo
 PYTHON_VENV := target/py/bin/python
 
 .PHONY: demo test deps build bench clean
@@ -21,20 +20,12 @@ test: deps
 	  $(CARGO) test --workspace --release --locked
 
 demo: build
-	@mkdir -p $(DEMO)
-	@echo "== a prior from examples/priors/product.toml, 20000 draws"
-	$(SEQCAL) prior sample --config examples/priors/product.toml -n 20000 -o $(DEMO)/prior_draws.h5 --seed 1
-	$(SEQCAL) chain info $(DEMO)/prior_draws.h5
+	@echo "== the staged calibration of examples/sequential: A, B, A->B, B->A, joint, and the comparisons"
+	$(SEQCAL) run examples/sequential/pipeline.toml --runs-dir runs
 	@echo
-	@echo "== a chain written by emcee, read by seqcal (rows past 'iteration' ignored)"
-	$(SEQCAL) chain info chains/fixtures/emcee_small.h5 --discard 50
-	$(SEQCAL) chain convert chains/fixtures/emcee_small.h5 $(DEMO)/emcee_small.csv
+	@cat runs/sequential/report/summary.md
 	@echo
-	@echo "== the ensemble sampler on posteriordb's arK posterior, then its corner plot"
-	$(SEQCAL) sample --config examples/stages/arK.toml -o $(DEMO)/ark.h5 --force
-	$(SEQCAL) plot corner $(DEMO)/ark.h5 --discard 1000 -o $(DEMO)/ark_corner.png
-	@echo
-	@echo "demo outputs are in $(DEMO)/ (open the .h5 files with emcee.backends.HDFBackend)"
+	@echo "report: runs/sequential/report/ (summary.md, compare.json, corner_*.png); chains: runs/sequential/<stage>/chain.h5"
 
 bench: build
 	benches/chain_info_1gb.sh

@@ -10,7 +10,7 @@ use seqcal::diagnostics::KlSummary;
 use seqcal_api::{ParamSpace, Prior};
 use seqcal_flow::prior::Draws;
 use seqcal_flow::testdata::{bounded_7d, names, normflows_7d, BOUNDED_7D_BOX};
-use seqcal_flow::{FlowPrior, FlowSpec, Loss, TrainSettings};
+use seqcal_flow::{FlowPrior, FlowSpec, Loss, LrSchedule, TrainSettings};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -110,4 +110,47 @@ fn bench_normflows_setting() {
         "{{\"n\": {n}, \"steps\": {}, \"ms_per_step\": {:.2}, \"train_s\": {:.1}, \"log_prob_points_per_s\": {:.0}, \"log_prob_s\": {:.3}, \"kl_1d\": {:.5}, \"kl_1d_floor\": {:.5}, \"kl_2d\": {:.5}, \"kl_2d_floor\": {:.5}}}",
         m.steps, m.ms_per_step, m.seconds, n as f64 / secs, secs, kl.mean_kl_1d, floor.mean_kl_1d, kl.mean_kl_2d, floor.mean_kl_2d
     );
+}
+
+/// The "Flow architectures" table of `benches/README.md`: each architecture (with and
+/// without LU layers) trained on the shipped chain `chains/testdata/bounded7d_train.h5`
+/// (85 000 draws, kl loss, batch 1000, a fixed number of steps), then 85 000 flow draws
+/// compared with the held-out `bounded7d_truth.h5` by the average 1-D and 2-D KL; the
+/// floor is the same measure between the training and truth chains.
+/// Run: `FLOW_STEPS=500 cargo test --release --test flow_accuracy -- --ignored --nocapture architectures`.
+#[test]
+#[ignore]
+fn bench_architectures_on_the_bounded_7d_chain() {
+    use seqcal_flow::FlowKind;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("chains/testdata");
+    let train = seqcal::chain::read_hdf5(&dir.join("bounded7d_train.h5")).unwrap();
+    let truth = seqcal::chain::read_hdf5(&dir.join("bounded7d_truth.h5")).unwrap();
+    let x = train.flat();
+    let lp = seqcal::chain::Chain::flat_column(train.log_prob.as_ref().unwrap()).to_vec();
+    let t = truth.flat();
+    let floor = KlSummary::compute(t.view(), x.view());
+    println!("floor: KL 1-D {:.5}, 2-D {:.5}", floor.mean_kl_1d, floor.mean_kl_2d);
+    let steps = env("FLOW_STEPS", 500);
+    let only = std::env::var("FLOW_ARCHS").unwrap_or_default();
+    for kind in FlowKind::ALL {
+        if !only.is_empty() && !only.split(',').any(|a| a == kind.name()) {
+            continue;
+        }
+        for lu in [false, true] {
+            let spec = FlowSpec { kind, lu, pairs: 3, hidden: 64, ..FlowSpec::new(7) };
+            // Constant rate, as in the architecture table of benches/README.md.
+            let settings = TrainSettings { loss: Loss::Kl, steps, batch: 1000, lr: 2e-3, lr_schedule: LrSchedule::Constant, val_fraction: 0.05, eval_every: 100, patience: 1000, seed: 1, quiet: true };
+            let space = ParamSpace::new(names(), BOUNDED_7D_BOX.to_vec()).unwrap();
+            let prior = FlowPrior::train(space, true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &settings).unwrap();
+            let m = prior.sidecar().metrics.clone().unwrap();
+            let t0 = std::time::Instant::now();
+            let draws = prior.sample(&mut ChaCha8Rng::seed_from_u64(5), t.nrows());
+            let sample_s = t0.elapsed().as_secs_f64();
+            let kl = KlSummary::compute(t.view(), draws.view());
+            println!(
+                "| {} | {} | {} | {:.1} | {:.5} | {:.5} | {:.1} |",
+                kind.name(), if lu { "yes" } else { "no" }, m.steps, m.ms_per_step, kl.mean_kl_1d, kl.mean_kl_2d, sample_s
+            );
+        }
+    }
 }

@@ -124,3 +124,25 @@ fn scan_ranks_configurations_and_keeps_the_best() {
     let e = fails(&["prior", "scan", s(&c), "--layers", "3", "-o", s(&out)]);
     assert!(e.contains("even"), "{e}");
 }
+
+#[test]
+fn architectures_train_from_the_cli_and_the_sidecar_records_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = chain(dir.path());
+    let m = dir.path().join("nsf.safetensors");
+    succeeds(&["prior", "train", s(&c), "--arch", "nsf_coupling", "--bins", "4", "--tail-bound", "3", "--lu", "--layers", "2", "--hidden", "16", "--steps", "60", "--batch", "200", "-o", s(&m), "-q"]);
+    let side: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("nsf.json")).unwrap()).unwrap();
+    assert_eq!(side["spec"]["kind"], "nsf_coupling");
+    assert_eq!(side["spec"]["bins"], 4);
+    assert_eq!(side["spec"]["tail_bound"], 3.0);
+    assert_eq!(side["spec"]["lu"], true);
+    // The saved model loads and samples.
+    succeeds(&["prior", "sample", s(&m), "-n", "200", "-o", s(&dir.path().join("d.h5")), "--seed", "1"]);
+    let e = fails(&["prior", "train", s(&c), "--arch", "glow", "-o", s(&m)]);
+    assert!(e.contains("unknown flow architecture"), "{e}");
+    let out = dir.path().join("scan");
+    let md = succeeds(&["prior", "scan", s(&c), "--arch", "realnvp,maf,nsf_ar", "--layers", "2", "--steps", "40", "--hidden", "8", "--batch", "100", "-o", s(&out), "-q"]);
+    for arch in ["realnvp", "maf", "nsf_ar"] {
+        assert!(md.contains(&format!("| {arch} |")), "{arch} missing in {md}");
+    }
+}

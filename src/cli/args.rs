@@ -399,13 +399,13 @@ pub enum PriorCommand {
     Sample(SampleArgs),
     /// List the prior kinds and their settings.
     List,
-    /// Train a normalizing-flow prior on a posterior chain (RealNVP, Roch & Shen).
-    #[command(after_help = "Example:\n  seqcal prior train stage1.h5 --loss kl --layers 6 --batch 1000 --lr 1e-3 --steps 5000 -o prior.safetensors\n\nWrites prior.safetensors (weights) and prior.json (architecture, bounds, metrics, chain hash).\nUse it as `kind = \"flow\", model = \"prior.safetensors\"` or with `seqcal prior sample prior.safetensors`.")]
+    /// Train a normalizing-flow prior on a posterior chain (RealNVP as in Roch & Shen; MAF and neural spline flows with --arch).
+    #[command(after_help = "Example:\n  seqcal prior train stage1.h5 --loss kl --layers 6 --batch 1000 --lr 1e-3 --steps 5000 -o prior.safetensors\n  seqcal prior train stage1.h5 --arch nsf_coupling --bins 8 --tail-bound 5 --lu -o prior.safetensors\n\nWrites prior.safetensors (weights) and prior.json (architecture, bounds, metrics, chain hash).\nUse it as `kind = \"flow\", model = \"prior.safetensors\"` or with `seqcal prior sample prior.safetensors`.")]
     Train(TrainArgs),
     /// Evaluate a flow prior's log density at the points of a CSV file.
     Eval(EvalArgs),
     /// Train a grid of flow configurations, rank them by average KL against held-out draws, keep the best.
-    #[command(after_help = "Example:\n  seqcal prior scan chain.h5 --batch 500,1000 --layers 2,6 --lr 1e-3,5e-4 --loss kl,nll --steps 2000 -o scan/\n\nWrites scan/scan.json, scan/scan.md and the best model scan/best.safetensors (+ best.json).")]
+    #[command(after_help = "Example:\n  seqcal prior scan chain.h5 --arch realnvp,nsf_coupling --batch 500,1000 --layers 2,6 --lr 1e-3,5e-4 --loss kl,nll --steps 2000 -o scan/\n\nWrites scan/scan.json, scan/scan.md and the best model scan/best.safetensors (+ best.json).")]
     Scan(ScanArgs),
 }
 
@@ -420,9 +420,21 @@ pub struct ScanArgs {
     /// Batch sizes to try.
     #[arg(long, value_delimiter = ',', default_value = "1000")]
     pub batch: Vec<usize>,
-    /// Numbers of coupling layers to try (even).
+    /// Architectures to try: realnvp, maf, nsf_coupling, nsf_ar.
+    #[arg(long, value_delimiter = ',', default_value = "realnvp", value_parser = parse_arch)]
+    pub arch: Vec<seqcal_flow::FlowKind>,
+    /// Numbers of flow layers to try (even).
     #[arg(long, value_delimiter = ',', default_value = "6")]
     pub layers: Vec<usize>,
+    /// Spline bins (nsf_coupling, nsf_ar).
+    #[arg(long, default_value_t = 8)]
+    pub bins: usize,
+    /// Splines act on [-B, B] of the standardized coordinates and are the identity outside (nsf_coupling, nsf_ar).
+    #[arg(long, default_value_t = 5.0)]
+    pub tail_bound: f64,
+    /// An LU-decomposed linear layer between consecutive flow layers.
+    #[arg(long)]
+    pub lu: bool,
     /// Learning rates to try.
     #[arg(long, value_delimiter = ',', default_value = "1e-3")]
     pub lr: Vec<f64>,
@@ -457,9 +469,21 @@ pub struct TrainArgs {
     /// Loss: kl, jeffreys (both need the chain's log_prob) or nll (draws only).
     #[arg(long, default_value = "kl", value_parser = parse_loss)]
     pub loss: seqcal_flow::Loss,
-    /// Coupling layers (even: pairs of even/odd couplings).
+    /// Architecture: realnvp (affine couplings), maf (masked affine autoregressive), nsf_coupling or nsf_ar (rational-quadratic splines).
+    #[arg(long, default_value = "realnvp", value_parser = parse_arch)]
+    pub arch: seqcal_flow::FlowKind,
+    /// Flow layers (even: pairs of even/odd couplings, or of natural/reversed autoregressive orders).
     #[arg(long, default_value_t = 6)]
     pub layers: usize,
+    /// Spline bins (nsf_coupling, nsf_ar).
+    #[arg(long, default_value_t = 8)]
+    pub bins: usize,
+    /// Splines act on [-B, B] of the standardized coordinates and are the identity outside (nsf_coupling, nsf_ar).
+    #[arg(long, default_value_t = 5.0)]
+    pub tail_bound: f64,
+    /// An LU-decomposed linear layer between consecutive flow layers.
+    #[arg(long)]
+    pub lu: bool,
     /// Hidden width of the coupling networks.
     #[arg(long, default_value_t = 64)]
     pub hidden: usize,
@@ -507,6 +531,10 @@ fn parse_loss(s: &str) -> Result<seqcal_flow::Loss, String> {
 
 fn parse_lr_schedule(s: &str) -> Result<seqcal_flow::LrSchedule, String> {
     seqcal_flow::LrSchedule::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_arch(s: &str) -> Result<seqcal_flow::FlowKind, String> {
+    seqcal_flow::FlowKind::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_activation(s: &str) -> Result<seqcal_flow::Activation, String> {

@@ -21,6 +21,7 @@ use crate::{Error, Result};
 /// One configuration's outcome.
 #[derive(Debug, Serialize)]
 struct Row {
+    arch: String,
     loss: String,
     layers: usize,
     batch: usize,
@@ -84,7 +85,10 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
     std::fs::create_dir_all(&a.output).map_err(|e| Error::io(&a.output, e))?;
     let mut rows = Vec::new();
     let mut best: Option<(f64, FlowPrior)> = None;
-    let total = a.loss.len() * a.layers.len() * a.batch.len() * a.lr.len();
+    let probe = seqcal_flow::FlowSpec { bins: a.bins, tail_bound: a.tail_bound, ..seqcal_flow::FlowSpec::new(1) };
+    probe.check().map_err(|e| Error::Usage(e.to_string()))?;
+    let total = a.arch.len() * a.loss.len() * a.layers.len() * a.batch.len() * a.lr.len();
+    for &arch in &a.arch {
     for &loss in &a.loss {
         for &layers in &a.layers {
             for &batch in &a.batch {
@@ -93,9 +97,13 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
                     o.set_layers(layers).map_err(Error::Usage)?;
                     o.spec.dim = space.dim();
                     o.spec.hidden = a.hidden;
+                    o.spec.kind = arch;
+                    o.spec.bins = a.bins;
+                    o.spec.tail_bound = a.tail_bound;
+                    o.spec.lu = a.lu;
                     o.train = TrainSettings { loss, steps: a.steps, batch, lr, seed: a.seed, quiet: true, ..Default::default() };
                     let name = format!("{loss:?}").to_lowercase();
-                    let mut row = Row { loss: name, layers, batch, lr, steps: 0, ms_per_step: f64::NAN, kl_1d: f64::NAN, kl_2d: f64::NAN, error: None };
+                    let mut row = Row { arch: arch.name().to_string(), loss: name, layers, batch, lr, steps: 0, ms_per_step: f64::NAN, kl_1d: f64::NAN, kl_2d: f64::NAN, error: None };
                     match FlowPrior::train(space.clone(), o.bounded, &draws, &o.spec, &o.train) {
                         Ok(mut prior) => {
                             let m = prior.sidecar().metrics.clone().unwrap_or_default();
@@ -110,12 +118,13 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
                         Err(e) => row.error = Some(e.to_string()),
                     }
                     if !a.quiet {
-                        eprintln!("[{}/{total}] loss {} layers {layers} batch {batch} lr {lr:e}: KL 1-D {:.5}, 2-D {:.5}{}", rows.len() + 1, row.loss, row.kl_1d, row.kl_2d, row.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default());
+                        eprintln!("[{}/{total}] arch {}{} loss {} layers {layers} batch {batch} lr {lr:e}: KL 1-D {:.5}, 2-D {:.5}{}", rows.len() + 1, row.arch, if a.lu { " + lu" } else { "" }, row.loss, row.kl_1d, row.kl_2d, row.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default());
                     }
                     rows.push(row);
                 }
             }
         }
+    }
     }
     rows.sort_by(|p, q| p.kl_1d.total_cmp(&q.kl_1d).then(p.kl_2d.total_cmp(&q.kl_2d)));
     // NaN (failed) rows last.
@@ -123,14 +132,14 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
     let floor = KlSummary::compute(hold.view(), x.slice(ndarray::s![..hold.nrows().min(x.nrows()), ..]).view());
     let json = serde_json::json!({ "chain": a.chain.display().to_string(), "held_out": hold.nrows(), "floor_kl_1d": floor.mean_kl_1d, "floor_kl_2d": floor.mean_kl_2d, "configurations": rows });
     let mut md = format!(
-        "# Flow prior scan of {}\n\nRanked by average 1-D KL between flow draws and {} held-out draws (floor: 1-D {:.5}, 2-D {:.5}).\n\n| rank | loss | layers | batch | lr | steps | ms/step | KL 1-D | KL 2-D | error |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "# Flow prior scan of {}\n\nRanked by average 1-D KL between flow draws and {} held-out draws (floor: 1-D {:.5}, 2-D {:.5}).\n\n| rank | arch | loss | layers | batch | lr | steps | ms/step | KL 1-D | KL 2-D | error |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
         a.chain.display(),
         hold.nrows(),
         floor.mean_kl_1d,
         floor.mean_kl_2d
     );
     for (i, r) in rows.iter().enumerate() {
-        md.push_str(&format!("| {} | {} | {} | {} | {:e} | {} | {:.2} | {:.5} | {:.5} | {} |\n", i + 1, r.loss, r.layers, r.batch, r.lr, r.steps, r.ms_per_step, r.kl_1d, r.kl_2d, r.error.as_deref().unwrap_or("")));
+        md.push_str(&format!("| {} | {}{} | {} | {} | {} | {:e} | {} | {:.2} | {:.5} | {:.5} | {} |\n", i + 1, r.arch, if a.lu { " + lu" } else { "" }, r.loss, r.layers, r.batch, r.lr, r.steps, r.ms_per_step, r.kl_1d, r.kl_2d, r.error.as_deref().unwrap_or("")));
     }
     let Some((_, prior)) = best else {
         return Err(Error::Usage(format!("no configuration trained: {}", rows.first().and_then(|r| r.error.clone()).unwrap_or_default())));

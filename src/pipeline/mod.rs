@@ -230,6 +230,57 @@ fn for_each_flow(t: &mut toml::Table, f: &mut impl FnMut(&mut toml::Table) -> Re
     Ok(())
 }
 
+/// Calls `f` on every table with a `kind` key in a prior table (itself included).
+fn for_each_kind(t: &toml::Table, f: &mut impl FnMut(&str, &toml::Table) -> Result<()>) -> Result<()> {
+    if let Some(k) = t.get("kind").and_then(|k| k.as_str()) {
+        f(k, t)?;
+    }
+    for (_, v) in t {
+        match v {
+            toml::Value::Table(inner) => for_each_kind(inner, f)?,
+            toml::Value::Array(items) => {
+                for i in items.iter().filter_map(|i| i.as_table()) {
+                    for_each_kind(i, f)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks what [`CheckedPipeline`] cannot see without seqcal's plugins, before
+/// anything runs: every prior kind is registered, every flow table's training
+/// settings parse, every sampler and emulator table is valid. A mistake in the
+/// last stage is thus reported at once, not after the first stages have run.
+fn preflight(cp: &CheckedPipeline, source: &Path, registry: &PriorRegistry) -> Result<()> {
+    let p = &cp.pipeline;
+    for (name, d) in &p.datasets {
+        emulator_settings(&d.emulator, name, p.seed)?;
+    }
+    let known = registry.kinds();
+    for st in &p.stages {
+        let res = resolve_stage(p, st);
+        let in_stage = |m: String| Error::config(source, format!("stage {:?}: {m}", st.name));
+        for_each_kind(&res.prior, &mut |kind, t| {
+            if !known.iter().any(|k| k == kind) {
+                return Err(in_stage(format!("unknown prior kind {kind:?}; known kinds: {}", known.join(", "))));
+            }
+            if kind == "flow" && (t.contains_key("from") || t.contains_key("chain")) {
+                options_from_table(t).map_err(|e| in_stage(format!("prior: {e}")))?;
+            }
+            Ok(())
+        })?;
+        if let Some(k) = res.sampler.kind.as_deref().filter(|k| *k != "ensemble") {
+            return Err(in_stage(format!("unknown sampler {k:?}; samplers: ensemble")));
+        }
+        let moves = parse_moves(res.sampler.moves.as_deref().unwrap_or("stretch")).map_err(|e| in_stage(e.to_string()))?;
+        let settings = EnsembleSettings { walkers: res.sampler.walkers.unwrap_or(64), moves };
+        settings.check(p.parameters.names.len()).map_err(|e| in_stage(e.to_string()))?;
+    }
+    Ok(())
+}
+
 struct Resolved {
     sampler: SamplerTable,
     prior: toml::Table,
@@ -260,6 +311,11 @@ struct Runner<'a> {
     likelihoods: BTreeMap<String, GaussianLikelihood>,
     stage_hash: BTreeMap<String, String>,
     records: BTreeMap<String, StageRecord>,
+    /// Flows trained in this run, by source chain and training settings: two
+    /// stages whose priors train the same flow on the same chain (B → A with
+    /// and without a defensive mixture) share one training. Training is
+    /// seeded, so the copy is exactly what a second training would give.
+    trained: std::cell::RefCell<BTreeMap<String, PathBuf>>,
 }
 
 /// Runs a checked pipeline; `source` names the pipeline file in messages.
@@ -277,6 +333,8 @@ pub fn run(cp: &CheckedPipeline, source: &Path, opts: &RunOptions) -> Result<Run
             return Err(Error::Usage(format!("--only {only:?}: no such stage; stages: {}", names.join(", "))));
         }
     }
+    let registry = PriorRegistry::builtin();
+    preflight(cp, source, &registry)?;
     let dir = opts.runs_dir.join(&p.name);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let mut r = Runner {
@@ -285,11 +343,12 @@ pub fn run(cp: &CheckedPipeline, source: &Path, opts: &RunOptions) -> Result<Run
         opts,
         dir,
         space,
-        registry: PriorRegistry::builtin(),
+        registry,
         dataset_hash: BTreeMap::new(),
         likelihoods: BTreeMap::new(),
         stage_hash: BTreeMap::new(),
         records: BTreeMap::new(),
+        trained: std::cell::RefCell::new(BTreeMap::new()),
     };
     for (name, _) in &p.datasets {
         r.hash_dataset(name)?;
@@ -493,18 +552,33 @@ impl Runner<'_> {
                 return Ok(());
             };
             let opts = options_from_table(t).map_err(|e| Error::config(self.source, e.to_string()))?;
-            let chain = chain::read_any(&chain_path)?.discard(burn);
-            let n = chain.iterations() * chain.walkers();
-            self.say(format!("  training a flow prior on {label} ({n} draws, loss {:?}, {} steps)", opts.train.loss, opts.train.steps));
-            let mut opts = opts;
-            opts.train.quiet = !self.opts.progress;
-            let t0 = Instant::now();
-            let flow = train_on_chain(&chain, &chain_path, Some(&self.space), &opts)?;
             let name = if k == 0 { "flow_prior.safetensors".to_string() } else { format!("flow_prior_{k}.safetensors") };
             k += 1;
             let path = stage_dir.join(&name);
-            flow.save(&path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
-            self.say(format!("  flow trained in {:.1} s -> {}", t0.elapsed().as_secs_f64(), path.display()));
+            let key = format!("{}|{burn}|{opts:?}", chain_path.display());
+            let earlier = self.trained.borrow().get(&key).cloned();
+            let flow = match earlier {
+                Some(src) => {
+                    for (from, to) in [(src.clone(), path.clone()), (src.with_extension("json"), path.with_extension("json"))] {
+                        std::fs::copy(&from, &to).map_err(|e| Error::io(&to, e))?;
+                    }
+                    self.say(format!("  the flow prior on {label} with these settings was trained earlier in this run: reusing {}", src.display()));
+                    FlowPrior::load(&path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?
+                }
+                None => {
+                    let chain = chain::read_any(&chain_path)?.discard(burn);
+                    let n = chain.iterations() * chain.walkers();
+                    self.say(format!("  training a flow prior on {label} ({n} draws, loss {:?}, {} steps)", opts.train.loss, opts.train.steps));
+                    let mut opts = opts;
+                    opts.train.quiet = !self.opts.progress;
+                    let t0 = Instant::now();
+                    let flow = train_on_chain(&chain, &chain_path, Some(&self.space), &opts)?;
+                    flow.save(&path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+                    self.say(format!("  flow trained in {:.1} s -> {}", t0.elapsed().as_secs_f64(), path.display()));
+                    self.trained.borrow_mut().insert(key, path.clone());
+                    flow
+                }
+            };
             for key in ["from", "chain"] {
                 t.remove(key);
             }

@@ -9,6 +9,10 @@
 //! loss = "kl"                        # kl | jeffreys | nll (training settings, all optional)
 //! layers = 6                         # coupling layers (even: N = layers / 2 pairs)
 //! hidden = 64
+//! arch = "realnvp"                   # realnvp | maf | nsf_coupling | nsf_ar
+//! bins = 8                           # spline bins (nsf_*)
+//! tail_bound = 5.0                   # splines on [-B, B] of the standardized coordinates (nsf_*)
+//! lu = false                         # LU-decomposed linear layer between flow layers
 //! steps = 5000
 //! batch = 1000
 //! lr = 1e-3
@@ -180,6 +184,20 @@ pub fn options_from_table(t: &toml::Table) -> Result<FlowOptions, PriorError> {
         Some(toml::Value::Boolean(b)) => o.bounded = *b,
         Some(v) => return Err(bad(format!("\"bounded\" must be true or false, got {v}"))),
     }
+    if let Some(a) = str_key(t, "arch")? {
+        o.spec.kind = seqcal_flow::FlowKind::parse(a).map_err(|e| bad(e.to_string()))?;
+    }
+    if let Some(b) = usize_key(t, "bins")? {
+        o.spec.bins = b;
+    }
+    if let Some(v) = spec::f64_key(t, KIND, "tail_bound")? {
+        o.spec.tail_bound = v;
+    }
+    match t.get("lu") {
+        None => {}
+        Some(toml::Value::Boolean(b)) => o.spec.lu = *b,
+        Some(v) => return Err(bad(format!("\"lu\" must be true or false, got {v}"))),
+    }
     if let Some(b) = t.get("actnorm") {
         o.spec.actnorm = b.as_bool().ok_or_else(|| bad(format!("\"actnorm\" must be true or false, got {b}")))?;
     }
@@ -197,14 +215,14 @@ impl PriorPlugin for FlowPlugin {
     }
 
     fn summary(&self) -> &'static str {
-        "normalizing flow trained on a chain: model = \"f.safetensors\" | chain = \"c.h5\" | from = \"<stage>\"; loss, layers, hidden, steps, batch, lr, lr_schedule, seed; epsilon + base for a defensive mixture"
+        "normalizing flow trained on a chain: model = \"f.safetensors\" | chain = \"c.h5\" | from = \"<stage>\"; loss, layers, hidden, arch (realnvp|maf|nsf_coupling|nsf_ar), bins, tail_bound, lu, steps, batch, lr, lr_schedule, seed; epsilon + base for a defensive mixture"
     }
 
     fn build(&self, t: &toml::Table, ctx: &StageContext<'_>) -> Result<Box<dyn Prior>, PriorError> {
         spec::check_keys(
             t,
             KIND,
-            &["model", "chain", "from", "loss", "layers", "hidden", "depth", "activation", "actnorm", "steps", "batch", "lr", "lr_schedule", "seed", "val_fraction", "bounded", "epsilon", "base"],
+            &["model", "chain", "from", "loss", "layers", "hidden", "depth", "activation", "actnorm", "arch", "bins", "tail_bound", "lu", "steps", "batch", "lr", "lr_schedule", "seed", "val_fraction", "bounded", "epsilon", "base"],
         )?;
         let sources = ["model", "chain", "from"].iter().filter(|k| t.contains_key(**k)).count();
         if sources != 1 {
@@ -294,6 +312,19 @@ mod tests {
         let far = [0.01, 0.99];
         let expect = (0.9 * p.log_prob(&far).exp() + 0.1).ln();
         assert!((m.log_prob(&far) - expect).abs() < 1e-9, "{} vs {expect}", m.log_prob(&far));
+    }
+
+    #[test]
+    fn architecture_keys_are_read_and_checked() {
+        let t: toml::Table = "arch = \"nsf_ar\"\nbins = 4\ntail_bound = 3.0\nlu = true\n".parse().unwrap();
+        let o = options_from_table(&t).unwrap();
+        assert_eq!((o.spec.kind, o.spec.bins, o.spec.tail_bound, o.spec.lu), (seqcal_flow::FlowKind::NsfAr, 4, 3.0, true));
+        let d = options_from_table(&toml::Table::new()).unwrap();
+        assert_eq!((d.spec.kind, d.spec.lu), (seqcal_flow::FlowKind::Realnvp, false));
+        for (text, expect) in [("arch = \"glow\"", "unknown flow architecture"), ("lu = 1", "\"lu\" must be"), ("bins = 0", "bins"), ("tail_bound = -1.0", "tail bound")] {
+            let e = options_from_table(&text.parse().unwrap()).err().unwrap();
+            assert!(e.to_string().contains(expect), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -36,11 +36,12 @@ fn values(params: &Params, name: &str) -> Result<Vec<f64>> {
 }
 
 impl FastFlow {
-    /// Whether this evaluator covers the architecture of `spec`: the RealNVP
-    /// couplings, ActNorm and the final scale-and-shift layer. Flows with other
-    /// layer types evaluate through candle ([`crate::model::Flow`]).
+    /// Whether this evaluator covers the architecture of `spec`: RealNVP couplings,
+    /// ActNorm and the final scale-and-shift layer, as built by [`crate::model`]. The
+    /// architectures of the layer library ([`crate::flows`]: MAF, splines, LU)
+    /// evaluate through candle ([`crate::model::Flow`]).
     pub fn supports(spec: &FlowSpec) -> bool {
-        spec.check().is_ok()
+        spec.check().is_ok() && !crate::flows::uses_library(spec)
     }
 
     /// Builds the evaluator from the architecture and its parameters (any float dtype).
@@ -204,6 +205,13 @@ mod tests {
             let (one, all) = (fast.log_prob(&x[5 * 200..5 * 201])[0], fast.log_prob(&x)[200]);
             assert!((one - all).abs() < 1e-12 * (1.0 + all.abs()), "{one} vs {all}");
         }
+    }
+
+    #[test]
+    fn library_architectures_are_left_to_candle() {
+        assert!(FastFlow::supports(&FlowSpec::new(3)));
+        assert!(!FastFlow::supports(&FlowSpec { lu: true, ..FlowSpec::new(3) }));
+        assert!(!FastFlow::supports(&FlowSpec { kind: crate::flows::FlowKind::Maf, ..FlowSpec::new(3) }));
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //!
 //! - [`layers`]: invertible layers on candle with forward, inverse and `log|det J|`
 //!   (RealNVP affine coupling, per-dimension scale-and-shift, ActNorm);
+//! - [`flows`]: the layer library beyond RealNVP (ActNorm, MADE / masked affine
+//!   autoregressive, rational-quadratic spline coupling and autoregressive layers,
+//!   LU-decomposed linear) and the architectures built from it ([`FlowKind`]);
 //! - [`fused`] and [`kernel`]: the affine coupling as one candle op with its own
 //!   backward pass (fast f32 training on the CPU);
 //! - [`fast`]: [`fast::FastFlow`], plain-Rust f64 evaluation of a trained RealNVP flow
@@ -27,6 +30,7 @@
 pub mod bijector;
 pub mod error;
 pub mod fast;
+pub mod flows;
 pub mod fused;
 pub mod io;
 pub mod kernel;
@@ -37,6 +41,7 @@ pub mod testdata;
 pub mod train;
 
 pub use error::{FlowError, Result};
+pub use flows::FlowKind;
 pub use layers::Activation;
 pub use model::{Flow, FlowSpec};
 pub use prior::FlowPrior;

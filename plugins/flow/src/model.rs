@@ -12,6 +12,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FlowError, Result};
+use crate::flows::{self, FlowKind};
 use crate::layers::{parity_mask, Activation, AffineCoupling, ElementwiseAffine, Layer, Mlp, Params};
 
 /// The flow's architecture (written into the JSON sidecar).
@@ -31,18 +32,53 @@ pub struct FlowSpec {
     pub actnorm: bool,
     /// Soft clamp `c` of the log-scales, `s = c·tanh(s_raw/c)`.
     pub clamp: f64,
+    /// The transforms: RealNVP couplings (the default), MAF, or rational-quadratic
+    /// spline couplings or autoregressive layers (see [`crate::flows`]).
+    #[serde(default)]
+    pub kind: FlowKind,
+    /// An LU-decomposed linear layer between consecutive transforms.
+    #[serde(default)]
+    pub lu: bool,
+    /// Spline bins `K` (spline kinds only).
+    #[serde(default = "default_bins")]
+    pub bins: usize,
+    /// Splines act on `[-B, B]` of the standardized coordinates and are the
+    /// identity outside (spline kinds only).
+    #[serde(default = "default_tail_bound")]
+    pub tail_bound: f64,
+}
+
+fn default_bins() -> usize {
+    8
+}
+
+fn default_tail_bound() -> f64 {
+    5.0
 }
 
 impl FlowSpec {
     /// The paper's default: `N = 3` pairs (6 couplings), two hidden layers of 64, tanh.
     pub fn new(dim: usize) -> Self {
-        FlowSpec { dim, pairs: 3, hidden: 64, depth: 2, activation: Activation::Tanh, actnorm: false, clamp: 3.0 }
+        FlowSpec {
+            dim,
+            pairs: 3,
+            hidden: 64,
+            depth: 2,
+            activation: Activation::Tanh,
+            actnorm: false,
+            clamp: 3.0,
+            kind: FlowKind::Realnvp,
+            lu: false,
+            bins: default_bins(),
+            tail_bound: default_tail_bound(),
+        }
     }
 
     /// Checks the settings.
     ///
     /// # Errors
-    /// Zero sizes or a non-positive clamp.
+    /// Zero sizes, a non-positive clamp, fewer than one spline bin or a
+    /// non-positive tail bound.
     pub fn check(&self) -> Result<()> {
         if self.dim == 0 || self.pairs == 0 || self.hidden == 0 || self.depth == 0 {
             return Err(FlowError::invalid(format!(
@@ -52,6 +88,12 @@ impl FlowSpec {
         }
         if !(self.clamp > 0.0 && self.clamp.is_finite()) {
             return Err(FlowError::invalid(format!("clamp must be positive, got {}", self.clamp)));
+        }
+        if self.bins == 0 || self.bins > 1000 {
+            return Err(FlowError::invalid(format!("spline bins must lie in 1..=1000, got {}", self.bins)));
+        }
+        if !(self.tail_bound > 0.0 && self.tail_bound.is_finite()) {
+            return Err(FlowError::invalid(format!("the spline tail bound must be positive, got {}", self.tail_bound)));
         }
         Ok(())
     }
@@ -75,6 +117,9 @@ impl FlowSpec {
         let d = self.dim;
         if data.len() < 2 * d || data.len() % d != 0 {
             return Err(FlowError::invalid("flow initialization needs at least two data points of the flow's dimension"));
+        }
+        if flows::uses_library(self) {
+            return flows::init(self, data, rng, device);
         }
         let mut values: HashMap<String, Vec<f64>> = HashMap::new();
         let mut shapes: HashMap<String, Vec<usize>> = HashMap::new();
@@ -139,6 +184,10 @@ impl Flow {
         spec.check()?;
         let any = get_any(params)?;
         let (dtype, device) = (any.dtype(), any.device().clone());
+        if flows::uses_library(spec) {
+            let layers = flows::build(spec, params, dtype, &device)?;
+            return Ok(Flow { spec: spec.clone(), layers, dtype, device });
+        }
         let mut layers: Vec<Box<dyn Layer>> = Vec::new();
         for p in 0..spec.pairs {
             // A_e then A_o in the base -> data direction; masks even (k even) and odd.

@@ -275,7 +275,13 @@ impl Prior for FlowPrior {
         let s = &self.sidecar.spec;
         let loss = self.sidecar.loss.map(|l| format!("{l:?}").to_lowercase()).unwrap_or_else(|| "?".into());
         let hash = self.sidecar.chain_hash.as_deref().map(|h| &h[..h.len().min(12)]).unwrap_or("?");
-        format!("flow (RealNVP, {} coupling pairs, hidden {}x{}, {:?}, bounded {}, loss {loss}, chain {hash})", s.pairs, s.depth, s.hidden, s.activation, self.sidecar.bounded)
+        let (arch, unit) = match s.kind {
+            crate::flows::FlowKind::Realnvp => ("RealNVP".to_string(), "coupling"),
+            crate::flows::FlowKind::Maf => ("MAF".to_string(), "layer"),
+            k => (format!("{k}, {} bins on ±{}", s.bins, s.tail_bound), "layer"),
+        };
+        let lu = if s.lu { " + LU" } else { "" };
+        format!("flow ({arch}{lu}, {} {unit} pairs, hidden {}x{}, {:?}, bounded {}, loss {loss}, chain {hash})", s.pairs, s.depth, s.hidden, s.activation, self.sidecar.bounded)
     }
 }
 

@@ -10,7 +10,7 @@ use seqcal::diagnostics::KlSummary;
 use seqcal_api::{ParamSpace, Prior};
 use seqcal_flow::prior::Draws;
 use seqcal_flow::testdata::{bounded_7d, names, normflows_7d, BOUNDED_7D_BOX};
-use seqcal_flow::{FlowPrior, FlowSpec, Loss, TrainSettings};
+use seqcal_flow::{FlowPrior, FlowSpec, Loss, LrSchedule, TrainSettings};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -24,7 +24,7 @@ struct Outcome {
 
 fn fit(x: &Array2<f64>, lp: &[f64], space: ParamSpace, loss: Loss, truth_a: &Array2<f64>, truth_b: &Array2<f64>) -> Outcome {
     let spec = FlowSpec { pairs: env("FLOW_PAIRS", 3), hidden: env("FLOW_HIDDEN", 64), ..FlowSpec::new(7) };
-    let settings = TrainSettings { loss, steps: env("FLOW_STEPS", 1000), batch: env("FLOW_BATCH", 1000), lr: 2e-3, val_fraction: 0.05, eval_every: 100, patience: 5, seed: 1, quiet: true };
+    let settings = TrainSettings { loss, steps: env("FLOW_STEPS", 1000), batch: env("FLOW_BATCH", 1000), lr: 2e-3, val_fraction: 0.05, eval_every: 100, patience: 5, seed: 1, quiet: true, ..Default::default() };
     let prior = FlowPrior::train(space, true, &Draws { x: x.view(), log_prob: Some(lp), weights: None }, &spec, &settings).unwrap();
     let m = prior.sidecar().metrics.clone().unwrap();
     let draws = prior.sample(&mut ChaCha8Rng::seed_from_u64(5), truth_a.nrows());
@@ -95,7 +95,7 @@ fn bench_normflows_setting() {
     let (x, lp) = normflows_7d(n, 777);
     let (fresh, _) = normflows_7d(n, 778);
     let spec = FlowSpec { pairs: 3, hidden: 64, ..FlowSpec::new(7) };
-    let settings = TrainSettings { loss: Loss::Nll, steps: env("FLOW_STEPS", 5000), batch: 1000, lr: 1e-3, val_fraction: 0.0, eval_every: 1000, patience: 1000, seed: 0, quiet: true };
+    let settings = TrainSettings { loss: Loss::Nll, steps: env("FLOW_STEPS", 5000), batch: 1000, lr: 1e-3, val_fraction: 0.0, eval_every: 1000, patience: 1000, seed: 0, quiet: true, ..Default::default() };
     let space = ParamSpace::unbounded(names()).unwrap();
     let prior = FlowPrior::train(space, true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &settings).unwrap();
     let m = prior.sidecar().metrics.clone().unwrap();
@@ -138,7 +138,8 @@ fn bench_architectures_on_the_bounded_7d_chain() {
         }
         for lu in [false, true] {
             let spec = FlowSpec { kind, lu, pairs: 3, hidden: 64, ..FlowSpec::new(7) };
-            let settings = TrainSettings { loss: Loss::Kl, steps, batch: 1000, lr: 2e-3, val_fraction: 0.05, eval_every: 100, patience: 1000, seed: 1, quiet: true };
+            // Constant rate, as in the architecture table of benches/README.md.
+            let settings = TrainSettings { loss: Loss::Kl, steps, batch: 1000, lr: 2e-3, lr_schedule: LrSchedule::Constant, val_fraction: 0.05, eval_every: 100, patience: 1000, seed: 1, quiet: true };
             let space = ParamSpace::new(names(), BOUNDED_7D_BOX.to_vec()).unwrap();
             let prior = FlowPrior::train(space, true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &settings).unwrap();
             let m = prior.sidecar().metrics.clone().unwrap();

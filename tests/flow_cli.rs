@@ -35,6 +35,7 @@ fn train_sample_and_eval_a_flow_prior() {
     assert_eq!(side["loss"], "kl");
     assert_eq!(side["chain_hash"].as_str().map(str::len), Some(64));
     assert!(side["metrics"]["steps"].as_u64().unwrap() > 0);
+    assert_eq!(side["settings"]["lr_schedule"], "cosine", "the default schedule");
     assert_eq!(side["bounds"][1], serde_json::json!([-1.0, 2.0]));
     let d = dir.path().join("d.h5");
     succeeds(&["prior", "sample", s(&m), "-n", "500", "-o", s(&d), "--seed", "1"]);
@@ -53,6 +54,17 @@ fn train_sample_and_eval_a_flow_prior() {
     let cfg = dir.path().join("flow.toml");
     std::fs::write(&cfg, "kind = \"flow\"\nmodel = \"m.safetensors\"\n").unwrap();
     succeeds(&["prior", "sample", "--config", s(&cfg), "-n", "100", "-o", s(&dir.path().join("e.h5"))]);
+}
+
+#[test]
+fn constant_learning_rate_schedule_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = chain(dir.path());
+    let m = dir.path().join("k.safetensors");
+    succeeds(&["prior", "train", s(&c), "--layers", "2", "--hidden", "8", "--steps", "40", "--batch", "100", "--lr-schedule", "constant", "-o", s(&m), "-q"]);
+    let side: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("k.json")).unwrap()).unwrap();
+    assert_eq!(side["settings"]["lr_schedule"], "constant");
+    assert!((side["metrics"]["final_lr"].as_f64().unwrap() - 1e-3).abs() < 1e-12, "constant rate at the end: {}", side["metrics"]["final_lr"]);
 }
 
 #[test]
@@ -80,6 +92,8 @@ fn bad_flow_input_fails_cleanly_and_writes_nothing() {
     assert!(e.contains("even"), "{e}");
     let e = fails(&["prior", "train", s(&c), "--lr", "0", "-o", s(&m), "-q"]);
     assert!(e.contains("learning rate"), "{e}");
+    let e = fails(&["prior", "train", s(&c), "--lr-schedule", "step", "-o", s(&m), "-q"]);
+    assert!(e.contains("constant or cosine"), "{e}");
     assert_eq!(listing(dir.path()), before, "nothing may be written");
     let e = fails(&["prior", "sample", s(&m), "-n", "10", "-o", s(&dir.path().join("x.h5"))]);
     assert!(e.contains("m.safetensors"), "{e}");

@@ -516,9 +516,12 @@ pub struct TrainArgs {
     /// Mini-batch size.
     #[arg(long, default_value_t = 1000)]
     pub batch: usize,
-    /// Adam learning rate.
+    /// Adam learning rate (the base rate of the schedule).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
+    /// Learning-rate schedule: cosine (base rate for the first half, then a cosine decay to zero) or constant.
+    #[arg(long, default_value = "cosine", value_parser = parse_lr_schedule)]
+    pub lr_schedule: seqcal_flow::LrSchedule,
     /// Maximum number of training steps.
     #[arg(long, default_value_t = 5000)]
     pub steps: usize,
@@ -544,6 +547,10 @@ pub struct TrainArgs {
 
 fn parse_loss(s: &str) -> Result<seqcal_flow::Loss, String> {
     seqcal_flow::Loss::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_lr_schedule(s: &str) -> Result<seqcal_flow::LrSchedule, String> {
+    seqcal_flow::LrSchedule::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_arch(s: &str) -> Result<seqcal_flow::FlowKind, String> {

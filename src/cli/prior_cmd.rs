@@ -80,6 +80,7 @@ pub(super) fn train(a: &TrainArgs) -> Result<()> {
         steps: a.steps,
         batch: a.batch,
         lr: a.lr,
+        lr_schedule: a.lr_schedule,
         val_fraction: a.val_fraction,
         seed: a.seed,
         quiet: a.quiet,

@@ -16,6 +16,7 @@
 //! steps = 5000
 //! batch = 1000
 //! lr = 1e-3
+//! lr_schedule = "cosine"             # cosine (hold, then decay to zero) | constant
 //! seed = 0
 //! epsilon = 0.05                     # optional defensive mixture with `base`
 //! base = { kind = "uniform", bounds = [[0, 1], [0, 1]] }
@@ -29,7 +30,7 @@ use std::path::Path;
 
 use seqcal_api::{ParamSpace, Prior, PriorError, PriorPlugin, StageContext};
 use seqcal_flow::prior::Draws;
-use seqcal_flow::{Activation, FlowPrior, FlowSpec, Loss, TrainSettings};
+use seqcal_flow::{Activation, FlowPrior, FlowSpec, Loss, LrSchedule, TrainSettings};
 
 use super::{spec, DefensiveMixture};
 use crate::chain::{read_any, Chain};
@@ -148,6 +149,9 @@ pub fn options_from_table(t: &toml::Table) -> Result<FlowOptions, PriorError> {
     if let Some(l) = str_key(t, "loss")? {
         o.train.loss = Loss::parse(l).map_err(|e| bad(e.to_string()))?;
     }
+    if let Some(l) = str_key(t, "lr_schedule")? {
+        o.train.lr_schedule = LrSchedule::parse(l).map_err(|e| bad(e.to_string()))?;
+    }
     if let Some(a) = str_key(t, "activation")? {
         o.spec.activation = Activation::parse(a).map_err(|e| bad(e.to_string()))?;
     }
@@ -211,14 +215,14 @@ impl PriorPlugin for FlowPlugin {
     }
 
     fn summary(&self) -> &'static str {
-        "normalizing flow trained on a chain: model = \"f.safetensors\" | chain = \"c.h5\" | from = \"<stage>\"; loss, layers, hidden, arch (realnvp|maf|nsf_coupling|nsf_ar), bins, tail_bound, lu, steps, batch, lr, seed; epsilon + base for a defensive mixture"
+        "normalizing flow trained on a chain: model = \"f.safetensors\" | chain = \"c.h5\" | from = \"<stage>\"; loss, layers, hidden, arch (realnvp|maf|nsf_coupling|nsf_ar), bins, tail_bound, lu, steps, batch, lr, lr_schedule, seed; epsilon + base for a defensive mixture"
     }
 
     fn build(&self, t: &toml::Table, ctx: &StageContext<'_>) -> Result<Box<dyn Prior>, PriorError> {
         spec::check_keys(
             t,
             KIND,
-            &["model", "chain", "from", "loss", "layers", "hidden", "depth", "activation", "actnorm", "arch", "bins", "tail_bound", "lu", "steps", "batch", "lr", "seed", "val_fraction", "bounded", "epsilon", "base"],
+            &["model", "chain", "from", "loss", "layers", "hidden", "depth", "activation", "actnorm", "arch", "bins", "tail_bound", "lu", "steps", "batch", "lr", "lr_schedule", "seed", "val_fraction", "bounded", "epsilon", "base"],
         )?;
         let sources = ["model", "chain", "from"].iter().filter(|k| t.contains_key(**k)).count();
         if sources != 1 {
@@ -339,5 +343,15 @@ mod tests {
         assert!(e.to_string().contains("even"), "{e}");
         let e = build("kind = \"flow\"\nchain = \"c.h5\"\nepsilon = 0.1", dir.path(), &stages).err().unwrap();
         assert!(e.to_string().contains("base"), "{e}");
+        let e = build("kind = \"flow\"\nchain = \"c.h5\"\nlr_schedule = \"step\"", dir.path(), &stages).err().unwrap();
+        assert!(e.to_string().contains("constant or cosine"), "{e}");
+    }
+
+    #[test]
+    fn flow_table_sets_the_learning_rate_schedule() {
+        let t = |s: &str| options_from_table(&s.parse().unwrap()).unwrap().train.lr_schedule;
+        assert_eq!(t(""), LrSchedule::Cosine);
+        assert_eq!(t("lr_schedule = \"constant\""), LrSchedule::Constant);
+        assert_eq!(t("lr_schedule = \"cosine\""), LrSchedule::Cosine);
     }
 }

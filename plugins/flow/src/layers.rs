@@ -13,6 +13,7 @@ use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FlowError, Result};
+use crate::kernel::Direction;
 
 /// Parameters of a flow by name (`c0.net.1.w`, `L.loc`, ...).
 pub type Params = HashMap<String, Tensor>;
@@ -102,6 +103,16 @@ impl Mlp {
         }
     }
 
+    /// The linear maps `(W_j (in, out), b_j (out,))`, input side first.
+    pub fn weights(&self) -> &[(Tensor, Tensor)] {
+        &self.layers
+    }
+
+    /// The hidden nonlinearity.
+    pub fn activation(&self) -> Activation {
+        self.act
+    }
+
     /// The network's output for a batch `(n, in)`.
     ///
     /// # Errors
@@ -127,14 +138,19 @@ pub fn parity_mask(dim: usize, parity: usize) -> Vec<f64> {
 /// and condition the others, `y = x·exp(s(x_b)) + t(x_b)` on the complement.
 /// The log-scale is soft-clamped, `s = c·tanh(s_raw / c)`, for stable training.
 ///
+/// With f32 parameters on the CPU (training), the layer runs as one fused op with
+/// its own backward pass ([`crate::fused`]); otherwise it is built from candle ops.
+///
 /// # Reference
 /// Dinh, Sohl-Dickstein & Bengio (2017), *Density estimation using Real NVP*, ICLR.
 pub struct AffineCoupling {
     mask: Tensor,
     inv_mask: Tensor,
+    mask_bits: Vec<bool>,
     net: Mlp,
     dim: usize,
     clamp: f64,
+    fused: bool,
 }
 
 impl AffineCoupling {
@@ -148,7 +164,16 @@ impl AffineCoupling {
         let m = Tensor::from_vec(mask.to_vec(), (1, dim), device)?.to_dtype(dtype)?;
         let inv: Vec<f64> = mask.iter().map(|b| 1.0 - b).collect();
         let inv_mask = Tensor::from_vec(inv, (1, dim), device)?.to_dtype(dtype)?;
-        Ok(AffineCoupling { mask: m, inv_mask, net, dim, clamp })
+        let mask_bits = mask.iter().map(|&b| b == 1.0).collect();
+        let fused = dtype == DType::F32 && device.is_cpu();
+        Ok(AffineCoupling { mask: m, inv_mask, mask_bits, net, dim, clamp, fused })
+    }
+
+    /// Runs the layer as one fused op (`true`) or as candle ops (`false`); the
+    /// default is fused for f32 on the CPU.
+    pub fn with_fused(mut self, fused: bool) -> Self {
+        self.fused = fused;
+        self
     }
 
     fn scale_shift(&self, xc: &Tensor) -> Result<(Tensor, Tensor)> {
@@ -162,6 +187,9 @@ impl AffineCoupling {
 
 impl Layer for AffineCoupling {
     fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        if self.fused {
+            return crate::fused::coupling(x, self.net.weights(), &self.mask_bits, self.clamp, self.net.activation(), Direction::Forward);
+        }
         let xc = x.broadcast_mul(&self.mask)?;
         let (s, t) = self.scale_shift(&xc)?;
         let y = (xc + (x.broadcast_mul(&self.inv_mask)? * s.exp()?)? + t)?;
@@ -169,6 +197,9 @@ impl Layer for AffineCoupling {
     }
 
     fn inverse(&self, y: &Tensor) -> Result<(Tensor, Tensor)> {
+        if self.fused {
+            return crate::fused::coupling(y, self.net.weights(), &self.mask_bits, self.clamp, self.net.activation(), Direction::Inverse);
+        }
         let yc = y.broadcast_mul(&self.mask)?;
         let (s, t) = self.scale_shift(&yc)?;
         let x = (yc + ((y - t)? * s.neg()?.exp()?)?.broadcast_mul(&self.inv_mask)?)?;

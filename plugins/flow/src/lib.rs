@@ -9,6 +9,10 @@
 //! - [`flows`]: the layer library beyond RealNVP (ActNorm, MADE / masked affine
 //!   autoregressive, rational-quadratic spline coupling and autoregressive layers,
 //!   LU-decomposed linear) and the architectures built from it ([`FlowKind`]);
+//! - [`fused`] and [`kernel`]: the affine coupling as one candle op with its own
+//!   backward pass (fast f32 training on the CPU);
+//! - [`fast`]: [`fast::FastFlow`], plain-Rust f64 evaluation of a trained RealNVP flow
+//!   (log density and sampling), parallel over fixed blocks of rows;
 //! - [`model`]: the architecture `F = L ∘ (A_o ∘ A_e)^N` of the NF-prior paper;
 //! - [`bijector`]: logit / log transforms of bounded parameters, so that the
 //!   prior has exactly zero mass outside the box and stays normalized;
@@ -25,8 +29,11 @@
 
 pub mod bijector;
 pub mod error;
+pub mod fast;
 pub mod flows;
+pub mod fused;
 pub mod io;
+pub mod kernel;
 pub mod layers;
 pub mod model;
 pub mod prior;
@@ -38,4 +45,4 @@ pub use flows::FlowKind;
 pub use layers::Activation;
 pub use model::{Flow, FlowSpec};
 pub use prior::FlowPrior;
-pub use train::{Loss, TrainMetrics, TrainSettings};
+pub use train::{Loss, LrSchedule, TrainMetrics, TrainSettings};

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::bijector::DimTransform;
 use crate::error::{FlowError, Result};
+use crate::fast::FastFlow;
 use crate::io::{self, Sidecar, FORMAT};
 use crate::layers::Params;
 use crate::model::{Flow, FlowSpec};
@@ -60,6 +61,9 @@ impl Draws<'_> {
 pub struct FlowPrior {
     space: ParamSpace,
     flow: Flow,
+    /// The same flow evaluated in plain Rust (log densities and sampling), for the
+    /// architectures [`FastFlow`] supports; the others evaluate through candle.
+    fast: Option<FastFlow>,
     params: Params,
     sidecar: Sidecar,
 }
@@ -128,7 +132,8 @@ impl FlowPrior {
         // Check every tensor's shape by one evaluation.
         let probe = Tensor::zeros((1, space.dim()), flow.dtype(), flow.device())?;
         flow.log_prob(&probe)?;
-        Ok(FlowPrior { space, flow, params, sidecar })
+        let fast = if FastFlow::supports(&sidecar.spec) { Some(FastFlow::new(&sidecar.spec, &params)?) } else { None };
+        Ok(FlowPrior { space, flow, fast, params, sidecar })
     }
 
     /// Loads a model saved with [`save`](Self::save).
@@ -190,6 +195,14 @@ impl FlowPrior {
             jac.push(lj);
             idx.push(i);
         }
+        if let Some(fast) = &self.fast {
+            let lq = fast.log_prob(&latent);
+            for ((&i, q), j) in idx.iter().zip(lq).zip(&jac) {
+                let v = q + j;
+                out[i] = if v.is_nan() { f64::NEG_INFINITY } else { v };
+            }
+            return Ok(out);
+        }
         for (c, chunk) in idx.chunks(CHUNK).enumerate() {
             let lat = latent[c * CHUNK * d..(c * CHUNK + chunk.len()) * d].to_vec();
             let t = Tensor::from_vec(lat, (chunk.len(), d), self.flow.device())?;
@@ -215,8 +228,10 @@ impl FlowPrior {
             tries += 1;
             let m = (n - filled).min(CHUNK);
             let z: Vec<f64> = (0..m * d).map(|_| StandardNormal.sample(rng)).collect();
-            let (x, _) = self.flow.forward(&Tensor::from_vec(z, (m, d), self.flow.device())?)?;
-            let x: Vec<f64> = x.flatten_all()?.to_vec1()?;
+            let x: Vec<f64> = match &self.fast {
+                Some(fast) => fast.sample_from_base(&z),
+                None => self.flow.forward(&Tensor::from_vec(z, (m, d), self.flow.device())?)?.0.flatten_all()?.to_vec1()?,
+            };
             for row in x.chunks_exact(d) {
                 let th: Vec<f64> = row.iter().zip(&self.sidecar.transforms).map(|(&y, t)| t.from_latent(y)).collect();
                 // Reject only numerically degenerate draws (overflow, or rounding onto a bound).
@@ -284,7 +299,7 @@ mod tests {
 
     fn quick(loss: Loss, steps: usize) -> (FlowSpec, TrainSettings) {
         let spec = FlowSpec { pairs: 2, hidden: 32, ..FlowSpec::new(2) };
-        (spec, TrainSettings { loss, steps, batch: 256, lr: 3e-3, val_fraction: 0.1, eval_every: 50, patience: 100, seed: 7, quiet: true })
+        (spec, TrainSettings { loss, steps, batch: 256, lr: 3e-3, val_fraction: 0.1, eval_every: 50, patience: 100, seed: 7, quiet: true, ..Default::default() })
     }
 
     /// Correlated Gaussian draws (sd 1 and 0.5, rho 0.8) with their exact log density.

@@ -8,6 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{fails, succeeds};
+
 use serde_json::Value;
 
 fn s(p: &Path) -> &str {
@@ -152,7 +153,10 @@ fn same_seed_same_chains_whatever_the_thread_count() {
     let pipeline = setup(dir.path());
     let (r1, r2) = (dir.path().join("r1"), dir.path().join("r2"));
     run_json(&pipeline, &r1, &["--threads", "1"]);
-    run_json(&pipeline, &r2, &["--threads", "2"]);
+    // The second run with relative paths, as `make demo` gives them: the
+    // pipeline and the runs folder relative to the working directory.
+    let out = common::seqcal().current_dir(dir.path()).args(["run", "data/small.toml", "--runs-dir", "r2", "--threads", "2", "-q"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for stage in ["A", "A_then_B", "joint"] {
         let rel = format!("small/{stage}/chain.h5");
         assert_eq!(draws(&r1.join(&rel)), draws(&r2.join(&rel)), "stage {stage}");

@@ -87,6 +87,11 @@ pub struct ModeLoss {
     /// Parameters whose posterior puts more than `warn_above` of its mass
     /// outside the flow's central 99% interval.
     pub parameters: Vec<String>,
+    /// ε of the defensive mixture, when the stage's prior is one: its base
+    /// component alone puts about ε·(its evidence ratio) of the posterior
+    /// where the flow is small, so part of `fraction` is by design.
+    #[serde(default)]
+    pub defensive_epsilon: Option<f64>,
     /// The warning, when the check fails.
     pub warning: Option<String>,
 }
@@ -583,7 +588,10 @@ impl Runner<'_> {
             for key in ["from", "chain"] {
                 t.remove(key);
             }
-            t.insert("model".into(), path.display().to_string().into());
+            // Absolute: the prior builder resolves relative paths against the
+            // pipeline file's folder, not the working directory `--runs-dir` is relative to.
+            let abs = std::path::absolute(&path).map_err(|e| Error::io(&path, e))?;
+            t.insert("model".into(), abs.display().to_string().into());
             flows.push((label, flow));
             Ok(())
         })?;
@@ -664,7 +672,8 @@ impl Runner<'_> {
         let diag = Diagnostics::compute(kept.view(), 4);
         let (n, d) = (kept.len_of(Axis(0)) * kept.len_of(Axis(1)), kept.len_of(Axis(2)));
         let flat = kept.into_shape_with_order((n, d)).map_err(|e| Error::Usage(e.to_string()))?;
-        let mode_loss = self.mode_loss(&flows, &flat, res.seed);
+        let epsilon = prior_table.get("epsilon").and_then(toml::Value::as_float);
+        let mode_loss = self.mode_loss(&flows, &flat, res.seed, epsilon);
         if let Some(w) = mode_loss.as_ref().and_then(|m| m.warning.as_ref()) {
             eprintln!("WARNING stage {}: {w}", st.name);
         }
@@ -709,7 +718,7 @@ impl Runner<'_> {
     /// prior's density is below its own 1% quantile (about 1% or less when the
     /// posterior lies where the prior has mass; much more when the data favour
     /// a region the earlier stage missed).
-    fn mode_loss(&self, flows: &[(String, FlowPrior)], post: &Array2<f64>, seed: u64) -> Option<ModeLoss> {
+    fn mode_loss(&self, flows: &[(String, FlowPrior)], post: &Array2<f64>, seed: u64, defensive_epsilon: Option<f64>) -> Option<ModeLoss> {
         const Q: f64 = 0.01;
         const WARN: f64 = 0.05;
         let (label, flow) = flows.first()?;
@@ -737,9 +746,13 @@ impl Runner<'_> {
                 "{:.1}% of the posterior lies where the flow prior from {label} is below its own 1% density quantile: the earlier stage may have missed a mode the data favour{}",
                 100.0 * fraction,
                 if parameters.is_empty() { String::new() } else { format!("; parameters: {}", parameters.join(", ")) }
-            )
+            ) + &defensive_epsilon.map_or(String::new(), |e| {
+                format!(
+                    " (the prior is a defensive mixture with ε = {e}: its base component carries posterior mass where the flow is small, most visibly in parameters the new data do not constrain; compare with the same stage without the mixture)"
+                )
+            })
         });
-        Some(ModeLoss { quantile: Q, fraction, warn_above: WARN, parameters, warning })
+        Some(ModeLoss { quantile: Q, fraction, warn_above: WARN, parameters, defensive_epsilon, warning })
     }
 
     /// Draws of a finished stage after its burn-in, thinned to at most `max` rows.

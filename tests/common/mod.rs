@@ -16,6 +16,11 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("chains/fixtures").join(name)
 }
 
+/// A file under `chains/testdata/` (the shipped flow-accuracy chains).
+pub fn testdata(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("chains/testdata").join(name)
+}
+
 /// A file under `examples/`.
 pub fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)

@@ -192,3 +192,31 @@ fn a_broken_pipeline_is_refused_before_anything_runs() {
     let err = fails(&["run", s(&pipeline), "--runs-dir", s(&runs), "--only", "nosuch", "-q"]);
     assert!(err.contains("nosuch"), "{err}");
 }
+
+#[test]
+fn hdf5_data_sets_give_the_same_results_as_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = setup(dir.path());
+    let data = pipeline.parent().unwrap();
+    // The same tables, now in one HDF5 file with a dataset per table.
+    let tables: Vec<(String, seqcal::table::Table)> = ["design", "A_model", "A"].iter().map(|n| (n.to_string(), seqcal::table::read_table(&data.join(format!("{n}.csv"))).unwrap())).collect();
+    let refs: Vec<(&str, &ndarray::Array2<f64>, &[String])> = tables.iter().map(|(n, t)| (n.as_str(), &t.data, t.header.as_slice())).collect();
+    seqcal::table::write_hdf5_tables(&data.join("runs.h5"), &refs).unwrap();
+    let only_a = |design: &str, outputs: &str, d: &str| {
+        let text = small_pipeline(300);
+        let cut = text.find("[[stages]]\nname = \"A_then_B\"").unwrap();
+        text[..cut]
+            .replace("data = \"A.csv\"\ndesign = \"design.csv\"\noutputs = \"A_model.csv\"", &format!("data = \"{d}\"\ndesign = \"{design}\"\noutputs = \"{outputs}\""))
+    };
+    std::fs::write(data.join("csv.toml"), only_a("design.csv", "A_model.csv", "A.csv")).unwrap();
+    std::fs::write(data.join("h5.toml"), only_a("runs.h5:design", "runs.h5:A_model", "runs.h5:A")).unwrap();
+    let (r1, r2) = (dir.path().join("r1"), dir.path().join("r2"));
+    run_json(&data.join("csv.toml"), &r1, &[]);
+    run_json(&data.join("h5.toml"), &r2, &[]);
+    assert_eq!(draws(&r1.join("small/A/chain.h5")), draws(&r2.join("small/A/chain.h5")));
+    // A dataset the file does not hold is refused before anything runs, naming it.
+    std::fs::write(data.join("bad.toml"), only_a("runs.h5:nosuch", "runs.h5:A_model", "runs.h5:A")).unwrap();
+    let err = fails(&["run", s(&data.join("bad.toml")), "--runs-dir", s(&dir.path().join("r3")), "-q"]);
+    assert!(err.contains("nosuch"), "{err}");
+    assert!(!dir.path().join("r3/small/A/chain.h5").exists());
+}

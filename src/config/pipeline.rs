@@ -18,6 +18,17 @@
 //! # `columns` attribute.
 //! emulator = { npc = 4, kernel = "matern52" }   # optional emulator settings
 //!
+//! [defaults.sampler]              # shared by every stage; a stage's own `sampler` overrides
+//! walkers = 64
+//! steps = 5000
+//! burn = 1000                    # dropped from summaries, comparisons and flow training
+//! moves = "stretch:0.6,de:0.3,de_jump:0.1"
+//!
+//! [defaults.flow]                 # training settings of every flow prior trained on a chain
+//! loss = "nll"
+//! layers = 10
+//! steps = 5000
+//!
 //! [[stages]]
 //! name = "A"
 //! datasets = ["A"]

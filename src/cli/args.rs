@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand};
 
 const AFTER_HELP: &str = "\
 Examples:
+  seqcal run examples/sequential/pipeline.toml  staged calibration; report in runs/sequential/report
+  seqcal example generate -o ex                 write the shipped staged-calibration example
   seqcal chain info run.h5                      shape, acceptance, mean/sd/quantiles
   seqcal chain info run.h5 --json --discard 500 machine-readable, burn-in dropped
   seqcal chain convert run.h5 run.csv           HDF5 -> CSV (and CSV -> HDF5)
@@ -446,15 +448,9 @@ pub struct ScanArgs {
     /// Numbers of flow layers to try (even).
     #[arg(long, value_delimiter = ',', default_value = "6")]
     pub layers: Vec<usize>,
-    /// Spline bins (nsf_coupling, nsf_ar).
-    #[arg(long, default_value_t = 8)]
-    pub bins: usize,
-    /// Splines act on [-B, B] of the standardized coordinates and are the identity outside (nsf_coupling, nsf_ar).
-    #[arg(long, default_value_t = 5.0)]
-    pub tail_bound: f64,
-    /// An LU-decomposed linear layer between consecutive flow layers.
-    #[arg(long)]
-    pub lu: bool,
+    /// Spline and LU settings.
+    #[command(flatten)]
+    pub layer: LayerArgs,
     /// Learning rates to try.
     #[arg(long, value_delimiter = ',', default_value = "1e-3")]
     pub lr: Vec<f64>,
@@ -478,6 +474,29 @@ pub struct ScanArgs {
     pub quiet: bool,
 }
 
+/// Spline and LU settings shared by `seqcal prior train` and `prior scan`.
+#[derive(Debug, Args)]
+pub struct LayerArgs {
+    /// Spline bins (nsf_coupling, nsf_ar).
+    #[arg(long, default_value_t = 8)]
+    pub bins: usize,
+    /// Splines act on [-B, B] of the standardized coordinates and are the identity outside (nsf_coupling, nsf_ar).
+    #[arg(long, default_value_t = 5.0)]
+    pub tail_bound: f64,
+    /// An LU-decomposed linear layer between consecutive flow layers.
+    #[arg(long)]
+    pub lu: bool,
+}
+
+impl LayerArgs {
+    /// Writes these settings into a flow spec.
+    pub fn apply(&self, spec: &mut seqcal_flow::FlowSpec) {
+        spec.bins = self.bins;
+        spec.tail_bound = self.tail_bound;
+        spec.lu = self.lu;
+    }
+}
+
 /// Arguments of `seqcal prior train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -495,15 +514,9 @@ pub struct TrainArgs {
     /// Flow layers (even: pairs of even/odd couplings, or of natural/reversed autoregressive orders).
     #[arg(long, default_value_t = 6)]
     pub layers: usize,
-    /// Spline bins (nsf_coupling, nsf_ar).
-    #[arg(long, default_value_t = 8)]
-    pub bins: usize,
-    /// Splines act on [-B, B] of the standardized coordinates and are the identity outside (nsf_coupling, nsf_ar).
-    #[arg(long, default_value_t = 5.0)]
-    pub tail_bound: f64,
-    /// An LU-decomposed linear layer between consecutive flow layers.
-    #[arg(long)]
-    pub lu: bool,
+    /// Spline and LU settings.
+    #[command(flatten)]
+    pub layer: LayerArgs,
     /// Hidden width of the coupling networks.
     #[arg(long, default_value_t = 64)]
     pub hidden: usize,

@@ -71,9 +71,7 @@ pub(super) fn train(a: &TrainArgs) -> Result<()> {
     opts.spec.depth = a.depth;
     opts.spec.activation = a.activation;
     opts.spec.kind = a.arch;
-    opts.spec.bins = a.bins;
-    opts.spec.tail_bound = a.tail_bound;
-    opts.spec.lu = a.lu;
+    a.layer.apply(&mut opts.spec);
     opts.bounded = !a.unbounded;
     opts.train = seqcal_flow::TrainSettings {
         loss: a.loss,

@@ -85,7 +85,8 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
     std::fs::create_dir_all(&a.output).map_err(|e| Error::io(&a.output, e))?;
     let mut rows = Vec::new();
     let mut best: Option<(f64, FlowPrior)> = None;
-    let probe = seqcal_flow::FlowSpec { bins: a.bins, tail_bound: a.tail_bound, ..seqcal_flow::FlowSpec::new(1) };
+    let mut probe = seqcal_flow::FlowSpec::new(1);
+    a.layer.apply(&mut probe);
     probe.check().map_err(|e| Error::Usage(e.to_string()))?;
     let total = a.arch.len() * a.loss.len() * a.layers.len() * a.batch.len() * a.lr.len();
     for &arch in &a.arch {
@@ -98,9 +99,7 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
                     o.spec.dim = space.dim();
                     o.spec.hidden = a.hidden;
                     o.spec.kind = arch;
-                    o.spec.bins = a.bins;
-                    o.spec.tail_bound = a.tail_bound;
-                    o.spec.lu = a.lu;
+                    a.layer.apply(&mut o.spec);
                     o.train = TrainSettings { loss, steps: a.steps, batch, lr, seed: a.seed, quiet: true, ..Default::default() };
                     let name = format!("{loss:?}").to_lowercase();
                     let mut row = Row { arch: arch.name().to_string(), loss: name, layers, batch, lr, steps: 0, ms_per_step: f64::NAN, kl_1d: f64::NAN, kl_2d: f64::NAN, error: None };
@@ -118,7 +117,7 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
                         Err(e) => row.error = Some(e.to_string()),
                     }
                     if !a.quiet {
-                        eprintln!("[{}/{total}] arch {}{} loss {} layers {layers} batch {batch} lr {lr:e}: KL 1-D {:.5}, 2-D {:.5}{}", rows.len() + 1, row.arch, if a.lu { " + lu" } else { "" }, row.loss, row.kl_1d, row.kl_2d, row.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default());
+                        eprintln!("[{}/{total}] arch {}{} loss {} layers {layers} batch {batch} lr {lr:e}: KL 1-D {:.5}, 2-D {:.5}{}", rows.len() + 1, row.arch, if a.layer.lu { " + lu" } else { "" }, row.loss, row.kl_1d, row.kl_2d, row.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default());
                     }
                     rows.push(row);
                 }
@@ -139,7 +138,7 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
         floor.mean_kl_2d
     );
     for (i, r) in rows.iter().enumerate() {
-        md.push_str(&format!("| {} | {}{} | {} | {} | {} | {:e} | {} | {:.2} | {:.5} | {:.5} | {} |\n", i + 1, r.arch, if a.lu { " + lu" } else { "" }, r.loss, r.layers, r.batch, r.lr, r.steps, r.ms_per_step, r.kl_1d, r.kl_2d, r.error.as_deref().unwrap_or("")));
+        md.push_str(&format!("| {} | {}{} | {} | {} | {} | {:e} | {} | {:.2} | {:.5} | {:.5} | {} |\n", i + 1, r.arch, if a.layer.lu { " + lu" } else { "" }, r.loss, r.layers, r.batch, r.lr, r.steps, r.ms_per_step, r.kl_1d, r.kl_2d, r.error.as_deref().unwrap_or("")));
     }
     let Some((_, prior)) = best else {
         return Err(Error::Usage(format!("no configuration trained: {}", rows.first().and_then(|r| r.error.clone()).unwrap_or_default())));

@@ -200,58 +200,40 @@ fn stage_seed(p: &Pipeline, st: &Stage, sampler: &SamplerTable) -> u64 {
     })
 }
 
-/// Fills every `flow` table's unset training keys from `[defaults.flow]`.
-fn merge_flow_defaults(t: &mut toml::Table, defaults: &toml::Table) {
-    if t.get("kind").and_then(|k| k.as_str()) == Some("flow") {
-        for (k, v) in defaults {
-            t.entry(k.clone()).or_insert_with(|| v.clone());
-        }
+/// Calls `f` on every prior table in `t` (a table with a `kind` key, `t`
+/// itself included), parents before the tables nested in them (`base`,
+/// `blocks`, a mixture's components).
+fn for_each_prior(t: &mut toml::Table, f: &mut impl FnMut(&mut toml::Table) -> Result<()>) -> Result<()> {
+    if t.contains_key("kind") {
+        f(t)?;
     }
     for (_, v) in t.iter_mut() {
         match v {
-            toml::Value::Table(inner) => merge_flow_defaults(inner, defaults),
-            toml::Value::Array(items) => items.iter_mut().filter_map(|i| i.as_table_mut()).for_each(|i| merge_flow_defaults(i, defaults)),
+            toml::Value::Table(inner) => for_each_prior(inner, f)?,
+            toml::Value::Array(items) => {
+                for i in items.iter_mut().filter_map(|i| i.as_table_mut()) {
+                    for_each_prior(i, f)?;
+                }
+            }
             _ => {}
         }
     }
+    Ok(())
 }
 
 /// Calls `f` on every `flow` table in a prior table (itself included).
 fn for_each_flow(t: &mut toml::Table, f: &mut impl FnMut(&mut toml::Table) -> Result<()>) -> Result<()> {
-    if t.get("kind").and_then(|k| k.as_str()) == Some("flow") {
-        return f(t);
-    }
-    for (_, v) in t.iter_mut() {
-        match v {
-            toml::Value::Table(inner) => for_each_flow(inner, f)?,
-            toml::Value::Array(items) => {
-                for i in items.iter_mut().filter_map(|i| i.as_table_mut()) {
-                    for_each_flow(i, f)?;
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
+    for_each_prior(t, &mut |t| if t.get("kind").and_then(|k| k.as_str()) == Some("flow") { f(t) } else { Ok(()) })
 }
 
-/// Calls `f` on every table with a `kind` key in a prior table (itself included).
-fn for_each_kind(t: &toml::Table, f: &mut impl FnMut(&str, &toml::Table) -> Result<()>) -> Result<()> {
-    if let Some(k) = t.get("kind").and_then(|k| k.as_str()) {
-        f(k, t)?;
-    }
-    for (_, v) in t {
-        match v {
-            toml::Value::Table(inner) => for_each_kind(inner, f)?,
-            toml::Value::Array(items) => {
-                for i in items.iter().filter_map(|i| i.as_table()) {
-                    for_each_kind(i, f)?;
-                }
-            }
-            _ => {}
+/// Fills every `flow` table's unset training keys from `[defaults.flow]`.
+fn merge_flow_defaults(t: &mut toml::Table, defaults: &toml::Table) {
+    let _ = for_each_flow(t, &mut |t| {
+        for (k, v) in defaults {
+            t.entry(k.clone()).or_insert_with(|| v.clone());
         }
-    }
-    Ok(())
+        Ok(())
+    });
 }
 
 /// Checks what [`CheckedPipeline`] cannot see without seqcal's plugins, before
@@ -267,7 +249,9 @@ fn preflight(cp: &CheckedPipeline, source: &Path, registry: &PriorRegistry) -> R
     for st in &p.stages {
         let res = resolve_stage(p, st);
         let in_stage = |m: String| Error::config(source, format!("stage {:?}: {m}", st.name));
-        for_each_kind(&res.prior, &mut |kind, t| {
+        let mut prior = res.prior;
+        for_each_prior(&mut prior, &mut |t| {
+            let kind = t.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
             if !known.iter().any(|k| k == kind) {
                 return Err(in_stage(format!("unknown prior kind {kind:?}; known kinds: {}", known.join(", "))));
             }
@@ -276,14 +260,19 @@ fn preflight(cp: &CheckedPipeline, source: &Path, registry: &PriorRegistry) -> R
             }
             Ok(())
         })?;
-        if let Some(k) = res.sampler.kind.as_deref().filter(|k| *k != "ensemble") {
-            return Err(in_stage(format!("unknown sampler {k:?}; samplers: ensemble")));
-        }
-        let moves = parse_moves(res.sampler.moves.as_deref().unwrap_or("stretch")).map_err(|e| in_stage(e.to_string()))?;
-        let settings = EnsembleSettings { walkers: res.sampler.walkers.unwrap_or(64), moves };
-        settings.check(p.parameters.names.len()).map_err(|e| in_stage(e.to_string()))?;
+        ensemble_settings(&res.sampler, p.parameters.names.len()).map_err(|e| in_stage(e.to_string()))?;
     }
     Ok(())
+}
+
+/// The ensemble settings of a stage's sampler table (the only sampler kind so far).
+fn ensemble_settings(sm: &SamplerTable, dim: usize) -> Result<EnsembleSettings> {
+    if let Some(k) = sm.kind.as_deref().filter(|k| *k != "ensemble") {
+        return Err(Error::Usage(format!("unknown sampler {k:?}; samplers: ensemble")));
+    }
+    let settings = EnsembleSettings { walkers: sm.walkers.unwrap_or(64), moves: parse_moves(sm.moves.as_deref().unwrap_or("stretch"))? };
+    settings.check(dim)?;
+    Ok(settings)
 }
 
 struct Resolved {
@@ -624,11 +613,7 @@ impl Runner<'_> {
         let likelihood = IndependentProduct::new(parts)?;
 
         let sm = &res.sampler;
-        if let Some(k) = sm.kind.as_deref().filter(|k| *k != "ensemble") {
-            return Err(Error::config(self.source, format!("stage {:?}: unknown sampler {k:?}; samplers: ensemble", st.name)));
-        }
-        let settings = EnsembleSettings { walkers: sm.walkers.unwrap_or(64), moves: parse_moves(sm.moves.as_deref().unwrap_or("stretch"))? };
-        settings.check(self.space.dim())?;
+        let settings = ensemble_settings(sm, self.space.dim())?;
         let steps = sm.steps.unwrap_or(5000);
         let burn = sm.burn.unwrap_or(steps / 5).min(steps.saturating_sub(2));
         let beta = sm.beta.unwrap_or(1.0);
@@ -755,40 +740,39 @@ impl Runner<'_> {
         Some(ModeLoss { quantile: Q, fraction, warn_above: WARN, parameters, defensive_epsilon, warning })
     }
 
-    /// Draws of a finished stage after its burn-in, thinned to at most `max` rows.
-    fn stage_draws(&self, stage: &str, max: usize) -> Result<Array2<f64>> {
+    /// Draws of a finished stage after its burn-in.
+    fn stage_draws(&self, stage: &str) -> Result<Array2<f64>> {
         let rec = &self.records[stage];
-        let c = chain::read_hdf5(&self.dir.join(stage).join("chain.h5"))?.discard(rec.burn);
-        let flat = c.flat();
-        let thin = flat.nrows().div_ceil(max.max(1)).max(1);
-        Ok(flat.slice(s![..;thin, ..]).to_owned())
+        Ok(chain::read_hdf5(&self.dir.join(stage).join("chain.h5"))?.discard(rec.burn).flat())
     }
 
-    /// `report/`: compare.json, corner plots, summary.md.
+    /// `report/`: compare.json, corner plots, summary.md. Each stage's chain
+    /// is read once; comparisons use every draw, plots at most 200 000.
     fn report(&self, stages: &[(StageRecord, bool)]) -> Result<Vec<Comparison>> {
         let p = self.pipeline();
         let rdir = self.dir.join("report");
         std::fs::create_dir_all(&rdir).map_err(|e| Error::io(&rdir, e))?;
         let names = self.space.names().to_vec();
-        let mut comparisons = Vec::new();
+        let draws: BTreeMap<&str, Array2<f64>> = stages.iter().map(|(r, _)| Ok((r.name.as_str(), self.stage_draws(&r.name)?))).collect::<Result<_>>()?;
         let opts = CornerOptions::default();
-        let samples = |stage: &str| -> Result<Samples> {
-            let x = self.stage_draws(stage, 200_000)?;
-            Ok(Samples { label: stage.to_string(), draws: x.iter().copied().collect(), weights: None })
+        let samples = |stage: &str| -> Samples {
+            let x = &draws[stage];
+            let thin = x.nrows().div_ceil(200_000).max(1);
+            Samples { label: stage.to_string(), draws: x.slice(s![..;thin, ..]).iter().copied().collect(), weights: None }
         };
+        let mut comparisons = Vec::new();
         for c in &p.compare {
-            if !(self.records.contains_key(&c.a) && self.records.contains_key(&c.b)) {
+            let (Some(xa), Some(xb)) = (draws.get(c.a.as_str()), draws.get(c.b.as_str())) else {
                 continue;
-            }
-            let (xa, xb) = (self.stage_draws(&c.a, usize::MAX)?, self.stage_draws(&c.b, usize::MAX)?);
+            };
             let cmp = Comparison::compute(&c.a, xa.view(), &c.b, xb.view(), &names);
             self.say(format!("compare {} vs {}: {}", c.a, c.b, cmp.verdict));
             let fig = rdir.join(format!("corner_{}_vs_{}.png", c.a, c.b));
-            corner_plot(&[samples(&c.a)?, samples(&c.b)?], &names, self.space.bounds(), &fig, &opts)?;
+            corner_plot(&[samples(&c.a), samples(&c.b)], &names, self.space.bounds(), &fig, &opts)?;
             comparisons.push(cmp);
         }
         write_text(&rdir.join("compare.json"), &to_json(&comparisons)?)?;
-        let all: Vec<Samples> = stages.iter().map(|(r, _)| samples(&r.name)).collect::<Result<_>>()?;
+        let all: Vec<Samples> = stages.iter().map(|(r, _)| samples(&r.name)).collect();
         if !all.is_empty() {
             corner_plot(&all, &names, self.space.bounds(), &rdir.join("corner_stages.png"), &opts)?;
         }

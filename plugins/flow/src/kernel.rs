@@ -35,6 +35,11 @@ pub trait Real:
     fn vexpm1(self) -> Self;
     /// `tanh x`, vectorizable.
     fn vtanh(self) -> Self;
+    /// The shared range reduction of `vexp` and `vexpm1`: `(2^k, r, p)` with
+    /// `x = k ln 2 + r` and `p` the Taylor polynomial of `e^r` from its
+    /// `skip`-th coefficient on, in Horner form.
+    #[doc(hidden)]
+    fn exp_parts(self, skip: usize) -> (Self, Self, Self);
 }
 
 macro_rules! real_impl {
@@ -47,7 +52,7 @@ macro_rules! real_impl {
                 v as $t
             }
             #[inline(always)]
-            fn vexp(self) -> Self {
+            fn exp_parts(self, skip: usize) -> (Self, Self, Self) {
                 // e^x = 2^k e^r with k = round(x / ln 2), |r| <= ln(2)/2; k is rounded by
                 // adding 1.5·2^mant, which leaves k in the low bits of the sum.
                 const SHIFT: $t = 1.5 * (1u64 << $mant) as $t;
@@ -57,10 +62,15 @@ macro_rules! real_impl {
                 let r = x - k * $ln2hi - k * $ln2lo;
                 let coef: &[$t] = &[$($ec),*];
                 let mut p: $t = coef[coef.len() - 1];
-                for c in coef[..coef.len() - 1].iter().rev() {
+                for c in coef[skip..coef.len() - 1].iter().rev() {
                     p = p * r + *c;
                 }
                 let scale = <$t>::from_bits((kf.to_bits().wrapping_add($bias)) << $mant);
+                (scale, r, p)
+            }
+            #[inline(always)]
+            fn vexp(self) -> Self {
+                let (scale, _, p) = self.exp_parts(0);
                 p * scale
             }
             #[inline(always)]
@@ -72,18 +82,9 @@ macro_rules! real_impl {
             }
             #[inline(always)]
             fn vexpm1(self) -> Self {
-                // e^x - 1 = 2^k (e^r - 1) + (2^k - 1), with e^r - 1 = r (1 + r/2 + r^2/6 + ...).
-                const SHIFT: $t = 1.5 * (1u64 << $mant) as $t;
-                let x = self.clamp($lo, $hi);
-                let kf = x * (std::f64::consts::LOG2_E as $t) + SHIFT;
-                let k = kf - SHIFT;
-                let r = x - k * $ln2hi - k * $ln2lo;
-                let coef: &[$t] = &[$($ec),*];
-                let mut p: $t = coef[coef.len() - 1];
-                for c in coef[1..coef.len() - 1].iter().rev() {
-                    p = p * r + *c;
-                }
-                let scale = <$t>::from_bits((kf.to_bits().wrapping_add($bias)) << $mant);
+                // e^x - 1 = 2^k (e^r - 1) + (2^k - 1), with e^r - 1 = r (1 + r/2 + r^2/6 + ...):
+                // the polynomial without its constant term, divided by r.
+                let (scale, r, p) = self.exp_parts(1);
                 scale * (r * p) + (scale - 1.0)
             }
         }

@@ -191,6 +191,10 @@ fn a_broken_pipeline_is_refused_before_anything_runs() {
     assert!(err.contains("A"), "{err}");
     let err = fails(&["run", s(&pipeline), "--runs-dir", s(&runs), "--only", "nosuch", "-q"]);
     assert!(err.contains("nosuch"), "{err}");
+    let tiny = dir.path().join("tiny");
+    let err = fails(&["example", "generate", "-o", s(&tiny), "--design", "5"]);
+    assert!(err.contains("at least 20 design points"), "{err}");
+    assert!(!tiny.exists(), "a refused example wrote {}", tiny.display());
 }
 
 #[test]

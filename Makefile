@@ -4,7 +4,6 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 SEQCAL := target/release/seqcal
-PYTHON_VENV := target/py/bin/python
 
 .PHONY: demo test deps build bench clean
 
@@ -14,10 +13,11 @@ deps:
 build: deps
 	$(CARGO) build --release --locked
 
+# The emcee interop test finds the venv that `deps.sh python` made (target/py) by
+# itself, at run time: nothing here is decided before deps.sh has run.
 test: deps
 	@scripts/deps.sh python
-	SEQCAL_PYTHON=$(if $(wildcard $(PYTHON_VENV)),$(abspath $(PYTHON_VENV)),python3) \
-	  $(CARGO) test --workspace --release --locked
+	$(CARGO) test --workspace --release --locked
 
 demo: build
 	@echo "== the staged calibration of examples/sequential: A, B, A->B, B->A, joint, and the comparisons"

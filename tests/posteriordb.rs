@@ -1,22 +1,21 @@
 //! The ensemble sampler against posteriordb's gold-standard reference
-//! posteriors (shared/reference/posteriordb): every posterior mean within 4
-//! combined Monte Carlo standard errors of the reference mean (the chain's
-//! MCSE from its effective sample size, and the reference's own), and every
-//! posterior sd within 10% of the reference sd (from E[x] and E[x²]).
+//! posteriors: every posterior mean within 4 combined Monte Carlo standard
+//! errors of the reference mean (the chain's MCSE from its effective sample
+//! size, and the reference's own), and every posterior sd within 10% of the
+//! reference sd (from E[x] and E[x²]).
 //!
-//! Skips itself, saying so, where ../shared/reference is missing.
+//! The reference values are shipped in `tests/data/posteriordb/` (BSD-3,
+//! from posteriordb); a missing file fails the test.
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-fn reference_dir() -> Option<PathBuf> {
-    let dir = std::env::var("SEQCAL_POSTERIORDB_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/posteriordb")));
-    dir.is_dir().then_some(dir)
+/// posteriordb's reference values for `folder`, shipped with the tests.
+fn reference_dir(folder: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/posteriordb").join(folder)
 }
 
 fn floats(v: &Value) -> Vec<f64> {
@@ -24,11 +23,12 @@ fn floats(v: &Value) -> Vec<f64> {
 }
 
 fn check(target: &str, folder: &str, walkers: &str, steps: &str, moves: &str) {
-    let Some(dir) = reference_dir() else {
-        eprintln!("SKIPPED {target}: ../shared/reference/posteriordb not found (set SEQCAL_POSTERIORDB_DIR)");
-        return;
+    let dir = reference_dir(folder);
+    let read = |f: &str| -> Value {
+        let path = dir.join(f);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{target}: the shipped reference file {} cannot be read: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     };
-    let read = |f: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(dir.join(folder).join(f)).unwrap()).unwrap() };
     let (m, m2) = (read("ref_mean_value.json"), read("ref_mean_squared_value.json"));
     // The first 20% is burn-in, during which stranded walkers are moved onto
     // others (low_dim_gauss_mix has a minor mode that catches some starts).

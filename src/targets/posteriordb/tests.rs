@@ -22,7 +22,8 @@ const POSTERIORS: [(&str, &str); 5] = [
 ];
 
 /// Two reference draws of each posterior (chain 0 draw 0 and chain 5 draw 0 of
-/// `reference_draws.csv.gz`), so that the density checks run without `../shared`.
+/// posteriordb's `reference_draws.csv.gz`), typed in: the first is also row 1 of the
+/// shipped `reference_draws_head.csv`.
 fn hard_coded_draws(target: &str) -> [Vec<f64>; 2] {
     match target {
         "eight_schools_noncentered" => [
@@ -46,28 +47,24 @@ fn hard_coded_draws(target: &str) -> [Vec<f64>; 2] {
     }
 }
 
-/// posteriordb's reference folder, or `None` (with a note) where this
-/// checkout has no `../shared/reference`. `SEQCAL_POSTERIORDB_DIR` overrides
-/// the location (a worktree whose parent has no `shared/`).
-fn reference_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("SEQCAL_POSTERIORDB_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/posteriordb")));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("SKIPPED: ../shared/reference not found ({})", dir.display());
-        None
-    }
+/// posteriordb's reference files shipped with the tests
+/// (`tests/data/posteriordb/`, BSD-3): a missing folder fails the test.
+fn reference_dir() -> PathBuf {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/posteriordb"));
+    assert!(dir.is_dir(), "the shipped posteriordb reference files are missing: {}", dir.display());
+    dir
 }
 
 /// Parameter columns (without `chain`, `draw`) and the first `n` rows of a
-/// posterior's `reference_draws.csv.gz`.
+/// posterior's reference draws (`reference_draws_head.csv`: the first 50
+/// rows of posteriordb's `reference_draws.csv.gz`).
 fn reference_draws(dir: &std::path::Path, posterior: &str, n: usize) -> (Vec<String>, Vec<Vec<f64>>) {
-    let path = dir.join(posterior).join("reference_draws.csv.gz");
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut rdr = csv::Reader::from_reader(flate2::read::GzDecoder::new(file));
+    let path = dir.join(posterior).join("reference_draws_head.csv");
+    let mut rdr = csv::Reader::from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let header: Vec<String> = rdr.headers().unwrap().iter().map(str::to_owned).collect();
     assert_eq!(&header[..2], ["chain", "draw"], "{posterior}: unexpected leading columns");
-    let rows = rdr.records().take(n).map(|r| r.unwrap().iter().skip(2).map(|v| v.parse::<f64>().unwrap()).collect()).collect();
+    let rows: Vec<Vec<f64>> = rdr.records().take(n).map(|r| r.unwrap().iter().skip(2).map(|v| v.parse::<f64>().unwrap()).collect()).collect();
+    assert_eq!(rows.len(), n, "{}: fewer than {n} rows", path.display());
     (header[2..].to_vec(), rows)
 }
 
@@ -97,7 +94,7 @@ fn round_trip(t: &Target, theta: &[f64]) -> Vec<f64> {
 
 #[test]
 fn stored_names_match_reference_columns_and_transforms_round_trip() {
-    let Some(dir) = reference_dir() else { return };
+    let dir = reference_dir();
     for (name, posterior) in POSTERIORS {
         let t = build(name).unwrap();
         let (cols, draws) = reference_draws(&dir, posterior, 50);

@@ -7,6 +7,7 @@
 //! random moment, and checks the file.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -48,8 +49,7 @@ fn writer_child() {
 fn killed_writer_leaves_a_valid_file() {
     let exe = std::env::current_exe().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    // A fixed sequence of kill points: after 1..=12 reported flushes plus a
-    // sub-millisecond delay, so kills land both between and during flushes.
+    // A fixed sequence of kill points: after 1..=12 reported flushes.
     for trial in 0..12u64 {
         let path = dir.path().join(format!("killed{trial}.h5"));
         let mut child = Command::new(&exe)
@@ -70,10 +70,16 @@ fn killed_writer_leaves_a_valid_file() {
                 }
             }
         }
+        assert!(last >= wait_for * FLUSH_EVERY, "trial {trial}: the writer stopped after {last} flushed rows");
+        // A varying sub-millisecond delay (not a timing assertion): kills land
+        // both between and during flushes.
         std::thread::sleep(Duration::from_micros(137 * trial));
+        // The writer never finishes on its own: it must still be running, so
+        // that what is checked below is the file a kill leaves.
+        assert!(child.try_wait().unwrap().is_none(), "trial {trial}: the writer exited before the kill");
         child.kill().unwrap();
-        child.wait().unwrap();
-        assert!(last > 0, "trial {trial}: the writer never flushed");
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(9), "trial {trial}: the writer was not killed by SIGKILL: {status}");
 
         let reader = ChainReader::open(&path).unwrap_or_else(|e| panic!("trial {trial}: killed file unreadable: {e}"));
         let h = reader.header();
@@ -93,6 +99,21 @@ fn killed_writer_leaves_a_valid_file() {
             let expect = (0..h.iterations).filter(|i| (i + k) % 2 == 0).count() as f64;
             assert_eq!(h.accepted[k], expect, "trial {trial}: walker {k}");
         }
+        // And the killed file resumes: rows continue after the last valid one.
+        let valid = h.iterations;
+        drop(reader);
+        let (mut w, h) = ChainWriter::resume(&path, FLUSH_EVERY).unwrap_or_else(|e| panic!("trial {trial}: cannot resume: {e}"));
+        assert_eq!(h.iterations, valid);
+        for i in valid..valid + 3 {
+            let x = Array2::from_shape_fn((WALKERS, DIM), |(k, j)| value(i, k, j));
+            let lp = Array1::from_shape_fn(WALKERS, |k| -value(i, k, 0));
+            w.append(Step { log_prob: Some(lp.view()), log_prior: Some(lp.view()), ..Step::new(x.view()) }).unwrap();
+        }
+        w.finish().unwrap();
+        let c = seqcal::chain::read_hdf5(&path).unwrap();
+        assert_eq!(c.iterations(), valid + 3, "trial {trial}");
+        assert!((0..valid + 3).all(|i| c.draws[[i, WALKERS - 1, DIM - 1]] == value(i, WALKERS - 1, DIM - 1)), "trial {trial}: resumed rows");
+        assert_eq!(ChainReader::open(&path).unwrap().header().complete, Some(true));
     }
 }
 

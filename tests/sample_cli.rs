@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -60,42 +60,63 @@ fn resumed_run_matches_an_uninterrupted_one_bit_for_bit() {
     assert_eq!(a.accepted, b.accepted);
 }
 
+/// Rows flushed to `path` and whether it says it is complete, or `None`
+/// while the file does not exist yet or is not readable (being created).
+fn progress(path: &std::path::Path) -> Option<(usize, Option<bool>)> {
+    let r = seqcal::chain::ChainReader::open(path).ok()?;
+    Some((r.header().iterations, r.header().complete))
+}
+
 #[test]
 fn killed_run_resumes_to_the_same_chain() {
     let dir = tempfile::tempdir().unwrap();
     let full = dir.path().join("full.h5");
     let killed = dir.path().join("killed.h5");
-    let common = ["sample", "--target", "funnel:dim=4", "--walkers", "16", "--steps", "20000", "--seed", "5", "--checkpoint-every", "25", "--quiet"];
+    const STEPS: usize = 20000;
+    const EVERY: usize = 25;
+    let steps = STEPS.to_string();
+    let every = EVERY.to_string();
+    let common = ["sample", "--target", "funnel:dim=4", "--walkers", "16", "--steps", &steps, "--seed", "5", "--checkpoint-every", &every, "--quiet"];
     let mut a: Vec<&str> = common.to_vec();
     a.extend(["-o", s(&full)]);
     succeeds(&a);
-    // Start the same run, kill it once the file holds some rows.
+    // The same run, killed with SIGKILL once its file holds two checkpoints
+    // and still says it is incomplete.
     let bin = assert_cmd::cargo::cargo_bin("seqcal");
-    let mut child = std::process::Command::new(bin).args(common).args(["-o", s(&killed)]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let t0 = std::time::Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_millis(5));
-        let rows = seqcal::chain::ChainReader::open(&killed).map(|r| r.header().iterations).unwrap_or(0);
-        if rows >= 50 || t0.elapsed() > Duration::from_secs(20) {
-            break;
+    let mut child = std::process::Command::new(bin).args(common).args(["-o", s(&killed)]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let seen = loop {
+        if let Some((rows, complete)) = progress(&killed) {
+            if rows >= 2 * EVERY {
+                assert_eq!(complete, Some(false), "a running chain must say it is incomplete");
+                break rows;
+            }
         }
-    }
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(2));
+    };
     child.kill().unwrap();
-    let _ = child.wait();
-    let mid = seqcal::chain::ChainReader::open(&killed).unwrap();
-    let rows = mid.header().iterations;
-    drop(mid);
-    if rows >= 20000 {
-        eprintln!("note: the run finished before it could be killed; resume is still checked");
-    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(9), "the run was not killed by SIGKILL: {status}");
+    // After the kill: still incomplete, at a checkpoint, nothing lost.
+    let (rows, complete) = progress(&killed).expect("the killed chain is readable");
+    assert_eq!(complete, Some(false), "the killed chain looks complete ({rows} rows)");
+    assert!(rows >= seen && rows < STEPS, "killed at {rows} rows (seen {seen})");
+    let state = seqcal::chain::ChainReader::open(&killed).unwrap().sampler_state().unwrap().expect("a checkpoint stores the sampler state");
+    assert_eq!(state.iteration, rows, "the sampler state is not the last checkpoint's");
+
     let mut r: Vec<&str> = common.to_vec();
     r.extend(["-o", s(&killed), "--resume"]);
     succeeds(&r);
     let x = seqcal::chain::read_hdf5(&full).unwrap();
     let y = seqcal::chain::read_hdf5(&killed).unwrap();
     assert!(x.draws == y.draws, "killed-then-resumed draws differ (killed at {rows} rows)");
+    assert_eq!(x.log_prob, y.log_prob);
+    assert_eq!(x.log_prior, y.log_prior);
+    assert_eq!(x.log_likelihood, y.log_likelihood);
     assert_eq!(x.accepted, y.accepted);
-    let _ = BufReader::new(child.stderr.take().unwrap()).lines();
+    assert_eq!(x.attrs, y.attrs);
+    assert_eq!(x, y, "the resumed chain differs from the uninterrupted one");
+    assert_eq!(seqcal::chain::ChainReader::open(&killed).unwrap().header().complete, Some(true));
 }
 
 #[test]

@@ -89,14 +89,17 @@ fn has_emcee(py: &std::ffi::OsStr) -> bool {
 
 /// A Python interpreter with emcee, h5py and numpy: `$SEQCAL_PYTHON` when set
 /// (and then only it), else the venv `scripts/deps.sh python` makes
-/// (`target/py`), else `python3`. When there is none, see
+/// (`$SEQCAL_VENV`, by default `target/py`), else `python3`. When there is none, see
 /// [`missing_dependency`]: the test fails, or skips (returns `None`) with
 /// `SEQCAL_ALLOW_SKIP=1` outside CI.
 #[track_caller]
 pub fn python_with_emcee(test: &str) -> Option<std::ffi::OsString> {
     let candidates: Vec<std::ffi::OsString> = match std::env::var_os("SEQCAL_PYTHON") {
         Some(py) => vec![py],
-        None => vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("target/py/bin/python").into_os_string(), "python3".into()],
+        None => {
+            let venv = std::env::var_os("SEQCAL_VENV").map_or_else(|| PathBuf::from("target/py"), PathBuf::from);
+            vec![Path::new(env!("CARGO_MANIFEST_DIR")).join(venv).join("bin/python").into_os_string(), "python3".into()]
+        }
     };
     if let Some(py) = candidates.iter().find(|py| has_emcee(py)) {
         return Some(py.clone());

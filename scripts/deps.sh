@@ -24,9 +24,12 @@ as_root() {
   else echo "deps: need root (or sudo) to run: $*" >&2; return 1; fi
 }
 
-# apt-get install of Debian packages; fails when apt-get or root is missing.
+# apt-get install of Debian packages ($1: what they are for); fails when apt-get or
+# root is missing.
 apt_install() {
+  local why=$1; shift
   command -v apt-get >/dev/null || return 1
+  echo "deps: installing $* ($why)"
   as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
 }
 
@@ -49,8 +52,7 @@ have_hdf5() {
   return 1
 }
 if ! have_hdf5; then
-  echo "deps: installing libhdf5-dev (HDF5 C library for the chain files)"
-  if ! apt_install libhdf5-dev; then
+  if ! apt_install "HDF5 C library for the chain files" libhdf5-dev; then
     echo "deps: the HDF5 C library is missing and could not be installed; install it" \
          "(libhdf5-dev on Debian/Ubuntu, hdf5-devel on Fedora, hdf5 on Homebrew) or set HDF5_DIR" >&2
     exit 1
@@ -72,8 +74,7 @@ have_font() {
   return 1
 }
 if ! have_font; then
-  echo "deps: installing fonts-dejavu-core (labels of corner plots)"
-  if ! apt_install fonts-dejavu-core; then
+  if ! apt_install "labels of corner plots" fonts-dejavu-core; then
     warn "no TrueType font found and none could be installed: plots will fail until you install" \
          "fonts-dejavu-core (or any DejaVu/Liberation/Noto Sans) or set SEQCAL_FONT=/path/to/font.ttf"
   fi

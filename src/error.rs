@@ -46,6 +46,16 @@ pub enum Error {
     /// Invalid arguments or settings.
     #[error("{0}")]
     Usage(String),
+    /// An external model (a `cmd:` target) failed: it could not be started,
+    /// broke the protocol, crashed, or did not exit when asked to.
+    #[error("{message}")]
+    Model {
+        /// The command that runs the model.
+        command: String,
+        /// What happened and what to do, naming the command and quoting the
+        /// end of the model's standard error.
+        message: String,
+    },
     /// A prior could not be built.
     #[error(transparent)]
     Prior(#[from] seqcal_api::PriorError),

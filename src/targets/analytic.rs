@@ -93,8 +93,8 @@ impl Mvn {
     /// `mean + L·e` for a standard normal vector `e`.
     pub fn transform_std(&self, e: &[f64], out: &mut [f64]) {
         let d = self.mean.len();
-        for i in 0..d {
-            out[i] = self.mean[i] + (0..=i).map(|k| self.chol[i * d + k] * e[k]).sum::<f64>();
+        for (i, o) in out.iter_mut().enumerate().take(d) {
+            *o = self.mean[i] + (0..=i).map(|k| self.chol[i * d + k] * e[k]).sum::<f64>();
         }
     }
 }

@@ -94,10 +94,10 @@ pub(super) fn build(_a: &TargetArgs) -> Result<Target> {
     }
     let mut dist2: Vec<f64> = Vec::new();
     let mut idx = [[0u8; N]; N];
-    for i in 0..N {
-        for j in 0..i {
+    for (i, row) in idx.iter_mut().enumerate() {
+        for (j, slot) in row.iter_mut().enumerate().take(i) {
             let v = (d.x[i] - d.x[j]).powi(2);
-            idx[i][j] = match dist2.iter().position(|w| *w == v) {
+            *slot = match dist2.iter().position(|w| *w == v) {
                 Some(k) => k as u8,
                 None => {
                     dist2.push(v);

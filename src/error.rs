@@ -46,6 +46,16 @@ pub enum Error {
     /// Invalid arguments or settings.
     #[error("{0}")]
     Usage(String),
+    /// A prior could not be built.
+    #[error(transparent)]
+    Prior(#[from] seqcal_api::PriorError),
+    /// An emulator could not be trained, loaded or evaluated.
+    #[error(transparent)]
+    Emulator(#[from] seqcal_emulators::EmuError),
+    /// The log density a sampler explores failed for good (an external
+    /// model crashed or broke its protocol, ...).
+    #[error("the log density failed: {0}")]
+    Density(#[source] seqcal_api::DensityError),
     /// An external model (a `cmd:` target) failed: it could not be started,
     /// broke the protocol, crashed, or did not exit when asked to.
     #[error("{message}")]
@@ -56,12 +66,6 @@ pub enum Error {
         /// end of the model's standard error.
         message: String,
     },
-    /// A prior could not be built.
-    #[error(transparent)]
-    Prior(#[from] seqcal_api::PriorError),
-    /// An emulator could not be trained, loaded or evaluated.
-    #[error(transparent)]
-    Emulator(#[from] seqcal_emulators::EmuError),
 }
 
 impl Error {

@@ -467,3 +467,22 @@ fn a_version_2_model_is_stored_on_its_declared_scales() {
     assert!(t.transform.is_none());
     assert_eq!(t.space.names(), ["a", "b", "c"]);
 }
+
+#[test]
+fn a_model_crashing_during_sampling_is_a_density_error_not_a_usage_error() {
+    use crate::sampler::ensemble::{parse_moves, Ensemble, EnsembleSettings};
+    use crate::sampler::Posterior;
+
+    let dir = TempDir::new().unwrap();
+    let cmd = python(&dir, "handshake('seqcal-target 1 1')\nfor k, batch in enumerate(batches()):\n    if k == 3:\n        sys.exit(5)\n    answer([-0.5 * p[0] ** 2 for p in batch])\n");
+    let target = external(&cmd, Duration::from_secs(60)).unwrap();
+    let posterior = Posterior::new(None, target.likelihood, 1.0);
+    let settings = EnsembleSettings { walkers: 4, moves: parse_moves("stretch").unwrap() };
+    let x0 = Array2::from_shape_fn((4, 1), |(i, _)| i as f64 - 1.5);
+    let mut ens = Ensemble::new(x0, &posterior, &settings, 1).unwrap();
+    let err = (0..10).find_map(|_| ens.step(&posterior).err()).expect("the model dies at its fourth batch");
+    match err {
+        Error::Density(DensityError::Fatal(m)) => assert!(m.contains("exited with status 5"), "{m}"),
+        other => panic!("expected Error::Density, got {other:?}"),
+    }
+}

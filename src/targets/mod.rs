@@ -12,7 +12,7 @@
 //! and [`Target::transform`] maps the sampler's coordinates to the
 //! parameters stored in the chain.
 //!
-//! `cmd:COMMAND` is a model in another process ([`external`]); it may
+//! `cmd:COMMAND` is a model in another process ([`external`](mod@external)); it may
 //! declare constrained parameters, stored through a [`transform`].
 
 mod analytic;

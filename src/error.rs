@@ -52,6 +52,20 @@ pub enum Error {
     /// An emulator could not be trained, loaded or evaluated.
     #[error(transparent)]
     Emulator(#[from] seqcal_emulators::EmuError),
+    /// The log density a sampler explores failed for good (an external
+    /// model crashed or broke its protocol, ...).
+    #[error("the log density failed: {0}")]
+    Density(#[source] seqcal_api::DensityError),
+    /// An external model (a `cmd:` target) failed: it could not be started,
+    /// broke the protocol, crashed, or did not exit when asked to.
+    #[error("{message}")]
+    Model {
+        /// The command that runs the model.
+        command: String,
+        /// What happened and what to do, naming the command and quoting the
+        /// end of the model's standard error.
+        message: String,
+    },
 }
 
 impl Error {

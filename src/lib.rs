@@ -10,12 +10,14 @@
 //! - [`chain`]: the [`chain::Chain`] type and its files: HDF5 compatible with
 //!   emcee's `HDFBackend` in both directions, incremental
 //!   [`chain::ChainWriter`], CSV import/export and streaming summaries.
-//! - [`likelihood`]: likelihoods; [`likelihood::ExternalTarget`] runs a model
-//!   written in any language as a child process speaking a line protocol.
+//! - [`likelihood`]: the likelihoods of a calibration (data sets given
+//!   emulators).
 //! - [`diagnostics`]: MCMC convergence diagnostics of chains: FFT
 //!   autocorrelation function and integrated autocorrelation time, effective
 //!   sample size, split R-hat and Monte Carlo standard error.
-//! - [`targets`]: built-in test posteriors with known answers.
+//! - [`targets`]: built-in test posteriors with known answers, and
+//!   [`targets::external`](mod@targets::external): a model written in any language, run as a child
+//!   process speaking a line protocol (`cmd:COMMAND`).
 //! - [`sampler`]: the ensemble sampler and the loop that drives it.
 //! - [`cli`]: the command-line interface.
 //!

@@ -221,10 +221,10 @@ pub struct SampleCmdArgs {
     /// Sampler (only `ensemble` so far).
     #[arg(long)]
     pub sampler: Option<String>,
-    /// Prior file (TOML) replacing the target's prior.
+    /// Prior file (TOML) replacing the target's prior; for a `cmd:` model, multiplied into the model's density.
     #[arg(long)]
     pub prior: Option<std::path::PathBuf>,
-    /// Start the walkers from this chain's last iteration (or its last draws).
+    /// Start the walkers from this chain's last iteration (or its last draws): HDF5, or CSV with one column per parameter.
     #[arg(long)]
     pub init: Option<std::path::PathBuf>,
     /// Moves with weights, e.g. `stretch:0.8,de:0.2` [default: stretch].

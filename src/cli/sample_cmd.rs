@@ -122,10 +122,7 @@ pub(super) fn sample(a: &SampleCmdArgs) -> Result<()> {
         (None, None) => None,
     };
     if let Some(p) = prior_override {
-        if target.transform.is_some() {
-            return Err(Error::Usage(format!("target {} carries its own prior on a transformed scale; a prior cannot replace it", target.name)));
-        }
-        target.prior = Some(p);
+        target.set_prior(p)?;
     }
     let settings = EnsembleSettings { walkers: r.walkers, moves: parse_moves(&r.moves)? };
     let sampler_dim = target.likelihood.dim();

@@ -4,14 +4,12 @@
 //!   emulator, with covariance = emulator covariance + experimental covariance.
 //! - [`product`]: [`IndependentProduct`], independent likelihoods (one per
 //!   data set and emulator) multiplied.
-//! - [`external`]: [`ExternalTarget`], a model written in any language, run as
-//!   a child process that answers batches of points over a line protocol on
-//!   its standard input and output (see [the protocol](external#the-protocol)).
+//!
+//! A model written in any language, run as a child process, is an external
+//! target: [`crate::targets::external`](mod@crate::targets::external).
 
-pub mod external;
 pub mod gaussian;
 pub mod product;
 
-pub use external::{ExternalOptions, ExternalTarget};
 pub use gaussian::{DataSet, GaussianLikelihood};
 pub use product::IndependentProduct;

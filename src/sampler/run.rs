@@ -129,6 +129,10 @@ impl EnsembleRun<'_> {
                     lprior[k] = e.log_prior;
                     llik[k] = e.log_lik;
                 }
+                if let Some(t) = self.transform {
+                    // The stored draws are theta = T(u): their log densities lose the log-Jacobian.
+                    crate::targets::transform::to_stored_scale(t, ens.positions().view(), &mut [&mut lp, &mut lprior]);
+                }
                 // The state goes with the append that triggers a flush, so the
                 // stored state always matches the stored rows.
                 let state = (wr.rows() + 1 - wr.rows_flushed() >= wr.flush_every()).then(|| {

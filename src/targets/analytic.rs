@@ -5,7 +5,7 @@
 use nalgebra::DMatrix;
 use seqcal_api::{DensityError, LogDensity, ParamSpace, Prior};
 
-use super::{Target, TargetArgs, TargetEntry};
+use super::target::{PriorUse, Target, TargetArgs, TargetEntry};
 use crate::math::{log_add_exp, LN_2PI};
 use crate::prior::{Normal, UniformBox};
 use crate::{Error, Result};
@@ -93,8 +93,8 @@ impl Mvn {
     /// `mean + L·e` for a standard normal vector `e`.
     pub fn transform_std(&self, e: &[f64], out: &mut [f64]) {
         let d = self.mean.len();
-        for i in 0..d {
-            out[i] = self.mean[i] + (0..=i).map(|k| self.chol[i * d + k] * e[k]).sum::<f64>();
+        for (i, o) in out.iter_mut().enumerate().take(d) {
+            *o = self.mean[i] + (0..=i).map(|k| self.chol[i * d + k] * e[k]).sum::<f64>();
         }
     }
 }
@@ -136,6 +136,7 @@ fn gaussian(a: &TargetArgs) -> Result<Target> {
         transform: None,
         init: std_normal_init(d)?,
         log_z: Some(0.0),
+        prior_use: PriorUse::Replaces,
     })
 }
 
@@ -160,6 +161,7 @@ fn correlated_gaussian(a: &TargetArgs) -> Result<Target> {
         init: None,
         // The normal lies well inside the box: Z = 1 / 20^d.
         log_z: Some(-(d as f64) * 20f64.ln()),
+        prior_use: PriorUse::Replaces,
     })
 }
 
@@ -225,6 +227,7 @@ fn bench_gaussian7(_a: &TargetArgs) -> Result<Target> {
         transform: None,
         init: Some(Box::new(init)),
         log_z: Some(0.0),
+        prior_use: PriorUse::Replaces,
     })
 }
 
@@ -238,6 +241,7 @@ fn rosenbrock(_a: &TargetArgs) -> Result<Target> {
         transform: None,
         init: None,
         log_z: Some(-6.471617),
+        prior_use: PriorUse::Replaces,
     })
 }
 
@@ -263,6 +267,7 @@ fn gaussian_shells(a: &TargetArgs) -> Result<Target> {
         transform: None,
         init: None,
         log_z,
+        prior_use: PriorUse::Replaces,
     })
 }
 
@@ -277,6 +282,7 @@ fn eggbox(_a: &TargetArgs) -> Result<Target> {
         transform: None,
         init: None,
         log_z: Some(235.85594),
+        prior_use: PriorUse::Replaces,
     })
 }
 
@@ -302,6 +308,7 @@ fn funnel(a: &TargetArgs) -> Result<Target> {
         transform: None,
         init: Some(Box::new(Normal::new(space_names, vec![0.0; d], vec![1.0; d])?)),
         log_z: Some(0.0),
+        prior_use: PriorUse::Replaces,
     })
 }
 

@@ -274,7 +274,7 @@ impl Ensemble {
 }
 
 fn fatal(e: DensityError) -> Error {
-    Error::Usage(format!("the log density failed: {e}"))
+    Error::Density(e)
 }
 
 /// emcee's check: the walkers' covariance must be well conditioned, or the

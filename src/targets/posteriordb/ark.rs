@@ -13,8 +13,8 @@
 use nalgebra::{DMatrix, DVector};
 use seqcal_api::DensityError;
 
-use super::{assemble, check_len, indexed, log_half_cauchy, parse_data, Bij, Elementwise, LeastSquares, Model, HALF_LN_2PI, POS, REAL};
-use crate::targets::{Target, TargetArgs};
+use super::{assemble, check_len, indexed, log_half_cauchy, parse_data, Bij, elementwise, LeastSquares, Model, HALF_LN_2PI, POS, REAL};
+use crate::targets::target::{Target, TargetArgs};
 use crate::{Error, Result};
 
 const POSTERIOR: &str = "arK-arK";
@@ -68,7 +68,7 @@ pub(super) fn build(_a: &TargetArgs) -> Result<Target> {
         "arK",
         format!("posteriordb {POSTERIOR}: AR({k}) model of a {}-point series, N(0, 10) coefficients, sigma ~ half-Cauchy(0, 2.5); sampled as (alpha, beta, log_sigma)", d.T),
         stored,
-        Box::new(Elementwise::new(&params)),
+        std::sync::Arc::new(elementwise(&params)?),
         model,
     )
 }

@@ -13,7 +13,8 @@
 use seqcal_api::DensityError;
 
 use super::{assemble, check_len, indexed, log_half_cauchy, parse_data, Model, HALF_LN_2PI, POS, REAL};
-use crate::targets::{Target, TargetArgs, Transform};
+use crate::targets::target::{Target, TargetArgs};
+use crate::targets::transform::Transform;
 use crate::Result;
 
 const POSTERIOR: &str = "eight_schools-eight_schools_noncentered";
@@ -84,6 +85,11 @@ impl Transform for NonCentered {
         u[j + 1] = tau.ln();
         u.iter().all(|v| v.is_finite())
     }
+    /// The Jacobian is upper triangular with `tau` for each `theta_j`, 1
+    /// for `mu` and `tau` for `tau`: `log |det| = (J + 1) log_tau`.
+    fn log_jacobian(&self, u: &[f64]) -> f64 {
+        (self.j + 1) as f64 * u[self.j + 1]
+    }
 }
 
 pub(super) fn build(_a: &TargetArgs) -> Result<Target> {
@@ -99,7 +105,7 @@ pub(super) fn build(_a: &TargetArgs) -> Result<Target> {
         "eight_schools_noncentered",
         format!("posteriordb {POSTERIOR}: hierarchical normal model of {j} school effects, non-centred, tau ~ half-Cauchy(0, 5); sampled as (theta_trans, mu, log_tau)"),
         stored,
-        Box::new(NonCentered { j }),
+        std::sync::Arc::new(NonCentered { j }),
         model,
     )
 }

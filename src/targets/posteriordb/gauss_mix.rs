@@ -13,8 +13,8 @@
 
 use seqcal_api::DensityError;
 
-use super::{assemble, indexed, parse_data, softplus, Bij, Elementwise, Model, HALF_LN_2PI, POS, REAL};
-use crate::targets::{Target, TargetArgs};
+use super::{assemble, indexed, parse_data, softplus, Bij, elementwise, Model, HALF_LN_2PI, POS, REAL};
+use crate::targets::target::{Target, TargetArgs};
 use crate::math::log_add_exp;
 use crate::{Error, Result};
 
@@ -98,7 +98,7 @@ pub(super) fn build(_a: &TargetArgs) -> Result<Target> {
         "low_dim_gauss_mix",
         format!("posteriordb {POSTERIOR}: two-component normal mixture of {} points, ordered means, theta ~ beta(5, 5); sampled as (mu[1], log(mu[2]-mu[1]), log_sigma, logit_theta)", d.N),
         stored,
-        Box::new(Elementwise::new(&params)),
+        std::sync::Arc::new(elementwise(&params)?),
         GaussMix { y: d.y, log_norm },
     )
 }

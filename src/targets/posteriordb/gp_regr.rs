@@ -18,8 +18,8 @@
 use nalgebra::{Cholesky, SMatrix, SVector};
 use seqcal_api::DensityError;
 
-use super::{assemble, check_len, parse_data, Bij, Elementwise, Model, HALF_LN_2PI, POS};
-use crate::targets::{Target, TargetArgs};
+use super::{assemble, check_len, parse_data, Bij, elementwise, Model, HALF_LN_2PI, POS};
+use crate::targets::target::{Target, TargetArgs};
 use crate::{Error, Result};
 
 const POSTERIOR: &str = "gp_pois_regr-gp_regr";
@@ -94,10 +94,10 @@ pub(super) fn build(_a: &TargetArgs) -> Result<Target> {
     }
     let mut dist2: Vec<f64> = Vec::new();
     let mut idx = [[0u8; N]; N];
-    for i in 0..N {
-        for j in 0..i {
+    for (i, row) in idx.iter_mut().enumerate() {
+        for (j, slot) in row.iter_mut().enumerate().take(i) {
             let v = (d.x[i] - d.x[j]).powi(2);
-            idx[i][j] = match dist2.iter().position(|w| *w == v) {
+            *slot = match dist2.iter().position(|w| *w == v) {
                 Some(k) => k as u8,
                 None => {
                     dist2.push(v);
@@ -116,7 +116,7 @@ pub(super) fn build(_a: &TargetArgs) -> Result<Target> {
         "gp_regr",
         format!("posteriordb {POSTERIOR}: exact GP marginal likelihood of {N} points, squared-exponential kernel + sigma I, rho ~ gamma(25, 4), alpha ~ N+(0, 2), sigma ~ N+(0, 1); sampled as log(rho, alpha, sigma)"),
         stored,
-        Box::new(Elementwise::new(&params)),
+        std::sync::Arc::new(elementwise(&params)?),
         model,
     )
 }

@@ -14,8 +14,8 @@
 use nalgebra::{DMatrix, DVector};
 use seqcal_api::DensityError;
 
-use super::{assemble, check_len, indexed, log_half_cauchy, parse_data, Bij, Elementwise, LeastSquares, Model, HALF_LN_2PI, POS, REAL};
-use crate::targets::{Target, TargetArgs};
+use super::{assemble, check_len, indexed, log_half_cauchy, parse_data, Bij, elementwise, LeastSquares, Model, HALF_LN_2PI, POS, REAL};
+use crate::targets::target::{Target, TargetArgs};
 use crate::Result;
 
 const POSTERIOR: &str = "kidiq-kidscore_interaction";
@@ -66,7 +66,7 @@ pub(super) fn build(_a: &TargetArgs) -> Result<Target> {
         "kidiq_interaction",
         format!("posteriordb {POSTERIOR}: regression of {n} kid scores on mom_hs, mom_iq and mom_hs*mom_iq, flat prior on beta, sigma ~ half-Cauchy(0, 2.5); sampled as (beta, log_sigma)"),
         stored,
-        Box::new(Elementwise::new(&params)),
+        std::sync::Arc::new(elementwise(&params)?),
         model,
     )
 }

@@ -47,7 +47,9 @@ mod tests;
 use nalgebra::{DMatrix, DVector};
 use seqcal_api::{DensityError, LogDensity, ParamSpace};
 
-use super::{Target, TargetEntry, Transform};
+use super::target::{PriorUse, Target, TargetEntry};
+use super::transform::{Bijection, Elementwise, Transform};
+pub(super) use super::transform::softplus;
 use crate::prior::UniformBox;
 use crate::{Error, Result};
 
@@ -65,23 +67,6 @@ fn check_len(posterior: &str, what: &str, got: usize, want: usize) -> Result<()>
         return Err(Error::Usage(format!("posteriordb data of {posterior}: {what} has {got} values, expected {want}")));
     }
     Ok(())
-}
-
-/// `ln(1 + e^x)` without overflow.
-#[inline]
-fn softplus(x: f64) -> f64 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
-}
-
-/// `1 / (1 + e^-v)` without overflow.
-#[inline]
-fn inv_logit(v: f64) -> f64 {
-    if v >= 0.0 {
-        1.0 / (1.0 + (-v).exp())
-    } else {
-        let e = v.exp();
-        e / (1.0 + e)
-    }
 }
 
 /// `ln(1 + z²)`, also where `z²` overflows.
@@ -145,63 +130,20 @@ enum Bij {
     LogGap,
 }
 
-/// A transform acting coordinate by coordinate (the previous coordinate too
-/// for [`Bij::LogGap`]).
-struct Elementwise {
-    sampler: Vec<String>,
-    kinds: Vec<Bij>,
-}
-
-impl Elementwise {
-    /// From the stored names and the kind of each: the sampler coordinates
-    /// are named `log_NAME`, `logit_NAME` and `log_diff_NAME` (the log of
-    /// `NAME` minus the previous parameter).
-    fn new(params: &[(String, Bij)]) -> Self {
-        assert!(params.first().is_none_or(|p| p.1 != Bij::LogGap), "an ordered parameter needs a predecessor");
-        let sampler = params
-            .iter()
-            .map(|(n, k)| match k {
-                Bij::Free => n.clone(),
-                Bij::Log => format!("log_{n}"),
-                Bij::Logit => format!("logit_{n}"),
-                Bij::LogGap => format!("log_diff_{n}"),
-            })
-            .collect();
-        Elementwise { sampler, kinds: params.iter().map(|p| p.1).collect() }
-    }
-}
-
-impl Transform for Elementwise {
-    fn sampler_names(&self) -> Vec<String> {
-        self.sampler.clone()
-    }
-    fn constrain(&self, u: &[f64], theta: &mut [f64]) {
-        for (i, k) in self.kinds.iter().enumerate() {
-            theta[i] = match k {
-                Bij::Free => u[i],
-                Bij::Log => u[i].exp(),
-                Bij::Logit => inv_logit(u[i]),
-                Bij::LogGap => theta[i - 1] + u[i].exp(),
-            };
-        }
-    }
-    fn unconstrain(&self, theta: &[f64], u: &mut [f64]) -> bool {
-        let n = self.kinds.len();
-        if theta.len() != n || u.len() != n || theta.iter().any(|v| !v.is_finite()) {
-            return false;
-        }
-        for (i, k) in self.kinds.iter().enumerate() {
-            let x = theta[i];
-            u[i] = match k {
-                Bij::Free => x,
-                Bij::Log if x > 0.0 => x.ln(),
-                Bij::Logit if x > 0.0 && x < 1.0 => x.ln() - (-x).ln_1p(),
-                Bij::LogGap if x > theta[i - 1] => (x - theta[i - 1]).ln(),
-                _ => return false,
-            };
-        }
-        u.iter().all(|v| v.is_finite())
-    }
+/// The elementwise transform of `params` (stored names and the kind of
+/// each): the sampler coordinates are named `log_NAME`, `logit_NAME` and
+/// `log_diff_NAME` (the log of `NAME` minus the previous parameter).
+fn elementwise(params: &[(String, Bij)]) -> Result<Elementwise> {
+    let (names, kinds) = params
+        .iter()
+        .map(|(n, k)| match k {
+            Bij::Free => (n.clone(), Bijection::Identity),
+            Bij::Log => (format!("log_{n}"), Bijection::Lower(0.0)),
+            Bij::Logit => (format!("logit_{n}"), Bijection::Interval(0.0, 1.0)),
+            Bij::LogGap => (format!("log_diff_{n}"), Bijection::AbovePrevious),
+        })
+        .unzip();
+    Elementwise::new(names, kinds)
 }
 
 /// Largest number of regression coefficients [`LeastSquares`] takes.
@@ -258,7 +200,7 @@ impl LeastSquares {
 
 /// Assembles a target: stored parameters with their bounds, the transform,
 /// the model; walkers start uniformly in (-2, 2) on the sampler coordinates.
-fn assemble<M: Model>(name: &str, description: String, stored: Vec<(String, (f64, f64))>, transform: Box<dyn Transform>, model: M) -> Result<Target> {
+fn assemble<M: Model>(name: &str, description: String, stored: Vec<(String, (f64, f64))>, transform: std::sync::Arc<dyn Transform>, model: M) -> Result<Target> {
     let (names, bounds): (Vec<String>, Vec<(f64, f64)>) = stored.into_iter().unzip();
     let space = ParamSpace::new(names, bounds).map_err(|e| Error::Usage(e.to_string()))?;
     let sampler = transform.sampler_names();
@@ -276,6 +218,7 @@ fn assemble<M: Model>(name: &str, description: String, stored: Vec<(String, (f64
         transform: Some(transform),
         init: Some(Box::new(UniformBox::new(init_space)?)),
         log_z: None,
+        prior_use: PriorUse::Refused,
     })
 }
 

@@ -398,10 +398,7 @@ impl seqcal_api::Emulator for GpEmulator {
             }
             let b: Vec<f64> = (0..k * o).map(|t| cv[a * k + t / o].max(0.0).sqrt() * dw[t]).collect();
             cr.copy_from_slice(&dr);
-            // SAFETY: cr is o × o, b is k × o (row-major), separate buffers.
-            unsafe {
-                gemm::gemm(o, o, k, cr.as_mut_ptr(), 1, o as isize, true, b.as_ptr(), o as isize, 1, b.as_ptr(), 1, o as isize, 1.0, 1.0, false, false, false, gemm::Parallelism::None);
-            }
+            crate::linalg::add_gram(cr, &b, k, o);
             mr.iter().chain(cr.iter()).all(|v| v.is_finite())
         };
         let finite = if m < PAR_MIN {

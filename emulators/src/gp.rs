@@ -254,39 +254,7 @@ impl Gp {
                 }
             }
         } else {
-            const B: usize = 64;
-            let mut v = vec![0.0; m * B];
-            for j0 in (0..n).step_by(B) {
-                let j1 = (j0 + B).min(n);
-                let w = j1 - j0;
-                // v (m × w, column-major) = ks[:, 0..j1] · L⁻ᵀ[0..j1, j0..j1]; rows of
-                // L⁻ᵀ past j1 are zero in these columns.
-                // SAFETY: ks is m × n row-major, linv_t n × n column-major, v holds m × w.
-                unsafe {
-                    gemm::gemm(
-                        m,
-                        w,
-                        j1,
-                        v.as_mut_ptr(),
-                        m as isize,
-                        1,
-                        false,
-                        ks.as_ptr(),
-                        1,
-                        n as isize,
-                        lt.as_ptr().add(j0 * n),
-                        n as isize,
-                        1,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
-                simd::sumsq_rows(&v, m, w, &mut s);
-            }
+            linalg::add_row_sumsq_times_upper(&ks, m, n, lt, &mut s);
         }
         for a in 0..m {
             var[a] = (self.signal + self.noise - s[a]).max(1e-12 * self.signal);

@@ -45,6 +45,8 @@
 mod emulator;
 mod gp;
 mod linalg;
+#[cfg(feature = "faer-bench")]
+pub mod linalg_bench;
 pub mod kernel;
 mod optim;
 mod pca;

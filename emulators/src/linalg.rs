@@ -14,38 +14,99 @@
 /// Block size of the factorization and the inversions.
 const NB: usize = 64;
 
+use crate::simd;
+
+/// A strided matrix operand: offset of its first value in a buffer, column
+/// stride and row stride.
+#[derive(Debug, Clone, Copy)]
+struct Op {
+    off: usize,
+    cs: usize,
+    rs: usize,
+}
+
+impl Op {
+    fn new(off: usize, cs: usize, rs: usize) -> Op {
+        Op { off, cs, rs }
+    }
+
+    /// The first and last buffer index a `rows × cols` operand touches
+    /// (`rows, cols >= 1`).
+    fn extent(self, rows: usize, cols: usize) -> (usize, usize) {
+        (self.off, self.off + (rows - 1) * self.rs + (cols - 1) * self.cs)
+    }
+}
+
+/// A source operand of [`mm`]: inside the destination's buffer, or in a buffer of its own.
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    Same(Op),
+    Other(&'a [f64], Op),
+}
+
 /// `dst = (read ? dst : 0) + beta · lhs · rhs`, sizes `m × k` times `k × n`,
-/// every operand given by a pointer and (column stride, row stride).
+/// by the `gemm` crate (single-threaded). `dst` lives in `buf`; each source
+/// in `buf` too or in a slice of its own.
 ///
-/// # Safety
-/// The pointers with their strides must address valid, non-overlapping
-/// (dst against the others) memory for the given sizes.
+/// # Panics
+/// If `k = 0`, an operand reaches past its buffer, or a source in `buf`
+/// overlaps the destination's span: checked here on every call, since `gemm`
+/// trusts its pointers.
 #[allow(clippy::too_many_arguments)]
-unsafe fn mm(m: usize, n: usize, k: usize, dst: *mut f64, dst_cs: usize, dst_rs: usize, read: bool, lhs: *const f64, lhs_cs: usize, lhs_rs: usize, rhs: *const f64, rhs_cs: usize, rhs_rs: usize, beta: f64) {
+fn mm(m: usize, n: usize, k: usize, buf: &mut [f64], dst: Op, read: bool, lhs: Src<'_>, rhs: Src<'_>, beta: f64) {
     if m == 0 || n == 0 {
         return;
     }
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst,
-        dst_cs as isize,
-        dst_rs as isize,
-        read,
-        lhs,
-        lhs_cs as isize,
-        lhs_rs as isize,
-        rhs,
-        rhs_cs as isize,
-        rhs_rs as isize,
-        1.0,
-        beta,
-        false,
-        false,
-        false,
-        gemm::Parallelism::None,
-    );
+    assert!(k > 0, "mm: empty inner dimension");
+    let (d0, d1) = dst.extent(m, n);
+    let len = buf.len();
+    assert!(d1 < len, "mm: destination [{d0}, {d1}] outside a buffer of {len}");
+    let check = |src: Src<'_>, rows: usize, cols: usize| match src {
+            Src::Same(op) => {
+                let (s0, s1) = op.extent(rows, cols);
+                assert!(s1 < len, "mm: source [{s0}, {s1}] outside a buffer of {len}");
+                assert!(s1 < d0 || s0 > d1, "mm: source [{s0}, {s1}] overlaps the destination [{d0}, {d1}]");
+            }
+            Src::Other(b, op) => {
+                let (s0, s1) = op.extent(rows, cols);
+                assert!(s1 < b.len(), "mm: source [{s0}, {s1}] outside a buffer of {}", b.len());
+            }
+    };
+    check(lhs, m, k);
+    check(rhs, k, n);
+    // Every pointer into `buf` derives from this one mutable borrow.
+    let base = buf.as_mut_ptr();
+    let ptr = |src: Src<'_>| match src {
+        Src::Same(op) => (base.cast_const(), op),
+        Src::Other(b, op) => (b.as_ptr(), op),
+    };
+    let (lp, lo) = ptr(lhs);
+    let (rp, ro) = ptr(rhs);
+    // SAFETY: every operand lies inside its buffer (asserted above), the sources in `buf` lie outside the destination's
+    // span, and a slice of its own cannot alias `buf`, which is borrowed mutably.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            base.add(dst.off),
+            dst.cs as isize,
+            dst.rs as isize,
+            read,
+            lp.add(lo.off),
+            lo.cs as isize,
+            lo.rs as isize,
+            rp.add(ro.off),
+            ro.cs as isize,
+            ro.rs as isize,
+            1.0,
+            beta,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
 }
 
 /// In-place lower Cholesky factor of the symmetric positive-definite `a`
@@ -91,20 +152,14 @@ pub(crate) fn cholesky(a: &mut [f64], n: usize) -> bool {
         for j in 0..w {
             panel[j * r..(j + 1) * r].copy_from_slice(&a[(k0 + j) * n + k1..(k0 + j) * n + n]);
         }
-        // SAFETY: panel is r × w (column stride r), l11inv w × w, the destination the
-        // rows k1.. of columns k0..k1 of a, disjoint from both.
-        unsafe {
-            mm(r, w, w, a.as_mut_ptr().add(k0 * n + k1), n, 1, false, panel.as_ptr(), r, 1, l11inv.as_ptr(), 1, w, 1.0);
-        }
+        // The rows k1.. of columns k0..k1 of a: panel (r × w) times L11⁻ᵀ.
+        mm(r, w, w, a, Op::new(k0 * n + k1, n, 1), false, Src::Other(&panel, Op::new(0, r, 1)), Src::Other(&l11inv, Op::new(0, 1, w)), 1.0);
         // Trailing lower triangle: A22 −= L21 L21ᵀ, by column blocks from the diagonal down.
         for j0 in (k1..n).step_by(NB) {
             let jw = (j0 + NB).min(n) - j0;
-            // SAFETY: the destination (rows j0.., columns j0..j0+jw, all >= k1) does
-            // not overlap L21 (columns k0..k1).
-            unsafe {
-                let base = a.as_mut_ptr();
-                mm(n - j0, jw, w, base.add(j0 * n + j0), n, 1, true, base.add(k0 * n + j0), n, 1, base.add(k0 * n + j0), 1, n, -1.0);
-            }
+            // Rows j0.., columns j0..j0+jw (all >= k1), apart from L21 (columns k0..k1).
+            let l21 = Op::new(k0 * n + j0, n, 1);
+            mm(n - j0, jw, w, a, Op::new(j0 * n + j0, n, 1), true, Src::Same(l21), Src::Same(Op::new(k0 * n + j0, 1, n)), -1.0);
         }
     }
     true
@@ -159,14 +214,10 @@ fn tri_inverse_rec(a: &mut [f64], ld: usize, o: usize, s: usize, tmp: &mut [f64]
     let r = s - h;
     tri_inverse_rec(a, ld, o, h, tmp);
     tri_inverse_rec(a, ld, o + h, r, tmp);
-    // SAFETY: B (rows o+h.., columns o..o+h), A⁻¹ and C⁻¹ are disjoint blocks of a;
-    // tmp (r × h, column stride r) is separate memory of at least r·h <= s²/4 values.
-    unsafe {
-        let base = a.as_mut_ptr();
-        let t = tmp.as_mut_ptr();
-        mm(r, h, h, t, r, 1, false, base.add(o * ld + o + h), ld, 1, base.add(o * ld + o), ld, 1, 1.0);
-        mm(r, h, r, base.add(o * ld + o + h), ld, 1, false, base.add((o + h) * ld + o + h), ld, 1, t, r, 1, -1.0);
-    }
+    // tmp = B A⁻¹ (B: rows o+h.., columns o..o+h), then B = −C⁻¹ tmp.
+    let b = Op::new(o * ld + o + h, ld, 1);
+    mm(r, h, h, tmp, Op::new(0, r, 1), false, Src::Other(a, b), Src::Other(a, Op::new(o * ld + o, ld, 1)), 1.0);
+    mm(r, h, r, a, b, false, Src::Same(Op::new((o + h) * ld + o + h, ld, 1)), Src::Other(tmp, Op::new(0, r, 1)), -1.0);
 }
 
 /// `K⁻¹ = L⁻ᵀ L⁻¹` from `M = L⁻¹` (lower triangular, zeros above): the lower
@@ -178,10 +229,7 @@ pub(crate) fn inverse_from_tri_inverse(m: &[f64], n: usize) -> Vec<f64> {
         let w = (j0 + NB).min(n) - j0;
         let r = n - j0;
         // out[j0.., j0..j0+w] = (M[j0.., j0..])ᵀ M[j0.., j0..j0+w].
-        // SAFETY: out and m are separate n × n buffers.
-        unsafe {
-            mm(r, w, r, out.as_mut_ptr().add(j0 * n + j0), n, 1, false, m.as_ptr().add(j0 * n + j0), 1, n, m.as_ptr().add(j0 * n + j0), n, 1, 1.0);
-        }
+        mm(r, w, r, &mut out, Op::new(j0 * n + j0, n, 1), false, Src::Other(m, Op::new(j0 * n + j0, 1, n)), Src::Other(m, Op::new(j0 * n + j0, n, 1)), 1.0);
     }
     for j in 0..n {
         for i in 0..j {
@@ -189,6 +237,26 @@ pub(crate) fn inverse_from_tri_inverse(m: &[f64], n: usize) -> Vec<f64> {
         }
     }
     out
+}
+
+/// `s[a] += ‖(K* L⁻ᵀ)_a‖²` for the `m` rows of `ks` (row-major `m × n`) and
+/// the upper-triangular `lt = L⁻ᵀ` (column-major `n × n`): the product by
+/// column blocks, each only over the rows of `L⁻ᵀ` above its diagonal.
+pub(crate) fn add_row_sumsq_times_upper(ks: &[f64], m: usize, n: usize, lt: &[f64], s: &mut [f64]) {
+    let mut v = vec![0.0; m * NB];
+    for j0 in (0..n).step_by(NB) {
+        let j1 = (j0 + NB).min(n);
+        let w = j1 - j0;
+        // v (m × w, column-major) = ks[:, 0..j1] · L⁻ᵀ[0..j1, j0..j1]; rows of L⁻ᵀ
+        // past j1 are zero in these columns.
+        mm(m, w, j1, &mut v, Op::new(0, m, 1), false, Src::Other(ks, Op::new(0, 1, n)), Src::Other(lt, Op::new(j0 * n, n, 1)), 1.0);
+        simd::sumsq_rows(&v, m, w, s);
+    }
+}
+
+/// `c += bᵀ b` for `b` row-major `k × o` and `c` row-major `o × o`.
+pub(crate) fn add_gram(c: &mut [f64], b: &[f64], k: usize, o: usize) {
+    mm(o, o, k, c, Op::new(0, 1, o), true, Src::Other(b, Op::new(0, o, 1)), Src::Other(b, Op::new(0, 1, o)), 1.0);
 }
 
 #[cfg(test)]

@@ -223,10 +223,9 @@ impl Gp {
     /// the rows of `u` (row-major, `m × p`), written into `mean` and `var`.
     ///
     /// With `k*` the kernel row of a point, the variance is
-    /// `s² + σ² − ‖L⁻¹ k*‖²`. For a batch, `V = K* L⁻ᵀ` is one matrix product
-    /// (the `gemm` crate, single-threaded) done by column blocks of the upper
-    /// triangular `L⁻ᵀ`, so that the zeros below its diagonal are skipped:
-    /// `n²/2` multiply-adds per point. A few points use dot products over the
+    /// `s² + σ² − ‖L⁻¹ k*‖²`. For a batch, `V = K* L⁻ᵀ` is one triangular
+    /// matrix product (faer, single-threaded) that skips the zeros below the
+    /// diagonal of `L⁻ᵀ`: `n²/2` multiply-adds per point. A few points use dot products over the
     /// triangle's columns instead. The result does not depend on the thread
     /// count: callers parallelize over blocks of points and components.
     pub fn predict_into(&self, u: &[f64], mean: &mut [f64], var: &mut [f64]) {

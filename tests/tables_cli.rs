@@ -82,6 +82,25 @@ fn design_columns_are_matched_by_name() {
 }
 
 #[test]
+fn a_pipeline_and_emulator_train_use_the_same_defaults() {
+    // An empty emulator table in a pipeline of seed 0 and `emulator train` without flags
+    // train the same emulator from the same files.
+    let dir = tempfile::tempdir().unwrap();
+    let data = data(dir.path());
+    let text = pipeline("design.csv", "A.csv").replace("seed = 2", "seed = 0").replace("emulator = { npc = 3, restarts = 0 }\n", "");
+    std::fs::write(data.join("p.toml"), text).unwrap();
+    let runs = dir.path().join("runs");
+    succeeds(&["run", s(&data.join("p.toml")), "--runs-dir", s(&runs), "-q"]);
+    let bounds = data.join("bounds.csv");
+    std::fs::write(&bounds, "lower,upper\n0.5,2\n-1,1\n0.1,1\n-1,1\n0,1\n0,1\n0.1,2\n").unwrap();
+    let emu = dir.path().join("emu.json");
+    succeeds(&["emulator", "train", "--design", s(&data.join("design.csv")), "--outputs", s(&data.join("A_model.csv")), "--bounds", s(&bounds), "-o", s(&emu)]);
+    let (a, b) = (std::fs::read_to_string(runs.join("tables/emulators/A.json")).unwrap(), std::fs::read_to_string(&emu).unwrap());
+    assert!(a.contains("\"restarts\":4") && a.contains("\"explained\":0.99"), "{}", &a[..300.min(a.len())]);
+    assert!(a == b, "the pipeline's emulator differs from emulator train's");
+}
+
+#[test]
 fn bad_headers_are_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let data = data(dir.path());

@@ -141,6 +141,20 @@ fn bad_training_input() {
     train_fails(|w| files(&w.design, &w.outputs, &write(w.dir.path(), "b3.csv", "lower,upper\n0.5,2\n0.2,0.3\n0.5,2\n0,1.5\n-1,1\n0.1,0.5\n")), "outside the bounds");
     train_fails(|w| files(&w.design, &w.outputs, &write(w.dir.path(), "b4.csv", "lower,upper\n0.5,2\n")), "1 rows but the design has 6");
     train_fails(|w| files(&w.design, &w.outputs, &write(w.dir.path(), "b5.csv", "lower,upper\n0.5,2,3\n")), "expected 2 fields");
+    train_fails(|w| files(&w.design, &w.outputs, &write(w.dir.path(), "b6.csv", "lo,hi\n0.5,2\n")), "no column \"lower\", no column \"upper\", unknown column \"lo\"");
+    // Tables without a header line (numpy.savetxt's default): refused, not read one run short.
+    let no_header = |w: &Small, f: &Path, name: &str| {
+        let text = std::fs::read_to_string(f).unwrap();
+        write(w.dir.path(), name, text.split_once('\n').unwrap().1)
+    };
+    train_fails(|w| files(&no_header(w, &w.design, "dn.csv"), &w.outputs, &w.bounds), "dn.csv: line 1 looks like data, not a header: 1.");
+    train_fails(|w| files(&w.design, &no_header(w, &w.outputs, "yn.csv"), &w.bounds), "yn.csv: line 1 looks like data, not a header");
+    // A size a user can type: refused at once, with the limit, before any file is read.
+    let w = small();
+    let out = w.dir.path().join("e.json");
+    let err = fails(&["emulator", "train", "--design", "nowhere.csv", "--outputs", s(&w.outputs), "--bounds", s(&w.bounds), "--restarts", "18446744073709551615", "-o", s(&out)]);
+    assert!(err.contains("restarts = 18446744073709551615: at most 1000"), "{err}");
+    assert!(!out.exists());
     train_fails(
         |w| {
             let mut v = files(&w.design, &w.outputs, &w.bounds);
@@ -160,9 +174,19 @@ fn bad_emulator_or_points() {
     let emu = w.dir.path().join("emu.json");
     succeeds(&["emulator", "train", "--design", s(&w.design), "--outputs", s(&w.outputs), "--bounds", s(&w.bounds), "--npc", "2", "--restarts", "0", "-o", s(&emu)]);
     let err = fails(&["emulator", "predict", s(&emu), s(&w.bounds), "-o", s(&w.dir.path().join("p.csv"))]);
-    assert!(err.contains("6 parameters per point but got 2"), "{err}");
+    assert!(
+        err.contains("b.csv: no columns \"amp\", \"decay\", \"freq\" and 3 more, unknown column \"lower\", unknown column \"upper\"") && err.contains("the emulator's inputs are [amp, decay, freq, phase, curv, width], in any order; the header has 2 columns [lower, upper]"),
+        "{err}"
+    );
     let err = fails(&["emulator", "validate", s(&emu), "--design", s(&w.design), "--outputs", s(&w.bounds)]);
-    assert!(err.contains("emulator 24 outputs"), "{err}");
+    assert!(err.contains("no columns \"y01\", \"y02\", \"y03\" and 21 more") && err.contains("the emulator's outputs are [y01, y02,"), "{err}");
+    // A point file missing a parameter, or with one more column.
+    let short = write(w.dir.path(), "short.csv", "amp,decay,freq,phase,curv\n1,1,1,1,0\n");
+    let err = fails(&["emulator", "predict", s(&emu), s(&short), "-o", s(&w.dir.path().join("p.csv"))]);
+    assert!(err.contains("no column \"width\": the emulator's inputs are") && err.contains("the header has 5 columns"), "{err}");
+    let long = write(w.dir.path(), "long.csv", "amp,decay,freq,phase,curv,width,extra\n1,1,1,1,0,0.2,3\n");
+    let err = fails(&["emulator", "predict", s(&emu), s(&long), "-o", s(&w.dir.path().join("p.csv"))]);
+    assert!(err.contains("unknown column \"extra\""), "{err}");
     assert!(!w.dir.path().join("p.csv").exists());
 }
 
@@ -196,7 +220,8 @@ fn heavy_ion_example_in_hdf5_with_output_errors() {
     let err = run_fail(base(format!("{}:nope", s(&h5))));
     assert!(err.contains("no dataset 'nope'") && err.contains("output_errors"), "{err}");
     let err = run_fail(base(format!("{}:design", s(&h5))));
-    assert!(err.contains("one sd per output"), "{err}");
+    assert!(err.contains("runs.h5:design: no columns \"dN_pi_c02.5\", \"dN_pi_c07.5\", \"dN_pi_c15.0\" and 107 more, unknown columns \"norm\""), "{err}");
+    assert!(err.contains("(110 in all)]") && err.contains("the header has 17 columns [norm, trento_p,"), "{err}");
     assert!(!d.join("bad.json").exists());
     // The CSV form of the same example, errors included.
     let c = d.join("csv");
@@ -204,4 +229,99 @@ fn heavy_ion_example_in_hdf5_with_output_errors() {
     let errs = std::fs::read_to_string(c.join("output_errors.csv")).unwrap();
     assert_eq!(errs.lines().count(), 31);
     assert_eq!(errs.lines().next().unwrap().split(',').count(), 110);
+}
+
+/// `text` (a CSV) with its columns in the order `perm` (headers and values together).
+fn permute(text: &str, perm: &[usize]) -> String {
+    text.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            perm.iter().map(|&i| f[i]).collect::<Vec<_>>().join(",") + "\n"
+        })
+        .collect()
+}
+
+#[test]
+fn reordered_columns_are_matched_by_name() {
+    let w = small();
+    let d = w.dir.path();
+    let emu = d.join("emu.json");
+    succeeds(&["emulator", "train", "--design", s(&w.design), "--outputs", s(&w.outputs), "--bounds", s(&w.bounds), "--npc", "6", "--restarts", "0", "-o", s(&emu)]);
+    let dv = head(d, "design_val.csv", 41, "dv.csv");
+    let yv = head(d, "outputs_val.csv", 41, "yv.csv");
+    let dperm = [3, 0, 5, 1, 4, 2];
+    let yperm: Vec<usize> = (0..24).rev().collect();
+    let dv_r = write(d, "dv_r.csv", &permute(&std::fs::read_to_string(&dv).unwrap(), &dperm));
+    let yv_r = write(d, "yv_r.csv", &permute(&std::fs::read_to_string(&yv).unwrap(), &yperm));
+    let plain: serde_json::Value = serde_json::from_str(&succeeds(&["emulator", "validate", s(&emu), "--design", s(&dv), "--outputs", s(&yv), "--json"])).unwrap();
+    let reordered: serde_json::Value = serde_json::from_str(&succeeds(&["emulator", "validate", s(&emu), "--design", s(&dv_r), "--outputs", s(&yv_r), "--json"])).unwrap();
+    assert_eq!(plain, reordered);
+    assert!(plain["rmse_std"].as_f64().unwrap() < 0.3, "{plain}");
+    // Predictions at reordered points: the same file.
+    let (p1, p2) = (d.join("p1.csv"), d.join("p2.csv"));
+    succeeds(&["emulator", "predict", s(&emu), s(&dv), "-o", s(&p1)]);
+    succeeds(&["emulator", "predict", s(&emu), s(&dv_r), "-o", s(&p2)]);
+    assert_eq!(std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
+    // Errors of the runs are matched to the outputs by name too.
+    let errs = |name: &str, perm: &[usize]| {
+        let text: String = std::fs::read_to_string(&w.outputs).unwrap().lines().enumerate().map(|(i, l)| if i == 0 { l.to_string() + "\n" } else { l.split(',').map(|v| format!("{}", 1e-3 * (1.0 + v.parse::<f64>().unwrap().abs()))).collect::<Vec<_>>().join(",") + "\n" }).collect();
+        write(d, name, &permute(&text, perm))
+    };
+    let id: Vec<usize> = (0..24).collect();
+    let (e1, e2) = (errs("e1.csv", &id), errs("e2.csv", &yperm));
+    let (m1, m2) = (d.join("m1.json"), d.join("m2.json"));
+    for (e, m) in [(&e1, &m1), (&e2, &m2)] {
+        succeeds(&["emulator", "train", "--design", s(&w.design), "--outputs", s(&w.outputs), "--bounds", s(&w.bounds), "--output-errors", s(e), "--npc", "3", "--restarts", "0", "-o", s(m)]);
+    }
+    assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m2).unwrap());
+}
+
+#[test]
+fn validation_table_shows_what_the_json_holds() {
+    // Outputs linear in the inputs: the emulator is nearly exact, errors far below 10⁻⁴ sd.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let table = |n: usize, seed: u64| {
+        let (mut x, mut y) = ("a,b\n".to_string(), "u,v,w\n".to_string());
+        for i in 0..n {
+            let a = ((i as f64 + 0.5) / n as f64 + 0.37 * seed as f64).fract();
+            let b = ((i as f64 * 0.618_034 + 0.1 * seed as f64) % 1.0).abs();
+            x += &format!("{a},{b}\n");
+            y += &format!("{},{},{}\n", a + 2.0 * b, 3.0 * a - b, 1.0 + a + b);
+        }
+        (x, y)
+    };
+    let (x, y) = table(40, 0);
+    let (xv, yv) = table(10, 1);
+    let (x, y, xv, yv, b) = (write(d, "x.csv", &x), write(d, "y.csv", &y), write(d, "xv.csv", &xv), write(d, "yv.csv", &yv), write(d, "b.csv", "lower,upper\n0,1\n0,1\n"));
+    let emu = d.join("emu.json");
+    succeeds(&["emulator", "train", "--design", s(&x), "--outputs", s(&y), "--bounds", s(&b), "--npc", "2", "--restarts", "0", "-o", s(&emu)]);
+    let j: serde_json::Value = serde_json::from_str(&succeeds(&["emulator", "validate", s(&emu), "--design", s(&xv), "--outputs", s(&yv), "--json"])).unwrap();
+    let text = succeeds(&["emulator", "validate", s(&emu), "--design", s(&xv), "--outputs", s(&yv)]);
+    let rows: Vec<(&str, f64)> = text.lines().skip(1).map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f[0], f[1].parse().unwrap())
+    }).collect();
+    let outputs = j["outputs"].as_array().unwrap();
+    assert_eq!(rows.len(), outputs.len() + 1, "{text}");
+    let mut tiny = 0;
+    for (o, (name, shown)) in outputs.iter().zip(&rows) {
+        let want = o["rmse_std"].as_f64().unwrap();
+        assert_eq!(o["name"].as_str().unwrap(), *name);
+        tiny += usize::from(want < 5e-5);
+        // Four significant digits.
+        assert!(want > 0.0 && (shown - want).abs() <= 5e-4 * want, "{name}: table {shown}, JSON {want}\n{text}");
+    }
+    let all = j["rmse_std"].as_f64().unwrap();
+    assert!((rows[outputs.len()].1 - all).abs() <= 5e-4 * all, "{text}");
+    // The case that printed 0.0000 before: an error under half the last fixed digit.
+    assert!(tiny > 0, "no output with rmse/sd < 5e-5: the test does not reach small errors\n{text}");
+}
+
+#[test]
+fn huge_example_sizes_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = fails(&["emulator", "example", "--n-design", "1000000000000000", "-o", s(&dir.path().join("ex"))]);
+    assert!(err.contains("--n-design 1000000000000000 and --n-validation 200 need about") && err.contains("GB of memory"), "{err}");
+    assert!(!dir.path().join("ex").exists());
 }

@@ -21,27 +21,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::gp::{Gp, HyperBounds};
-use crate::pca::{Components, Pca};
-use crate::{EmuError, Kernel};
-
-/// How an emulator is trained.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TrainSettings {
-    /// Principal components kept [default: explaining 99% of the variance].
-    pub components: Components,
-    /// Kernel of every component's GP [default: squared exponential].
-    pub kernel: Kernel,
-    /// Random restarts of the hyperparameter optimization besides the default start [default: 4].
-    pub restarts: usize,
-    /// Seed of the restarts; component `c` uses `seed + c` [default: 0].
-    pub seed: u64,
-}
-
-impl Default for TrainSettings {
-    fn default() -> Self {
-        TrainSettings { components: Components::Explained(0.99), kernel: Kernel::Se, restarts: 4, seed: 0 }
-    }
-}
+use crate::pca::Pca;
+use crate::{EmuError, TrainSettings};
 
 /// Fitted hyperparameters of one component's GP (natural scale).
 #[derive(Debug, Clone, Serialize)]
@@ -149,6 +130,7 @@ impl GpEmulator {
     /// As [`train`](GpEmulator::train); also errors of the wrong shape, or
     /// negative or non-finite.
     pub fn train_with_errors(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>, errors: Option<ArrayView2<'_, f64>>, bounds: &[(f64, f64)], settings: &TrainSettings) -> Result<GpEmulator, EmuError> {
+        settings.check()?;
         let (n, p) = x.dim();
         if bounds.len() != p {
             return Err(EmuError::Data(format!("the bounds have {} rows but the design has {p} parameters", bounds.len())));
@@ -388,8 +370,8 @@ impl seqcal_api::Emulator for GpEmulator {
         let mut cov = vec![0.0; m * o * o];
         let (mu, sd, w) = (&self.pca.y_mean, &self.pca.y_sd, &self.pca.loadings);
         // Cov = D R D + Bᵀ B with the rows b_c = √v_c D w_c of B (k × o): one small
-        // matrix product per point (the gemm crate, single-threaded; the points run in
-        // parallel), full square, so no mirroring pass. Finiteness is checked on the way.
+        // triangular product per point (faer, single-threaded; the points run in
+        // parallel), mirrored so that it is exactly symmetric. Finiteness is checked on the way.
         let dr: Vec<f64> = (0..o * o).map(|t| sd[t / o] * sd[t % o] * self.pca.resid_cov[t]).collect();
         let dw: Vec<f64> = (0..k * o).map(|t| sd[t % o] * w[t / o][t % o]).collect();
         let work = |(a, (mr, cr)): (usize, (&mut [f64], &mut [f64]))| -> bool {
@@ -398,10 +380,7 @@ impl seqcal_api::Emulator for GpEmulator {
             }
             let b: Vec<f64> = (0..k * o).map(|t| cv[a * k + t / o].max(0.0).sqrt() * dw[t]).collect();
             cr.copy_from_slice(&dr);
-            // SAFETY: cr is o × o, b is k × o (row-major), separate buffers.
-            unsafe {
-                gemm::gemm(o, o, k, cr.as_mut_ptr(), 1, o as isize, true, b.as_ptr(), o as isize, 1, b.as_ptr(), 1, o as isize, 1.0, 1.0, false, false, false, gemm::Parallelism::None);
-            }
+            crate::linalg::add_gram(cr, &b, k, o);
             mr.iter().chain(cr.iter()).all(|v| v.is_finite())
         };
         let finite = if m < PAR_MIN {

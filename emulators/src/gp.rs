@@ -223,10 +223,9 @@ impl Gp {
     /// the rows of `u` (row-major, `m × p`), written into `mean` and `var`.
     ///
     /// With `k*` the kernel row of a point, the variance is
-    /// `s² + σ² − ‖L⁻¹ k*‖²`. For a batch, `V = K* L⁻ᵀ` is one matrix product
-    /// (the `gemm` crate, single-threaded) done by column blocks of the upper
-    /// triangular `L⁻ᵀ`, so that the zeros below its diagonal are skipped:
-    /// `n²/2` multiply-adds per point. A few points use dot products over the
+    /// `s² + σ² − ‖L⁻¹ k*‖²`. For a batch, `V = K* L⁻ᵀ` is one triangular
+    /// matrix product (faer, single-threaded) that skips the zeros below the
+    /// diagonal of `L⁻ᵀ`: `n²/2` multiply-adds per point. A few points use dot products over the
     /// triangle's columns instead. The result does not depend on the thread
     /// count: callers parallelize over blocks of points and components.
     pub fn predict_into(&self, u: &[f64], mean: &mut [f64], var: &mut [f64]) {
@@ -254,39 +253,7 @@ impl Gp {
                 }
             }
         } else {
-            const B: usize = 64;
-            let mut v = vec![0.0; m * B];
-            for j0 in (0..n).step_by(B) {
-                let j1 = (j0 + B).min(n);
-                let w = j1 - j0;
-                // v (m × w, column-major) = ks[:, 0..j1] · L⁻ᵀ[0..j1, j0..j1]; rows of
-                // L⁻ᵀ past j1 are zero in these columns.
-                // SAFETY: ks is m × n row-major, linv_t n × n column-major, v holds m × w.
-                unsafe {
-                    gemm::gemm(
-                        m,
-                        w,
-                        j1,
-                        v.as_mut_ptr(),
-                        m as isize,
-                        1,
-                        false,
-                        ks.as_ptr(),
-                        1,
-                        n as isize,
-                        lt.as_ptr().add(j0 * n),
-                        n as isize,
-                        1,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
-                simd::sumsq_rows(&v, m, w, &mut s);
-            }
+            linalg::add_row_sumsq_times_upper(&ks, m, n, lt, &mut s);
         }
         for a in 0..m {
             var[a] = (self.signal + self.noise - s[a]).max(1e-12 * self.signal);

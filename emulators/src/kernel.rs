@@ -9,13 +9,18 @@
 //! C. E. Rasmussen and C. K. I. Williams, *Gaussian Processes for Machine
 //! Learning*, MIT Press 2006, section 4.2 (squared exponential, Matérn ν = 3/2, 5/2).
 
+use std::str::FromStr;
+
 use serde::{Deserialize, Serialize};
 
-/// The correlation function of a GP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// The correlation function of a GP. Parsed from its name by [`FromStr`]
+/// (in settings files too): `se` (or `rbf`, `sqexp`), `matern32`,
+/// `matern52`, in any case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Kernel {
     /// Squared exponential `exp(−r²/2)`.
+    #[default]
     Se,
     /// Matérn ν = 3/2: `(1 + √3 r) exp(−√3 r)`.
     Matern32,
@@ -26,18 +31,40 @@ pub enum Kernel {
 const SQRT3: f64 = 1.732_050_807_568_877_2;
 const SQRT5: f64 = 2.236_067_977_499_79;
 
-impl Kernel {
-    /// Parses `se` (or `rbf`), `matern32`, `matern52`.
-    pub fn parse(s: &str) -> Option<Self> {
+/// A kernel name that is none of the known ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown kernel {0:?}: use se, matern32 or matern52")]
+pub struct UnknownKernel(pub String);
+
+impl FromStr for Kernel {
+    type Err = UnknownKernel;
+
+    fn from_str(s: &str) -> Result<Self, UnknownKernel> {
         match s.to_ascii_lowercase().as_str() {
-            "se" | "rbf" | "sqexp" => Some(Kernel::Se),
-            "matern32" => Some(Kernel::Matern32),
-            "matern52" => Some(Kernel::Matern52),
-            _ => None,
+            "se" | "rbf" | "sqexp" => Ok(Kernel::Se),
+            "matern32" => Ok(Kernel::Matern32),
+            "matern52" => Ok(Kernel::Matern52),
+            _ => Err(UnknownKernel(s.to_string())),
         }
     }
+}
 
-    /// The name [`parse`](Kernel::parse) accepts.
+impl TryFrom<String> for Kernel {
+    type Error = UnknownKernel;
+
+    fn try_from(s: String) -> Result<Self, UnknownKernel> {
+        s.parse()
+    }
+}
+
+impl std::fmt::Display for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Kernel {
+    /// Its name (what [`FromStr`] reads back).
     pub fn name(self) -> &'static str {
         match self {
             Kernel::Se => "se",
@@ -104,7 +131,11 @@ mod tests {
             assert!((fd - an).abs() < 1e-7, "{k:?}: {fd} vs {an}");
             assert!((k.corr(0.0) - 1.0).abs() < 1e-15);
         }
-        assert_eq!(Kernel::parse("Matern52"), Some(Kernel::Matern52));
-        assert_eq!(Kernel::parse("cubic"), None);
+        assert_eq!("Matern52".parse(), Ok(Kernel::Matern52));
+        assert_eq!("cubic".parse::<Kernel>(), Err(UnknownKernel("cubic".into())));
+        for k in [Kernel::Se, Kernel::Matern32, Kernel::Matern52] {
+            assert_eq!(k.to_string().parse(), Ok(k));
+            assert_eq!(serde_json::from_str::<Kernel>(&serde_json::to_string(&k).unwrap()).unwrap(), k);
+        }
     }
 }

@@ -20,12 +20,12 @@
 //! ## Speed
 //!
 //! The fit's linear algebra (Cholesky factor, triangular inverse, `K⁻¹`) is
-//! blocked so that its work is matrix products, done by the `gemm` crate
-//! (AVX2/FMA kernels chosen at run time). Prediction evaluates kernel rows
-//! with a vectorized `exp` of its own and computes the predictive variances
-//! of a block of points as one product with the triangular `L⁻ᵀ`, skipping
-//! its zeros: `n²/2` multiply-adds per point and component, the floor for an
-//! exact GP variance.
+//! faer's, single-threaded per component (faster than the blocked routines on
+//! `gemm` this crate had: see the private `linalg` module). Prediction
+//! evaluates kernel rows with a vectorized `exp` of its own and computes the
+//! predictive variances of a block of points as one product with the
+//! triangular `L⁻ᵀ`, skipping its zeros: `n²/2` multiply-adds per point and
+//! component, the floor for an exact GP variance.
 //!
 //! ## Why not friedrich
 //!
@@ -34,7 +34,7 @@
 //! generic Adam loop, predicts one thread at a time, and links nalgebra 0.34
 //! while the workspace uses 0.35. Each of these would have needed a layer of
 //! its own around it; the GP itself is a few hundred lines on nalgebra 0.35
-//! and `gemm`, so this crate implements it directly: [`kernel`] and the
+//! and faer, so this crate implements it directly: [`kernel`] and the
 //! private `gp`, `linalg`, `simd` and `optim` (L-BFGS with box bounds) modules.
 //!
 //! # Reference
@@ -48,12 +48,14 @@ mod linalg;
 pub mod kernel;
 mod optim;
 mod pca;
+mod settings;
 mod simd;
 pub mod synthetic;
 pub mod validate;
 
-pub use emulator::{ComponentInfo, GpEmulator, TrainSettings};
-pub use kernel::Kernel;
+pub use emulator::{ComponentInfo, GpEmulator};
+pub use settings::{EmulatorSettings, TrainSettings, DEFAULT_EXPLAINED, DEFAULT_RESTARTS, MAX_RESTARTS};
+pub use kernel::{Kernel, UnknownKernel};
 pub use pca::Components;
 pub use validate::Validation;
 
@@ -64,6 +66,9 @@ pub enum EmuError {
     /// Inputs of the wrong shape, non-finite values or inconsistent bounds.
     #[error("{0}")]
     Data(String),
+    /// Invalid training settings.
+    #[error("{0}")]
+    Settings(String),
     /// Fitting failed.
     #[error("emulator fit failed: {0}")]
     Fit(String),

@@ -57,7 +57,7 @@ impl Pca {
         let max_k = m.min(n - 1);
         let k = match comps {
             Components::Fixed(k) if k == 0 || k > max_k => {
-                return Err(EmuError::Data(format!("--npc {k}: choose between 1 and {max_k} (outputs: {m}, runs: {n})")));
+                return Err(EmuError::Data(format!("npc = {k}: choose between 1 and {max_k} (outputs: {m}, runs: {n})")));
             }
             Components::Fixed(k) => k,
             Components::Explained(f) if !(f > 0.0 && f <= 1.0) => return Err(EmuError::Data(format!("explained-variance fraction {f} is not in (0, 1]"))),

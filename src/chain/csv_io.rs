@@ -66,12 +66,9 @@ fn format_f64(v: f64) -> String {
 /// or infinity in a draw), a missing or repeated (iteration, walker) pair,
 /// or no parameter column; the message gives the line.
 pub fn read_csv(path: &Path) -> Result<Chain> {
-    let mut r = csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path).map_err(|e| match e.kind() {
-        csv::ErrorKind::Io(io) => Error::io(path, std::io::Error::new(io.kind(), io.to_string())),
-        _ => Error::chain(path, e.to_string()),
-    })?;
-    let header: Vec<String> = r.headers().map_err(|e| Error::Csv { path: path.into(), line: 1, message: e.to_string() })?.iter().map(str::to_owned).collect();
-    let col = |name: &str| header.iter().position(|h| h == name);
+    let table = crate::table::read_csv(path, crate::table::Values::Any)?;
+    let header = &table.header;
+    let col = |name: &str| table.position(name);
     let params: Vec<usize> = (0..header.len()).filter(|&i| !RESERVED.contains(&header[i].as_str())).collect();
     if params.is_empty() {
         return Err(Error::Csv { path: path.into(), line: 1, message: "no parameter columns in the header".into() });
@@ -84,32 +81,27 @@ pub fn read_csv(path: &Path) -> Result<Chain> {
     }
     let extra: Vec<Option<usize>> = ["log_prob", "log_prior", "log_likelihood", "weight"].iter().map(|n| col(n)).collect();
 
-    let mut rows: Vec<(usize, usize, Vec<f64>, Vec<f64>)> = Vec::new();
-    for rec in r.records() {
-        let rec = rec.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            let message = match e.kind() {
-                csv::ErrorKind::UnequalLengths { expected_len, len, .. } => format!("expected {expected_len} fields, found {len}"),
-                _ => e.to_string(),
-            };
-            Error::Csv { path: path.into(), line, message }
-        })?;
-        let line = rec.position().map_or(0, |p| p.line());
-        let num = |i: usize| -> Result<f64> {
-            let s = &rec[i];
-            s.parse::<f64>().map_err(|_| Error::Csv { path: path.into(), line, message: format!("column {:?}: {s:?} is not a number", header[i]) })
-        };
+    let mut rows: Vec<(usize, usize, Vec<f64>, Vec<f64>)> = Vec::with_capacity(table.data.nrows());
+    for (r, rec) in table.data.rows().into_iter().enumerate() {
+        let line = table.line_of(r).unwrap_or(0);
         let index = |i: Option<usize>| -> Result<usize> {
             match i {
                 None => Ok(0),
-                Some(i) => rec[i].parse::<usize>().map_err(|_| Error::Csv { path: path.into(), line, message: format!("column {:?}: {:?} is not a non-negative integer", header[i], &rec[i]) }),
+                Some(i) => {
+                    let v = rec[i];
+                    if v >= 0.0 && v.fract() == 0.0 && v < u32::MAX as f64 {
+                        Ok(v as usize)
+                    } else {
+                        Err(Error::Csv { path: path.into(), line, message: format!("column {:?}: {v} is not a non-negative integer", header[i]) })
+                    }
+                }
             }
         };
-        let draw = params.iter().map(|&i| num(i)).collect::<Result<Vec<_>>>()?;
+        let draw: Vec<f64> = params.iter().map(|&i| rec[i]).collect();
         if let Some((j, v)) = draw.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(Error::Csv { path: path.into(), line, message: format!("column {:?} is {v}: draws must be finite", names[j]) });
         }
-        let ex = extra.iter().map(|c| c.map_or(Ok(f64::NAN), num)).collect::<Result<Vec<_>>>()?;
+        let ex = extra.iter().map(|c| c.map_or(f64::NAN, |i| rec[i])).collect();
         let (it, wk) = if it_col.is_some() { (index(it_col)?, index(wk_col)?) } else { (rows.len(), 0) };
         rows.push((it, wk, draw, ex));
     }

@@ -90,12 +90,13 @@ pub struct EmuTrainArgs {
     /// or HDF5 `FILE.h5[:DATASET]` (default dataset `outputs`).
     #[arg(long)]
     pub outputs: PathBuf,
-    /// Prior box: CSV with a header row, one row `lower,upper` per parameter, or HDF5
+    /// Prior box: CSV with the header `lower,upper` and one row per parameter (in the design's
+    /// column order), or HDF5
     /// `FILE.h5[:DATASET]` (default dataset `bounds`, p × 2).
     #[arg(long)]
     pub bounds: PathBuf,
-    /// Known errors of the model runs: the sd of each output of each run (same shape as the
-    /// outputs; CSV, or HDF5 `FILE.h5[:DATASET]`, default dataset `output_errors`). They enter
+    /// Known errors of the model runs: the sd of each output of each run (the outputs' columns,
+    /// found by name, and rows; CSV, or HDF5 `FILE.h5[:DATASET]`, default dataset `output_errors`). They enter
     /// each component's GP as known per-run noise, next to the fitted white noise.
     #[arg(long, value_name = "FILE")]
     pub output_errors: Option<PathBuf>,
@@ -105,12 +106,12 @@ pub struct EmuTrainArgs {
     /// Keep the fewest components explaining this fraction of the output variance [default: 0.99].
     #[arg(long)]
     pub explained: Option<f64>,
-    /// Kernel: se, matern32 or matern52.
-    #[arg(long, default_value = "se")]
-    pub kernel: String,
-    /// Random restarts of each component's hyperparameter fit.
-    #[arg(long, default_value_t = 4)]
-    pub restarts: usize,
+    /// Kernel: se, matern32 or matern52 [default: se].
+    #[arg(long)]
+    pub kernel: Option<seqcal_emulators::Kernel>,
+    /// Random restarts of each component's hyperparameter fit, at most 1000 [default: 4].
+    #[arg(long)]
+    pub restarts: Option<usize>,
     /// Seed of the restarts.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -131,11 +132,11 @@ pub struct EmuTrainArgs {
 pub struct EmuValidateArgs {
     /// Trained emulator (JSON).
     pub emulator: PathBuf,
-    /// Held-out design (CSV with a header row, or HDF5 `FILE.h5[:DATASET]`, default dataset
+    /// Held-out design (CSV with a header row naming the emulator's inputs, in any order, or HDF5 `FILE.h5[:DATASET]`, default dataset
     /// `design_val`, else `design`).
     #[arg(long)]
     pub design: PathBuf,
-    /// Held-out model outputs (CSV with a header row, or HDF5 `FILE.h5[:DATASET]`, default
+    /// Held-out model outputs (CSV with a header row naming the emulator's outputs, in any order, or HDF5 `FILE.h5[:DATASET]`, default
     /// dataset `outputs_val`, else `outputs`).
     #[arg(long)]
     pub outputs: PathBuf,
@@ -152,7 +153,8 @@ pub struct EmuValidateArgs {
 pub struct EmuPredictArgs {
     /// Trained emulator (JSON).
     pub emulator: PathBuf,
-    /// Points (CSV with a header row, one column per parameter).
+    /// Points: CSV with a header row naming the emulator's inputs (any order), or HDF5
+    /// `FILE.h5[:DATASET]` (default dataset `points`, else `design`).
     pub points: PathBuf,
     /// Output CSV: `NAME_mean,NAME_sd` per output (and `cov_I_J` for I <= J with --cov).
     #[arg(short, long)]

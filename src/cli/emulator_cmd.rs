@@ -5,7 +5,7 @@ use std::path::Path;
 
 use ndarray::Array2;
 use seqcal_api::Emulator;
-use seqcal_emulators::{synthetic, validate as val, Components, GpEmulator, Kernel, TrainSettings};
+use seqcal_emulators::{synthetic, validate as val, EmulatorSettings, GpEmulator, TrainSettings};
 
 use super::args::{EmuExampleArgs, EmuPredictArgs, EmuTrainArgs, EmuValidateArgs};
 use crate::chain::write_atomically;
@@ -27,43 +27,41 @@ fn csv_line(values: impl IntoIterator<Item = String>) -> String {
     s
 }
 
+/// Training settings from the flags: the same defaults and checks as a pipeline's `emulator` table.
+fn settings(a: &EmuTrainArgs) -> Result<TrainSettings> {
+    let s = EmulatorSettings { npc: a.npc, explained: a.explained, kernel: a.kernel.unwrap_or_default(), restarts: a.restarts, seed: Some(a.seed) };
+    s.check(0).map_err(|e| Error::Usage(e.to_string()))
+}
+
 /// `seqcal emulator train`.
 pub(super) fn train(a: &EmuTrainArgs) -> Result<()> {
+    let settings = settings(a)?;
+    let kernel = settings.kernel;
     let design = read_table_as(&a.design, &["design"])?;
     let outputs = read_table_as(&a.outputs, &["outputs"])?;
     let bounds_t = read_table_as(&a.bounds, &["bounds"])?;
+    let bounds_lu = bounds_t.select(&["lower".to_string(), "upper".to_string()], "the bounds' columns")?;
     let errors = match &a.output_errors {
         Some(p) => {
             let t = read_table_as(p, &["output_errors"])?;
-            if t.data.dim() != outputs.data.dim() {
+            let e = t.select(&outputs.header, &format!("the columns of {}", a.outputs.display()))?;
+            if e.nrows() != outputs.data.nrows() {
                 return Err(Error::Usage(format!(
-                    "{}: the output errors are {}×{} but {} is {}×{}: one sd per output of each run",
+                    "{}: the output errors have {} rows but {} has {}: one sd per output of each run",
                     p.display(),
-                    t.data.nrows(),
-                    t.data.ncols(),
+                    e.nrows(),
                     a.outputs.display(),
-                    outputs.data.nrows(),
-                    outputs.data.ncols()
+                    outputs.data.nrows()
                 )));
             }
-            Some(t.data)
+            Some(e)
         }
         None => None,
     };
-    if bounds_t.data.ncols() != 2 {
-        return Err(Error::Usage(format!("{}: expected two columns (lower, upper), found {}", a.bounds.display(), bounds_t.data.ncols())));
-    }
-    let bounds: Vec<(f64, f64)> = bounds_t.data.rows().into_iter().map(|r| (r[0], r[1])).collect();
+    let bounds: Vec<(f64, f64)> = bounds_lu.rows().into_iter().map(|r| (r[0], r[1])).collect();
     if design.data.nrows() != outputs.data.nrows() {
         return Err(Error::Usage(format!("{} has {} runs but {} has {}: the rows must match", a.design.display(), design.data.nrows(), a.outputs.display(), outputs.data.nrows())));
     }
-    let kernel = Kernel::parse(&a.kernel).ok_or_else(|| Error::Usage(format!("unknown kernel '{}': use se, matern32 or matern52", a.kernel)))?;
-    let components = match (a.npc, a.explained) {
-        (Some(k), _) => Components::Fixed(k),
-        (None, Some(f)) => Components::Explained(f),
-        (None, None) => Components::Explained(0.99),
-    };
-    let settings = TrainSettings { components, kernel, restarts: a.restarts, seed: a.seed };
     let t = std::time::Instant::now();
     let emu = GpEmulator::train_with_errors(design.data.view(), outputs.data.view(), errors.as_ref().map(|e| e.view()), &bounds, &settings)
         .map_err(|e| Error::Usage(format!("training on {} and {}: {e}", a.design.display(), a.outputs.display())))?
@@ -93,12 +91,24 @@ pub(super) fn train(a: &EmuTrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// Four significant digits: fixed-point in [0.001, 10⁴), else scientific, so a
+/// small error does not print as zero.
+fn four_digits(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if (1e-3..1e4).contains(&v.abs()) {
+        format!("{v:.*}", (3 - v.abs().log10().floor() as i32).max(0) as usize)
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
 /// `seqcal emulator validate`.
 pub(super) fn validate(a: &EmuValidateArgs) -> Result<()> {
     let emu = load(&a.emulator)?;
-    let design = read_table_as(&a.design, &["design_val", "design"])?;
-    let outputs = read_table_as(&a.outputs, &["outputs_val", "outputs"])?;
-    let v = val::holdout(&emu, design.data.view(), outputs.data.view()).map_err(|e| Error::Usage(format!("{} / {}: {e}", a.design.display(), a.outputs.display())))?;
+    let design = read_table_as(&a.design, &["design_val", "design"])?.select(emu.input_names(), "the emulator's inputs")?;
+    let outputs = read_table_as(&a.outputs, &["outputs_val", "outputs"])?.select(emu.output_names(), "the emulator's outputs")?;
+    let v = val::holdout(&emu, design.view(), outputs.view()).map_err(|e| Error::Usage(format!("{} / {}: {e}", a.design.display(), a.outputs.display())))?;
     let json = serde_json::to_string_pretty(&v).map_err(|e| Error::Usage(e.to_string()))?;
     if let Some(out) = &a.output {
         write_text(out, &json)?;
@@ -109,9 +119,9 @@ pub(super) fn validate(a: &EmuValidateArgs) -> Result<()> {
     }
     let mut s = format!("{:<16} {:>10} {:>9} {:>9}\n", "output", "rmse/sd", "cover 1sd", "cover 2sd");
     for o in &v.outputs {
-        let _ = writeln!(s, "{:<16} {:>10.4} {:>9.3} {:>9.3}", o.name, o.rmse_std, o.coverage_1sd, o.coverage_2sd);
+        let _ = writeln!(s, "{:<16} {:>10} {:>9.3} {:>9.3}", o.name, four_digits(o.rmse_std), o.coverage_1sd, o.coverage_2sd);
     }
-    let _ = writeln!(s, "{:<16} {:>10.4} {:>9.3} {:>9.3}   ({} points; Gaussian: 0.683, 0.954)", "all", v.rmse_std, v.coverage_1sd, v.coverage_2sd, v.n_points);
+    let _ = writeln!(s, "{:<16} {:>10} {:>9.3} {:>9.3}   ({} points; Gaussian: 0.683, 0.954)", "all", four_digits(v.rmse_std), v.coverage_1sd, v.coverage_2sd, v.n_points);
     print!("{s}");
     Ok(())
 }
@@ -119,8 +129,8 @@ pub(super) fn validate(a: &EmuValidateArgs) -> Result<()> {
 /// `seqcal emulator predict`.
 pub(super) fn predict(a: &EmuPredictArgs) -> Result<()> {
     let emu = load(&a.emulator)?;
-    let pts = read_table_as(&a.points, &["points", "design"])?;
-    let x = pts.data.view();
+    let pts = read_table_as(&a.points, &["points", "design"])?.select(emu.input_names(), "the emulator's inputs")?;
+    let x = pts.view();
     let bad = |e: String| Error::Usage(format!("{}: {e}", a.points.display()));
     let (mean, sd) = emu.predict_mean_sd(x).map_err(|e| bad(e.to_string()))?;
     let names = emu.output_names();
@@ -143,6 +153,14 @@ pub(super) fn predict(a: &EmuPredictArgs) -> Result<()> {
     write_text(&a.output, &text)
 }
 
+/// Memory available to new allocations (Linux: `MemAvailable`), in bytes.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb.saturating_mul(1024))
+}
+
 /// `seqcal emulator example`.
 pub(super) fn example(a: &EmuExampleArgs) -> Result<()> {
     use synthetic::heavy_ion;
@@ -155,6 +173,18 @@ pub(super) fn example(a: &EmuExampleArgs) -> Result<()> {
     let n_validation = a.n_validation.unwrap_or(if heavy { 100 } else { 200 });
     if n_design < 3 || n_validation < 1 {
         return Err(Error::Usage("need at least 3 design points and 1 validation point".into()));
+    }
+    let (p, o) = if heavy { (heavy_ion::PARAMS.len(), heavy_ion::OUTPUTS) } else { (synthetic::PARAMS.len(), synthetic::OUTPUTS) };
+    // Inputs, outputs (noisy and true), errors, and the CSV text: ~40 bytes a value.
+    let need = (n_design as u128 + n_validation as u128) * (p + o) as u128 * 40;
+    // Where the system does not say (no /proc/meminfo), assume 16 GB.
+    let avail = available_memory().unwrap_or(16 << 30);
+    if need > avail as u128 {
+        return Err(Error::Usage(format!(
+            "--n-design {n_design} and --n-validation {n_validation} need about {:.1} GB of memory, more than the {:.1} GB available",
+            need as f64 / 1e9,
+            avail as f64 / 1e9
+        )));
     }
     std::fs::create_dir_all(&a.output).map_err(|e| Error::io(&a.output, e))?;
     let (pnames, onames, bounds_v): (Vec<String>, Vec<String>, Vec<(f64, f64)>) = if heavy {

@@ -110,41 +110,7 @@ pub(super) fn train(a: &TrainArgs) -> Result<()> {
 
 /// Reads points from a CSV with a header naming the model's parameters (any order).
 fn read_points(path: &std::path::Path, names: &[String]) -> Result<Array2<f64>> {
-    let csv_err = |line: u64, message: String| Error::Csv { path: path.to_path_buf(), line, message };
-    let mut rd = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_path(path).map_err(|e| match e.kind() {
-        csv::ErrorKind::Io(_) => Error::Usage(format!("{}: cannot read points: {e}", path.display())),
-        _ => csv_err(1, e.to_string()),
-    })?;
-    let header: Vec<String> = rd.headers().map_err(|e| csv_err(1, e.to_string()))?.iter().map(str::to_owned).collect();
-    let cols: Vec<usize> = names
-        .iter()
-        .map(|n| {
-            header.iter().position(|h| h == n).ok_or_else(|| {
-                csv_err(1, format!("no column {n:?}: the header must name the model's parameters [{}], got [{}]", names.join(", "), header.join(", ")))
-            })
-        })
-        .collect::<Result<_>>()?;
-    if header.len() != names.len() {
-        return Err(csv_err(1, format!("{} columns but the model has {} parameters [{}]", header.len(), names.len(), names.join(", "))));
-    }
-    let mut rows = Vec::new();
-    for (i, rec) in rd.records().enumerate() {
-        let line = i as u64 + 2;
-        let rec = rec.map_err(|e| csv_err(line, e.to_string()))?;
-        for &c in &cols {
-            let field = rec.get(c).unwrap_or("");
-            let v: f64 = field.parse().map_err(|_| csv_err(line, format!("{field:?} is not a number")))?;
-            if !v.is_finite() {
-                return Err(csv_err(line, format!("{field:?} is not a finite number")));
-            }
-            rows.push(v);
-        }
-    }
-    let n = rows.len() / names.len().max(1);
-    if n == 0 {
-        return Err(csv_err(1, "no points after the header".into()));
-    }
-    Array2::from_shape_vec((n, names.len()), rows).map_err(|e| Error::Usage(e.to_string()))
+    crate::table::read_table(path)?.select(names, "the model's parameters")
 }
 
 pub(super) fn eval(a: &EvalArgs) -> Result<()> {

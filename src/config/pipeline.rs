@@ -11,12 +11,13 @@
 //! [datasets.A]
 //! data = "data/A.csv"            # experimental values: columns `value, error` (one row per observable)
 //! covariance = "data/A_cov.csv"  # optional: full experimental covariance instead of `error`
-//! design = "data/design.csv"     # model runs: inputs (one column per parameter)
-//! outputs = "data/A_model.csv"   # model runs: outputs (one column per observable)
+//! design = "data/design.csv"     # model runs: inputs, one column per parameter, named as in [parameters] (any order)
+//! outputs = "data/A_model.csv"   # model runs: outputs (one column per observable, in the data's row order)
 //! # Any of these may be HDF5 instead: "runs.h5" (datasets design / outputs / data /
 //! # covariance by default) or "runs.h5:/path/to/dataset"; column names from a
-//! # `columns` attribute.
-//! emulator = { npc = 4, kernel = "matern52" }   # optional emulator settings
+//! # `columns` attribute. CSV files start with a header line naming the columns.
+//! emulator = { npc = 4, kernel = "matern52" }   # optional emulator settings:
+//! # npc (or explained = 0.99), kernel = "se", restarts = 4, seed = the pipeline's seed
 //!
 //! [defaults.sampler]              # shared by every stage; a stage's own `sampler` overrides
 //! walkers = 64
@@ -55,6 +56,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use seqcal_emulators::EmulatorSettings;
+
 use super::{toml_error, SamplerTable};
 use crate::{Error, Result};
 
@@ -80,9 +83,10 @@ pub struct Dataset {
     pub design: PathBuf,
     /// Model outputs at the design points (CSV, one column per observable).
     pub outputs: PathBuf,
-    /// Emulator settings (`npc`, `explained`, `kernel`, `restarts`).
+    /// Emulator settings (`npc`, `explained`, `kernel`, `restarts`, `seed`;
+    /// see [`EmulatorSettings`] for their defaults).
     #[serde(default)]
-    pub emulator: toml::Table,
+    pub emulator: EmulatorSettings,
 }
 
 /// One stage: which data sets, which prior, which sampler.
@@ -181,12 +185,6 @@ fn visit_strings(t: &toml::Table, f: &mut impl FnMut(&str, &str)) {
     }
 }
 
-/// Number of columns in a CSV file's header.
-fn csv_columns(path: &Path) -> Result<usize> {
-    let mut r = csv::ReaderBuilder::new().from_path(path).map_err(|e| Error::config(path, format!("cannot read: {e}")))?;
-    Ok(r.headers().map_err(|e| Error::config(path, format!("cannot read the header: {e}")))?.len())
-}
-
 impl Pipeline {
     /// Reads and parses a pipeline file.
     ///
@@ -214,7 +212,9 @@ impl Pipeline {
     /// # Errors
     /// The first problem found: bad parameters, an unknown data set or
     /// stage, duplicate stage names, a cycle, a missing file, a design whose
-    /// columns differ from the parameters, a comparison of unknown stages.
+    /// column names differ from the parameters', a data file without the
+    /// columns `value` and `error`, invalid emulator settings, a comparison of
+    /// unknown stages.
     pub fn check(self, source: &Path) -> Result<CheckedPipeline> {
         let err = |m: String| Error::config(source, m);
         let params = &self.parameters;
@@ -234,20 +234,14 @@ impl Pipeline {
                     return Err(err(format!("data set {name:?}: {what} file {} does not exist", p.display())));
                 }
             }
-            let design = self.resolve(&d.design);
-            let cols = if crate::table::is_hdf5(&crate::table::file_of(&design)) {
-                crate::table::read_table_as(&design, &["design"])?.data.ncols()
-            } else {
-                csv_columns(&design)?
-            };
-            if cols != params.names.len() {
-                return Err(err(format!(
-                    "data set {name:?}: the design {} has {cols} columns but there are {} parameters ({})",
-                    d.design.display(),
-                    params.names.len(),
-                    params.names.join(", ")
-                )));
-            }
+            let in_set = |e: Error| err(format!("data set {name:?}: {e}"));
+            d.emulator.check(self.seed).map_err(|e| err(format!("data set {name:?}: emulator: {e}")))?;
+            // Design columns by name: the parameters, in any order.
+            crate::table::read_table_as(&self.resolve(&d.design), &["design"]).and_then(|t| t.select(&params.names, "the pipeline's parameters")).map_err(in_set)?;
+            // The data: `value` and `error`, or `value` (and an unused `error`) with a covariance file.
+            let data = crate::table::read_table_as(&self.resolve(&d.data), &["data"]).map_err(in_set)?;
+            let (required, optional): (&[&str], &[&str]) = if d.covariance.is_some() { (&["value"], &["error"]) } else { (&["value", "error"], &[]) };
+            data.check_columns(required, optional, "the data's columns").map_err(in_set)?;
         }
         let mut index = BTreeMap::new();
         for (i, s) in self.stages.iter().enumerate() {
@@ -346,6 +340,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("design.csv"), "a,b\n0.1,0.2\n0.3,0.4\n").unwrap();
         std::fs::write(dir.path().join("design3.csv"), "a,b,c\n0.1,0.2,0.3\n").unwrap();
+        std::fs::write(dir.path().join("nohead.csv"), "0.1,0.2\n0.3,0.4\n").unwrap();
+        std::fs::write(dir.path().join("hash.csv"), "# value,error\n1,0.1\n").unwrap();
         for f in ["A.csv", "B.csv", "A_model.csv", "B_model.csv"] {
             std::fs::write(dir.path().join(f), "value,error\n1,0.1\n").unwrap();
         }
@@ -407,7 +403,15 @@ b = "joint"
         let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"A\"]\n[[compare]]\na = \"x\"\nb = \"z\"\n", "");
         assert!(e.contains("[[compare]] names stage \"z\""), "{e}");
         let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n", "[datasets.D]\ndata = \"A.csv\"\ndesign = \"design3.csv\"\noutputs = \"A_model.csv\"\n");
-        assert!(e.contains("has 3 columns but there are 2 parameters"), "{e}");
+        assert!(e.contains("data set \"D\"") && e.contains("unknown column \"c\": the pipeline's parameters are [a, b], in any order; the header has 3 columns [a, b, c]"), "{e}");
+        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n", "[datasets.D]\ndata = \"hash.csv\"\ndesign = \"design.csv\"\noutputs = \"A_model.csv\"\n");
+        assert!(e.contains("hash.csv: no column \"value\", unknown column \"# value\": the data's columns are [value, error]") && e.contains("remove the '#'"), "{e}");
+        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n", "[datasets.D]\ndata = \"A.csv\"\ndesign = \"nohead.csv\"\noutputs = \"A_model.csv\"\n");
+        assert!(e.contains("nohead.csv: line 1 looks like data, not a header"), "{e}");
+        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n", "[datasets.D]\ndata = \"A.csv\"\ndesign = \"design.csv\"\noutputs = \"A_model.csv\"\nemulator = { kernal = \"se\" }\n");
+        assert!(e.contains("unknown field `kernal`, expected one of `npc`, `explained`, `kernel`, `restarts`, `seed`"), "{e}");
+        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n", "[datasets.D]\ndata = \"A.csv\"\ndesign = \"design.csv\"\noutputs = \"A_model.csv\"\nemulator = { restarts = 5000 }\n");
+        assert!(e.contains("data set \"D\": emulator: restarts = 5000: at most 1000"), "{e}");
         let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n", "[datasets.D]\ndata = \"nope.csv\"\ndesign = \"design.csv\"\noutputs = \"A_model.csv\"\n");
         assert!(e.contains("data file") && e.contains("nope.csv does not exist"), "{e}");
         let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"A\"]\nsampler = { walkerz = 3 }\n", "");

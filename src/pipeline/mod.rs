@@ -59,7 +59,7 @@ use crate::sampler::Posterior;
 use crate::table::{file_of, read_table_as};
 use crate::{Error, Result};
 use seqcal_api::{LogDensity, ParamSpace, Prior, PriorFactory, StageContext};
-use seqcal_emulators::{Components, GpEmulator, Kernel, TrainSettings as EmuSettings};
+use seqcal_emulators::{GpEmulator, TrainSettings as EmuSettings};
 use seqcal_flow::FlowPrior;
 
 /// How to run a pipeline.
@@ -173,22 +173,9 @@ fn write_text(path: &Path, text: &str) -> Result<()> {
     write_atomically(path, |tmp| std::fs::write(tmp, text).map_err(|e| Error::io(path, e)))
 }
 
-/// Emulator settings from a data set's `emulator` table.
-fn emulator_settings(t: &toml::Table, dataset: &str, seed: u64) -> Result<EmuSettings> {
-    let bad = |m: String| Error::Usage(format!("data set {dataset:?}: emulator: {m}"));
-    let mut s = EmuSettings { seed, ..EmuSettings::default() };
-    for (k, v) in t {
-        match (k.as_str(), v) {
-            ("npc", toml::Value::Integer(n)) if *n > 0 => s.components = Components::Fixed(*n as usize),
-            ("explained", v) if v.as_float().is_some_and(|f| f > 0.0 && f <= 1.0) => s.components = Components::Explained(v.as_float().unwrap_or(0.99)),
-            ("kernel", toml::Value::String(name)) => s.kernel = Kernel::parse(name).ok_or_else(|| bad(format!("unknown kernel {name:?}: use se, matern32 or matern52")))?,
-            ("restarts", toml::Value::Integer(n)) if *n >= 0 => s.restarts = *n as usize,
-            ("seed", toml::Value::Integer(n)) if *n >= 0 => s.seed = *n as u64,
-            (k @ ("npc" | "explained" | "kernel" | "restarts" | "seed"), v) => return Err(bad(format!("{k} = {v} is not valid"))),
-            (k, _) => return Err(bad(format!("unknown key {k:?}: use npc, explained, kernel, restarts, seed"))),
-        }
-    }
-    Ok(s)
+/// Emulator settings of a data set, its defaults resolved (the seed: the pipeline's).
+fn emulator_settings(p: &Pipeline, dataset: &str) -> Result<EmuSettings> {
+    p.datasets[dataset].emulator.check(p.seed).map_err(|e| Error::Usage(format!("data set {dataset:?}: emulator: {e}")))
 }
 
 /// A stage's seed: its `sampler.seed`, else one derived from the pipeline's
@@ -242,8 +229,8 @@ fn merge_flow_defaults(t: &mut toml::Table, defaults: &toml::Table) {
 /// last stage is thus reported at once, not after the first stages have run.
 fn preflight(cp: &CheckedPipeline, source: &Path, registry: &PriorRegistry) -> Result<()> {
     let p = &cp.pipeline;
-    for (name, d) in &p.datasets {
-        emulator_settings(&d.emulator, name, p.seed)?;
+    for name in p.datasets.keys() {
+        emulator_settings(p, name)?;
     }
     let known = registry.kinds();
     for st in &p.stages {
@@ -390,7 +377,7 @@ impl Runner<'_> {
     fn hash_dataset(&mut self, name: &str) -> Result<()> {
         let p = self.pipeline();
         let d = &p.datasets[name];
-        let mut parts: Vec<Vec<u8>> = vec![env!("CARGO_PKG_VERSION").into(), name.into(), toml::to_string(&p.parameters).unwrap_or_default().into(), d.emulator.to_string().into()];
+        let mut parts: Vec<Vec<u8>> = vec![env!("CARGO_PKG_VERSION").into(), name.into(), toml::to_string(&p.parameters).unwrap_or_default().into(), serde_json::to_vec(&emulator_settings(p, name)?).unwrap_or_default()];
         for f in [Some(&d.data), d.covariance.as_ref(), Some(&d.design), Some(&d.outputs)].into_iter().flatten() {
             parts.push(f.to_string_lossy().as_bytes().to_vec());
             parts.push(file_bytes(&file_of(&p.resolve(f)))?);
@@ -463,22 +450,23 @@ impl Runner<'_> {
             }
             _ => {
                 let (design_path, outputs_path) = (p.resolve(&d.design), p.resolve(&d.outputs));
-                let design = read_table_as(&design_path, &["design"])?;
+                // Design columns by name, in the order of [parameters].
+                let design = read_table_as(&design_path, &["design"])?.select(&p.parameters.names, "the pipeline's parameters")?;
                 let outputs = read_table_as(&outputs_path, &["outputs"])?;
-                if design.data.nrows() != outputs.data.nrows() {
+                if design.nrows() != outputs.data.nrows() {
                     return Err(Error::config(
                         self.source,
-                        format!("data set {name:?}: the design has {} runs but the outputs have {}", design.data.nrows(), outputs.data.nrows()),
+                        format!("data set {name:?}: the design has {} runs but the outputs have {}", design.nrows(), outputs.data.nrows()),
                     ));
                 }
-                let settings = emulator_settings(&d.emulator, name, p.seed)?;
+                let settings = emulator_settings(p, name)?;
                 let t = Instant::now();
-                let emu = GpEmulator::train(design.data.view(), outputs.data.view(), self.space.bounds(), &settings)
+                let emu = GpEmulator::train(design.view(), outputs.data.view(), self.space.bounds(), &settings)
                     .map_err(|e| Error::Usage(format!("data set {name:?}: training the emulator on {}: {e}", outputs_path.display())))?
-                    .with_names(design.header, outputs.header);
+                    .with_names(p.parameters.names.clone(), outputs.header);
                 self.say(format!(
                     "  emulator {name}: {} runs, {} outputs, {} components ({:.3} of the variance), trained in {:.1} s",
-                    design.data.nrows(),
+                    design.nrows(),
                     outputs.data.ncols(),
                     emu.n_components(),
                     emu.explained_variance(),

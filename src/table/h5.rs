@@ -1,106 +1,17 @@
-//! Numeric tables read from files: design points, model outputs, data.
+//! Numeric tables in HDF5 files: a 2-D dataset, its column names in a
+//! string-array attribute.
 
 use std::path::Path;
 
 use ndarray::Array2;
 
+use super::Table;
 use crate::{Error, Result};
 
-/// A numeric CSV table with a header row.
-pub struct Table {
-    /// Column names.
-    pub header: Vec<String>,
-    /// Values, one row per data row.
-    pub data: Array2<f64>,
-}
-
-/// Reads a numeric CSV table with one header row; every value must be a finite number.
-///
-/// # Errors
-/// An unreadable file, a malformed row, a value that is not a finite number, no rows.
-pub fn read_table(path: &Path) -> Result<Table> {
-    let mut r = csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path).map_err(|e| match e.kind() {
-        csv::ErrorKind::Io(io) => Error::io(path, std::io::Error::new(io.kind(), io.to_string())),
-        _ => Error::Csv { path: path.into(), line: 1, message: e.to_string() },
-    })?;
-    let header: Vec<String> = r.headers().map_err(|e| Error::Csv { path: path.into(), line: 1, message: e.to_string() })?.iter().map(str::to_string).collect();
-    let mut data = Vec::new();
-    let mut rows = 0;
-    for (i, rec) in r.records().enumerate() {
-        let line = i as u64 + 2;
-        let rec = rec.map_err(|e| Error::Csv {
-            path: path.into(),
-            line,
-            message: match e.kind() {
-                csv::ErrorKind::UnequalLengths { expected_len, len, .. } => format!("expected {expected_len} fields, found {len}"),
-                _ => e.to_string(),
-            },
-        })?;
-        for (j, f) in rec.iter().enumerate() {
-            let v: f64 = f.parse().map_err(|_| Error::Csv { path: path.into(), line, message: format!("column {}: '{f}' is not a number", j + 1) })?;
-            if !v.is_finite() {
-                return Err(Error::Csv { path: path.into(), line, message: format!("column {}: {f} is not a finite number", j + 1) });
-            }
-            data.push(v);
-        }
-        rows += 1;
-    }
-    if rows == 0 {
-        return Err(Error::Csv { path: path.into(), line: 1, message: "no data rows after the header".into() });
-    }
-    let data = Array2::from_shape_vec((rows, header.len()), data).map_err(|e| Error::Csv { path: path.into(), line: 1, message: e.to_string() })?;
-    Ok(Table { header, data })
-}
-
-
-/// Whether a path names an HDF5 file (`.h5`, `.hdf5`, `.he5`, `.hdf`).
-pub fn is_hdf5(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "h5" | "hdf5" | "he5" | "hdf"))
-}
-
-/// Splits `file.h5:dataset` into the file and the dataset (the part after
-/// the last `:`, when what precedes it is an HDF5 file name).
-fn split_spec(spec: &Path) -> (std::path::PathBuf, Option<String>) {
-    split_spec_impl(spec)
-}
-
-/// The file a table spec reads (`runs.h5:/main/design` → `runs.h5`; a CSV
-/// path is its own file).
-pub fn file_of(spec: &Path) -> std::path::PathBuf {
-    split_spec(spec).0
-}
-
-fn split_spec_impl(spec: &Path) -> (std::path::PathBuf, Option<String>) {
-    if let Some(s) = spec.to_str() {
-        if let Some((file, ds)) = s.rsplit_once(':') {
-            if !ds.is_empty() && is_hdf5(Path::new(file)) {
-                return (file.into(), Some(ds.to_string()));
-            }
-        }
-    }
-    (spec.to_path_buf(), None)
-}
-
-/// Reads a numeric table from CSV or HDF5, by the file's extension.
-///
-/// CSV: as [`read_table`]. HDF5 (`.h5`, `.hdf5`, `.he5`, `.hdf`): `spec` is
-/// `file.h5` or `file.h5:dataset` (a path inside the file, e.g.
-/// `runs.h5:/main/design`); without a dataset, the first of `defaults` the
-/// file holds is read, or the file's only 2-D dataset if it holds none of them. The
-/// dataset must be numeric, 2-D (rows × columns; a 1-D dataset is one column)
-/// and finite; column names come from a string-array attribute `columns`,
-/// `names` or `column_names` when there is one, else `x1, x2, …` for
-/// designs, `y1, y2, …` for anything else.
-///
-/// # Errors
-/// Those of [`read_table`]; for HDF5 a missing file or dataset (listing the
-/// datasets there are), a dataset that is not numeric or not 1-D/2-D, a
-/// names attribute of the wrong length, a value that is not finite, no rows.
-pub fn read_table_as(spec: &Path, defaults: &[&str]) -> Result<Table> {
-    let (path, ds) = split_spec(spec);
-    if !is_hdf5(&path) {
-        return read_table(spec);
-    }
+/// Reads a numeric dataset of an HDF5 file as a table: the dataset `ds`, or
+/// without one the first of `defaults` the file holds, or the file's only
+/// 2-D dataset if it holds none of them (see [`super::read_table_as`]).
+pub(super) fn read_hdf5(path: &Path, ds: Option<String>, defaults: &[&str]) -> Result<Table> {
     let bad = |m: String| Error::Usage(format!("{}: {m}", path.display()));
     if !path.exists() {
         return Err(Error::io(&path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
@@ -146,15 +57,16 @@ pub fn read_table_as(spec: &Path, defaults: &[&str]) -> Result<Table> {
     if let Some(((i, j), v)) = data.indexed_iter().find(|(_, v)| !v.is_finite()) {
         return Err(bad(format!("dataset '{name}', row {}, column {}: {v} is not a finite number", i + 1, j + 1)));
     }
-    let header = match ["columns", "names", "column_names"].iter().find_map(|a| string_list(&d, a).map(|v| (a, v))) {
-        Some((_, names)) if names.len() == data.ncols() => names,
+    let (header, named) = match ["columns", "names", "column_names"].iter().find_map(|a| string_list(&d, a).map(|v| (a, v))) {
+        Some((_, names)) if names.len() == data.ncols() => (names, true),
         Some((a, names)) => return Err(bad(format!("dataset '{name}': attribute '{a}' has {} names for {} columns", names.len(), data.ncols()))),
         None => {
             let prefix = if name.trim_start_matches('/').starts_with("design") { "x" } else { "y" };
-            (1..=data.ncols()).map(|j| format!("{prefix}{j}")).collect()
+            ((1..=data.ncols()).map(|j| format!("{prefix}{j}")).collect(), false)
         }
     };
-    Ok(Table { header, data })
+    let source = std::path::PathBuf::from(format!("{}:{name}", path.display()));
+    Ok(Table { header, data, source, named, lines: Vec::new() })
 }
 
 /// Datasets of a file (full paths without the leading `/`) with their ranks.
@@ -211,6 +123,7 @@ pub fn write_hdf5_tables(path: &Path, tables: &[(&str, &Array2<f64>, &[String])]
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::read_table_as;
 
     #[test]
     fn hdf5_tables_by_default_name_or_explicit_dataset() {

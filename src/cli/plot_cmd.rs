@@ -1,19 +1,24 @@
 //! `seqcal plot corner`.
 
-use super::args::CornerArgs;
+use super::args::{CornerArgs, PlotRange};
 use crate::chain;
-use crate::report::{corner_plot, CornerOptions, Samples};
+use crate::report::{corner_plot, read_truths, CornerOptions, RangeMode, Samples};
 use crate::{Error, Result};
 
 pub(super) fn corner(a: &CornerArgs) -> Result<()> {
     if !a.labels.is_empty() && a.labels.len() != a.chains.len() {
         return Err(Error::Usage(format!("{} labels for {} chains", a.labels.len(), a.chains.len())));
     }
-    if a.bins < 5 || !(a.smooth >= 0.0 && a.smooth.is_finite()) {
-        return Err(Error::Usage("--bins must be at least 5 and --smooth finite and >= 0".into()));
-    }
+    let range = match a.range {
+        PlotRange::Data => RangeMode::Data,
+        PlotRange::Prior => RangeMode::Prior,
+    };
+    let mut opts = CornerOptions { bins: a.bins, smooth: a.smooth, panel: a.panel, range, titles: a.titles, ..Default::default() };
+    // Settings first: a bad size is refused before any chain is read.
+    opts.validate()?;
     let mut sets = Vec::new();
     let mut names: Option<Vec<String>> = None;
+    let mut all_names = Vec::new();
     let mut bounds = Vec::new();
     for (k, path) in a.chains.iter().enumerate() {
         let c = chain::read_any(path)?.discard(a.discard).thin(a.thin);
@@ -26,6 +31,7 @@ pub(super) fn corner(a: &CornerArgs) -> Result<()> {
             None => {
                 bounds = idx.iter().map(|&j| c.bounds[j]).collect();
                 names = Some(wanted.clone());
+                all_names = c.names.clone();
             }
             Some(n) if *n != wanted => {
                 return Err(Error::chain(path, format!("holds parameters [{}], the first chain [{}]: pass --params to plot the common ones", wanted.join(", "), n.join(", "))));
@@ -46,7 +52,9 @@ pub(super) fn corner(a: &CornerArgs) -> Result<()> {
         sets.push(Samples { label, draws, weights });
     }
     let names = names.unwrap_or_default();
-    let opts = CornerOptions { bins: a.bins, smooth: a.smooth, ..Default::default() };
+    if let Some(t) = &a.truths {
+        opts.truths = read_truths(t, &all_names, &names)?;
+    }
     corner_plot(&sets, &names, &bounds, &a.output, &opts)?;
     eprintln!("wrote {}", a.output.display());
     Ok(())

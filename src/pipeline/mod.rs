@@ -742,7 +742,12 @@ impl Runner<'_> {
         std::fs::create_dir_all(&rdir).map_err(|e| Error::io(&rdir, e))?;
         let names = self.space.names().to_vec();
         let draws: BTreeMap<&str, Array2<f64>> = stages.iter().map(|(r, _)| Ok((r.name.as_str(), self.stage_draws(&r.name)?))).collect::<Result<_>>()?;
-        let opts = CornerOptions::default();
+        let mut opts = CornerOptions::default();
+        // True values, where the pipeline's folder has them (as the shipped example does).
+        let truth = p.base_dir.join("truth.csv");
+        if truth.is_file() {
+            opts.truths = crate::report::read_truths(&truth, &names, &names)?;
+        }
         let samples = |stage: &str| -> Samples {
             let x = &draws[stage];
             let thin = x.nrows().div_ceil(200_000).max(1);

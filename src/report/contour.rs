@@ -30,70 +30,6 @@ impl Grid {
     }
 }
 
-/// Weighted histogram of `x` over `range` in `bins` bins, normalized to a
-/// density, smoothed by a Gaussian of `smooth` bins' width (0 = none).
-pub fn histogram_1d(x: &[f64], w: Option<&[f64]>, range: (f64, f64), bins: usize, smooth: f64) -> Vec<f64> {
-    let mut h = vec![0.0; bins];
-    let width = (range.1 - range.0) / bins as f64;
-    for (k, &v) in x.iter().enumerate() {
-        if v >= range.0 && v <= range.1 {
-            let b = (((v - range.0) / width) as usize).min(bins - 1);
-            h[b] += w.map_or(1.0, |w| w[k]);
-        }
-    }
-    let h = gaussian_smooth_1d(&h, smooth);
-    let total: f64 = h.iter().sum::<f64>() * width;
-    if total > 0.0 {
-        h.into_iter().map(|v| v / total).collect()
-    } else {
-        h
-    }
-}
-
-fn kernel(smooth: f64) -> Vec<f64> {
-    if smooth <= 0.0 {
-        return vec![1.0];
-    }
-    let r = (3.0 * smooth).ceil() as i64;
-    let k: Vec<f64> = (-r..=r).map(|i| (-0.5 * (i as f64 / smooth).powi(2)).exp()).collect();
-    let s: f64 = k.iter().sum();
-    k.into_iter().map(|v| v / s).collect()
-}
-
-fn gaussian_smooth_1d(h: &[f64], smooth: f64) -> Vec<f64> {
-    let k = kernel(smooth);
-    let r = (k.len() / 2) as i64;
-    let n = h.len() as i64;
-    (0..n)
-        .map(|i| (-r..=r).filter(|o| (0..n).contains(&(i + o))).map(|o| h[(i + o) as usize] * k[(o + r) as usize]).sum())
-        .collect()
-}
-
-/// Weighted 2-D histogram, smoothed separably by a Gaussian of `smooth` bins.
-pub fn histogram_2d(x: &[f64], y: &[f64], w: Option<&[f64]>, xr: (f64, f64), yr: (f64, f64), bins: usize, smooth: f64) -> Grid {
-    let mut v = vec![0.0; bins * bins];
-    let (dx, dy) = ((xr.1 - xr.0) / bins as f64, (yr.1 - yr.0) / bins as f64);
-    for k in 0..x.len() {
-        if x[k] >= xr.0 && x[k] <= xr.1 && y[k] >= yr.0 && y[k] <= yr.1 {
-            let i = (((x[k] - xr.0) / dx) as usize).min(bins - 1);
-            let j = (((y[k] - yr.0) / dy) as usize).min(bins - 1);
-            v[i * bins + j] += w.map_or(1.0, |w| w[k]);
-        }
-    }
-    // Separable smoothing: along y for each x row, then along x for each y column.
-    for i in 0..bins {
-        let row = gaussian_smooth_1d(&v[i * bins..(i + 1) * bins], smooth);
-        v[i * bins..(i + 1) * bins].copy_from_slice(&row);
-    }
-    for j in 0..bins {
-        let col: Vec<f64> = (0..bins).map(|i| v[i * bins + j]).collect();
-        for (i, c) in gaussian_smooth_1d(&col, smooth).into_iter().enumerate() {
-            v[i * bins + j] = c;
-        }
-    }
-    Grid { v, nx: bins, ny: bins, x: xr, y: yr }
-}
-
 /// Density thresholds enclosing each fraction of `levels` of the grid's
 /// mass (highest-density regions): for level `p`, the value `t` such that the
 /// cells with `v >= t` hold a fraction `p` of the total.
@@ -116,9 +52,14 @@ pub fn hdr_thresholds(g: &Grid, levels: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Line segments of the iso-line `v = t`, by marching squares over the cell
-/// centres; saddle cells are resolved by the centre average.
-pub fn contour_segments(g: &Grid, t: f64) -> Vec<[(f64, f64); 2]> {
+/// A grid edge crossed by an iso-line: `(horizontal?, i, j)`, the edge from
+/// node `(i, j)` to `(i + 1, j)` (horizontal) or to `(i, j + 1)` (vertical).
+type EdgeKey = (bool, usize, usize);
+
+/// Segments of the iso-line `v = t` by marching squares over the cell
+/// centres, each as the two grid edges it joins; saddle cells are resolved
+/// by the centre average.
+fn segment_edges(g: &Grid, t: f64) -> Vec<[EdgeKey; 2]> {
     let at = |i: usize, j: usize| g.v[i * g.ny + j];
     let mut out = Vec::new();
     if g.nx < 2 || g.ny < 2 {
@@ -126,34 +67,36 @@ pub fn contour_segments(g: &Grid, t: f64) -> Vec<[(f64, f64); 2]> {
     }
     for i in 0..g.nx - 1 {
         for j in 0..g.ny - 1 {
-            // Corners counter-clockwise: (i,j) (i+1,j) (i+1,j+1) (i,j+1).
+            // Corners counter-clockwise: (i,j) (i+1,j) (i+1,j+1) (i,j+1);
+            // edge e joins corner e and corner e+1.
             let c = [at(i, j), at(i + 1, j), at(i + 1, j + 1), at(i, j + 1)];
-            let idx = c.iter().enumerate().fold(0usize, |a, (k, &v)| a | (usize::from(v >= t) << k));
+            let idx = c
+                .iter()
+                .enumerate()
+                .fold(0usize, |a, (k, &v)| a | (usize::from(v >= t) << k));
             if idx == 0 || idx == 15 {
                 continue;
             }
-            // Crossing point on edge e (between corner e and corner e+1).
-            let corner = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)];
-            let cross = |e: usize| {
-                let (a, b) = (e, (e + 1) % 4);
-                let f = if c[b] != c[a] { ((t - c[a]) / (c[b] - c[a])).clamp(0.0, 1.0) } else { 0.5 };
-                let (pa, pb) = (corner[a], corner[b]);
-                g.centre(i as f64 + pa.0 + f * (pb.0 - pa.0), j as f64 + pa.1 + f * (pb.1 - pa.1))
+            let key = |e: usize| match e {
+                0 => (true, i, j),
+                1 => (false, i + 1, j),
+                2 => (true, i, j + 1),
+                _ => (false, i, j),
             };
-            // Edges crossed: those whose corners differ.
-            let edges: Vec<usize> = (0..4).filter(|&e| ((idx >> e) & 1) != ((idx >> ((e + 1) % 4)) & 1)).collect();
+            let edges: Vec<usize> = (0..4)
+                .filter(|&e| ((idx >> e) & 1) != ((idx >> ((e + 1) % 4)) & 1))
+                .collect();
             match edges.as_slice() {
-                [a, b] => out.push([cross(*a), cross(*b)]),
+                [a, b] => out.push([key(*a), key(*b)]),
                 [e0, e1, e2, e3] => {
                     // Saddle: pair edges so that the centre's side is respected.
                     let centre_in = c.iter().sum::<f64>() / 4.0 >= t;
-                    let corner0_in = c[0] >= t;
-                    if centre_in == corner0_in {
-                        out.push([cross(*e0), cross(*e1)]);
-                        out.push([cross(*e2), cross(*e3)]);
+                    if centre_in == (c[0] >= t) {
+                        out.push([key(*e0), key(*e1)]);
+                        out.push([key(*e2), key(*e3)]);
                     } else {
-                        out.push([cross(*e3), cross(*e0)]);
-                        out.push([cross(*e1), cross(*e2)]);
+                        out.push([key(*e3), key(*e0)]);
+                        out.push([key(*e1), key(*e2)]);
                     }
                 }
                 _ => {}
@@ -161,6 +104,83 @@ pub fn contour_segments(g: &Grid, t: f64) -> Vec<[(f64, f64); 2]> {
         }
     }
     out
+}
+
+/// Where the iso-line `v = t` crosses a grid edge (linear interpolation
+/// between the edge's two nodes, the same from both cells that share it).
+fn crossing(g: &Grid, t: f64, (horizontal, i, j): EdgeKey) -> (f64, f64) {
+    let a = g.v[i * g.ny + j];
+    let (b, di, dj) = if horizontal {
+        (g.v[(i + 1) * g.ny + j], 1.0, 0.0)
+    } else {
+        (g.v[i * g.ny + j + 1], 0.0, 1.0)
+    };
+    let f = if b != a {
+        ((t - a) / (b - a)).clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
+    g.centre(i as f64 + f * di, j as f64 + f * dj)
+}
+
+/// Line segments of the iso-line `v = t`, by marching squares over the cell
+/// centres; saddle cells are resolved by the centre average.
+pub fn contour_segments(g: &Grid, t: f64) -> Vec<[(f64, f64); 2]> {
+    segment_edges(g, t)
+        .into_iter()
+        .map(|[a, b]| [crossing(g, t, a), crossing(g, t, b)])
+        .collect()
+}
+
+/// The iso-line `v = t` as polylines: the segments of [`contour_segments`]
+/// joined end to end, open lines (ending at the grid's border) first, then
+/// closed loops (first point repeated at the end). The order is a function of
+/// the grid alone.
+pub fn contour_lines(g: &Grid, t: f64) -> Vec<Vec<(f64, f64)>> {
+    let segs = segment_edges(g, t);
+    let mut at_edge: std::collections::HashMap<EdgeKey, Vec<usize>> =
+        std::collections::HashMap::new();
+    for (k, s) in segs.iter().enumerate() {
+        for e in s {
+            at_edge.entry(*e).or_default().push(k);
+        }
+    }
+    let mut used = vec![false; segs.len()];
+    let mut lines = Vec::new();
+    // Walks from segment `k`, entering it through edge `from`.
+    let walk = |k0: usize, from: EdgeKey, used: &mut [bool]| {
+        let mut line = vec![crossing(g, t, from)];
+        let (mut k, mut entry) = (k0, from);
+        loop {
+            used[k] = true;
+            let exit = if segs[k][0] == entry {
+                segs[k][1]
+            } else {
+                segs[k][0]
+            };
+            line.push(crossing(g, t, exit));
+            match at_edge[&exit].iter().find(|&&n| !used[n]) {
+                Some(&n) => (k, entry) = (n, exit),
+                None => break,
+            }
+        }
+        line
+    };
+    // Open lines start at an edge that only one segment touches.
+    for k in 0..segs.len() {
+        if used[k] {
+            continue;
+        }
+        if let Some(&e) = segs[k].iter().find(|e| at_edge[e].len() == 1) {
+            lines.push(walk(k, e, &mut used));
+        }
+    }
+    for k in 0..segs.len() {
+        if !used[k] {
+            lines.push(walk(k, segs[k][0], &mut used));
+        }
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -173,7 +193,13 @@ mod tests {
         // sqrt(-2 ln(1 - p)); its boundary contour must lie at that radius.
         let n = 200;
         let mut v = vec![0.0; n * n];
-        let g0 = Grid { v: vec![], nx: n, ny: n, x: (-5.0, 5.0), y: (-5.0, 5.0) };
+        let g0 = Grid {
+            v: vec![],
+            nx: n,
+            ny: n,
+            x: (-5.0, 5.0),
+            y: (-5.0, 5.0),
+        };
         for i in 0..n {
             for j in 0..n {
                 let (x, y) = g0.centre(i as f64, j as f64);
@@ -189,18 +215,51 @@ mod tests {
             for s in segs {
                 for (x, y) in s {
                     let r = (x * x + y * y).sqrt();
-                    assert!((r - r_exact).abs() < 0.06, "level {p}: contour point at radius {r}, expected {r_exact}");
+                    assert!(
+                        (r - r_exact).abs() < 0.06,
+                        "level {p}: contour point at radius {r}, expected {r_exact}"
+                    );
                 }
             }
         }
     }
 
     #[test]
-    fn histogram_is_a_normalized_density() {
-        let x: Vec<f64> = (0..10_000).map(|i| (i as f64 + 0.5) / 10_000.0).collect();
-        let h = histogram_1d(&x, None, (0.0, 1.0), 20, 0.0);
-        assert!(h.iter().all(|v| (v - 1.0).abs() < 1e-9), "{h:?}");
-        let hs = histogram_1d(&x, None, (0.0, 1.0), 20, 1.5);
-        assert!((hs.iter().sum::<f64>() / 20.0 - 1.0).abs() < 1e-9);
+    fn contour_lines_join_segments_into_loops_and_open_lines() {
+        let n = 60;
+        let g0 = Grid {
+            v: vec![],
+            nx: n,
+            ny: n,
+            x: (-3.0, 3.0),
+            y: (-3.0, 3.0),
+        };
+        let mut v = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                let (x, y) = g0.centre(i as f64, j as f64);
+                v[i * n + j] = (-0.5 * (x * x + y * y)).exp();
+            }
+        }
+        let g = Grid { v, ..g0 };
+        let t = hdr_thresholds(&g, &[0.865])[0];
+        let lines = contour_lines(&g, t);
+        assert_eq!(lines.len(), 1, "one closed loop");
+        let l = &lines[0];
+        assert_eq!(l.first(), l.last());
+        assert_eq!(l.len() - 1, contour_segments(&g, t).len());
+        // Shifted off the grid's edge: the loop becomes one open line whose
+        // ends lie on the border cells' centres.
+        let g2 = Grid {
+            x: (0.0, 6.0),
+            ..g.clone()
+        };
+        let v2: Vec<f64> = (0..n * n)
+            .map(|k| g.v[(k / n + n / 2).min(n - 1) * n + k % n])
+            .collect();
+        let g2 = Grid { v: v2, ..g2 };
+        let lines = contour_lines(&g2, t);
+        assert_eq!(lines.len(), 1);
+        assert_ne!(lines[0].first(), lines[0].last());
     }
 }

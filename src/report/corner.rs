@@ -1,13 +1,21 @@
 //! Corner plots: 1-D marginals on the diagonal, 2-D highest-density contours
-//! below it, several chains overlaid.
+//! below it, several chains overlaid, sized to be read in print.
+//!
+//! Densities are smoothed histograms, boundary-corrected at the parameters'
+//! bounds ([`super::density`]); the layout ([`CornerLayout`]) scales fonts
+//! and lines to the panels and prunes end ticks so that labels never meet;
+//! [`super::draw`] renders it. PNGs are drawn at three times their size and
+//! averaged down, so lines and text are anti-aliased; output is
+//! deterministic (same input, same bytes).
 
 use std::path::Path;
-use std::sync::Once;
+use std::sync::OnceLock;
 
-use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::contour::{contour_segments, hdr_thresholds, histogram_1d, histogram_2d};
+use super::density::Edges;
+use super::draw::{render, Figure};
+use super::layout::{CornerLayout, PanelRange};
 use crate::{Error, Result};
 
 /// One sample set to draw.
@@ -25,174 +33,482 @@ impl Samples {
     fn n(&self, dim: usize) -> usize {
         self.draws.len() / dim.max(1)
     }
-    fn column(&self, j: usize, dim: usize) -> Vec<f64> {
+    pub(super) fn column(&self, j: usize, dim: usize) -> Vec<f64> {
         (0..self.n(dim)).map(|i| self.draws[i * dim + j]).collect()
     }
+}
+
+/// What the axes of a corner plot span.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RangeMode {
+    /// The 0.1%-99.9% span of the draws, padded by 5% and cut at the
+    /// parameters' bounds (a bound inside the span is drawn).
+    #[default]
+    Data,
+    /// The parameters' bounds (the prior box), drawn; a parameter without a
+    /// finite bound on one side takes the data range there.
+    Prior,
 }
 
 /// Settings of a corner plot.
 #[derive(Debug, Clone)]
 pub struct CornerOptions {
-    /// Histogram bins per axis.
+    /// Histogram bins per axis (5 to [`MAX_BINS`]).
     pub bins: usize,
-    /// Gaussian smoothing of the histograms, in bins.
+    /// Gaussian smoothing of the histograms, in bins (0 to a quarter of
+    /// `bins`).
     pub smooth: f64,
     /// Probability mass inside each contour (default: the 1σ/2σ/3σ masses of a
-    /// 2-D Gaussian, 39.3%, 86.5%, 98.9%).
+    /// 2-D Gaussian, 39.3%, 86.5%, 98.9%), drawn solid, dashed, dotted.
     pub levels: Vec<f64>,
-    /// Pixels per panel.
+    /// Pixels per panel side (40 to 2000).
     pub panel: u32,
+    /// What the axes span.
+    pub range: RangeMode,
+    /// True values, one per parameter (`None`: no truth for it); empty for
+    /// none at all.
+    pub truths: Vec<Option<f64>>,
+    /// Median and central 68% interval above each diagonal panel (of the
+    /// first sample set).
+    pub titles: bool,
 }
 
 impl Default for CornerOptions {
     fn default() -> Self {
-        CornerOptions { bins: 40, smooth: 1.0, levels: vec![0.393, 0.865, 0.989], panel: 220 }
+        CornerOptions {
+            bins: 40,
+            smooth: 1.0,
+            levels: vec![0.393, 0.865, 0.989],
+            panel: 220,
+            range: RangeMode::Data,
+            truths: Vec::new(),
+            titles: false,
+        }
     }
 }
 
-const COLOURS: [RGBColor; 6] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189), RGBColor(255, 127, 14), RGBColor(23, 190, 207)];
+/// Most histogram bins per axis: finer than any panel's pixels.
+pub const MAX_BINS: usize = 1000;
 
-static FONT: Once = Once::new();
-static mut FONT_OK: bool = false;
+/// A PNG is drawn at this multiple of its size, then averaged down.
+const SUPERSAMPLE: u32 = 3;
+
+impl CornerOptions {
+    /// Checks the settings, before anything is read or allocated.
+    ///
+    /// # Errors
+    /// Bins, smoothing, panel size or levels out of range, in words that
+    /// name the command-line option.
+    pub fn validate(&self) -> Result<()> {
+        if self.bins < 5 {
+            return Err(Error::Usage(format!(
+                "--bins {} is out of range: use 5 to {MAX_BINS} bins per axis",
+                self.bins
+            )));
+        }
+        if self.bins > MAX_BINS {
+            return Err(Error::Usage(format!(
+                "--bins {} is out of range: use 5 to {MAX_BINS} bins per axis (finer bins than a panel's pixels show nothing; a 2-D histogram of {} bins per axis would need {} of memory)",
+                self.bins,
+                self.bins,
+                human_bytes(8.0 * (self.bins as f64).powi(2))
+            )));
+        }
+        let most = self.bins as f64 / 4.0;
+        if !(self.smooth.is_finite() && (0.0..=most).contains(&self.smooth)) {
+            return Err(Error::Usage(format!(
+                "--smooth {} is out of range: use 0 (none) to {most} bins (a quarter of --bins {})",
+                self.smooth, self.bins
+            )));
+        }
+        if !(40..=2000).contains(&self.panel) {
+            return Err(Error::Usage(format!(
+                "--panel {} is out of range: use 40 to 2000 pixels per panel",
+                self.panel
+            )));
+        }
+        if self.levels.is_empty() || self.levels.iter().any(|p| !(*p > 0.0 && *p < 1.0)) {
+            return Err(Error::Usage(format!(
+                "contour levels {:?}: give one or more probability masses strictly between 0 and 1",
+                self.levels
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn human_bytes(b: f64) -> String {
+    match b {
+        b if b >= 1e12 => format!("{:.1e} bytes", b),
+        b if b >= 1e9 => format!("{:.1} GB", b / 1e9),
+        b => format!("{:.0} MB", (b / 1e6).ceil()),
+    }
+}
+
+/// Memory the system can give now (`MemAvailable`), if known.
+fn available_memory() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024.0)
+}
+
+/// Refuses a figure whose pixel buffers would not fit in half the available
+/// memory (2 GB assumed where that is unknown).
+fn check_image_memory(dim: usize, panel: u32) -> Result<()> {
+    let side = (dim as f64 + 1.2) * f64::from(panel);
+    let need = side * side * 3.0 * f64::from(SUPERSAMPLE * SUPERSAMPLE + 1);
+    let have = available_memory().unwrap_or(4e9) / 2.0;
+    if need > have || side > 60_000.0 {
+        return Err(Error::Usage(format!(
+            "a corner plot of {dim} parameters at {panel} pixels per panel is about {side:.0} pixels wide and needs {} of memory ({} available): plot fewer parameters with --params or pass a smaller --panel",
+            human_bytes(need),
+            human_bytes(have)
+        )));
+    }
+    Ok(())
+}
+
+static FONT_OK: OnceLock<bool> = OnceLock::new();
 
 /// Registers a TrueType font for the labels, found among the system's fonts
 /// (DejaVu, Liberation, Noto; `SEQCAL_FONT` names a file explicitly).
 fn ensure_font() -> Result<()> {
-    FONT.call_once(|| {
-        let mut candidates: Vec<std::path::PathBuf> = std::env::var_os("SEQCAL_FONT").map(Into::into).into_iter().collect();
-        for dir in ["/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/share/fonts/TTF", "/usr/share/fonts/truetype/liberation", "/usr/share/fonts/truetype/noto", "/Library/Fonts", "/System/Library/Fonts/Supplemental"] {
-            for name in ["DejaVuSans.ttf", "LiberationSans-Regular.ttf", "NotoSans-Regular.ttf", "Arial.ttf"] {
+    let ok = *FONT_OK.get_or_init(|| {
+        let mut candidates: Vec<std::path::PathBuf> = std::env::var_os("SEQCAL_FONT")
+            .map(Into::into)
+            .into_iter()
+            .collect();
+        for dir in [
+            "/usr/share/fonts/truetype/dejavu",
+            "/usr/share/fonts/dejavu",
+            "/usr/share/fonts/TTF",
+            "/usr/share/fonts/truetype/liberation",
+            "/usr/share/fonts/truetype/noto",
+            "/Library/Fonts",
+            "/System/Library/Fonts/Supplemental",
+        ] {
+            for name in [
+                "DejaVuSans.ttf",
+                "LiberationSans-Regular.ttf",
+                "NotoSans-Regular.ttf",
+                "Arial.ttf",
+            ] {
                 candidates.push(Path::new(dir).join(name));
             }
         }
-        for c in candidates {
-            if let Ok(bytes) = std::fs::read(&c) {
+        candidates.into_iter().any(|c| match std::fs::read(&c) {
+            Ok(bytes) => {
                 let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                    // SAFETY: written once, inside call_once, before any read.
-                    unsafe { FONT_OK = true };
-                    return;
-                }
+                plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
             }
-        }
+            Err(_) => false,
+        })
     });
-    // SAFETY: read after call_once has completed.
-    if unsafe { FONT_OK } {
+    if ok {
         Ok(())
     } else {
         Err(Error::Usage("no TrueType font found for plot labels: install fonts-dejavu-core (Debian/Ubuntu) or set SEQCAL_FONT=/path/to/font.ttf".into()))
     }
 }
 
-/// Axis range of parameter `j`: the 0.1%-99.9% span of all sets, padded by
-/// 5%, clipped to the parameter's bounds.
-fn axis_range(sets: &[Samples], j: usize, dim: usize, bound: (f64, f64)) -> (f64, f64) {
-    let mut all: Vec<f64> = sets.iter().flat_map(|s| s.column(j, dim)).filter(|v| v.is_finite()).collect();
-    if all.is_empty() {
-        return (0.0, 1.0);
+/// Weighted quantiles `ps` (ascending) of the finite values of `x`.
+fn quantiles(x: &[f64], w: Option<&[f64]>, ps: &[f64]) -> Option<Vec<f64>> {
+    let mut v: Vec<(f64, f64)> = x
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_finite())
+        .map(|(i, &v)| (v, w.map_or(1.0, |w| w[i])))
+        .filter(|(_, w)| *w > 0.0)
+        .collect();
+    if v.is_empty() {
+        return None;
     }
-    all.sort_by(f64::total_cmp);
-    let q = |p: f64| all[((all.len() - 1) as f64 * p).round() as usize];
-    let (lo, hi) = (q(0.001), q(0.999));
-    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 * lo.abs().max(1.0) };
-    ((lo - pad).max(bound.0), (hi + pad).min(bound.1))
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: f64 = v.iter().map(|p| p.1).sum();
+    let mut out = Vec::with_capacity(ps.len());
+    let (mut i, mut cum) = (0, v[0].1);
+    for &p in ps {
+        while cum < p * total && i + 1 < v.len() {
+            i += 1;
+            cum += v[i].1;
+        }
+        out.push(v[i].0);
+    }
+    Some(out)
+}
+
+/// Median and central 68.27% interval (the 15.87% and 84.13% quantiles) of
+/// the finite values of `x`, weighted by `w`: `(lower, median, upper)`.
+pub fn median_interval(x: &[f64], w: Option<&[f64]>) -> Option<(f64, f64, f64)> {
+    let q = quantiles(x, w, &[0.158_655, 0.5, 0.841_345])?;
+    Some((q[0], q[1], q[2]))
+}
+
+/// Padding beyond a drawn bound, as a fraction of the range.
+const BOUND_PAD: f64 = 0.03;
+
+/// Axis and density ranges of each parameter: the draws' span or the
+/// bounds, by `mode` (see [`RangeMode`]). An end at a finite bound is
+/// flagged (the smoothing is boundary-corrected there) and the axis runs
+/// 3% beyond it, so the bound shows.
+pub fn panel_ranges(sets: &[Samples], bounds: &[(f64, f64)], mode: RangeMode) -> Vec<PanelRange> {
+    let dim = bounds.len();
+    (0..dim)
+        .map(|j| {
+            let mut all: Vec<f64> = sets
+                .iter()
+                .flat_map(|s| s.column(j, dim))
+                .filter(|v| v.is_finite())
+                .collect();
+            all.sort_by(f64::total_cmp);
+            let data = if all.is_empty() {
+                (0.0, 1.0)
+            } else {
+                let q = |p: f64| all[((all.len() - 1) as f64 * p).round() as usize];
+                let (lo, hi) = (q(0.001), q(0.999));
+                let pad = if hi > lo {
+                    0.05 * (hi - lo)
+                } else {
+                    0.5 * lo.abs().max(1.0)
+                };
+                (lo - pad, hi + pad)
+            };
+            let (b0, b1) = bounds[j];
+            let (lower, upper) = match mode {
+                RangeMode::Data => (
+                    b0.is_finite() && data.0 <= b0,
+                    b1.is_finite() && data.1 >= b1,
+                ),
+                RangeMode::Prior => (b0.is_finite(), b1.is_finite()),
+            };
+            let density = (
+                if lower { b0 } else { data.0 },
+                if upper { b1 } else { data.1 },
+            );
+            if density.1.partial_cmp(&density.0) != Some(std::cmp::Ordering::Greater) {
+                // Draws entirely outside the bounds: show the draws.
+                return PanelRange {
+                    axis: data,
+                    density: data,
+                    bounded: Edges::default(),
+                };
+            }
+            let pad = BOUND_PAD * (density.1 - density.0);
+            let axis = (
+                density.0 - if lower { pad } else { 0.0 },
+                density.1 + if upper { pad } else { 0.0 },
+            );
+            PanelRange {
+                axis,
+                density,
+                bounded: Edges { lower, upper },
+            }
+        })
+        .collect()
+}
+
+/// True values from a CSV file: a header naming parameters, one row of
+/// values. Every column must name one of `known` (the chain's parameters);
+/// the result has one entry per name of `plotted`, `None` where the file
+/// gives none.
+///
+/// # Errors
+/// An unreadable or malformed file, not exactly one row, a column naming no
+/// known parameter, a parameter named twice.
+pub fn read_truths(path: &Path, known: &[String], plotted: &[String]) -> Result<Vec<Option<f64>>> {
+    let t = crate::table::read_table(path)?;
+    if t.data.nrows() != 1 {
+        return Err(Error::Csv { path: path.into(), line: 2, message: format!("{} rows of values: a truths file has a header naming parameters and one row of values", t.data.nrows()) });
+    }
+    for (k, name) in t.header.iter().enumerate() {
+        if !known.contains(name) {
+            return Err(Error::Csv {
+                path: path.into(),
+                line: 1,
+                message: format!(
+                    "column {name:?} names no parameter of the chain (its parameters: {})",
+                    known.join(", ")
+                ),
+            });
+        }
+        if t.header[..k].contains(name) {
+            return Err(Error::Csv {
+                path: path.into(),
+                line: 1,
+                message: format!("parameter {name:?} is named twice"),
+            });
+        }
+    }
+    Ok(plotted
+        .iter()
+        .map(|p| t.header.iter().position(|h| h == p).map(|k| t.data[[0, k]]))
+        .collect())
+}
+
+/// The layout [`corner_plot`] would draw for these inputs: image size,
+/// panels, axis ranges, ticks, fonts.
+///
+/// # Errors
+/// As [`corner_plot`], except for writing.
+pub fn corner_layout(
+    sets: &[Samples],
+    names: &[String],
+    bounds: &[(f64, f64)],
+    opts: &CornerOptions,
+) -> Result<CornerLayout> {
+    opts.validate()?;
+    let dim = names.len();
+    if sets.is_empty() || dim == 0 {
+        return Err(Error::Usage("nothing to plot".into()));
+    }
+    if bounds.len() != dim {
+        return Err(Error::Usage(format!(
+            "{} bounds for {dim} parameters",
+            bounds.len()
+        )));
+    }
+    if !opts.truths.is_empty() && opts.truths.len() != dim {
+        return Err(Error::Usage(format!(
+            "{} true values for {dim} parameters",
+            opts.truths.len()
+        )));
+    }
+    if let Some(s) = sets.iter().find(|s| {
+        s.draws.len() % dim != 0
+            || s.n(dim) < 2
+            || s.weights.as_ref().is_some_and(|w| w.len() != s.n(dim))
+    }) {
+        return Err(Error::Usage(format!("sample set {:?} does not hold at least two draws of {dim} parameters (and one weight per draw)", s.label)));
+    }
+    check_image_memory(dim, opts.panel)?;
+    ensure_font()?;
+    let ranges = panel_ranges(sets, bounds, opts.range);
+    Ok(CornerLayout::new(names, &ranges, opts.panel, opts.titles))
 }
 
 /// Draws a corner plot of `sets` over parameters `names` to `path`
 /// (`.svg` as SVG, anything else as PNG).
 ///
 /// # Errors
-/// No sets, sets of different dimension, no font, or a failed write.
-pub fn corner_plot(sets: &[Samples], names: &[String], bounds: &[(f64, f64)], path: &Path, opts: &CornerOptions) -> Result<()> {
-    let dim = names.len();
-    if sets.is_empty() || dim == 0 {
-        return Err(Error::Usage("nothing to plot".into()));
-    }
-    if let Some(s) = sets.iter().find(|s| s.draws.len() % dim != 0 || s.n(dim) < 2) {
-        return Err(Error::Usage(format!("sample set {:?} does not hold at least two draws of {dim} parameters", s.label)));
-    }
-    ensure_font()?;
-    let side = opts.panel * dim as u32 + 40;
-    let svg = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+/// Invalid options, no sets, sets of different dimension, an image too large
+/// for memory, no font, or a failed write.
+pub fn corner_plot(
+    sets: &[Samples],
+    names: &[String],
+    bounds: &[(f64, f64)],
+    path: &Path,
+    opts: &CornerOptions,
+) -> Result<()> {
+    let layout = corner_layout(sets, names, bounds, opts)?;
+    let fig = Figure {
+        sets,
+        layout: &layout,
+        opts,
+    };
+    let svg = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    let (w, h) = (layout.width, layout.height);
+    let failed = |e: String| {
+        Error::Usage(format!(
+            "{}: drawing the corner plot failed: {e}",
+            path.display()
+        ))
+    };
     crate::chain::write_atomically(path, |tmp| {
-        let res = if svg {
-            draw(SVGBackend::new(tmp, (side, side)).into_drawing_area(), sets, names, bounds, opts).map_err(|e| e.to_string())
+        if svg {
+            let root = SVGBackend::new(tmp, (w, h)).into_drawing_area();
+            render(&root, 1.0, true, &fig).map_err(failed)?;
+            root.present().map_err(|e| failed(e.to_string()))
         } else {
-            draw(BitMapBackend::new(tmp, (side, side)).into_drawing_area(), sets, names, bounds, opts).map_err(|e| e.to_string())
-        };
-        res.map_err(|e| Error::Usage(format!("{}: drawing the corner plot failed: {e}", path.display())))
+            let s = SUPERSAMPLE;
+            let mut big = vec![255u8; (w * s) as usize * (h * s) as usize * 3];
+            {
+                let root = BitMapBackend::with_buffer(&mut big, (w * s, h * s)).into_drawing_area();
+                render(&root, f64::from(s), false, &fig).map_err(failed)?;
+                root.present().map_err(|e| failed(e.to_string()))?;
+            }
+            let small = downsample(&big, w as usize, h as usize, s as usize);
+            write_png(tmp, w, h, &small).map_err(|e| failed(e.to_string()))
+        }
     })
 }
 
-type DrawResult<DB> = std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+/// Writes an RGB image as PNG, compressed as far as the encoder goes (the
+/// figures are mostly white: about a third smaller than the fast default).
+fn write_png(
+    path: &Path,
+    w: u32,
+    h: u32,
+    rgb: &[u8],
+) -> std::result::Result<(), png::EncodingError> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut enc = png::Encoder::new(file, w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(png::Compression::Best);
+    enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+    let mut writer = enc.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()
+}
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, sets: &[Samples], names: &[String], bounds: &[(f64, f64)], opts: &CornerOptions) -> DrawResult<DB> {
-    let dim = names.len();
-    root.fill(&WHITE)?;
-    let area = root.margin(10, 10, 10, 30);
-    let panels = area.split_evenly((dim, dim));
-    let ranges: Vec<(f64, f64)> = (0..dim).map(|j| axis_range(sets, j, dim, bounds[j])).collect();
-    let cols: Vec<Vec<Vec<f64>>> = sets.iter().map(|s| (0..dim).map(|j| s.column(j, dim)).collect()).collect();
-    for row in 0..dim {
-        for col in 0..dim {
-            let panel = &panels[row * dim + col];
-            if col > row {
-                continue;
-            }
-            let (xr, yr0) = (ranges[col], ranges[row]);
-            let label_x = if row == dim - 1 { 30 } else { 0 };
-            let label_y = if col == 0 { 45 } else { 0 };
-            if row == col {
-                let hists: Vec<Vec<f64>> = sets.iter().enumerate().map(|(k, s)| histogram_1d(&cols[k][col], s.weights.as_deref(), xr, opts.bins, opts.smooth)).collect();
-                let top = hists.iter().flatten().copied().fold(0.0, f64::max) * 1.1;
-                let mut chart = ChartBuilder::on(panel).x_label_area_size(label_x).y_label_area_size(label_y).margin(4).build_cartesian_2d(xr.0..xr.1, 0.0..top.max(1e-300))?;
-                let mut mesh = chart.configure_mesh();
-                mesh.disable_mesh().y_labels(0).x_labels(if row == dim - 1 { 4 } else { 0 }).x_desc(if row == dim - 1 { names[col].as_str() } else { "" });
-                mesh.draw()?;
-                let width = (xr.1 - xr.0) / opts.bins as f64;
-                for (k, h) in hists.iter().enumerate() {
-                    let c = COLOURS[k % COLOURS.len()];
-                    chart.draw_series(LineSeries::new(h.iter().enumerate().map(|(b, &v)| (xr.0 + (b as f64 + 0.5) * width, v)), c.stroke_width(2)))?;
-                }
-                for b in [bounds[col].0, bounds[col].1] {
-                    if b > xr.0 && b < xr.1 {
-                        chart.draw_series(LineSeries::new(vec![(b, 0.0), (b, top)], BLACK.mix(0.4)))?;
+/// Averages `s × s` blocks of an RGB image `s` times the size `w × h`.
+fn downsample(big: &[u8], w: usize, h: usize, s: usize) -> Vec<u8> {
+    let mut out = vec![0u8; w * h * 3];
+    let bw = w * s;
+    let n = (s * s) as u32;
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                let mut sum = 0u32;
+                for dy in 0..s {
+                    let row = (y * s + dy) * bw;
+                    for dx in 0..s {
+                        sum += u32::from(big[(row + x * s + dx) * 3 + c]);
                     }
                 }
-            } else {
-                let yr = yr0;
-                let mut chart = ChartBuilder::on(panel).x_label_area_size(label_x).y_label_area_size(label_y).margin(4).build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)?;
-                let mut mesh = chart.configure_mesh();
-                mesh.disable_mesh()
-                    .x_labels(if row == dim - 1 { 4 } else { 0 })
-                    .y_labels(if col == 0 { 4 } else { 0 })
-                    .x_desc(if row == dim - 1 { names[col].as_str() } else { "" })
-                    .y_desc(if col == 0 { names[row].as_str() } else { "" });
-                mesh.draw()?;
-                for (k, s) in sets.iter().enumerate() {
-                    let c = COLOURS[k % COLOURS.len()];
-                    let g = histogram_2d(&cols[k][col], &cols[k][row], s.weights.as_deref(), xr, yr, opts.bins, opts.smooth);
-                    for (li, t) in hdr_thresholds(&g, &opts.levels).into_iter().enumerate() {
-                        let style = c.mix(1.0 - 0.25 * li as f64).stroke_width(if li == 0 { 2 } else { 1 });
-                        chart.draw_series(contour_segments(&g, t).into_iter().map(|[a, b]| PathElement::new(vec![a, b], style)))?;
-                    }
-                }
+                out[(y * w + x) * 3 + c] = ((sum + n / 2) / n) as u8;
             }
         }
     }
-    // Legend, in the empty upper-right triangle.
-    if dim > 1 || sets.len() > 1 {
-        let legend = &panels[dim - 1];
-        for (k, s) in sets.iter().enumerate() {
-            let c = COLOURS[k % COLOURS.len()];
-            let y = 10 + 22 * k as i32;
-            legend.draw(&Rectangle::new([(10, y), (30, y + 12)], c.filled()))?;
-            legend.draw(&Text::new(s.label.clone(), (36, y), ("sans-serif", 15).into_font()))?;
-        }
-        let y = 14 + 22 * sets.len() as i32;
-        let text = format!("contours: {}", opts.levels.iter().map(|l| format!("{:.1}%", 100.0 * l)).collect::<Vec<_>>().join(", "));
-        legend.draw(&Text::new(text, (10, y), ("sans-serif", 12).into_font()))?;
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_of_a_uniform_grid() {
+        let x: Vec<f64> = (0..1001).map(|i| i as f64 / 1000.0).collect();
+        let (lo, med, hi) = median_interval(&x, None).unwrap();
+        assert!(
+            (med - 0.5).abs() < 1.5e-3
+                && (lo - 0.1587).abs() < 1.5e-3
+                && (hi - 0.8413).abs() < 1.5e-3,
+            "{lo} {med} {hi}"
+        );
+        // Weights: doubling the weight of the upper half moves the median up.
+        let w: Vec<f64> = x.iter().map(|&v| if v > 0.5 { 2.0 } else { 1.0 }).collect();
+        let (_, med, _) = median_interval(&x, Some(&w)).unwrap();
+        assert!((med - 0.625).abs() < 2e-3, "{med}");
     }
-    root.present()?;
-    Ok(())
+
+    #[test]
+    fn images_too_large_for_memory_are_refused_with_the_size() {
+        let e = check_image_memory(10_000, 220).unwrap_err().to_string();
+        assert!(
+            e.contains("10000 parameters at 220 pixels per panel") && e.contains("--params"),
+            "{e}"
+        );
+        assert!(check_image_memory(7, 220).is_ok());
+    }
+
+    #[test]
+    fn downsampling_averages_blocks() {
+        let big = [0u8, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 255];
+        assert_eq!(downsample(&big, 1, 1, 2), [191, 191, 191]);
+    }
 }

@@ -3,13 +3,20 @@
 //! [`corner_plot`] draws the figure this field reads and publishes: the
 //! 1-D marginals of every parameter on the diagonal and 2-D contours
 //! enclosing 39.3%, 86.5% and 98.9% of the mass (the 1σ/2σ/3σ levels of a 2-D
-//! Gaussian) below it, several chains overlaid in distinct colours.
+//! Gaussian, drawn solid, dashed and dotted) below it, several chains
+//! overlaid in distinct colours, the prior bounds and true values marked.
 
 mod compare;
 mod contour;
 mod corner;
+mod density;
+mod draw;
+mod layout;
 
 pub use compare::{Comparison, ParamDiff, KL2_SAME, KL_SAME, MEAN_SAME};
 
-pub use contour::{contour_segments, hdr_thresholds, histogram_1d, histogram_2d, Grid};
-pub use corner::{corner_plot, CornerOptions, Samples};
+pub use contour::{contour_lines, contour_segments, hdr_thresholds, Grid};
+pub use corner::{corner_layout, corner_plot, median_interval, panel_ranges, read_truths, CornerOptions, RangeMode, Samples, MAX_BINS};
+pub use density::{density_curve, histogram_1d, histogram_2d, DensityAxis, Edges};
+pub use draw::{level_name, level_style};
+pub use layout::{CornerLayout, PanelRange, TextBox, Tick, COLUMN_PT};

@@ -199,3 +199,76 @@ impl FlowTrainer {
         Ok(flows)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seqcal_api::{ChainError, ChainSource, NoChains, PriorFactory};
+
+    /// One stage, `A`: 400 draws on the box [0, 1] x [-1, 2].
+    struct OneStage(ChainDraws);
+
+    impl ChainSource for OneStage {
+        fn draws(&self, chain: ChainRef<'_>) -> std::result::Result<ChainDraws, ChainError> {
+            match chain {
+                ChainRef::Stage("A") => Ok(self.0.clone()),
+                other => NoChains.draws(other),
+            }
+        }
+    }
+
+    fn stage_a() -> OneStage {
+        let x = Array2::from_shape_fn((400, 2), |(i, j)| {
+            let u = ((i * 7919 + j * 31) % 397) as f64 / 397.0 * 0.98 + 0.01;
+            if j == 0 { u } else { -1.0 + 3.0 * u * u }
+        });
+        OneStage(ChainDraws { label: "stage A".into(), source: "A.h5".into(), names: vec!["a".into(), "b".into()], bounds: vec![(0.0, 1.0), (-1.0, 2.0)], x, log_prob: None, weights: None, burn: 0, hash: "h".into() })
+    }
+
+    /// No factory is needed: the tables below have no nested priors.
+    struct NoFactory;
+
+    impl PriorFactory for NoFactory {
+        fn build(&self, _: &Table, _: &StageContext<'_>) -> std::result::Result<Box<dyn seqcal_api::Prior>, PriorError> {
+            Err(PriorError::spec("?", "no nested priors here"))
+        }
+        fn kinds(&self) -> Vec<String> {
+            Vec::new()
+        }
+    }
+
+    /// Two stages training the same flow on the same draws share one training;
+    /// each table then loads the model saved in its stage's folder.
+    #[test]
+    fn a_run_trains_each_flow_once_and_rewrites_the_tables_to_load_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let chains = stage_a();
+        let ctx = StageContext { space: None, base_dir: dir.path(), chains: &chains, factory: &NoFactory };
+        let trainer = FlowTrainer::new(true);
+        let table = "kind = \"flow\"\nfrom = \"A\"\nloss = \"nll\"\nlayers = 2\nhidden = 8\nsteps = 30\nbatch = 100";
+        let said = std::cell::RefCell::new(Vec::new());
+        let say = |m: String| said.borrow_mut().push(m);
+        let mut runs = Vec::new();
+        for stage in ["s1", "s2"] {
+            let out = dir.path().join(stage);
+            std::fs::create_dir_all(&out).unwrap();
+            let mut t: Table = table.parse().unwrap();
+            let flows = trainer.train_tables(&mut t, &ctx, &out, &say).unwrap();
+            assert_eq!((flows.len(), flows[0].0.as_str()), (1, "stage A"));
+            assert!(!t.contains_key("from"));
+            let model = t["model"].as_str().unwrap();
+            assert_eq!(Path::new(model), std::path::absolute(out.join("flow_prior.safetensors")).unwrap());
+            runs.push(std::fs::read(model).unwrap());
+        }
+        assert_eq!(runs[0], runs[1], "the reused model is the trained one");
+        let said = said.into_inner();
+        assert!(said[0].contains("training a flow prior on stage A (400 draws"), "{said:?}");
+        assert!(said.iter().any(|m| m.contains("trained earlier in this run: reusing")), "{said:?}");
+        assert_eq!(said.iter().filter(|m| m.contains("training a flow prior")).count(), 1, "{said:?}");
+        // Other settings train again.
+        let mut t: Table = table.replace("steps = 30", "steps = 31").parse().unwrap();
+        trainer.train_tables(&mut t, &ctx, dir.path(), &|_| {}).unwrap();
+        let e = trainer.train_tables(&mut "kind = \"flow\"\nfrom = \"B\"".parse().unwrap(), &ctx, dir.path(), &|_| {}).err().unwrap().to_string();
+        assert!(e.contains("stage \"B\" has no result"), "{e}");
+    }
+}

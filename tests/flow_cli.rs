@@ -195,7 +195,8 @@ fn a_tampered_sidecar_or_broken_weights_file_is_refused() {
     std::fs::write(&pts, "a,b\n0.5,0.5\n").unwrap();
     succeeds(&["prior", "eval", s(&m), s(&pts)]);
     let original = std::fs::read(m.with_extension("json")).unwrap();
-    let edits: [(&str, fn(&mut serde_json::Value)); 6] = [
+    type Edit = (&'static str, fn(&mut serde_json::Value));
+    let edits: [Edit; 6] = [
         ("activation", |v| v["spec"]["activation"] = "relu".into()),
         ("bounds", |v| v["bounds"][1] = serde_json::json!([-1.0, 3.0])),
         ("dim", |v| v["spec"]["dim"] = 3.into()),
@@ -236,7 +237,8 @@ fn weights_that_do_not_fit_the_architecture_are_refused() {
     let (params, sidecar) = io::load(&m).unwrap();
     let pts = dir.path().join("pts.csv");
     std::fs::write(&pts, "a,b\n0.5,0.5\n").unwrap();
-    let cases: [(&str, Box<dyn Fn(&mut seqcal_flow::params::Params)>); 4] = [
+    type Case = (&'static str, Box<dyn Fn(&mut seqcal_flow::params::Params)>);
+    let cases: [Case; 4] = [
         ("lack tensor \"c1.net.2.b\"", Box::new(|p| {
             let t = p.remove("c1.net.2.b").unwrap();
             p.insert("c7.net.2.b".into(), t);

@@ -170,7 +170,8 @@ mod tests {
         for (row, l) in x.rows().into_iter().zip(&lp).take(1000) {
             assert_eq!(*l, bounded_7d_log_density(row.as_slice().unwrap()), "{row:?}");
         }
-        let events: [(&str, fn(&[f64]) -> bool); 5] = [
+        type Event = (&'static str, fn(&[f64]) -> bool);
+        let events: [Event; 5] = [
             ("x0 < 0.2", |r| r[0] < 0.2),
             ("x2 > 0.5", |r| r[2] > 0.5),
             ("x4 > 1.5", |r| r[4] > 1.5),

@@ -79,7 +79,7 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
         acc += w[i];
         cum.push(acc);
     }
-    if !(acc > 0.0) {
+    if acc.is_nan() || acc <= 0.0 {
         return Err(FlowError::invalid("the training draws all have weight zero"));
     }
     let init_rows: Vec<f64> = train_idx.iter().take(10_000).flat_map(|&i| data.x[i * d..(i + 1) * d].iter().copied()).collect();

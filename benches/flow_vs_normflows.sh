@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 STEPS="${1:-5000}"
 echo "== seqcal-flow (RAYON_NUM_THREADS=2)"
 RAYON_NUM_THREADS=2 FLOW_N=85000 FLOW_STEPS="$STEPS" \
-  cargo test --release --test flow_accuracy -- --ignored --nocapture --exact bench_normflows_setting 2>/dev/null | grep '^{'
+  cargo run --release --example flow_bench -- normflows 2>/dev/null | grep '^{'
 PEER=../shared/peers/normflows_realnvp.py
 [ -f "$PEER" ] || PEER=/work/shared/peers/normflows_realnvp.py
 if python3 -c "import normflows, torch" 2>/dev/null; then

@@ -146,3 +146,200 @@ fn architectures_train_from_the_cli_and_the_sidecar_records_them() {
         assert!(md.contains(&format!("| {arch} |")), "{arch} missing in {md}");
     }
 }
+
+/// A 2-D chain on the box [0, 1] x [-1, 2] (bounds recorded), 40 iterations x
+/// 10 walkers, with `edit` applied to the draws first.
+fn boxed_chain(dir: &Path, name: &str, edit: impl Fn(&mut ndarray::Array3<f64>)) -> std::path::PathBuf {
+    let mut draws = ndarray::Array3::from_shape_fn((40, 10, 2), |(i, w, j)| {
+        let u = ((i * 10 + w) * 7919 % 397) as f64 / 397.0 * 0.98 + 0.01;
+        if j == 0 { u } else { -1.0 + 3.0 * u * u }
+    });
+    edit(&mut draws);
+    let mut c = seqcal::chain::Chain::from_draws(draws);
+    c.names = vec!["a".into(), "b".into()];
+    c.bounds = vec![(0.0, 1.0), (-1.0, 2.0)];
+    let path = dir.join(name);
+    seqcal::chain::write_any(&c, &path).unwrap();
+    path
+}
+
+#[test]
+fn draws_outside_the_declared_bounds_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = boxed_chain(dir.path(), "out.h5", |d| d[[30, 4, 1]] = 7.5);
+    let before = listing(dir.path());
+    let m = dir.path().join("m.safetensors");
+    let e = fails(&["prior", "train", s(&c), "--loss", "nll", "--steps", "20", "--batch", "50", "-o", s(&m), "-q"]);
+    assert!(e.contains("out.h5") && e.contains("parameter \"b\": value 7.5 lies outside its bounds [-1, 2]"), "{e}");
+    assert_eq!(listing(dir.path()), before, "nothing may be written");
+    // Inside the box (draws on a bound included) the same chain trains.
+    let ok = boxed_chain(dir.path(), "in.h5", |d| d[[30, 4, 1]] = 2.0);
+    succeeds(&["prior", "train", s(&ok), "--loss", "nll", "--layers", "2", "--hidden", "8", "--steps", "20", "--batch", "50", "-o", s(&m), "-q"]);
+}
+
+/// Rewrites the JSON sidecar of model `m` with `edit` applied.
+fn edit_sidecar(m: &Path, edit: impl Fn(&mut serde_json::Value)) {
+    let side = m.with_extension("json");
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&side).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(&side, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn a_tampered_sidecar_or_broken_weights_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = boxed_chain(dir.path(), "c.h5", |_| {});
+    let m = dir.path().join("m.safetensors");
+    succeeds(&["prior", "train", s(&c), "--loss", "nll", "--layers", "2", "--hidden", "8", "--steps", "20", "--batch", "50", "-o", s(&m), "-q"]);
+    let pts = dir.path().join("pts.csv");
+    std::fs::write(&pts, "a,b\n0.5,0.5\n").unwrap();
+    succeeds(&["prior", "eval", s(&m), s(&pts)]);
+    let original = std::fs::read(m.with_extension("json")).unwrap();
+    type Edit = (&'static str, fn(&mut serde_json::Value));
+    let edits: [Edit; 6] = [
+        ("activation", |v| v["spec"]["activation"] = "relu".into()),
+        ("bounds", |v| v["bounds"][1] = serde_json::json!([-1.0, 3.0])),
+        ("dim", |v| v["spec"]["dim"] = 3.into()),
+        ("names", |v| v["names"] = serde_json::json!(["b", "a"])),
+        ("chain hash", |v| v["chain_hash"] = "0".repeat(64).into()),
+        ("transforms", |v| v["transforms"][0]["lower"] = (-0.5).into()),
+    ];
+    for (what, edit) in edits {
+        std::fs::write(m.with_extension("json"), &original).unwrap();
+        edit_sidecar(&m, edit);
+        for args in [vec!["prior", "eval", s(&m), s(&pts)], vec!["prior", "sample", s(&m), "-n", "5", "-o", s(&dir.path().join("x.h5"))]] {
+            let e = fails(&args);
+            assert!(e.contains("m.json") && e.contains("does not match the weights"), "{what}: {e}");
+        }
+    }
+    std::fs::write(m.with_extension("json"), &original).unwrap();
+    edit_sidecar(&m, |v| v["format"] = "seqcal-flow/0".into());
+    assert!(fails(&["prior", "eval", s(&m), s(&pts)]).contains("format \"seqcal-flow/0\""));
+    std::fs::write(m.with_extension("json"), &original).unwrap();
+    let weights = std::fs::read(&m).unwrap();
+    for cut in [4, 40, weights.len() / 2, weights.len() - 1] {
+        std::fs::write(&m, &weights[..cut]).unwrap();
+        let e = fails(&["prior", "eval", s(&m), s(&pts)]);
+        assert!(e.contains("cannot read weights"), "cut at {cut}: {e}");
+    }
+    assert!(!dir.path().join("x.h5").exists());
+}
+
+/// Weights files with the right digest but tensors that are not the sidecar's
+/// architecture: clear errors, never a panic in the evaluators.
+#[test]
+fn weights_that_do_not_fit_the_architecture_are_refused() {
+    use seqcal_flow::io;
+    let dir = tempfile::tempdir().unwrap();
+    let c = boxed_chain(dir.path(), "c.h5", |_| {});
+    let m = dir.path().join("m.safetensors");
+    succeeds(&["prior", "train", s(&c), "--loss", "nll", "--layers", "2", "--hidden", "8", "--steps", "20", "--batch", "50", "-o", s(&m), "-q"]);
+    let (params, sidecar) = io::load(&m).unwrap();
+    let pts = dir.path().join("pts.csv");
+    std::fs::write(&pts, "a,b\n0.5,0.5\n").unwrap();
+    type Case = (&'static str, Box<dyn Fn(&mut seqcal_flow::params::Params)>);
+    let cases: [Case; 4] = [
+        ("lack tensor \"c1.net.2.b\"", Box::new(|p| {
+            let t = p.remove("c1.net.2.b").unwrap();
+            p.insert("c7.net.2.b".into(), t);
+        })),
+        ("shape [8, 2]", Box::new(|p| {
+            let t = p["c0.net.0.w"].reshape((8, 2)).unwrap();
+            p.insert("c0.net.0.w".into(), t);
+        })),
+        ("do not belong together", Box::new(|p| {
+            let t = p["L.loc"].clone();
+            p.insert("extra".into(), t);
+        })),
+        ("non-finite", Box::new(|p| {
+            let t = (p["L.log_scale"].clone() * f64::NAN).unwrap();
+            p.insert("L.log_scale".into(), t);
+        })),
+    ];
+    for (want, edit) in cases {
+        let mut p = params.clone();
+        edit(&mut p);
+        io::save(&m, &p, &sidecar).unwrap();
+        let e = fails(&["prior", "eval", s(&m), s(&pts)]);
+        assert!(e.contains(want), "expected {want:?}: {e}");
+    }
+}
+
+#[test]
+fn importance_weights_are_checked_and_huge_ones_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = chain(dir.path());
+    let csv = dir.path().join("c.csv");
+    succeeds(&["chain", "convert", s(&base), s(&csv)]);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let with_weights = |w: &dyn Fn(usize) -> String| -> String {
+        let mut lines = text.lines();
+        let mut out = format!("{},weight\n", lines.next().unwrap());
+        for (i, l) in lines.enumerate() {
+            out.push_str(&format!("{l},{}\n", w(i)));
+        }
+        out
+    };
+    let m = dir.path().join("m.safetensors");
+    let train = |name: &str, w: &dyn Fn(usize) -> String| -> std::process::Output {
+        let p = dir.path().join(name);
+        std::fs::write(&p, with_weights(w)).unwrap();
+        seqcal().args(["prior", "train", s(&p), "--loss", "nll", "--layers", "2", "--hidden", "8", "--steps", "20", "--batch", "100", "-o", s(&m), "-q"]).output().unwrap()
+    };
+    let zero = train("zero.csv", &|_| "0".into());
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("every importance weight is zero"));
+    for bad in ["nan", "-1"] {
+        let out = train("bad.csv", &|i| if i == 7 { bad.into() } else { "1".into() });
+        let e = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.code() == Some(2) && !e.contains("panicked") && e.contains("iteration 7"), "{bad}: {e}");
+    }
+    // Weights whose sum overflows f64 are rescaled, not a crash.
+    let huge = train("huge.csv", &|i| format!("{}e307", 5 + i % 5));
+    assert!(huge.status.success() && m.exists(), "{}", String::from_utf8_lossy(&huge.stderr));
+}
+
+#[test]
+fn sizes_too_large_for_the_memory_are_refused_with_the_amount() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = chain(dir.path());
+    let m = dir.path().join("m.safetensors");
+    let before = listing(dir.path());
+    for flag in [["--hidden", "100000000"], ["--depth", "100000000"], ["--layers", "200000000"], ["--batch", "10000000000"]] {
+        let e = fails(&["prior", "train", s(&c), "--loss", "nll", flag[0], flag[1], "-o", s(&m), "-q"]);
+        assert!(e.contains("would need about") && e.contains("GiB") && e.contains("available"), "{flag:?}: {e}");
+    }
+    let e = fails(&["prior", "sample", "--config", s(&dir.path().join("p.toml")), "-n", "100000000000", "-o", s(&dir.path().join("d.h5"))]);
+    assert!(e.contains("100000000000 draws") && e.contains("would need about"), "{e}");
+    assert_eq!(listing(dir.path()), before, "nothing may be written");
+}
+
+#[test]
+fn prior_list_shows_every_flow_key_with_its_default() {
+    let out = succeeds(&["prior", "list"]);
+    let defaults = seqcal_flow::FlowOptions::default_values();
+    for key in seqcal_flow::FlowTable::keys() {
+        let line = out.lines().find(|l| l.trim_start().starts_with(&format!("{key} ")) || l.trim_start() == key).unwrap_or_else(|| panic!("no line for {key}: {out}"));
+        if let Some(d) = defaults.get(key) {
+            assert!(line.contains(&format!("{key} = {d}")), "{key}: {line}");
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn model_files_are_written_with_the_users_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let c = chain(dir.path());
+    let bin = assert_cmd::cargo::cargo_bin("seqcal");
+    for (umask, mode) in [("022", 0o644), ("077", 0o600)] {
+        let m = dir.path().join(format!("m{umask}.safetensors"));
+        let cmd = format!("umask {umask} && '{}' prior train '{}' --loss nll --layers 2 --hidden 8 --steps 10 --batch 100 -o '{}' -q", bin.display(), s(&c), s(&m));
+        let out = std::process::Command::new("sh").args(["-c", &cmd]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        for f in [m.clone(), m.with_extension("json")] {
+            assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, mode, "{} under umask {umask}", f.display());
+        }
+    }
+}

@@ -514,11 +514,11 @@ pub struct LayerArgs {
 }
 
 impl LayerArgs {
-    /// Writes these settings into a flow spec.
-    pub fn apply(&self, spec: &mut seqcal_flow::FlowSpec) {
-        spec.bins = self.bins;
-        spec.tail_bound = self.tail_bound;
-        spec.lu = self.lu;
+    /// Writes these settings into a flow prior's options.
+    pub fn apply(&self, opts: &mut seqcal_flow::FlowOptions) {
+        opts.bins = self.bins;
+        opts.tail_bound = self.tail_bound;
+        opts.lu = self.lu;
     }
 }
 
@@ -584,19 +584,19 @@ pub struct TrainArgs {
 }
 
 fn parse_loss(s: &str) -> Result<seqcal_flow::Loss, String> {
-    seqcal_flow::Loss::parse(s).map_err(|e| e.to_string())
+    s.parse().map_err(|e: seqcal_flow::FlowError| e.to_string())
 }
 
 fn parse_lr_schedule(s: &str) -> Result<seqcal_flow::LrSchedule, String> {
-    seqcal_flow::LrSchedule::parse(s).map_err(|e| e.to_string())
+    s.parse().map_err(|e: seqcal_flow::FlowError| e.to_string())
 }
 
 fn parse_arch(s: &str) -> Result<seqcal_flow::FlowKind, String> {
-    seqcal_flow::FlowKind::parse(s).map_err(|e| e.to_string())
+    s.parse().map_err(|e: seqcal_flow::FlowError| e.to_string())
 }
 
 fn parse_activation(s: &str) -> Result<seqcal_flow::Activation, String> {
-    seqcal_flow::Activation::parse(s).map_err(|e| e.to_string())
+    s.parse().map_err(|e: seqcal_flow::FlowError| e.to_string())
 }
 
 /// Arguments of `seqcal prior eval`.

@@ -6,13 +6,12 @@ use ndarray::{Array1, Array2, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use seqcal_api::Prior;
-use seqcal_flow::FlowPrior;
+use seqcal_api::{check_memory, Prior};
+use seqcal_flow::{train_on_draws, FlowOptions, FlowPrior};
 
 use super::args::{EvalArgs, SampleArgs, TrainArgs};
 use crate::chain::{self, Chain};
-use crate::prior::flow::{train_on_chain, FlowOptions};
-use crate::prior::{load_prior_file, PriorRegistry};
+use crate::prior::{chain_draws, load_prior_file, PriorRegistry};
 use crate::{Error, Result};
 
 fn load_flow(path: &std::path::Path) -> Result<FlowPrior> {
@@ -26,7 +25,10 @@ pub(super) fn sample(a: &SampleArgs) -> Result<()> {
         (None, Some(c)) => (load_prior_file(c, &registry)?, c.display().to_string()),
         _ => return Err(Error::Usage("give either a flow MODEL or --config prior.toml, not both".into())),
     };
-    let n = a.n as usize;
+    let n = usize::try_from(a.n).unwrap_or(usize::MAX);
+    // The draws, their log densities (twice) and the sampler's working copies.
+    let bytes = a.n as f64 * (2.0 * prior.dim() as f64 + 4.0) * 8.0;
+    check_memory(format!("{} draws of {} parameters", a.n, prior.dim()), bytes, "ask for fewer draws with -n, or draw several files with different --seed").map_err(|e| Error::Usage(e.to_string()))?;
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
     let x = prior.sample(&mut rng, n);
     let mut lp = vec![0.0; n];
@@ -55,8 +57,16 @@ pub(super) fn sample(a: &SampleArgs) -> Result<()> {
 }
 
 pub(super) fn list() -> Result<()> {
-    for (kind, summary) in PriorRegistry::builtin().list() {
+    let registry = PriorRegistry::builtin();
+    for (kind, summary) in registry.list() {
         println!("{kind:<18} {summary}");
+        for k in registry.keys(kind) {
+            let key = match &k.default {
+                Some(d) => format!("{} = {d}", k.name),
+                None => k.name.clone(),
+            };
+            println!("    {key:<26} {}", k.help);
+        }
     }
     Ok(())
 }
@@ -65,33 +75,32 @@ pub(super) fn train(a: &TrainArgs) -> Result<()> {
     if a.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
         return Err(Error::Usage(format!("{}: the model needs an extension other than .json (its sidecar is the .json), e.g. prior.safetensors", a.output.display())));
     }
-    let mut opts = FlowOptions::default();
-    opts.set_layers(a.layers).map_err(Error::Usage)?;
-    opts.spec.hidden = a.hidden;
-    opts.spec.depth = a.depth;
-    opts.spec.activation = a.activation;
-    opts.spec.kind = a.arch;
-    a.layer.apply(&mut opts.spec);
-    opts.bounded = !a.unbounded;
-    opts.train = seqcal_flow::TrainSettings {
+    let mut opts = FlowOptions {
         loss: a.loss,
+        layers: a.layers,
+        hidden: a.hidden,
+        depth: a.depth,
+        activation: a.activation,
+        arch: a.arch,
         steps: a.steps,
         batch: a.batch,
         lr: a.lr,
         lr_schedule: a.lr_schedule,
-        val_fraction: a.val_fraction,
         seed: a.seed,
-        quiet: a.quiet,
-        ..Default::default()
+        val_fraction: a.val_fraction,
+        bounded: !a.unbounded,
+        ..FlowOptions::default()
     };
-    opts.spec.check().map_err(|e| Error::Usage(e.to_string()))?;
-    opts.train.check().map_err(|e| Error::Usage(e.to_string()))?;
+    a.layer.apply(&mut opts);
+    let mut checked = opts.check().map_err(|e| Error::Usage(e.to_string()))?;
+    checked.train.quiet = a.quiet;
     let full = chain::read_any(&a.chain)?;
     if a.discard >= full.iterations() {
         return Err(Error::Usage(format!("--discard {} drops all {} iterations of {}", a.discard, full.iterations(), a.chain.display())));
     }
-    let c = full.discard(a.discard).thin(a.thin as usize);
-    let prior = train_on_chain(&c, &a.chain, None, &opts)?;
+    let c = full.discard(a.discard).thin(usize::try_from(a.thin).unwrap_or(usize::MAX));
+    let draws = chain_draws(&c, a.chain.display().to_string(), &a.chain, a.discard);
+    let prior = train_on_draws(&draws, None, &checked).map_err(|e| Error::Usage(e.to_string()))?;
     prior.save(&a.output).map_err(|e| Error::Usage(e.to_string()))?;
     let m = prior.sidecar().metrics.clone().unwrap_or_default();
     eprintln!(
@@ -116,8 +125,10 @@ fn read_points(path: &std::path::Path, names: &[String]) -> Result<Array2<f64>> 
 pub(super) fn eval(a: &EvalArgs) -> Result<()> {
     let prior = load_flow(&a.model)?;
     let x = read_points(&a.points, prior.names())?;
-    let mut lp = vec![0.0; x.nrows()];
-    prior.log_prob_batch(x.view(), &mut lp);
+    let lp = prior.log_prob_checked(x.view()).map_err(|e| Error::Usage(format!("{}: {e}", a.model.display())))?;
+    if lp.iter().all(|v| *v == f64::NEG_INFINITY) {
+        eprintln!("warning: every point of {} lies outside the flow's support (its bounds: {})", a.points.display(), bounds_text(&prior));
+    }
     let mut text = String::from("log_prob\n");
     for v in &lp {
         text.push_str(&format!("{v:e}\n"));
@@ -133,4 +144,8 @@ pub(super) fn eval(a: &EvalArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn bounds_text(prior: &FlowPrior) -> String {
+    prior.names().iter().zip(prior.bounds()).map(|(n, (l, u))| format!("{n} in [{l}, {u}]")).collect::<Vec<_>>().join(", ")
 }

@@ -9,13 +9,13 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use seqcal_api::ParamSpace;
 use seqcal_flow::prior::Draws;
-use seqcal_flow::{FlowPrior, TrainSettings};
+use seqcal_flow::{FlowOptions, FlowPrior, TrainingDraws};
 use serde::Serialize;
 
 use super::args::ScanArgs;
 use crate::chain::read_any;
 use crate::diagnostics::KlSummary;
-use crate::prior::flow::{ChainDraws, FlowOptions};
+use crate::prior::chain_draws;
 use crate::{Error, Result};
 
 /// One configuration's outcome.
@@ -42,11 +42,20 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
 }
 
 pub(super) fn scan(a: &ScanArgs) -> Result<()> {
-    for &l in &a.layers {
-        FlowOptions::default().set_layers(l).map_err(Error::Usage)?;
-    }
-    if a.batch.contains(&0) || a.lr.iter().any(|l| !(*l > 0.0 && l.is_finite())) || a.steps == 0 {
-        return Err(Error::Usage("batch sizes, learning rates and steps must be positive".into()));
+    // Every configuration of the grid, checked before anything is read or trained.
+    let mut grid = Vec::new();
+    for &arch in &a.arch {
+        for &loss in &a.loss {
+            for &layers in &a.layers {
+                for &batch in &a.batch {
+                    for &lr in &a.lr {
+                        let mut o = FlowOptions { arch, loss, layers, batch, lr, hidden: a.hidden, steps: a.steps, seed: a.seed, ..FlowOptions::default() };
+                        a.layer.apply(&mut o);
+                        grid.push(o.check().map_err(|e| Error::Usage(e.to_string()))?);
+                    }
+                }
+            }
+        }
     }
     let full = read_any(&a.chain)?;
     if a.discard >= full.iterations() {
@@ -54,7 +63,7 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
     }
     let chain = full.discard(a.discard);
     let space = ParamSpace::new(chain.names.clone(), chain.bounds.clone()).map_err(|e| Error::chain(&a.chain, e.to_string()))?;
-    let d = ChainDraws::from_chain(&chain);
+    let d = TrainingDraws::from_chain(&chain_draws(&chain, a.chain.display().to_string(), &a.chain, a.discard)).map_err(|e| Error::chain(&a.chain, e.to_string()))?;
     let n = d.x.nrows();
     if n < 50 {
         return Err(Error::chain(&a.chain, format!("{n} usable draws: a scan needs at least 50")));
@@ -85,45 +94,29 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
     std::fs::create_dir_all(&a.output).map_err(|e| Error::io(&a.output, e))?;
     let mut rows = Vec::new();
     let mut best: Option<(f64, FlowPrior)> = None;
-    let mut probe = seqcal_flow::FlowSpec::new(1);
-    a.layer.apply(&mut probe);
-    probe.check().map_err(|e| Error::Usage(e.to_string()))?;
-    let total = a.arch.len() * a.loss.len() * a.layers.len() * a.batch.len() * a.lr.len();
-    for &arch in &a.arch {
-    for &loss in &a.loss {
-        for &layers in &a.layers {
-            for &batch in &a.batch {
-                for &lr in &a.lr {
-                    let mut o = FlowOptions::default();
-                    o.set_layers(layers).map_err(Error::Usage)?;
-                    o.spec.dim = space.dim();
-                    o.spec.hidden = a.hidden;
-                    o.spec.kind = arch;
-                    a.layer.apply(&mut o.spec);
-                    o.train = TrainSettings { loss, steps: a.steps, batch, lr, seed: a.seed, quiet: true, ..Default::default() };
-                    let name = format!("{loss:?}").to_lowercase();
-                    let mut row = Row { arch: arch.name().to_string(), loss: name, layers, batch, lr, steps: 0, ms_per_step: f64::NAN, kl_1d: f64::NAN, kl_2d: f64::NAN, error: None };
-                    match FlowPrior::train(space.clone(), o.bounded, &draws, &o.spec, &o.train) {
-                        Ok(mut prior) => {
-                            let m = prior.sidecar().metrics.clone().unwrap_or_default();
-                            let sample = prior.try_sample(&mut ChaCha8Rng::seed_from_u64(a.seed ^ 0x5eed), hold.nrows()).map_err(|e| Error::Usage(e.to_string()))?;
-                            let kl = KlSummary::compute(hold.view(), sample.view());
-                            (row.steps, row.ms_per_step, row.kl_1d, row.kl_2d) = (m.steps, m.ms_per_step, kl.mean_kl_1d, kl.mean_kl_2d);
-                            if best.as_ref().is_none_or(|(b, _)| kl.mean_kl_1d < *b) {
-                                prior.set_chain_source(a.chain.display().to_string());
-                                best = Some((kl.mean_kl_1d, prior));
-                            }
-                        }
-                        Err(e) => row.error = Some(e.to_string()),
-                    }
-                    if !a.quiet {
-                        eprintln!("[{}/{total}] arch {}{} loss {} layers {layers} batch {batch} lr {lr:e}: KL 1-D {:.5}, 2-D {:.5}{}", rows.len() + 1, row.arch, if a.layer.lu { " + lu" } else { "" }, row.loss, row.kl_1d, row.kl_2d, row.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default());
-                    }
-                    rows.push(row);
+    let total = grid.len();
+    for o in &grid {
+        let mut spec = o.spec.clone();
+        spec.dim = space.dim();
+        let loss = o.train.loss;
+        let mut row = Row { arch: spec.kind.name().to_string(), loss: loss.name().to_string(), layers: 2 * spec.pairs, batch: o.train.batch, lr: o.train.lr, steps: 0, ms_per_step: f64::NAN, kl_1d: f64::NAN, kl_2d: f64::NAN, error: None };
+        match FlowPrior::train(space.clone(), o.bounded, &draws, &spec, &o.train) {
+            Ok(mut prior) => {
+                let m = prior.sidecar().metrics.clone().unwrap_or_default();
+                let sample = prior.try_sample(&mut ChaCha8Rng::seed_from_u64(a.seed ^ 0x5eed), hold.nrows()).map_err(|e| Error::Usage(e.to_string()))?;
+                let kl = KlSummary::compute(hold.view(), sample.view());
+                (row.steps, row.ms_per_step, row.kl_1d, row.kl_2d) = (m.steps, m.ms_per_step, kl.mean_kl_1d, kl.mean_kl_2d);
+                if best.as_ref().is_none_or(|(b, _)| kl.mean_kl_1d < *b) {
+                    prior.set_chain_source(a.chain.display().to_string());
+                    best = Some((kl.mean_kl_1d, prior));
                 }
             }
+            Err(e) => row.error = Some(e.to_string()),
         }
-    }
+        if !a.quiet {
+            eprintln!("[{}/{total}] arch {}{} loss {} layers {} batch {} lr {:e}: KL 1-D {:.5}, 2-D {:.5}{}", rows.len() + 1, row.arch, if a.layer.lu { " + lu" } else { "" }, row.loss, row.layers, row.batch, row.lr, row.kl_1d, row.kl_2d, row.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default());
+        }
+        rows.push(row);
     }
     rows.sort_by(|p, q| p.kl_1d.total_cmp(&q.kl_1d).then(p.kl_2d.total_cmp(&q.kl_2d)));
     // NaN (failed) rows last.

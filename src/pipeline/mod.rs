@@ -50,8 +50,7 @@ use crate::chain::{self, write_atomically, ChainLayout, ChainWriter, Columns};
 use crate::config::{CheckedPipeline, Pipeline, SamplerTable, Stage};
 use crate::diagnostics::Diagnostics;
 use crate::likelihood::{DataSet, GaussianLikelihood, IndependentProduct};
-use crate::prior::flow::{options_from_table, train_on_chain};
-use crate::prior::PriorRegistry;
+use crate::prior::{ChainFiles, PriorRegistry};
 use crate::report::{corner_plot, Comparison, CornerOptions, Samples};
 use crate::sampler::ensemble::{parse_moves, Ensemble, EnsembleSettings};
 use crate::sampler::run::EnsembleRun;
@@ -60,7 +59,7 @@ use crate::table::{file_of, read_table_as};
 use crate::{Error, Result};
 use seqcal_api::{LogDensity, ParamSpace, Prior, PriorFactory, StageContext};
 use seqcal_emulators::{GpEmulator, TrainSettings as EmuSettings};
-use seqcal_flow::FlowPrior;
+use seqcal_flow::{FlowPrior, FlowTrainer};
 
 /// How to run a pipeline.
 #[derive(Debug, Clone)]
@@ -208,21 +207,6 @@ fn for_each_prior(t: &mut toml::Table, f: &mut impl FnMut(&mut toml::Table) -> R
     Ok(())
 }
 
-/// Calls `f` on every `flow` table in a prior table (itself included).
-fn for_each_flow(t: &mut toml::Table, f: &mut impl FnMut(&mut toml::Table) -> Result<()>) -> Result<()> {
-    for_each_prior(t, &mut |t| if t.get("kind").and_then(|k| k.as_str()) == Some("flow") { f(t) } else { Ok(()) })
-}
-
-/// Fills every `flow` table's unset training keys from `[defaults.flow]`.
-fn merge_flow_defaults(t: &mut toml::Table, defaults: &toml::Table) {
-    let _ = for_each_flow(t, &mut |t| {
-        for (k, v) in defaults {
-            t.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        Ok(())
-    });
-}
-
 /// Checks what [`CheckedPipeline`] cannot see without seqcal's plugins, before
 /// anything runs: every prior kind is registered, every flow table's training
 /// settings parse, every sampler and emulator table is valid. A mistake in the
@@ -242,10 +226,7 @@ fn preflight(cp: &CheckedPipeline, source: &Path, registry: &PriorRegistry) -> R
             if !known.iter().any(|k| k == kind) {
                 return Err(in_stage(format!("unknown prior kind {kind:?}; known kinds: {}", known.join(", "))));
             }
-            if kind == "flow" && (t.contains_key("from") || t.contains_key("chain")) {
-                options_from_table(t).map_err(|e| in_stage(format!("prior: {e}")))?;
-            }
-            Ok(())
+            registry.check(t).map_err(|e| in_stage(format!("prior: {e}")))
         })?;
         ensemble_settings(&res.sampler, p.parameters.names.len()).map_err(|e| in_stage(e.to_string()))?;
     }
@@ -275,7 +256,7 @@ fn resolve_stage(p: &Pipeline, st: &Stage) -> Resolved {
         t.insert("kind".into(), "uniform".into());
         t
     });
-    merge_flow_defaults(&mut prior, &p.defaults.flow);
+    seqcal_flow::table::merge_defaults(&mut prior, &p.defaults.flow);
     let seed = stage_seed(p, st, &sampler);
     Resolved { sampler, prior, seed }
 }
@@ -292,11 +273,10 @@ struct Runner<'a> {
     likelihoods: BTreeMap<String, GaussianLikelihood>,
     stage_hash: BTreeMap<String, String>,
     records: BTreeMap<String, StageRecord>,
-    /// Flows trained in this run, by source chain and training settings: two
-    /// stages whose priors train the same flow on the same chain (B → A with
-    /// and without a defensive mixture) share one training. Training is
-    /// seeded, so the copy is exactly what a second training would give.
-    trained: std::cell::RefCell<BTreeMap<String, PathBuf>>,
+    /// Flows trained in this run: two stages whose priors train the same flow
+    /// on the same draws (B → A with and without a defensive mixture) share one
+    /// training.
+    flows: FlowTrainer,
 }
 
 /// Runs a checked pipeline; `source` names the pipeline file in messages.
@@ -329,7 +309,7 @@ pub fn run(cp: &CheckedPipeline, source: &Path, opts: &RunOptions) -> Result<Run
         likelihoods: BTreeMap::new(),
         stage_hash: BTreeMap::new(),
         records: BTreeMap::new(),
-        trained: std::cell::RefCell::new(BTreeMap::new()),
+        flows: FlowTrainer::new(!opts.progress),
     };
     for (name, _) in &p.datasets {
         r.hash_dataset(name)?;
@@ -408,12 +388,8 @@ impl Runner<'_> {
         }
         let mut prior = res.prior.clone();
         let mut files = Vec::new();
-        let _ = for_each_flow(&mut prior, &mut |t| {
-            for k in ["chain", "model"] {
-                if let Some(f) = t.get(k).and_then(|v| v.as_str()) {
-                    files.push(p.resolve(Path::new(f)));
-                }
-            }
+        let _ = for_each_prior(&mut prior, &mut |t| {
+            files.extend(self.registry.input_files(t).iter().map(|f| p.resolve(Path::new(f))));
             Ok(())
         });
         for f in files {
@@ -514,67 +490,6 @@ impl Runner<'_> {
         GaussianLikelihood::new(emu, vec![set])
     }
 
-    /// Replaces every `flow` table trained on a chain by one that loads the
-    /// model trained here (saved in `stage_dir`); returns the trained flows.
-    fn train_flows(&self, prior: &mut toml::Table, stage_dir: &Path) -> Result<Vec<(String, FlowPrior)>> {
-        let mut flows = Vec::new();
-        let mut k = 0;
-        let p = self.pipeline();
-        for_each_flow(prior, &mut |t| {
-            let (chain_path, burn, label) = if let Some(from) = t.get("from").and_then(|v| v.as_str()) {
-                let rec = self.records.get(from).ok_or_else(|| Error::Usage(format!("stage {from:?} has no result: run it first")))?;
-                (self.dir.join(from).join("chain.h5"), rec.burn, format!("stage {from}"))
-            } else if let Some(c) = t.get("chain").and_then(|v| v.as_str()) {
-                (p.resolve(Path::new(c)), 0, c.to_string())
-            } else {
-                if let Some(m) = t.get("model").and_then(|v| v.as_str()) {
-                    let path = p.resolve(Path::new(m));
-                    let f = FlowPrior::load(&path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
-                    flows.push((m.to_string(), f));
-                }
-                return Ok(());
-            };
-            let opts = options_from_table(t).map_err(|e| Error::config(self.source, e.to_string()))?;
-            let name = if k == 0 { "flow_prior.safetensors".to_string() } else { format!("flow_prior_{k}.safetensors") };
-            k += 1;
-            let path = stage_dir.join(&name);
-            let key = format!("{}|{burn}|{opts:?}", chain_path.display());
-            let earlier = self.trained.borrow().get(&key).cloned();
-            let flow = match earlier {
-                Some(src) => {
-                    for (from, to) in [(src.clone(), path.clone()), (src.with_extension("json"), path.with_extension("json"))] {
-                        std::fs::copy(&from, &to).map_err(|e| Error::io(&to, e))?;
-                    }
-                    self.say(format!("  the flow prior on {label} with these settings was trained earlier in this run: reusing {}", src.display()));
-                    FlowPrior::load(&path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?
-                }
-                None => {
-                    let chain = chain::read_any(&chain_path)?.discard(burn);
-                    let n = chain.iterations() * chain.walkers();
-                    self.say(format!("  training a flow prior on {label} ({n} draws, loss {:?}, {} steps)", opts.train.loss, opts.train.steps));
-                    let mut opts = opts;
-                    opts.train.quiet = !self.opts.progress;
-                    let t0 = Instant::now();
-                    let flow = train_on_chain(&chain, &chain_path, Some(&self.space), &opts)?;
-                    flow.save(&path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
-                    self.say(format!("  flow trained in {:.1} s -> {}", t0.elapsed().as_secs_f64(), path.display()));
-                    self.trained.borrow_mut().insert(key, path.clone());
-                    flow
-                }
-            };
-            for key in ["from", "chain"] {
-                t.remove(key);
-            }
-            // Absolute: the prior builder resolves relative paths against the
-            // pipeline file's folder, not the working directory `--runs-dir` is relative to.
-            let abs = std::path::absolute(&path).map_err(|e| Error::io(&path, e))?;
-            t.insert("model".into(), abs.display().to_string().into());
-            flows.push((label, flow));
-            Ok(())
-        })?;
-        Ok(flows)
-    }
-
     fn run_stage(&mut self, i: usize, hash: String) -> Result<StageRecord> {
         let cp = self.cp;
         let p = &cp.pipeline;
@@ -588,12 +503,18 @@ impl Runner<'_> {
             std::fs::remove_file(&record_path).map_err(|e| Error::io(&record_path, e))?;
         }
         let mut prior_table = res.prior.clone();
+        let mut chains = ChainFiles::new();
+        for (name, rec) in &self.records {
+            chains.add_stage(name.clone(), self.dir.join(name).join("chain.h5"), rec.burn);
+        }
+        let ctx = StageContext { space: Some(&self.space), base_dir: &p.base_dir, chains: &chains, factory: &self.registry };
+        let in_stage = |e: seqcal_api::PriorError| Error::config(self.source, format!("stage {:?}: prior: {e}", st.name));
+        // Flow tables that train on a chain are trained (or reused) and saved next
+        // to the stage's chain first, so that the report holds them.
         let t0 = Instant::now();
-        let flows = self.train_flows(&mut prior_table, &stage_dir)?;
+        let flows = self.flows.train_tables(&mut prior_table, &ctx, &stage_dir, &|m| self.say(m)).map_err(in_stage)?;
         let flow_seconds = t0.elapsed().as_secs_f64();
-        let ctx_chains: BTreeMap<String, PathBuf> = self.records.keys().map(|k| (k.clone(), self.dir.join(k).join("chain.h5"))).collect();
-        let ctx = StageContext { space: Some(&self.space), base_dir: &p.base_dir, stage_chains: &ctx_chains, factory: &self.registry };
-        let prior = self.registry.build(&prior_table, &ctx).map_err(|e| Error::config(self.source, format!("stage {:?}: prior: {e}", st.name)))?;
+        let prior = self.registry.build(&prior_table, &ctx).map_err(in_stage)?;
         let mut parts: Vec<Box<dyn LogDensity>> = Vec::new();
         for d in &st.datasets {
             parts.push(Box::new(self.likelihood(d)?));

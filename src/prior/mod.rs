@@ -7,12 +7,16 @@
 //! | `truncated_normal` | [`TruncatedNormal`] |
 //! | `product` | [`Product`] of independent blocks |
 //! | `mixture` | [`DefensiveMixture`] `(1-ε)·P + ε·Q` |
-//! | `flow` | [`seqcal_flow::FlowPrior`], a normalizing flow trained on a chain ([`flow`]) |
+//! | `flow` | [`seqcal_flow::FlowPrior`], a normalizing flow trained on a chain ([`seqcal_flow::FlowPlugin`]) |
 //!
 //! A prior file is a TOML table with a `kind` key and the kind's settings;
-//! [`load_prior_file`] reads one.
+//! [`load_prior_file`] reads one. Each built-in kind parses its table into its
+//! own serde type ([`seqcal_api::parse_table`]) and checks it once into the
+//! prior (`UniformOptions::check`, ...). Plugins read chains only through a
+//! [`seqcal_api::ChainSource`]; [`ChainFiles`] is seqcal's, over its HDF5 and
+//! CSV chain files.
 
-pub mod flow;
+mod chains;
 mod mixture;
 mod normal;
 mod product;
@@ -22,12 +26,14 @@ mod uniform;
 
 use std::path::Path;
 
-pub use flow::FlowPlugin;
-pub use mixture::{DefensiveMixture, MixturePlugin};
-pub use normal::{Normal, NormalPlugin, TruncatedNormal, TruncatedNormalPlugin};
-pub use product::{Product, ProductPlugin};
+pub use chains::{chain_draws, ChainFiles};
+pub use mixture::{MixtureOptions, MixturePlugin};
+pub use normal::{Normal, NormalOptions, NormalPlugin, TruncatedNormal, TruncatedNormalOptions, TruncatedNormalPlugin};
+pub use product::{Product, ProductOptions, ProductPlugin};
 pub use registry::PriorRegistry;
-pub use uniform::{UniformBox, UniformPlugin};
+pub use seqcal_api::DefensiveMixture;
+pub use seqcal_flow::FlowPlugin;
+pub use uniform::{UniformBox, UniformOptions, UniformPlugin};
 
 use crate::Error;
 use seqcal_api::Prior;

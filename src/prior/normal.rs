@@ -3,10 +3,11 @@
 use ndarray::Array2;
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
-use seqcal_api::{ParamSpace, Prior, PriorError, PriorPlugin, StageContext};
+use serde::Deserialize;
+use seqcal_api::{parse_table, KeyDoc, ParamSpace, Prior, PriorError, PriorPlugin, StageContext};
 use statrs::function::erf::{erfc, erfc_inv};
 
-use super::spec;
+use super::spec::{self, BoundPair, PerParam};
 
 const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
@@ -191,6 +192,60 @@ impl Prior for TruncatedNormal {
     }
 }
 
+/// The table of `kind = "normal"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalOptions {
+    /// Parameter names; default: the stage's.
+    names: Option<Vec<String>>,
+    /// Mean: one number, or one per parameter (required).
+    mean: Option<PerParam>,
+    /// Standard deviation: one number, or one per parameter (required).
+    sd: Option<PerParam>,
+}
+
+impl NormalOptions {
+    /// The prior these settings describe.
+    ///
+    /// # Errors
+    /// A missing key, a list of the wrong length, a non-positive sd.
+    pub fn check(self, ctx: &StageContext<'_>) -> Result<Normal, PriorError> {
+        let names = spec::names(self.names, "normal", ctx)?;
+        let d = names.len();
+        Normal::new(names, PerParam::values(self.mean.as_ref(), "normal", "mean", d)?, PerParam::values(self.sd.as_ref(), "normal", "sd", d)?)
+    }
+}
+
+/// The table of `kind = "truncated_normal"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TruncatedNormalOptions {
+    /// Parameter names; default: the stage's.
+    names: Option<Vec<String>>,
+    /// Mean of the untruncated normal: one number, or one per parameter (required).
+    mean: Option<PerParam>,
+    /// Its standard deviation: one number, or one per parameter (required).
+    sd: Option<PerParam>,
+    /// `[lower, upper]` per parameter (`"-inf"`/`"inf"` allowed); default: the stage's, when the names are its.
+    bounds: Option<Vec<BoundPair>>,
+}
+
+impl TruncatedNormalOptions {
+    /// The prior these settings describe.
+    ///
+    /// # Errors
+    /// A missing key, a list of the wrong length, a non-positive sd, invalid
+    /// bounds or bounds holding no mass.
+    pub fn check(self, ctx: &StageContext<'_>) -> Result<TruncatedNormal, PriorError> {
+        let kind = "truncated_normal";
+        let names = spec::names(self.names, kind, ctx)?;
+        let d = names.len();
+        let bounds = spec::bounds_or_stage(self.bounds, &names, ctx).ok_or_else(|| PriorError::spec(kind, "missing key \"bounds\" ([lower, upper] per parameter)"))?;
+        let space = spec::space(kind, names, bounds)?;
+        TruncatedNormal::new(space, PerParam::values(self.mean.as_ref(), kind, "mean", d)?, PerParam::values(self.sd.as_ref(), kind, "sd", d)?)
+    }
+}
+
 /// Registry entry for `kind = "normal"`.
 pub struct NormalPlugin;
 
@@ -202,10 +257,10 @@ impl PriorPlugin for NormalPlugin {
         "independent normals: names, mean, sd (a number or one per parameter)"
     }
     fn build(&self, t: &toml::Table, ctx: &StageContext<'_>) -> Result<Box<dyn Prior>, PriorError> {
-        spec::check_keys(t, "normal", &["names", "mean", "sd"])?;
-        let names = spec::names(t, "normal", ctx)?;
-        let d = names.len();
-        Ok(Box::new(Normal::new(names, spec::f64_list(t, "normal", "mean", d)?, spec::f64_list(t, "normal", "sd", d)?)?))
+        Ok(Box::new(parse_table::<NormalOptions>("normal", t)?.check(ctx)?))
+    }
+    fn keys(&self) -> Vec<KeyDoc> {
+        vec![spec::key("names", "parameter names (default: the stage's)"), spec::key("mean", "a number or one per parameter"), spec::key("sd", "a number or one per parameter")]
     }
 }
 
@@ -220,14 +275,15 @@ impl PriorPlugin for TruncatedNormalPlugin {
         "normals truncated to bounds: names, mean, sd, bounds (\"-inf\"/\"inf\" allowed; bounds may come from the stage)"
     }
     fn build(&self, t: &toml::Table, ctx: &StageContext<'_>) -> Result<Box<dyn Prior>, PriorError> {
-        let kind = "truncated_normal";
-        spec::check_keys(t, kind, &["names", "mean", "sd", "bounds"])?;
-        let names = spec::names(t, kind, ctx)?;
-        let d = names.len();
-        let bounds = spec::bounds_or_stage(t, kind, &names, ctx)?
-            .ok_or_else(|| PriorError::spec(kind, "missing key \"bounds\" ([lower, upper] per parameter)"))?;
-        let space = spec::space(kind, names, bounds)?;
-        Ok(Box::new(TruncatedNormal::new(space, spec::f64_list(t, kind, "mean", d)?, spec::f64_list(t, kind, "sd", d)?)?))
+        Ok(Box::new(parse_table::<TruncatedNormalOptions>("truncated_normal", t)?.check(ctx)?))
+    }
+    fn keys(&self) -> Vec<KeyDoc> {
+        vec![
+            spec::key("names", "parameter names (default: the stage's)"),
+            spec::key("mean", "a number or one per parameter"),
+            spec::key("sd", "a number or one per parameter"),
+            spec::key("bounds", "[[lower, upper], ...], \"-inf\"/\"inf\" allowed (default: the stage's)"),
+        ]
     }
 }
 

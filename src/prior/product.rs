@@ -2,7 +2,8 @@
 
 use ndarray::{s, Array2};
 use rand::Rng;
-use seqcal_api::{ParamSpace, Prior, PriorError, PriorPlugin, StageContext};
+use serde::Deserialize;
+use seqcal_api::{parse_table, KeyDoc, ParamSpace, Prior, PriorError, PriorPlugin, StageContext};
 
 use super::spec;
 
@@ -68,6 +69,37 @@ impl Prior for Product {
     }
 }
 
+/// The table of `kind = "product"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductOptions {
+    /// The blocks, each a prior table with its own `kind` and `names` (required).
+    blocks: Option<Vec<toml::Table>>,
+}
+
+impl ProductOptions {
+    /// The product of the blocks, each built by the registry.
+    ///
+    /// # Errors
+    /// No blocks, a block without its own names, a block's own error, or a
+    /// name used by two blocks.
+    pub fn check(self, ctx: &StageContext<'_>) -> Result<Product, PriorError> {
+        let blocks = self.blocks.ok_or_else(|| PriorError::spec("product", "missing key \"blocks\" (a list of prior tables)"))?;
+        let inner = ctx.without_space();
+        let built = blocks
+            .iter()
+            .enumerate()
+            .map(|(i, table)| {
+                if !table.contains_key("names") {
+                    return Err(PriorError::spec("product", format!("block {i} needs its own \"names\"")));
+                }
+                ctx.factory.build(table, &inner)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Product::new(built)
+    }
+}
+
 /// Registry entry for `kind = "product"`.
 pub struct ProductPlugin;
 
@@ -79,24 +111,10 @@ impl PriorPlugin for ProductPlugin {
         "independent blocks: blocks = [ { kind = ..., names = [...], ... }, ... ]"
     }
     fn build(&self, t: &toml::Table, ctx: &StageContext<'_>) -> Result<Box<dyn Prior>, PriorError> {
-        spec::check_keys(t, "product", &["blocks"])?;
-        let blocks = t
-            .get("blocks")
-            .and_then(|b| b.as_array())
-            .ok_or_else(|| PriorError::spec("product", "missing key \"blocks\" (a list of prior tables)"))?;
-        let inner = ctx.without_space();
-        let built = blocks
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                let table = b.as_table().ok_or_else(|| PriorError::spec("product", format!("block {i} is not a table")))?;
-                if !table.contains_key("names") {
-                    return Err(PriorError::spec("product", format!("block {i} needs its own \"names\"")));
-                }
-                ctx.factory.build(table, &inner)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Box::new(Product::new(built)?))
+        Ok(Box::new(parse_table::<ProductOptions>("product", t)?.check(ctx)?))
+    }
+    fn keys(&self) -> Vec<KeyDoc> {
+        vec![spec::key("blocks", "a list of prior tables, each with its own kind and names")]
     }
 }
 

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use seqcal_api::{ParamSpace, Prior, PriorError, PriorFactory, PriorPlugin, StageContext};
+use seqcal_api::{KeyDoc, ParamSpace, Prior, PriorError, PriorFactory, PriorPlugin, StageContext};
 
-use super::{FlowPlugin, MixturePlugin, NormalPlugin, ProductPlugin, TruncatedNormalPlugin, UniformPlugin};
+use super::{ChainFiles, FlowPlugin, MixturePlugin, NormalPlugin, ProductPlugin, TruncatedNormalPlugin, UniformPlugin};
 
 /// Prior plugins by kind. [`PriorRegistry::builtin`] holds seqcal's own; a
 /// program with custom priors [`register`](PriorRegistry::register)s more.
@@ -48,29 +48,51 @@ impl PriorRegistry {
         self.plugins.values().map(|p| (p.kind(), p.summary())).collect()
     }
 
-    /// Builds a prior from a stand-alone table (no stage context); relative
+    /// The keys of kind `kind`'s table with their defaults (empty for an unknown kind).
+    pub fn keys(&self, kind: &str) -> Vec<KeyDoc> {
+        self.plugins.get(kind).map(|p| p.keys()).unwrap_or_default()
+    }
+
+    /// Checks a prior table's kind and settings without building it (no chain
+    /// read, nothing trained).
+    ///
+    /// # Errors
+    /// An unknown kind, or the plugin's complaint about the settings.
+    pub fn check(&self, spec: &toml::Table) -> Result<(), PriorError> {
+        self.plugin_of(spec)?.check(spec)
+    }
+
+    /// Files a prior table names whose contents its prior depends on (for cache keys).
+    pub fn input_files(&self, spec: &toml::Table) -> Vec<String> {
+        self.plugin_of(spec).map(|p| p.input_files(spec)).unwrap_or_default()
+    }
+
+    fn plugin_of(&self, spec: &toml::Table) -> Result<&dyn PriorPlugin, PriorError> {
+        let kind = match spec.get("kind") {
+            Some(toml::Value::String(k)) => k.as_str(),
+            Some(other) => return Err(PriorError::spec("?", format!("\"kind\" must be a string, got {other}"))),
+            None => return Err(PriorError::spec("?", format!("missing key \"kind\"; known kinds: {}", self.kinds().join(", ")))),
+        };
+        self.plugins.get(kind).map(|p| p.as_ref()).ok_or_else(|| PriorError::UnknownKind { kind: kind.to_owned(), known: self.kinds() })
+    }
+
+    /// Builds a prior from a stand-alone table (no stage context): chain files
+    /// by path are read (`chain = "c.h5"`), no stage has a chain; relative
     /// paths resolve against `base_dir`.
     ///
     /// # Errors
     /// See [`PriorFactory::build`].
     pub fn build_standalone(&self, spec: &toml::Table, space: Option<&ParamSpace>, base_dir: &Path) -> Result<Box<dyn Prior>, PriorError> {
-        let chains = BTreeMap::new();
-        let ctx = StageContext { space, base_dir, stage_chains: &chains, factory: self };
+        let chains = ChainFiles::new();
+        let ctx = StageContext { space, base_dir, chains: &chains, factory: self };
         self.build(spec, &ctx)
     }
 }
 
 impl PriorFactory for PriorRegistry {
     fn build(&self, spec: &toml::Table, ctx: &StageContext<'_>) -> Result<Box<dyn Prior>, PriorError> {
-        let kind = match spec.get("kind") {
-            Some(toml::Value::String(k)) => k.as_str(),
-            Some(other) => return Err(PriorError::spec("?", format!("\"kind\" must be a string, got {other}"))),
-            None => return Err(PriorError::spec("?", format!("missing key \"kind\"; known kinds: {}", self.kinds().join(", ")))),
-        };
-        let plugin = self
-            .plugins
-            .get(kind)
-            .ok_or_else(|| PriorError::UnknownKind { kind: kind.to_owned(), known: self.kinds() })?;
+        let plugin = self.plugin_of(spec)?;
+        let kind = plugin.kind();
         let prior = plugin.build(spec, ctx)?;
         if let Some(space) = ctx.space {
             if prior.names() != space.names() {

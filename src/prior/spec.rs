@@ -1,125 +1,160 @@
-//! Reading prior tables: typed getters whose errors name the prior kind, the
-//! key and what was expected.
+//! Value types of the built-in priors' tables (parsed with
+//! [`seqcal_api::parse_table`]) and the lookups every leaf prior shares:
+//! names and bounds from the table or else from the stage.
 
-use seqcal_api::{ParamSpace, PriorError, StageContext};
-use toml::{Table, Value};
+use std::fmt;
 
-/// Rejects keys the plugin does not know, so that a typo (`sd` vs `sigma`)
-/// is an error instead of a silently ignored setting.
-pub(crate) fn check_keys(spec: &Table, kind: &str, allowed: &[&str]) -> Result<(), PriorError> {
-    for key in spec.keys() {
-        if key != "kind" && !allowed.contains(&key.as_str()) {
-            return Err(PriorError::spec(
-                kind,
-                format!("unknown key {key:?}; this prior takes: {}", allowed.join(", ")),
-            ));
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use seqcal_api::{KeyDoc, ParamSpace, PriorError, StageContext};
+
+/// A bound: a number, or `"inf"` / `"-inf"` (TOML's `inf` works too).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Num(pub f64);
+
+struct NumVisitor;
+
+impl Visitor<'_> for NumVisitor {
+    type Value = Num;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number, \"inf\" or \"-inf\"")
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
+        Ok(Num(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num, E> {
+        Ok(Num(v as f64))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num, E> {
+        Ok(Num(v as f64))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Num, E> {
+        match v {
+            "inf" | "+inf" => Ok(Num(f64::INFINITY)),
+            "-inf" => Ok(Num(f64::NEG_INFINITY)),
+            _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
         }
     }
-    Ok(())
 }
 
-fn as_f64(v: &Value) -> Option<f64> {
-    match v {
-        Value::Float(f) => Some(*f),
-        Value::Integer(i) => Some(*i as f64),
-        Value::String(s) => match s.as_str() {
-            "inf" | "+inf" => Some(f64::INFINITY),
-            "-inf" => Some(f64::NEG_INFINITY),
-            _ => None,
-        },
-        _ => None,
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NumVisitor)
     }
 }
 
-/// A number.
-pub(crate) fn f64_key(spec: &Table, kind: &str, key: &str) -> Result<Option<f64>, PriorError> {
-    match spec.get(key) {
-        None => Ok(None),
-        Some(v) => as_f64(v)
-            .map(Some)
-            .ok_or_else(|| PriorError::spec(kind, format!("{key:?} must be a number, got {v}"))),
+/// One number per parameter, or one number for all of them.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum PerParam {
+    /// The same value for every parameter.
+    One(f64),
+    /// One value per parameter.
+    Each(Vec<f64>),
+}
+
+struct PerParamVisitor;
+
+impl<'de> Visitor<'de> for PerParamVisitor {
+    type Value = PerParam;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number or a list of numbers")
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<PerParam, E> {
+        Ok(PerParam::One(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<PerParam, E> {
+        Ok(PerParam::One(v as f64))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<PerParam, E> {
+        match NumVisitor.visit_str::<E>(v) {
+            Ok(Num(x)) => Ok(PerParam::One(x)),
+            Err(_) => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+        }
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PerParam, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Num(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(PerParam::Each(out))
     }
 }
 
-/// A list of `dim` numbers, or one number repeated `dim` times.
-pub(crate) fn f64_list(spec: &Table, kind: &str, key: &str, dim: usize) -> Result<Vec<f64>, PriorError> {
-    let v = spec
-        .get(key)
-        .ok_or_else(|| PriorError::spec(kind, format!("missing key {key:?} (one number per parameter)")))?;
-    let list = match v {
-        Value::Array(items) => items
-            .iter()
-            .map(|x| as_f64(x).ok_or_else(|| PriorError::spec(kind, format!("{key:?} holds {x}, not a number"))))
-            .collect::<Result<Vec<_>, _>>()?,
-        other => vec![as_f64(other).ok_or_else(|| PriorError::spec(kind, format!("{key:?} must be a number or a list of numbers")))?; dim],
-    };
-    if list.len() != dim {
-        return Err(PriorError::spec(
-            kind,
-            format!("{key:?} has {} values but the prior has {dim} parameters", list.len()),
-        ));
+impl<'de> Deserialize<'de> for PerParam {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(PerParamVisitor)
     }
-    Ok(list)
 }
 
-/// `bounds = [[lower, upper], ...]`, if present.
-pub(crate) fn bounds_key(spec: &Table, kind: &str) -> Result<Option<Vec<(f64, f64)>>, PriorError> {
-    let Some(v) = spec.get("bounds") else { return Ok(None) };
-    let bad = || PriorError::spec(kind, "\"bounds\" must be a list of [lower, upper] pairs, one per parameter");
-    let items = v.as_array().ok_or_else(bad)?;
-    items
-        .iter()
-        .map(|pair| {
-            let pair = pair.as_array().ok_or_else(bad)?;
-            match pair.as_slice() {
-                [l, u] => Ok((as_f64(l).ok_or_else(bad)?, as_f64(u).ok_or_else(bad)?)),
-                _ => Err(bad()),
+impl PerParam {
+    /// The `dim` values of key `key` (`missing` when the key is absent).
+    pub(crate) fn values(v: Option<&PerParam>, kind: &str, key: &str, dim: usize) -> Result<Vec<f64>, PriorError> {
+        match v {
+            None => Err(PriorError::spec(kind, format!("missing key {key:?} (one number per parameter)"))),
+            Some(PerParam::One(x)) => Ok(vec![*x; dim]),
+            Some(PerParam::Each(list)) if list.len() == dim => Ok(list.clone()),
+            Some(PerParam::Each(list)) => Err(PriorError::spec(kind, format!("{key:?} has {} values but the prior has {dim} parameters", list.len()))),
+        }
+    }
+}
+
+/// `[lower, upper]` of one parameter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct BoundPair(pub f64, pub f64);
+
+impl<'de> Deserialize<'de> for BoundPair {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BoundPair;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a [lower, upper] pair")
             }
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<BoundPair, A::Error> {
+                let lower: Num = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let upper: Num = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                if seq.next_element::<Num>()?.is_some() {
+                    return Err(de::Error::invalid_length(3, &self));
+                }
+                Ok(BoundPair(lower.0, upper.0))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
-/// `names = [...]` from the table, or else the stage's names.
-pub(crate) fn names(spec: &Table, kind: &str, ctx: &StageContext<'_>) -> Result<Vec<String>, PriorError> {
-    match spec.get("names") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|n| {
-                n.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| PriorError::spec(kind, format!("\"names\" holds {n}, not a string")))
-            })
-            .collect(),
-        Some(other) => Err(PriorError::spec(kind, format!("\"names\" must be a list of strings, got {other}"))),
-        None => ctx.space.map(|s| s.names().to_vec()).ok_or_else(|| {
-            PriorError::spec(kind, "missing key \"names\" (the parameter names this prior is over)")
-        }),
+/// `names` from the table, or else the stage's names.
+pub(crate) fn names(names: Option<Vec<String>>, kind: &str, ctx: &StageContext<'_>) -> Result<Vec<String>, PriorError> {
+    match names {
+        Some(n) => Ok(n),
+        None => ctx.space.map(|s| s.names().to_vec()).ok_or_else(|| PriorError::spec(kind, "missing key \"names\" (the parameter names this prior is over)")),
     }
 }
 
 /// Bounds from the table, else from the stage's space when the names match.
-pub(crate) fn bounds_or_stage(
-    spec: &Table,
-    kind: &str,
-    names: &[String],
-    ctx: &StageContext<'_>,
-) -> Result<Option<Vec<(f64, f64)>>, PriorError> {
-    if let Some(b) = bounds_key(spec, kind)? {
-        return Ok(Some(b));
+pub(crate) fn bounds_or_stage(bounds: Option<Vec<BoundPair>>, names: &[String], ctx: &StageContext<'_>) -> Option<Vec<(f64, f64)>> {
+    match bounds {
+        Some(b) => Some(b.into_iter().map(|BoundPair(l, u)| (l, u)).collect()),
+        None => ctx.space.filter(|s| s.names() == names).map(|s| s.bounds().to_vec()),
     }
-    Ok(ctx.space.filter(|s| s.names() == names).map(|s| s.bounds().to_vec()))
-}
-
-/// A sub-table (a mixture's component).
-pub(crate) fn table<'t>(spec: &'t Table, kind: &str, key: &str) -> Result<&'t Table, PriorError> {
-    spec.get(key)
-        .ok_or_else(|| PriorError::spec(kind, format!("missing table {key:?} (a prior with its own kind)")))?
-        .as_table()
-        .ok_or_else(|| PriorError::spec(kind, format!("{key:?} must be a table, e.g. {key} = {{ kind = \"uniform\", ... }}")))
 }
 
 /// A space with the given names and bounds; errors name the prior kind.
 pub(crate) fn space(kind: &str, names: Vec<String>, bounds: Vec<(f64, f64)>) -> Result<ParamSpace, PriorError> {
     ParamSpace::new(names, bounds).map_err(|e| PriorError::spec(kind, e.to_string()))
+}
+
+/// A key without a default, for listings.
+pub(crate) fn key(name: &str, help: &str) -> KeyDoc {
+    KeyDoc { name: name.into(), default: None, help: help.into() }
 }

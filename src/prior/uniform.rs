@@ -2,9 +2,10 @@
 
 use ndarray::Array2;
 use rand::{Rng, RngExt};
-use seqcal_api::{ParamSpace, Prior, PriorError, PriorPlugin, StageContext};
+use serde::Deserialize;
+use seqcal_api::{parse_table, KeyDoc, ParamSpace, Prior, PriorError, PriorPlugin, StageContext};
 
-use super::spec;
+use super::spec::{self, BoundPair};
 
 /// Independent uniform distributions on `[lower_i, upper_i]`.
 #[derive(Debug, Clone)]
@@ -51,6 +52,28 @@ impl Prior for UniformBox {
     }
 }
 
+/// The table of `kind = "uniform"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UniformOptions {
+    /// Parameter names; default: the stage's.
+    names: Option<Vec<String>>,
+    /// `[lower, upper]` per parameter; default: the stage's, when the names are its.
+    bounds: Option<Vec<BoundPair>>,
+}
+
+impl UniformOptions {
+    /// The prior these settings describe, names and bounds completed from the stage.
+    ///
+    /// # Errors
+    /// No names or bounds given or known from the stage, or invalid bounds.
+    pub fn check(self, ctx: &StageContext<'_>) -> Result<UniformBox, PriorError> {
+        let names = spec::names(self.names, "uniform", ctx)?;
+        let bounds = spec::bounds_or_stage(self.bounds, &names, ctx).ok_or_else(|| PriorError::spec("uniform", "missing key \"bounds\" ([lower, upper] per parameter)"))?;
+        UniformBox::new(spec::space("uniform", names, bounds)?)
+    }
+}
+
 /// Registry entry for `kind = "uniform"`.
 pub struct UniformPlugin;
 
@@ -62,11 +85,10 @@ impl PriorPlugin for UniformPlugin {
         "uniform on a box: names, bounds = [[lower, upper], ...] (both may come from the stage's parameters)"
     }
     fn build(&self, t: &toml::Table, ctx: &StageContext<'_>) -> Result<Box<dyn Prior>, PriorError> {
-        spec::check_keys(t, "uniform", &["names", "bounds"])?;
-        let names = spec::names(t, "uniform", ctx)?;
-        let bounds = spec::bounds_or_stage(t, "uniform", &names, ctx)?
-            .ok_or_else(|| PriorError::spec("uniform", "missing key \"bounds\" ([lower, upper] per parameter)"))?;
-        Ok(Box::new(UniformBox::new(spec::space("uniform", names, bounds)?)?))
+        Ok(Box::new(parse_table::<UniformOptions>("uniform", t)?.check(ctx)?))
+    }
+    fn keys(&self) -> Vec<KeyDoc> {
+        vec![spec::key("names", "parameter names (default: the stage's)"), spec::key("bounds", "[[lower, upper], ...] (default: the stage's)")]
     }
 }
 

@@ -99,6 +99,12 @@ pub enum PriorError {
     /// The parameter space implied by the specification is invalid.
     #[error(transparent)]
     Space(#[from] SpaceError),
+    /// A chain the prior is built from could not be provided.
+    #[error(transparent)]
+    Chain(#[from] crate::ChainError),
+    /// Building the prior would need more memory than is available.
+    #[error(transparent)]
+    Memory(#[from] crate::MemoryError),
 }
 
 impl PriorError {

@@ -11,21 +11,36 @@
 //!   test target); errors say whether they are [recoverable](DensityError::Reject)
 //!   or [fatal](DensityError::Fatal).
 //! - [`Emulator`]: predictive mean and covariance of a model's outputs.
-//! - [`PriorPlugin`]: builds a [`Prior`] from a TOML table, found by its `kind`.
+//! - [`PriorPlugin`]: builds a [`Prior`] from a TOML table, found by its `kind`,
+//!   with a [`StageContext`]: the stage's space, a [`ChainSource`] (plugins never
+//!   read seqcal's chain files themselves) and the registry for nested priors.
+//! - [`parse_table`]: a plugin's table into the plugin's own serde type, with
+//!   the messages seqcal's own priors give (unknown keys list the known ones).
+//! - [`DefensiveMixture`]: `(1-ε)·P + ε·Q`, for plugins that offer one.
+//! - [`check_memory`]: sizes a user chooses, checked against available memory
+//!   before anything is allocated.
 #![warn(missing_docs)]
 
+mod chains;
 mod density;
 mod emulator;
 mod error;
+mod memory;
+mod mixture;
 mod plugin;
 mod prior;
+mod settings;
 mod space;
 
+pub use chains::{ChainDraws, ChainError, ChainRef, ChainSource, NoChains};
 pub use density::LogDensity;
 pub use emulator::{Emulator, Prediction};
 pub use error::{DensityError, EmulatorError, PriorError, SpaceError};
+pub use memory::{available_bytes, check_memory, MemoryError};
+pub use mixture::DefensiveMixture;
 pub use plugin::{PriorFactory, PriorPlugin, StageContext};
 pub use prior::Prior;
+pub use settings::{check_keys, field_names, parse_table, KeyDoc};
 pub use space::ParamSpace;
 
 /// Re-exported so that implementors name the same versions seqcal uses.

@@ -1,9 +1,8 @@
 //! Prior plugins: building a [`Prior`] from a TOML table by its `kind`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::{ParamSpace, Prior, PriorError};
+use crate::{ChainSource, KeyDoc, ParamSpace, Prior, PriorError};
 
 /// A registry entry: knows one prior `kind` and builds it from its table.
 pub trait PriorPlugin: Send + Sync {
@@ -18,6 +17,31 @@ pub trait PriorPlugin: Send + Sync {
     /// # Errors
     /// A missing or malformed key, or a space inconsistent with `ctx.space`.
     fn build(&self, spec: &toml::Table, ctx: &StageContext<'_>) -> Result<Box<dyn Prior>, PriorError>;
+
+    /// Checks the table's settings without building anything (no chains read,
+    /// nothing trained), so that a pipeline can refuse a mistake in its last
+    /// stage before the first one runs. The default accepts everything.
+    ///
+    /// # Errors
+    /// As [`build`](PriorPlugin::build) would for the same settings.
+    fn check(&self, spec: &toml::Table) -> Result<(), PriorError> {
+        let _ = spec;
+        Ok(())
+    }
+
+    /// Files named in the table (as written, relative paths against
+    /// [`StageContext::base_dir`]) whose contents the prior depends on, so that
+    /// a caller's cache key can cover them. Default: none.
+    fn input_files(&self, spec: &toml::Table) -> Vec<String> {
+        let _ = spec;
+        Vec::new()
+    }
+
+    /// The keys of the table with their defaults, for listings (`seqcal prior
+    /// list`). Default: none listed.
+    fn keys(&self) -> Vec<KeyDoc> {
+        Vec::new()
+    }
 }
 
 /// Builds any registered prior kind: what a plugin calls to build the priors
@@ -41,9 +65,10 @@ pub struct StageContext<'a> {
     pub space: Option<&'a ParamSpace>,
     /// Directory against which relative file paths in the table resolve.
     pub base_dir: &'a Path,
-    /// Chains of stages that already ran, by stage name (for flow priors with
-    /// `from = "<stage>"`).
-    pub stage_chains: &'a BTreeMap<String, PathBuf>,
+    /// The chains a plugin may read: earlier stages by name (a flow prior's
+    /// `from = "<stage>"`) and chain files by path (`chain = "file.h5"`, resolved
+    /// with [`resolve`](Self::resolve)).
+    pub chains: &'a dyn ChainSource,
     /// The registry, for nested priors.
     pub factory: &'a dyn PriorFactory,
 }

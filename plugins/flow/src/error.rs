@@ -20,7 +20,13 @@ pub enum FlowError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The JSON sidecar is malformed.
+    /// The settings would need more memory than is available.
+    #[error(transparent)]
+    Memory(#[from] seqcal_api::MemoryError),
+    /// A prior table or chain the plugin was given is not usable.
+    #[error(transparent)]
+    Prior(#[from] seqcal_api::PriorError),
+    /// The JSON sidecar is malformed, or does not match its weights.
     #[error("{path}: bad flow sidecar: {message}")]
     Sidecar {
         /// The sidecar file.

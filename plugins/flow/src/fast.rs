@@ -1,7 +1,8 @@
 //! [`FastFlow`]: a trained RealNVP flow evaluated in plain Rust, in f64.
 //!
-//! The same layers as [`crate::model::Flow`] (couplings through the kernels of
-//! [`crate::kernel`], the scale-and-shift layers directly), without candle's
+//! The same layers as [`crate::model::Flow`], from the same plan and parameter
+//! names ([`crate::build`], [`crate::params`]): couplings through the kernels of
+//! [`crate::kernel`], the scale-and-shift layers directly, without candle's
 //! per-op tensors: the log density of a batch and sampling run over fixed blocks
 //! of rows in parallel (rayon). Each row's result is computed the same way
 //! whatever the number of threads, and agrees with the candle flow in f64 to
@@ -12,10 +13,12 @@
 
 use rayon::prelude::*;
 
+use crate::build::{plan, Slot};
 use crate::error::{FlowError, Result};
 use crate::kernel::{coupling_block, CouplingView, Direction, BLOCK};
-use crate::layers::{parity_mask, Activation, Params};
-use crate::model::FlowSpec;
+use crate::layers::parity_mask;
+use crate::params::{self, values_f64, Params};
+use crate::spec::{Activation, FlowKind, FlowSpec};
 
 enum FastLayer {
     Coupling { sizes: Vec<usize>, theta: Vec<f64>, mask: Vec<bool>, clamp: f64, act: Activation },
@@ -30,33 +33,29 @@ pub struct FastFlow {
     layers: Vec<FastLayer>,
 }
 
-fn values(params: &Params, name: &str) -> Result<Vec<f64>> {
-    let t = params.get(name).ok_or_else(|| FlowError::invalid(format!("flow weights lack tensor {name:?}: the model file does not match its sidecar")))?;
-    Ok(t.flatten_all()?.to_dtype(candle_core::DType::F64)?.to_vec1()?)
-}
-
 impl FastFlow {
     /// Whether this evaluator covers the architecture of `spec`: RealNVP couplings,
-    /// ActNorm and the final scale-and-shift layer, as built by [`crate::model`]. The
-    /// architectures of the layer library ([`crate::flows`]: MAF, splines, LU)
-    /// evaluate through candle ([`crate::model::Flow`]).
+    /// ActNorm and the final scale-and-shift layer, without LU layers. The other
+    /// architectures evaluate through candle ([`crate::model::Flow`]).
     pub fn supports(spec: &FlowSpec) -> bool {
-        spec.check().is_ok() && !crate::flows::uses_library(spec)
+        spec.check().is_ok() && spec.kind == FlowKind::Realnvp && !spec.lu
     }
 
-    /// Builds the evaluator from the architecture and its parameters (any float dtype).
+    /// Builds the evaluator from the architecture and its parameters (any float
+    /// dtype), following the same plan and parameter names as [`crate::build`].
     ///
     /// # Errors
-    /// A missing tensor or one of the wrong size.
+    /// An architecture it does not cover, a missing tensor or one of the wrong size.
     pub fn new(spec: &FlowSpec, params: &Params) -> Result<Self> {
-        spec.check()?;
+        if !Self::supports(spec) {
+            spec.check()?;
+            return Err(FlowError::invalid(format!("the f64 evaluator covers RealNVP without LU layers, not {}{}", spec.kind, if spec.lu { " with LU layers" } else { "" })));
+        }
         let d = spec.dim;
-        let mut sizes = vec![d];
-        sizes.extend(std::iter::repeat_n(spec.hidden, spec.depth));
-        sizes.push(2 * d);
+        let sizes = spec.net_sizes();
         let affine = |prefix: &str| -> Result<FastLayer> {
-            let loc = values(params, &format!("{prefix}.loc"))?;
-            let ls = values(params, &format!("{prefix}.log_scale"))?;
+            let loc = values_f64(params, &params::loc(prefix))?;
+            let ls = values_f64(params, &params::log_scale(prefix))?;
             if loc.len() != d || ls.len() != d {
                 return Err(FlowError::invalid(format!("flow layer {prefix} has {} / {} entries for {d} parameters", loc.len(), ls.len())));
             }
@@ -64,26 +63,28 @@ impl FastFlow {
             Ok(FastLayer::Affine { loc, scale: ls.iter().map(|v| v.exp()).collect(), inv_scale: ls.iter().map(|v| (-v).exp()).collect(), log_det })
         };
         let mut layers = Vec::new();
-        for p in 0..spec.pairs {
-            for k in [2 * p, 2 * p + 1] {
-                let mut theta = Vec::new();
-                for j in 0..=spec.depth {
-                    let w = values(params, &format!("c{k}.net.{j}.w"))?;
-                    let b = values(params, &format!("c{k}.net.{j}.b"))?;
-                    if w.len() != sizes[j] * sizes[j + 1] || b.len() != sizes[j + 1] {
-                        return Err(FlowError::invalid(format!("flow layer c{k}.net.{j} does not have the sidecar's shape {} x {}", sizes[j], sizes[j + 1])));
+        for slot in plan(spec) {
+            match slot {
+                Slot::Transform(k) => {
+                    let net = params::transform(spec.kind, k);
+                    let mut theta = Vec::new();
+                    for j in 0..=spec.depth {
+                        let w = values_f64(params, &params::weight(&net, j))?;
+                        let b = values_f64(params, &params::bias(&net, j))?;
+                        if w.len() != sizes[j] * sizes[j + 1] || b.len() != sizes[j + 1] {
+                            return Err(FlowError::invalid(format!("flow layer {net}.{j} does not have the sidecar's shape {} x {}", sizes[j], sizes[j + 1])));
+                        }
+                        theta.extend(w);
+                        theta.extend(b);
                     }
-                    theta.extend(w);
-                    theta.extend(b);
+                    let mask = parity_mask(d, k % 2).iter().map(|&m| m == 1.0).collect();
+                    layers.push(FastLayer::Coupling { sizes: sizes.clone(), theta, mask, clamp: spec.clamp, act: spec.activation });
                 }
-                let mask = parity_mask(d, k % 2).iter().map(|&m| m == 1.0).collect();
-                layers.push(FastLayer::Coupling { sizes: sizes.clone(), theta, mask, clamp: spec.clamp, act: spec.activation });
-            }
-            if spec.actnorm {
-                layers.push(affine(&format!("an{p}"))?);
+                Slot::ActNorm(p) => layers.push(affine(&params::actnorm(p))?),
+                Slot::Lu(_) => return Err(FlowError::invalid("the f64 evaluator has no LU layers")),
             }
         }
-        layers.push(affine("L")?);
+        layers.push(affine(params::OUTPUT)?);
         Ok(FastFlow { dim: d, layers })
     }
 
@@ -171,7 +172,7 @@ mod tests {
     fn random(spec: &FlowSpec, seed: u64) -> Params {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let data: Vec<f64> = (0..300 * spec.dim).map(|_| StandardNormal.sample(&mut rng)).collect();
-        let mut params = spec.init(&data, &mut rng, &Device::Cpu).unwrap();
+        let mut params = Flow::initial_params(spec, &data, &mut rng, &Device::Cpu).unwrap();
         for t in params.values_mut() {
             let v: Vec<f64> = (0..t.elem_count()).map(|_| 0.4 * Distribution::<f64>::sample(&StandardNormal, &mut rng)).collect();
             *t = Tensor::from_vec(v, t.shape(), &Device::Cpu).unwrap();
@@ -211,7 +212,8 @@ mod tests {
     fn library_architectures_are_left_to_candle() {
         assert!(FastFlow::supports(&FlowSpec::new(3)));
         assert!(!FastFlow::supports(&FlowSpec { lu: true, ..FlowSpec::new(3) }));
-        assert!(!FastFlow::supports(&FlowSpec { kind: crate::flows::FlowKind::Maf, ..FlowSpec::new(3) }));
+        assert!(!FastFlow::supports(&FlowSpec { kind: FlowKind::Maf, ..FlowSpec::new(3) }));
+        assert!(FastFlow::new(&FlowSpec { lu: true, ..FlowSpec::new(3) }, &Params::new()).is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::kernel::{coupling_block, coupling_block_backward, n_params, CouplingView, Direction, Real, Saved, BLOCK};
-use crate::layers::Activation;
+use crate::spec::Activation;
 
 /// The activations of every block of one forward call, for its backward call.
 enum Cache {
@@ -164,97 +164,4 @@ pub fn coupling(x: &Tensor, weights: &[(Tensor, Tensor)], mask: &[bool], clamp: 
     let op = FusedCoupling { sizes, mask: mask.to_vec(), clamp, act, dir, keep, cache: Mutex::new(None) };
     let out = x.contiguous()?.apply_op2(&theta, op)?;
     Ok((out.narrow(1, 0, d)?, out.narrow(1, d, 1)?.squeeze(1)?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::layers::{parity_mask, AffineCoupling, Layer, Mlp, Params};
-    use candle_core::{Device, Var};
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-    use rand_distr::{Distribution, StandardNormal};
-
-    /// A coupling with random (non-identity) weights as candle Vars, and a batch.
-    fn setup(d: usize, hidden: usize, depth: usize, parity: usize, n: usize, dtype: DType, seed: u64) -> (Vec<Var>, Params, Tensor, Vec<f64>) {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut sizes = vec![d];
-        sizes.extend(std::iter::repeat_n(hidden, depth));
-        sizes.push(2 * d);
-        let mut vars = Vec::new();
-        let mut params = Params::new();
-        for j in 0..sizes.len() - 1 {
-            for (name, shape) in [(format!("n.{j}.w"), vec![sizes[j], sizes[j + 1]]), (format!("n.{j}.b"), vec![sizes[j + 1]])] {
-                let k: usize = shape.iter().product();
-                let v: Vec<f64> = (0..k).map(|_| 0.5 * Distribution::<f64>::sample(&StandardNormal, &mut rng)).collect();
-                let var = Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()).unwrap();
-                params.insert(name, var.as_tensor().clone());
-                vars.push(var);
-            }
-        }
-        let xv: Vec<f64> = (0..n * d).map(|_| 1.5 * Distribution::<f64>::sample(&StandardNormal, &mut rng)).collect();
-        let x = Tensor::from_vec(xv, (n, d), &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
-        (vars, params, x, parity_mask(d, parity))
-    }
-
-    fn max_rel(a: &Tensor, b: &Tensor) -> f64 {
-        let a: Vec<f64> = a.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        let b: Vec<f64> = b.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
-        a.iter().zip(&b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs())) / scale
-    }
-
-    /// Same weights → same outputs and the same gradients (w.r.t. the input and every
-    /// weight and bias) as the coupling built from candle's own ops, in both directions,
-    /// for every activation, with more rows than one block.
-    #[test]
-    fn fused_coupling_matches_the_candle_layer_values_and_gradients() {
-        for (dtype, tol) in [(DType::F64, 1e-11), (DType::F32, 2e-4)] {
-            for (act, depth, parity) in [(Activation::Tanh, 2, 0), (Activation::Relu, 1, 1), (Activation::Silu, 3, 1), (Activation::Tanh, 2, 1)] {
-                let d = 5;
-                let (vars, params, x, mask) = setup(d, 9, depth, parity, 2 * BLOCK + 37, dtype, 11 + depth as u64);
-                let net = Mlp::load(&params, "n", depth, act).unwrap();
-                let plain = AffineCoupling::new(&mask, net, 2.0, dtype, &Device::Cpu).unwrap().with_fused(false);
-                let xv = Var::from_tensor(&x).unwrap();
-                let weights: Vec<(Tensor, Tensor)> = (0..=depth).map(|j| (params[&format!("n.{j}.w")].clone(), params[&format!("n.{j}.b")].clone())).collect();
-                let mb: Vec<bool> = mask.iter().map(|&m| m == 1.0).collect();
-                // A loss that weighs every output and the log-determinant differently.
-                let coef = Tensor::arange(0u32, d as u32, &Device::Cpu).unwrap().to_dtype(dtype).unwrap().affine(0.3, -0.4).unwrap();
-                let loss = |y: &Tensor, ld: &Tensor| -> Tensor { (y.sqr().unwrap().broadcast_mul(&coef).unwrap().sum_all().unwrap() + (ld * 0.7).unwrap().sum_all().unwrap()).unwrap() };
-                for dir in [Direction::Forward, Direction::Inverse] {
-                    let (yp, lp) = match dir {
-                        Direction::Forward => plain.forward(xv.as_tensor()).unwrap(),
-                        Direction::Inverse => plain.inverse(xv.as_tensor()).unwrap(),
-                    };
-                    let (yf, lf) = coupling(xv.as_tensor(), &weights, &mb, 2.0, act, dir).unwrap();
-                    assert!(max_rel(&yf, &yp) < tol && max_rel(&lf, &lp) < tol, "{dtype:?} {act:?} {dir:?}: outputs differ");
-                    let gp = loss(&yp, &lp).backward().unwrap();
-                    let gf = loss(&yf, &lf).backward().unwrap();
-                    for v in vars.iter().chain([&xv]) {
-                        let (a, b) = (gf.get(v.as_tensor()).unwrap(), gp.get(v.as_tensor()).unwrap());
-                        let e = max_rel(a, b);
-                        assert!(e < tol, "{dtype:?} {act:?} {dir:?}: gradient of a {:?} tensor differs by {e:e}", v.shape());
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn fused_coupling_result_does_not_depend_on_the_number_of_threads() {
-        let (_, params, x, mask) = setup(7, 16, 2, 0, 3 * BLOCK + 5, DType::F32, 3);
-        let weights: Vec<(Tensor, Tensor)> = (0..=2).map(|j| (params[&format!("n.{j}.w")].clone(), params[&format!("n.{j}.b")].clone())).collect();
-        let mb: Vec<bool> = mask.iter().map(|&m| m == 1.0).collect();
-        let run = |threads: usize| -> (Vec<f32>, Vec<f32>) {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| {
-                let xv = Var::from_tensor(&x).unwrap();
-                let (y, ld) = coupling(xv.as_tensor(), &weights, &mb, 3.0, Activation::Tanh, Direction::Inverse).unwrap();
-                let g = (y.sum_all().unwrap() + ld.sum_all().unwrap()).unwrap().backward().unwrap();
-                let w0: Vec<f32> = g.get(&weights[0].0).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-                (y.flatten_all().unwrap().to_vec1().unwrap(), w0)
-            })
-        };
-        assert_eq!(run(1), run(3));
-    }
 }

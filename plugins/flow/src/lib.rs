@@ -2,24 +2,41 @@
 //!
 //! The posterior of one calibration stage is known only as a chain of draws;
 //! this crate turns it into a smooth, normalized [`seqcal_api::Prior`] for the
-//! next stage:
+//! next stage, and registers it as the prior kind `flow` ([`FlowPlugin`]).
 //!
-//! - [`layers`]: invertible layers on candle with forward, inverse and `log|det J|`
-//!   (RealNVP affine coupling, per-dimension scale-and-shift, ActNorm);
-//! - [`flows`]: the layer library beyond RealNVP (ActNorm, MADE / masked affine
-//!   autoregressive, rational-quadratic spline coupling and autoregressive layers,
-//!   LU-decomposed linear) and the architectures built from it ([`FlowKind`]);
-//! - [`fused`] and [`kernel`]: the affine coupling as one candle op with its own
-//!   backward pass (fast f32 training on the CPU);
-//! - [`fast`]: [`fast::FastFlow`], plain-Rust f64 evaluation of a trained RealNVP flow
-//!   (log density and sampling), parallel over fixed blocks of rows;
-//! - [`model`]: the architecture `F = L ∘ (A_o ∘ A_e)^N` of the NF-prior paper;
+//! ## The structure, bottom up (no module imports one above it)
+//!
+//! - [`spec`]: what a flow is ([`FlowSpec`], [`FlowKind`], [`Activation`]);
+//!   [`params`]: its parameters' names, defined once.
+//! - [`kernel`]: plain-Rust kernels of the affine coupling (forward, backward),
+//!   vectorized through [`seqcal_vmath`]; [`fused`]: the coupling as one candle
+//!   op with its own backward pass (fast f32 training on the CPU).
+//! - [`layers`]: invertible layers on candle with forward, inverse and
+//!   `log|det J|` (affine coupling, scale-and-shift, ActNorm, MADE/MAF,
+//!   rational-quadratic splines, LU-decomposed linear).
+//! - [`build`]: the one builder of every architecture: the plan of layers, the
+//!   parameters with their shapes, their initial values, the candle layers, and
+//!   the check that a set of weights fits a spec.
+//! - [`model`]: [`Flow`], the built layers with a differentiable `log_prob` on
+//!   candle tensors; [`fast`]: [`fast::FastFlow`], plain-Rust f64 evaluation of
+//!   a RealNVP flow, parallel over fixed blocks of rows.
+//! - [`train`]: losses (NLL, KL, Jeffreys, importance weights honoured), the
+//!   learning-rate schedule, settings, data, and the loop (Adam on mini-batches,
+//!   validation split, early stopping, sizes checked against memory first).
 //! - [`bijector`]: logit / log transforms of bounded parameters, so that the
-//!   prior has exactly zero mass outside the box and stays normalized;
-//! - [`train`]: the NLL, KL and Jeffreys losses (importance weights honoured),
-//!   Adam with mini-batches, validation split and early stopping;
-//! - [`io`]: safetensors weights with a JSON sidecar;
-//! - [`prior`]: [`FlowPrior`], the trained flow as a [`seqcal_api::Prior`].
+//!   prior has exactly zero mass outside the box and stays normalized.
+//! - [`prior`]: [`FlowPrior`], a trained flow as a [`seqcal_api::Prior`];
+//!   [`io`]: safetensors weights with a JSON sidecar whose density-defining
+//!   fields are digested into the weights file and verified on load.
+//! - [`options`]: the user's settings ([`FlowOptions`] → [`CheckedFlowOptions`]);
+//!   [`table`]: the `flow` prior table; [`trainer`]: the one path from a chain
+//!   (given by a [`seqcal_api::ChainSource`], never read here) to a trained
+//!   prior, with a per-run cache for pipelines ([`FlowTrainer`]);
+//!   [`plugin`]: [`FlowPlugin`].
+//! - [`testdata`]: seeded 7-D densities with exact log densities.
+//!
+//! A new architecture is a [`FlowKind`] variant, its layer in [`layers`], and
+//! its place in [`build`].
 //!
 //! # Reference
 //! Roch & Shen, *Learning informed prior distributions with normalizing flows for
@@ -28,21 +45,33 @@
 #![warn(missing_docs)]
 
 pub mod bijector;
+pub mod build;
 pub mod error;
 pub mod fast;
-pub mod flows;
 pub mod fused;
 pub mod io;
 pub mod kernel;
 pub mod layers;
 pub mod model;
+mod named;
+pub mod options;
+pub mod params;
+pub mod plugin;
 pub mod prior;
+pub mod spec;
+pub mod table;
 pub mod testdata;
+#[cfg(test)]
+mod testutil;
 pub mod train;
+pub mod trainer;
 
 pub use error::{FlowError, Result};
-pub use flows::FlowKind;
-pub use layers::Activation;
-pub use model::{Flow, FlowSpec};
+pub use model::Flow;
+pub use options::{CheckedFlowOptions, FlowOptions};
+pub use plugin::FlowPlugin;
 pub use prior::FlowPrior;
+pub use spec::{Activation, FlowKind, FlowSpec};
+pub use table::FlowTable;
 pub use train::{Loss, LrSchedule, TrainMetrics, TrainSettings};
+pub use trainer::{train_on_draws, FlowTrainer, TrainingDraws};

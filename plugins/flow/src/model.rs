@@ -1,171 +1,21 @@
-//! The architecture of the NF-prior paper, `F = L ∘ (A_o ∘ A_e)^N`, on candle.
+//! [`Flow`]: the layers [`crate::build`] makes from a spec and its parameters,
+//! run on candle tensors. Its [`log_prob`](Flow::log_prob) is differentiable
+//! with respect to the input and every parameter for every architecture (what
+//! training uses, and what a reverse-KL fit of a composite target needs).
 //!
 //! # Reference
 //! Roch & Shen, *Learning informed prior distributions with normalizing flows for
 //! Bayesian analysis* (the architecture and the workflow); Dinh, Sohl-Dickstein &
 //! Bengio (2017), *Density estimation using Real NVP*, ICLR (the couplings).
 
-use std::collections::HashMap;
-
 use candle_core::{DType, Device, Tensor};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
-use crate::error::{FlowError, Result};
-use crate::flows::{self, FlowKind};
-use crate::layers::{parity_mask, Activation, AffineCoupling, ElementwiseAffine, Layer, Mlp, Params};
-
-/// The flow's architecture (written into the JSON sidecar).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FlowSpec {
-    /// Number of parameters.
-    pub dim: usize,
-    /// `N`: pairs of even/odd affine couplings.
-    pub pairs: usize,
-    /// Width of the hidden layers of each coupling network.
-    pub hidden: usize,
-    /// Number of hidden layers of each coupling network.
-    pub depth: usize,
-    /// Nonlinearity of the networks.
-    pub activation: Activation,
-    /// An ActNorm layer after each pair (data-initialized).
-    pub actnorm: bool,
-    /// Soft clamp `c` of the log-scales, `s = c·tanh(s_raw/c)`.
-    pub clamp: f64,
-    /// The transforms: RealNVP couplings (the default), MAF, or rational-quadratic
-    /// spline couplings or autoregressive layers (see [`crate::flows`]).
-    #[serde(default)]
-    pub kind: FlowKind,
-    /// An LU-decomposed linear layer between consecutive transforms.
-    #[serde(default)]
-    pub lu: bool,
-    /// Spline bins `K` (spline kinds only).
-    #[serde(default = "default_bins")]
-    pub bins: usize,
-    /// Splines act on `[-B, B]` of the standardized coordinates and are the
-    /// identity outside (spline kinds only).
-    #[serde(default = "default_tail_bound")]
-    pub tail_bound: f64,
-}
-
-fn default_bins() -> usize {
-    8
-}
-
-fn default_tail_bound() -> f64 {
-    5.0
-}
-
-impl FlowSpec {
-    /// The paper's default: `N = 3` pairs (6 couplings), two hidden layers of 64, tanh.
-    pub fn new(dim: usize) -> Self {
-        FlowSpec {
-            dim,
-            pairs: 3,
-            hidden: 64,
-            depth: 2,
-            activation: Activation::Tanh,
-            actnorm: false,
-            clamp: 3.0,
-            kind: FlowKind::Realnvp,
-            lu: false,
-            bins: default_bins(),
-            tail_bound: default_tail_bound(),
-        }
-    }
-
-    /// Checks the settings.
-    ///
-    /// # Errors
-    /// Zero sizes, a non-positive clamp, fewer than one spline bin or a
-    /// non-positive tail bound.
-    pub fn check(&self) -> Result<()> {
-        if self.dim == 0 || self.pairs == 0 || self.hidden == 0 || self.depth == 0 {
-            return Err(FlowError::invalid(format!(
-                "flow needs dim, pairs, hidden width and depth of at least 1 (got dim {}, pairs {}, hidden {}, depth {})",
-                self.dim, self.pairs, self.hidden, self.depth
-            )));
-        }
-        if !(self.clamp > 0.0 && self.clamp.is_finite()) {
-            return Err(FlowError::invalid(format!("clamp must be positive, got {}", self.clamp)));
-        }
-        if self.bins == 0 || self.bins > 1000 {
-            return Err(FlowError::invalid(format!("spline bins must lie in 1..=1000, got {}", self.bins)));
-        }
-        if !(self.tail_bound > 0.0 && self.tail_bound.is_finite()) {
-            return Err(FlowError::invalid(format!("the spline tail bound must be positive, got {}", self.tail_bound)));
-        }
-        Ok(())
-    }
-
-    fn sizes(&self) -> Vec<usize> {
-        let mut s = vec![self.dim];
-        s.extend(std::iter::repeat_n(self.hidden, self.depth));
-        s.push(2 * self.dim);
-        s
-    }
-
-    /// Initial parameters (f64, on `device`): networks drawn from `rng` with zero
-    /// output layers, `L` at the mean and sd of `data` (row-major, `dim` columns,
-    /// already in the flow's unbounded coordinates), ActNorms from the data pushed
-    /// through the layers below them.
-    ///
-    /// # Errors
-    /// Bad settings or empty data.
-    pub fn init(&self, data: &[f64], rng: &mut dyn Rng, device: &Device) -> Result<Params> {
-        self.check()?;
-        let d = self.dim;
-        if data.len() < 2 * d || data.len() % d != 0 {
-            return Err(FlowError::invalid("flow initialization needs at least two data points of the flow's dimension"));
-        }
-        if flows::uses_library(self) {
-            return flows::init(self, data, rng, device);
-        }
-        let mut values: HashMap<String, Vec<f64>> = HashMap::new();
-        let mut shapes: HashMap<String, Vec<usize>> = HashMap::new();
-        for k in 0..2 * self.pairs {
-            Mlp::init(&mut values, &mut shapes, &format!("c{k}.net"), &self.sizes(), rng);
-        }
-        let mut params = to_tensors(&values, &shapes, device)?;
-        // Data-dependent parts, in the data -> base order: L, then the pairs from the last one down.
-        let n_init = (data.len() / d).min(10_000);
-        let mut running = Tensor::from_vec(data[..n_init * d].to_vec(), (n_init, d), device)?;
-        let set_affine = |params: &mut Params, prefix: &str, running: &Tensor| -> Result<ElementwiseAffine> {
-            let flat: Vec<f64> = running.flatten_all()?.to_vec1()?;
-            let (loc, ls) = ElementwiseAffine::data_init(&flat, d);
-            params.insert(format!("{prefix}.loc"), Tensor::from_vec(loc, (1, d), device)?);
-            params.insert(format!("{prefix}.log_scale"), Tensor::from_vec(ls, (1, d), device)?);
-            ElementwiseAffine::load(params, prefix)
-        };
-        let l = set_affine(&mut params, "L", &running)?;
-        running = l.inverse(&running)?.0;
-        for p in (0..self.pairs).rev() {
-            if self.actnorm {
-                let a = set_affine(&mut params, &format!("an{p}"), &running)?;
-                running = a.inverse(&running)?.0;
-            }
-            for k in [2 * p + 1, 2 * p] {
-                let c = self.coupling(&params, k, DType::F64, device)?;
-                running = c.inverse(&running)?.0;
-            }
-        }
-        Ok(params)
-    }
-
-    fn coupling(&self, params: &Params, k: usize, dtype: DType, device: &Device) -> Result<AffineCoupling> {
-        let net = Mlp::load(params, &format!("c{k}.net"), self.depth, self.activation)?;
-        AffineCoupling::new(&parity_mask(self.dim, k % 2), net, self.clamp, dtype, device)
-    }
-}
-
-fn to_tensors(values: &HashMap<String, Vec<f64>>, shapes: &HashMap<String, Vec<usize>>, device: &Device) -> Result<Params> {
-    let mut out = Params::new();
-    for (name, v) in values {
-        let shape = shapes.get(name).cloned().unwrap_or_else(|| vec![v.len()]);
-        out.insert(name.clone(), Tensor::from_vec(v.clone(), shape, device)?);
-    }
-    Ok(out)
-}
+use crate::build;
+use crate::error::Result;
+use crate::layers::Layer;
+use crate::params::{self, Params};
+use crate::spec::FlowSpec;
 
 /// A flow built from its spec and parameters: layers in the base → data order.
 pub struct Flow {
@@ -176,29 +26,26 @@ pub struct Flow {
 }
 
 impl Flow {
-    /// Builds the layers from `params` (all of one dtype: f32 to train, f64 to evaluate).
+    /// Builds the layers from `params` (all of one dtype: f32 to train, f64 to
+    /// evaluate; candle `Var`s' tensors to train them).
     ///
     /// # Errors
-    /// A missing tensor or a shape mismatch.
+    /// Bad settings, a missing tensor or a shape mismatch.
     pub fn new(spec: &FlowSpec, params: &Params) -> Result<Self> {
         spec.check()?;
-        let any = get_any(params)?;
+        let any = params::get(params, &params::loc(params::OUTPUT))?;
         let (dtype, device) = (any.dtype(), any.device().clone());
-        if flows::uses_library(spec) {
-            let layers = flows::build(spec, params, dtype, &device)?;
-            return Ok(Flow { spec: spec.clone(), layers, dtype, device });
-        }
-        let mut layers: Vec<Box<dyn Layer>> = Vec::new();
-        for p in 0..spec.pairs {
-            // A_e then A_o in the base -> data direction; masks even (k even) and odd.
-            layers.push(Box::new(spec.coupling(params, 2 * p, dtype, &device)?));
-            layers.push(Box::new(spec.coupling(params, 2 * p + 1, dtype, &device)?));
-            if spec.actnorm {
-                layers.push(Box::new(ElementwiseAffine::load(params, &format!("an{p}"))?));
-            }
-        }
-        layers.push(Box::new(ElementwiseAffine::load(params, "L")?));
+        let layers = build::build(spec, params, dtype, &device)?;
         Ok(Flow { spec: spec.clone(), layers, dtype, device })
+    }
+
+    /// Initial parameters of `spec` for data `data` (row-major, in the flow's
+    /// coordinates): see [`build::init`].
+    ///
+    /// # Errors
+    /// Bad settings or fewer than two rows of data.
+    pub fn initial_params(spec: &FlowSpec, data: &[f64], rng: &mut dyn Rng, device: &Device) -> Result<Params> {
+        build::init(spec, data, rng, device)
     }
 
     /// The architecture.
@@ -246,7 +93,8 @@ impl Flow {
         Ok((z, ld))
     }
 
-    /// Normalized log density of each row of `x` (the flow's coordinates), shape `(n,)`.
+    /// Normalized log density of each row of `x` (the flow's coordinates), shape
+    /// `(n,)`; differentiable with respect to `x` and the parameters.
     ///
     /// # Errors
     /// Shape mismatch.
@@ -258,167 +106,81 @@ impl Flow {
     }
 }
 
-fn get_any(params: &Params) -> Result<&Tensor> {
-    params.get("L.loc").ok_or_else(|| FlowError::invalid("flow weights lack tensor \"L.loc\""))
-}
+impl Layer for Flow {
+    fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        Flow::forward(self, x)
+    }
 
-/// Converts every parameter to `dtype` (f32 to train, f64 to evaluate).
-///
-/// # Errors
-/// Candle conversion failure.
-pub fn cast(params: &Params, dtype: DType) -> Result<Params> {
-    params.iter().map(|(k, v)| Ok((k.clone(), v.to_dtype(dtype)?))).collect()
+    fn inverse(&self, y: &Tensor) -> Result<(Tensor, Tensor)> {
+        Flow::inverse(self, y)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::{Activation, FlowKind};
+    use crate::testutil::{check_layer, perturb, points};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
-    use rand_distr::{Distribution, StandardNormal};
 
-    /// A random flow whose couplings are far from the identity (output layers redrawn).
-    pub(crate) fn random_flow(spec: &FlowSpec, seed: u64) -> (Flow, Params) {
+    /// A flow of `spec` with every network, LU and affine parameter redrawn.
+    fn random_flow(spec: &FlowSpec, seed: u64) -> Flow {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let data: Vec<f64> = (0..200 * spec.dim).map(|_| StandardNormal.sample(&mut rng)).collect();
-        let mut params = spec.init(&data, &mut rng, &Device::Cpu).unwrap();
-        for (name, t) in params.iter_mut() {
-            if name.contains(".net.") || name.starts_with("an") || name.starts_with('L') {
-                let v: Vec<f64> = (0..t.elem_count()).map(|_| 0.4 * Distribution::<f64>::sample(&StandardNormal, &mut rng)).collect();
-                *t = Tensor::from_vec(v, t.shape(), &Device::Cpu).unwrap();
-            }
-        }
-        (Flow::new(spec, &params).unwrap(), params)
+        let data = points(300, spec.dim, 1.5, seed + 100).flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let mut params = Flow::initial_params(spec, &data, &mut rng, &Device::Cpu).unwrap();
+        perturb(&mut params, &["c", "maf", "nsf", "lu", "an", "L."], 0.3, seed + 1);
+        Flow::new(spec, &params).unwrap()
     }
 
-    fn points(n: usize, d: usize, seed: u64) -> Tensor {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let v: Vec<f64> = (0..n * d).map(|_| StandardNormal.sample(&mut rng)).collect();
-        Tensor::from_vec(v, (n, d), &Device::Cpu).unwrap()
-    }
-
-    /// log|det| of a map R^d -> R^d at x by central finite differences.
-    pub(crate) fn fd_logdet(f: &dyn Fn(&Tensor) -> Tensor, x: &[f64]) -> f64 {
-        let d = x.len();
-        let h = 1e-5;
-        let mut jac = nalgebra_free_det::Mat::zeros(d);
-        for j in 0..d {
-            let mut xp = x.to_vec();
-            let mut xm = x.to_vec();
-            xp[j] += h;
-            xm[j] -= h;
-            let yp: Vec<f64> = f(&Tensor::from_vec(xp, (1, d), &Device::Cpu).unwrap()).flatten_all().unwrap().to_vec1().unwrap();
-            let ym: Vec<f64> = f(&Tensor::from_vec(xm, (1, d), &Device::Cpu).unwrap()).flatten_all().unwrap().to_vec1().unwrap();
-            for i in 0..d {
-                jac.set(i, j, (yp[i] - ym[i]) / (2.0 * h));
+    #[test]
+    fn every_kind_with_and_without_lu_inverts_and_matches_finite_differences() {
+        for kind in FlowKind::ALL {
+            for (lu, actnorm) in [(false, false), (true, true)] {
+                let s = FlowSpec { kind, lu, actnorm, hidden: 12, pairs: 2, bins: 6, tail_bound: 3.0, ..FlowSpec::new(4) };
+                let flow = random_flow(&s, 7);
+                assert_eq!(flow.spec().kind, kind);
+                // Scale 2 puts some points in the spline tails (bound 3) too.
+                check_layer(&flow, &points(32, 4, 2.0, 8), 6, 1e-5);
             }
         }
-        jac.log_abs_det()
-    }
-
-    /// A tiny dense LU determinant, enough for test Jacobians.
-    mod nalgebra_free_det {
-        pub struct Mat {
-            d: usize,
-            a: Vec<f64>,
-        }
-        impl Mat {
-            pub fn zeros(d: usize) -> Self {
-                Mat { d, a: vec![0.0; d * d] }
-            }
-            pub fn set(&mut self, i: usize, j: usize, v: f64) {
-                self.a[i * self.d + j] = v;
-            }
-            pub fn log_abs_det(mut self) -> f64 {
-                let d = self.d;
-                let mut s = 0.0;
-                for k in 0..d {
-                    let p = (k..d).max_by(|&i, &j| self.a[i * d + k].abs().total_cmp(&self.a[j * d + k].abs())).unwrap();
-                    for c in 0..d {
-                        self.a.swap(k * d + c, p * d + c);
-                    }
-                    let piv = self.a[k * d + k];
-                    s += piv.abs().ln();
-                    for i in k + 1..d {
-                        let f = self.a[i * d + k] / piv;
-                        for c in k..d {
-                            self.a[i * d + c] -= f * self.a[k * d + c];
-                        }
-                    }
-                }
-                s
-            }
-        }
-    }
-
-    fn check_layer(layer: &dyn Layer, d: usize, seed: u64) {
-        let x = points(16, d, seed);
-        let (y, ld) = layer.forward(&x).unwrap();
-        let (x2, ld_inv) = layer.inverse(&y).unwrap();
-        let err = (x2 - &x).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
-        assert!(err < 1e-10, "inverse(forward(x)) differs from x by {err}");
-        let s = (ld.clone() + ld_inv).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
-        assert!(s < 1e-10, "forward and inverse log-determinants do not cancel: {s}");
-        let ld: Vec<f64> = ld.to_vec1().unwrap();
-        let xs: Vec<Vec<f64>> = x.to_vec2().unwrap();
-        for (row, l) in xs.iter().zip(&ld).take(4) {
-            let fd = fd_logdet(&|t: &Tensor| layer.forward(t).unwrap().0, row);
-            assert!((fd - l).abs() < 1e-6, "log|det J| {l} vs finite differences {fd}");
+        for activation in Activation::ALL {
+            let s = FlowSpec { activation, actnorm: true, hidden: 8, pairs: 2, ..FlowSpec::new(4) };
+            check_layer(&random_flow(&s, 3), &points(16, 4, 1.0, 5), 4, 1e-5);
         }
     }
 
     #[test]
-    fn affine_coupling_inverts_and_matches_finite_difference_jacobian() {
-        let spec = FlowSpec { dim: 5, hidden: 8, ..FlowSpec::new(5) };
-        let (_, params) = random_flow(&spec, 1);
-        for k in 0..2 {
-            let c = spec.coupling(&params, k, DType::F64, &Device::Cpu).unwrap();
-            check_layer(&c, 5, 10 + k as u64);
-        }
-    }
-
-    #[test]
-    fn elementwise_affine_inverts_and_matches_finite_difference_jacobian() {
-        let spec = FlowSpec { dim: 3, hidden: 4, actnorm: true, ..FlowSpec::new(3) };
-        let (_, params) = random_flow(&spec, 2);
-        check_layer(&ElementwiseAffine::load(&params, "L").unwrap(), 3, 3);
-        check_layer(&ElementwiseAffine::load(&params, "an0").unwrap(), 3, 4);
-    }
-
-    #[test]
-    fn whole_flow_inverts_and_log_prob_matches_change_of_variables() {
-        for act in [Activation::Tanh, Activation::Relu, Activation::Silu] {
-            let spec = FlowSpec { dim: 4, hidden: 8, pairs: 2, actnorm: true, activation: act, ..FlowSpec::new(4) };
-            let (flow, _) = random_flow(&spec, 3);
-            struct W<'a>(&'a Flow);
-            impl Layer for W<'_> {
-                fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-                    self.0.forward(x)
-                }
-                fn inverse(&self, y: &Tensor) -> Result<(Tensor, Tensor)> {
-                    self.0.inverse(y)
-                }
+    fn init_starts_every_kind_at_the_standardizing_affine_map() {
+        // With zero output layers every transform is the identity and every LU a
+        // permutation: the flow's inverse standardizes the data's columns (up to order).
+        for kind in FlowKind::ALL {
+            let s = FlowSpec { kind, lu: true, actnorm: true, hidden: 8, ..FlowSpec::new(3) };
+            let mut rng = ChaCha8Rng::seed_from_u64(1);
+            let data: Vec<f64> = (0..3000).map(|i| (i % 3) as f64 * 2.0 + ((i * 7919) % 101) as f64 / 30.0).collect();
+            let params = Flow::initial_params(&s, &data, &mut rng, &Device::Cpu).unwrap();
+            let flow = Flow::new(&s, &params).unwrap();
+            let x = Tensor::from_vec(data, (1000, 3), &Device::Cpu).unwrap();
+            let z: Vec<Vec<f64>> = flow.inverse(&x).unwrap().0.to_vec2().unwrap();
+            for j in 0..3 {
+                let m = z.iter().map(|r| r[j]).sum::<f64>() / 1000.0;
+                let v = z.iter().map(|r| (r[j] - m).powi(2)).sum::<f64>() / 1000.0;
+                assert!(m.abs() < 1e-9 && (v - 1.0).abs() < 1e-9, "{kind}: column {j}: mean {m}, var {v}");
             }
-            check_layer(&W(&flow), 4, 5);
         }
     }
 
     #[test]
-    fn data_init_standardizes_and_couplings_start_as_identity() {
-        let spec = FlowSpec { dim: 2, hidden: 4, actnorm: true, ..FlowSpec::new(2) };
-        let mut rng = ChaCha8Rng::seed_from_u64(4);
-        let data: Vec<f64> = (0..4000).map(|i| if i % 2 == 0 { 3.0 + 2.0 * Distribution::<f64>::sample(&StandardNormal, &mut rng) } else { -1.0 + 0.5 * Distribution::<f64>::sample(&StandardNormal, &mut rng) }).collect();
-        let params = spec.init(&data, &mut rng, &Device::Cpu).unwrap();
-        let flow = Flow::new(&spec, &params).unwrap();
-        let x = Tensor::from_vec(data.clone(), (2000, 2), &Device::Cpu).unwrap();
-        let (z, _) = flow.inverse(&x).unwrap();
-        let z: Vec<Vec<f64>> = z.to_vec2().unwrap();
-        for j in 0..2 {
-            let m = z.iter().map(|r| r[j]).sum::<f64>() / 2000.0;
-            let v = z.iter().map(|r| (r[j] - m).powi(2)).sum::<f64>() / 2000.0;
-            assert!(m.abs() < 1e-9 && (v - 1.0).abs() < 1e-9, "column {j}: mean {m}, var {v}");
+    fn log_prob_is_the_base_density_plus_the_log_determinant() {
+        let s = FlowSpec { kind: FlowKind::NsfCoupling, hidden: 8, pairs: 1, bins: 4, ..FlowSpec::new(2) };
+        let flow = random_flow(&s, 11);
+        let x = points(5, 2, 1.0, 12);
+        let (z, ld) = flow.inverse(&x).unwrap();
+        let (z, ld): (Vec<Vec<f64>>, Vec<f64>) = (z.to_vec2().unwrap(), ld.to_vec1().unwrap());
+        let lp: Vec<f64> = flow.log_prob(&x).unwrap().to_vec1().unwrap();
+        for i in 0..5 {
+            let want = -0.5 * (z[i][0] * z[i][0] + z[i][1] * z[i][1]) - (2.0 * std::f64::consts::PI).ln() + ld[i];
+            assert!((lp[i] - want).abs() < 1e-12, "{} vs {want}", lp[i]);
         }
-        let loc: Vec<Vec<f64>> = params["L.loc"].to_vec2().unwrap();
-        assert!((loc[0][0] - 3.0).abs() < 0.2 && (loc[0][1] + 1.0).abs() < 0.05, "L not at the data mean: {loc:?}");
     }
 }

@@ -17,17 +17,11 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor};
 use rand::Rng;
 
+use super::layer::Layer;
+use super::mlp::{activate, Mlp};
 use crate::error::{FlowError, Result};
-use crate::flows::get;
-use crate::layers::{Activation, Layer, Mlp, Params};
-
-fn activate(a: Activation, x: &Tensor) -> Result<Tensor> {
-    Ok(match a {
-        Activation::Tanh => x.tanh()?,
-        Activation::Relu => x.relu()?,
-        Activation::Silu => x.silu()?,
-    })
-}
+use crate::params::{self, get, Params};
+use crate::spec::Activation;
 
 /// A masked MLP `d -> hidden... -> d·P` with the autoregressive property: output
 /// column `i·P + p` (parameter `p` of coordinate `i`) depends only on the inputs
@@ -87,7 +81,7 @@ impl Made {
         }
         let mut ws = Vec::with_capacity(depth + 1);
         for j in 0..=depth {
-            ws.push((get(params, &format!("{prefix}.{j}.w"))?, get(params, &format!("{prefix}.{j}.b"))?));
+            ws.push((get(params, &params::weight(prefix, j))?, get(params, &params::bias(prefix, j))?));
         }
         let widths: Vec<usize> = ws[..depth].iter().map(|(w, _)| w.dim(1)).collect::<candle_core::Result<_>>()?;
         let masks = Self::masks(order, per_dim, &widths);
@@ -173,14 +167,14 @@ impl Layer for MaskedAffine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::testutil::{check_layer, fd_jacobian, perturb, points};
+    use crate::testutil::{check_layer, fd_jacobian, perturb, points};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
     fn made(d: usize, per_dim: usize, order: &[usize], seed: u64) -> Made {
         let (mut v, mut s) = (HashMap::new(), HashMap::new());
         Made::init(&mut v, &mut s, "m", d, per_dim, &[10, 9], &mut ChaCha8Rng::seed_from_u64(seed));
-        let mut params = crate::flows::to_tensors(&v, &s, &Device::Cpu).unwrap();
+        let mut params = crate::params::to_tensors(&v, &s, &Device::Cpu).unwrap();
         perturb(&mut params, &["m."], 0.5, seed + 1);
         Made::load(&params, "m", d, per_dim, 2, Activation::Tanh, order, DType::F64, &Device::Cpu).unwrap()
     }

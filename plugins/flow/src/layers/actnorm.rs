@@ -9,10 +9,12 @@
 
 use candle_core::Tensor;
 
+use super::affine::ElementwiseAffine;
+use super::layer::Layer;
 use crate::error::{FlowError, Result};
-use crate::layers::{ElementwiseAffine, Layer, Params};
+use crate::params::{self, Params};
 
-/// ActNorm layer: parameters `{prefix}.loc` and `{prefix}.log_scale`, each `(1, d)`.
+/// ActNorm layer: parameters [`params::loc`] and [`params::log_scale`] of its prefix, each `(1, d)`.
 /// The map is the same as [`ElementwiseAffine`]'s; what makes it ActNorm is the
 /// data-dependent initialization [`ActNorm::data_init`].
 pub struct ActNorm {
@@ -20,7 +22,7 @@ pub struct ActNorm {
 }
 
 impl ActNorm {
-    /// Reads `{prefix}.loc` and `{prefix}.log_scale`.
+    /// Reads its two tensors.
     ///
     /// # Errors
     /// A missing tensor.
@@ -28,7 +30,7 @@ impl ActNorm {
         Ok(ActNorm { inner: ElementwiseAffine::load(params, prefix)? })
     }
 
-    /// Sets `{prefix}.loc` and `{prefix}.log_scale` in `params` (f64, on the
+    /// Sets the layer's two tensors in `params` (f64, on the
     /// batch's device) to the mean and log standard deviation of each column of
     /// `batch` (the layer's output side, `(n, d)`, `n >= 2`), so that
     /// `inverse(batch)` is standardized; a constant column gets scale 1. Returns
@@ -43,8 +45,8 @@ impl ActNorm {
         }
         let flat: Vec<f64> = batch.to_dtype(candle_core::DType::F64)?.flatten_all()?.to_vec1()?;
         let (loc, ls) = ElementwiseAffine::data_init(&flat, d);
-        params.insert(format!("{prefix}.loc"), Tensor::from_vec(loc, (1, d), batch.device())?);
-        params.insert(format!("{prefix}.log_scale"), Tensor::from_vec(ls, (1, d), batch.device())?);
+        params.insert(params::loc(prefix), Tensor::from_vec(loc, (1, d), batch.device())?);
+        params.insert(params::log_scale(prefix), Tensor::from_vec(ls, (1, d), batch.device())?);
         Self::load(params, prefix)
     }
 }
@@ -62,7 +64,7 @@ impl Layer for ActNorm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::testutil::{check_layer, perturb, points};
+    use crate::testutil::{check_layer, perturb, points};
 
     #[test]
     fn data_init_standardizes_the_first_batch() {

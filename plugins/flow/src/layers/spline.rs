@@ -18,9 +18,10 @@
 
 use candle_core::{DType, Device, Tensor, D};
 
+use super::layer::Layer;
+use super::made::Made;
+use super::mlp::Mlp;
 use crate::error::Result;
-use crate::flows::made::Made;
-use crate::layers::{Layer, Mlp};
 
 /// Smallest bin width and height, as fractions of `2B`.
 const MIN_BIN: f64 = 1e-3;
@@ -268,8 +269,10 @@ impl Layer for SplineAutoregressive {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::testutil::{check_layer, perturb, points};
-    use crate::layers::{parity_mask, Activation, Params};
+    use crate::layers::affine::parity_mask;
+    use crate::params::Params;
+    use crate::spec::Activation;
+    use crate::testutil::{check_layer, perturb, points};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use std::collections::HashMap;
@@ -336,7 +339,7 @@ mod tests {
     fn net_params(prefix: &str, sizes: &[usize], seed: u64) -> Params {
         let (mut v, mut s) = (HashMap::new(), HashMap::new());
         Mlp::init(&mut v, &mut s, prefix, sizes, &mut ChaCha8Rng::seed_from_u64(seed));
-        let mut p = crate::flows::to_tensors(&v, &s, &Device::Cpu).unwrap();
+        let mut p = crate::params::to_tensors(&v, &s, &Device::Cpu).unwrap();
         perturb(&mut p, &[prefix], 0.35, seed + 1);
         p
     }
@@ -358,7 +361,7 @@ mod tests {
         for order in [vec![0, 1, 2, 3], vec![3, 1, 0, 2]] {
             let (mut v, mut s) = (HashMap::new(), HashMap::new());
             Made::init(&mut v, &mut s, "m", d, 3 * bins - 1, &[16, 16], &mut ChaCha8Rng::seed_from_u64(7));
-            let mut p = crate::flows::to_tensors(&v, &s, &Device::Cpu).unwrap();
+            let mut p = crate::params::to_tensors(&v, &s, &Device::Cpu).unwrap();
             perturb(&mut p, &["m."], 0.6, 8);
             let made = Made::load(&p, "m", d, 3 * bins - 1, 2, Activation::Tanh, &order, DType::F64, &Device::Cpu).unwrap();
             let layer = SplineAutoregressive::new(made, bins, 3.0);

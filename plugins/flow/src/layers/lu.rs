@@ -18,9 +18,9 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 
+use super::layer::Layer;
 use crate::error::Result;
-use crate::flows::get;
-use crate::layers::{Layer, Params};
+use crate::params::{self, get, Params};
 
 /// LU-decomposed linear layer with parameters `{prefix}.lower` and
 /// `{prefix}.upper` (`d × d`, only the strict triangles are used),
@@ -40,9 +40,9 @@ pub struct LuLinear {
 impl LuLinear {
     /// Initial values: zero triangles, zero `log_s` and bias.
     pub fn init(values: &mut HashMap<String, Vec<f64>>, shapes: &mut HashMap<String, Vec<usize>>, prefix: &str, dim: usize) {
-        for (name, shape) in [("lower", vec![dim, dim]), ("upper", vec![dim, dim]), ("log_s", vec![1, dim]), ("bias", vec![1, dim])] {
-            values.insert(format!("{prefix}.{name}"), vec![0.0; shape.iter().product()]);
-            shapes.insert(format!("{prefix}.{name}"), shape);
+        for (name, shape) in params::lu_parts(prefix, dim) {
+            values.insert(name.clone(), vec![0.0; shape.iter().product()]);
+            shapes.insert(name, shape);
         }
     }
 
@@ -51,7 +51,8 @@ impl LuLinear {
     /// # Errors
     /// A missing tensor or a candle failure building the masks.
     pub fn load(params: &Params, prefix: &str, dtype: DType, device: &Device) -> Result<Self> {
-        let lower = get(params, &format!("{prefix}.lower"))?;
+        let [lower, upper, log_s, bias] = params::lu_parts(prefix, 0).map(|(name, _)| get(params, &name));
+        let lower = lower?;
         let dim = lower.dim(0)?;
         let mat = |f: &dyn Fn(usize, usize) -> bool| -> Result<Tensor> {
             let v: Vec<f64> = (0..dim * dim).map(|k| if f(k / dim, k % dim) { 1.0 } else { 0.0 }).collect();
@@ -59,9 +60,9 @@ impl LuLinear {
         };
         Ok(LuLinear {
             lower,
-            upper: get(params, &format!("{prefix}.upper"))?,
-            log_s: get(params, &format!("{prefix}.log_s"))?,
-            bias: get(params, &format!("{prefix}.bias"))?,
+            upper: upper?,
+            log_s: log_s?,
+            bias: bias?,
             strict_lower: mat(&|i, j| i > j)?,
             strict_upper: mat(&|i, j| i < j)?,
             eye: mat(&|i, j| i == j)?,
@@ -131,12 +132,12 @@ impl Layer for LuLinear {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::testutil::{check_layer, log_abs_det, perturb, points};
+    use crate::testutil::{check_layer, log_abs_det, perturb, points};
 
     fn layer(d: usize, sd: f64, seed: u64) -> LuLinear {
         let (mut v, mut s) = (HashMap::new(), HashMap::new());
         LuLinear::init(&mut v, &mut s, "lu0", d);
-        let mut p = crate::flows::to_tensors(&v, &s, &Device::Cpu).unwrap();
+        let mut p = crate::params::to_tensors(&v, &s, &Device::Cpu).unwrap();
         if sd > 0.0 {
             perturb(&mut p, &["lu0."], sd, seed);
         }

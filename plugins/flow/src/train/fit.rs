@@ -1,0 +1,257 @@
+//! The training loop: Adam on weighted mini-batches, a seeded validation
+//! split, early stopping, non-finite losses skipped with the weights reset and
+//! the learning rate lowered.
+//!
+//! # Reference
+//! Kingma & Ba (2015), *Adam: A method for stochastic optimization*, ICLR.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use seqcal_api::check_memory;
+
+use super::data::{gather, LatentData};
+use super::settings::{TrainMetrics, TrainSettings};
+use crate::error::{FlowError, Result};
+use crate::model::Flow;
+use crate::params::{cast, Params};
+use crate::spec::{FlowKind, FlowSpec};
+
+/// Bytes training `spec` with settings `s` on `n` draws needs, roughly and on
+/// the generous side: the weights with their f64 initial copies, Adam's
+/// moments, gradients and the best snapshot (64 bytes per weight); per row of
+/// a batch or of the validation set, each transform's activations and their
+/// gradients (candle's temporaries for the architectures built from its ops,
+/// `(rows, d, K)` tensors for the splines); the draws in f64 and f32.
+pub fn memory_needed(spec: &FlowSpec, s: &TrainSettings, n: usize) -> f64 {
+    let transforms = 2.0 * spec.pairs as f64;
+    let rows = s.batch as f64 + (n as f64 * s.val_fraction).min(20_000.0);
+    let mut per_row = 6.0 * 4.0 * spec.activations_per_row() * transforms;
+    if matches!(spec.kind, FlowKind::NsfCoupling | FlowKind::NsfAr) {
+        per_row += 30.0 * 4.0 * (spec.dim * spec.bins) as f64 * transforms;
+    }
+    if spec.lu {
+        per_row += 4.0 * 4.0 * (spec.dim * spec.dim) as f64;
+    }
+    64.0 * spec.n_params() + rows * per_row + 24.0 * (n * spec.dim) as f64
+}
+
+/// Trains a flow of architecture `spec` on `data`; returns its f64 parameters
+/// (the best on the validation set when there is one) and the metrics.
+///
+/// # Errors
+/// Invalid settings or data, or a training run that keeps producing non-finite losses.
+pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(Params, TrainMetrics)> {
+    s.check()?;
+    spec.check()?;
+    if data.dim != spec.dim {
+        return Err(FlowError::invalid(format!("the data have {} parameters but the flow has {}", data.dim, spec.dim)));
+    }
+    let n = data.x.len() / spec.dim;
+    check_memory(
+        format!("training this flow ({:.3e} weights, batch {})", spec.n_params(), s.batch),
+        memory_needed(spec, s, n),
+        "lower the hidden width, depth, number of layers or batch size",
+    )?;
+    let n = data.check(s.loss)?;
+    let d = spec.dim;
+    let dev = Device::Cpu;
+    let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, rng.random_range(0..=i));
+    }
+    let n_val = ((n as f64) * s.val_fraction).round() as usize;
+    let n_val = if n - n_val < 2 { 0 } else { n_val };
+    let (val_idx, train_idx) = order.split_at(n_val);
+    let x32: Vec<f32> = data.x.iter().map(|&v| v as f32).collect();
+    let lp_mean = data.log_prob.as_ref().map(|lp| lp.iter().sum::<f64>() / n as f64).unwrap_or(0.0);
+    let lp32: Option<Vec<f32>> = data.log_prob.as_ref().map(|lp| lp.iter().map(|&v| (v - lp_mean) as f32).collect());
+    let w = data.sampling_weights(n);
+    // Cumulative weights of the training draws, for weighted batch sampling.
+    let mut cum = Vec::with_capacity(train_idx.len());
+    let mut acc = 0.0;
+    for &i in train_idx {
+        acc += w[i];
+        cum.push(acc);
+    }
+    if acc.is_nan() || acc <= 0.0 {
+        return Err(FlowError::invalid("the training draws all have weight zero"));
+    }
+    let init_rows: Vec<f64> = train_idx.iter().take(10_000).flat_map(|&i| data.x[i * d..(i + 1) * d].iter().copied()).collect();
+    let params = cast(&Flow::initial_params(spec, &init_rows, &mut rng, &dev)?, DType::F32)?;
+    let mut names: Vec<String> = params.keys().cloned().collect();
+    names.sort();
+    let vars: Vec<Var> = names.iter().map(|k| Var::from_tensor(&params[k])).collect::<candle_core::Result<_>>()?;
+    let live: Params = names.iter().cloned().zip(vars.iter().map(|v| v.as_tensor().clone())).collect();
+    let flow = Flow::new(spec, &live)?;
+    // Validation sees the same weights (shared storage, updated in place by Adam) without
+    // gradient tracking, so its forward pass keeps no activations.
+    let frozen: Params = names.iter().cloned().zip(vars.iter().map(|v| v.as_tensor().detach())).collect();
+    let val_flow = Flow::new(spec, &frozen)?;
+    let mut opt = AdamW::new(vars.clone(), ParamsAdamW { lr: s.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 })?;
+    // Validation tensors (at most 20 000 draws, weights normalized).
+    let val_rows: Vec<usize> = val_idx.iter().take(20_000).copied().collect();
+    let val = if val_rows.is_empty() {
+        None
+    } else {
+        let x = Tensor::from_vec(gather(&x32, &val_rows, d), (val_rows.len(), d), &dev)?;
+        let lp = match &lp32 {
+            Some(lp) => Some(Tensor::from_vec(val_rows.iter().map(|&i| lp[i]).collect::<Vec<f32>>(), val_rows.len(), &dev)?),
+            None => None,
+        };
+        let wsum: f64 = val_rows.iter().map(|&i| w[i]).sum();
+        let lnw: Vec<f32> = val_rows.iter().map(|&i| if w[i] > 0.0 { (w[i] / wsum).ln() as f32 } else { -1e30 }).collect();
+        if wsum > 0.0 {
+            Some((x, lp, Tensor::from_vec(lnw, val_rows.len(), &dev)?))
+        } else {
+            None
+        }
+    };
+    let batch_lnw = Tensor::full(-(s.batch as f32).ln(), s.batch, &dev)?;
+    let snapshot = |vars: &[Var]| -> Result<Vec<Tensor>> { Ok(vars.iter().map(|v| v.as_tensor().copy()).collect::<candle_core::Result<_>>()?) };
+    let mut best = snapshot(&vars)?;
+    let mut best_val = f64::INFINITY;
+    let mut since_best = 0;
+    let mut metrics = TrainMetrics { n_train: train_idx.len(), n_val: val_rows.len(), final_lr: s.lr, ..Default::default() };
+    // The base rate, halved after each non-finite loss; the schedule multiplies it.
+    let mut lr = s.lr;
+    let mut lr_now = s.lr;
+    let bar = (!s.quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(s.steps as u64);
+        b.set_style(indicatif::ProgressStyle::with_template("training {bar:40} {pos}/{len} steps, {msg} [{elapsed}<{eta}]").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        b
+    });
+    let t0 = Instant::now();
+    let mut rows = vec![0usize; s.batch];
+    for step in 1..=s.steps {
+        let scheduled = lr * s.lr_schedule.factor(step, s.steps);
+        if scheduled != lr_now {
+            lr_now = scheduled;
+            opt.set_learning_rate(lr_now);
+        }
+        for r in rows.iter_mut() {
+            let u = rng.random_range(0.0..acc);
+            *r = train_idx[cum.partition_point(|&c| c <= u).min(train_idx.len() - 1)];
+        }
+        let xb = Tensor::from_vec(gather(&x32, &rows, d), (s.batch, d), &dev)?;
+        let lpb = match &lp32 {
+            Some(lp) => Some(Tensor::from_vec(rows.iter().map(|&i| lp[i]).collect::<Vec<f32>>(), s.batch, &dev)?),
+            None => None,
+        };
+        let loss = s.loss.value(&flow.log_prob(&xb)?, lpb.as_ref(), &batch_lnw)?;
+        let value = loss.to_scalar::<f32>()? as f64;
+        if !value.is_finite() {
+            metrics.skipped_steps += 1;
+            lr *= 0.5;
+            for (v, b) in vars.iter().zip(&best) {
+                v.set(b)?;
+            }
+            let msg = format!("warning: non-finite training loss at step {step}: step skipped, weights reset to the last good ones, learning rate lowered to {lr:.2e}");
+            match &bar {
+                Some(b) => b.println(msg),
+                None if !s.quiet => eprintln!("{msg}"),
+                None => {}
+            }
+            if metrics.skipped_steps > 30 || lr < 1e-9 {
+                return Err(FlowError::invalid("training diverged: the loss stayed non-finite after lowering the learning rate 30 times; check the chain's log_prob column or try --loss nll"));
+            }
+            continue;
+        }
+        metrics.last_train_loss = value;
+        opt.backward_step(&loss)?;
+        metrics.steps = step;
+        if let Some(b) = &bar {
+            b.inc(1);
+            if step % 20 == 0 {
+                b.set_message(format!("loss {value:.4}"));
+            }
+        }
+        let last = step == s.steps;
+        if let Some((vx, vlp, vlnw)) = &val {
+            if step % s.eval_every == 0 || last {
+                let vl = s.loss.value(&val_flow.log_prob(vx)?, vlp.as_ref(), vlnw)?.to_scalar::<f32>()? as f64;
+                if vl.is_finite() && vl < best_val {
+                    best_val = vl;
+                    best = snapshot(&vars)?;
+                    since_best = 0;
+                } else {
+                    since_best += 1;
+                    if since_best >= s.patience {
+                        metrics.stopped_early = true;
+                        break;
+                    }
+                }
+            }
+        } else if step % s.eval_every == 0 || last {
+            best = snapshot(&vars)?;
+        }
+    }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    metrics.seconds = t0.elapsed().as_secs_f64();
+    metrics.ms_per_step = 1e3 * metrics.seconds / metrics.steps.max(1) as f64;
+    metrics.best_val_loss = best_val.is_finite().then_some(best_val);
+    metrics.final_lr = lr_now;
+    let out: Params = names.into_iter().zip(best).map(|(k, t)| Ok((k, t.to_dtype(DType::F64)?))).collect::<Result<_>>()?;
+    for (name, t) in &out {
+        if t.flatten_all()?.to_vec1::<f64>()?.iter().any(|v| !v.is_finite()) {
+            return Err(FlowError::invalid(format!("training produced non-finite weights in {name}: check the chain's log_prob column, lower the learning rate, or try --loss nll")));
+        }
+    }
+    Ok((out, metrics))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use super::super::loss::Loss;
+
+    /// Training (fused couplings, blocks of rows in parallel) gives bit-identical weights
+    /// whatever the number of threads.
+    #[test]
+    fn training_does_not_depend_on_the_number_of_threads() {
+        use rand_distr::{Distribution, StandardNormal};
+        let spec = FlowSpec { pairs: 2, hidden: 16, ..FlowSpec::new(3) };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let x: Vec<f64> = (0..3 * 2000).map(|i| Distribution::<f64>::sample(&StandardNormal, &mut rng) * (1.0 + (i % 3) as f64)).collect();
+        let data = LatentData { x, dim: 3, log_prob: None, weights: None };
+        let s = TrainSettings { loss: Loss::Nll, steps: 40, batch: 300, eval_every: 10, ..Default::default() };
+        let run = |threads: usize| -> Vec<(String, Vec<f64>)> {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let (p, m) = pool.install(|| train(&spec, &data, &s)).unwrap();
+            assert_eq!(m.steps, 40);
+            let mut v: Vec<(String, Vec<f64>)> = p.iter().map(|(k, t)| (k.clone(), t.flatten_all().unwrap().to_vec1().unwrap())).collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        assert_eq!(run(1), run(3));
+    }
+
+    /// Validation reads the weights through detached tensors: they must see Adam's updates.
+    #[test]
+    fn detached_weights_follow_the_optimizer() {
+        let v = Var::from_tensor(&Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap()).unwrap();
+        let d = v.as_tensor().detach();
+        assert!(!d.track_op());
+        v.set(&Tensor::ones(3, DType::F32, &Device::Cpu).unwrap()).unwrap();
+        assert_eq!(d.to_vec1::<f32>().unwrap(), [1.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn impossible_sizes_are_refused_before_anything_is_allocated() {
+        let data = LatentData { x: vec![0.5; 200], dim: 2, log_prob: None, weights: None };
+        let s = TrainSettings { loss: Loss::Nll, steps: 1, ..Default::default() };
+        for spec in [FlowSpec { hidden: 1 << 40, ..FlowSpec::new(2) }, FlowSpec { pairs: 1 << 50, ..FlowSpec::new(2) }, FlowSpec { depth: 1 << 40, ..FlowSpec::new(2) }] {
+            let e = train(&spec, &data, &s).err().unwrap().to_string();
+            assert!(e.contains("would need about") && e.contains("GiB"), "{e}");
+        }
+        let e = train(&FlowSpec::new(2), &data, &TrainSettings { batch: usize::MAX, ..s }).err().unwrap().to_string();
+        assert!(e.contains("batch"), "{e}");
+    }
+}

@@ -1,0 +1,22 @@
+//! Training a flow on draws: the losses ([`Loss`]), the learning-rate schedule
+//! ([`LrSchedule`]), the settings and metrics ([`TrainSettings`],
+//! [`TrainMetrics`]), the data in the flow's coordinates ([`LatentData`]) and
+//! the loop ([`train`]: Adam on weighted mini-batches, validation split, early
+//! stopping, seeded, non-finite losses guarded, sizes checked against memory
+//! first).
+//!
+//! # Reference
+//! Roch & Shen, *Learning informed prior distributions with normalizing flows for
+//! Bayesian analysis*; Kingma & Ba (2015), *Adam*, ICLR.
+
+mod data;
+mod fit;
+mod loss;
+mod schedule;
+mod settings;
+
+pub use data::LatentData;
+pub use fit::{memory_needed, train};
+pub use loss::Loss;
+pub use schedule::LrSchedule;
+pub use settings::{TrainMetrics, TrainSettings};

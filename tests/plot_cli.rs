@@ -224,7 +224,7 @@ fn corner_truths_range_and_titles_from_the_command_line() {
     // Titles: +/- parts above each diagonal panel.
     assert_eq!(text.lines().filter(|l| l.trim_start().starts_with('+')).count(), 3, "three titles");
     // Truths name parameters that the chain lacks, or repeat one: refused.
-    for (content, wanted) in [("x0,nope\n1,2\n", "column \"nope\" names no parameter of the chain (its parameters: x0, x1, x2)"), ("x0\n1\n2\n", "2 rows of values"), ("x0,x0\n1,2\n", "named twice")] {
+    for (content, wanted) in [("x0,nope\n1,2\n", "column \"nope\" names no parameter of the chain (its parameters: x0, x1, x2)"), ("x0\n1\n2\n", "2 rows of values"), ("x0,x0\n1,2\n", "two columns are named \"x0\"")] {
         std::fs::write(&truths, content).unwrap();
         let out = dir.path().join("bad.png");
         let e = fails(&["plot", "corner", s(&a), "--truths", s(&truths), "-o", s(&out)]);

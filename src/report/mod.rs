@@ -1,4 +1,5 @@
-//! Reports: corner plots and comparisons of posterior samples.
+//! Reports: corner plots and comparisons of posterior samples, and what a
+//! pipeline's stages did ([`StageRecord`], [`summary_md`]).
 //!
 //! [`corner_plot`] draws the figure this field reads and publishes: the
 //! 1-D marginals of every parameter on the diagonal and 2-D contours
@@ -8,8 +9,12 @@
 mod compare;
 mod contour;
 mod corner;
+mod stage;
+mod summary;
 
 pub use compare::{Comparison, ParamDiff, KL2_SAME, KL_SAME, MEAN_SAME};
 
 pub use contour::{contour_segments, hdr_thresholds, histogram_1d, histogram_2d, Grid};
 pub use corner::{corner_plot, CornerOptions, Samples};
+pub use stage::StageRecord;
+pub use summary::summary_md;

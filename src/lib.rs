@@ -17,7 +17,10 @@
 //!   sample size, split R-hat and Monte Carlo standard error.
 //! - [`targets`]: built-in test posteriors with known answers.
 //! - [`sampler`]: the ensemble sampler and the loop that drives it.
-//! - [`cli`]: the command-line interface.
+//! - [`pipeline`]: staged calibrations (`seqcal run`); [`report`]: what they write.
+//! - [`memory`]: sizes checked against the memory available before allocating.
+//! - [`cli`]: the command-line interface; [`cli::main_with`] runs it with a
+//!   prior registry the caller may extend.
 //!
 //! The contracts shared with plugins ([`Prior`](seqcal_api::Prior),
 //! [`LogDensity`](seqcal_api::LogDensity), ...) live in [`seqcal_api`],
@@ -32,6 +35,7 @@ pub mod diagnostics;
 mod error;
 pub mod likelihood;
 mod math;
+pub mod memory;
 pub mod pipeline;
 pub mod prior;
 pub mod report;

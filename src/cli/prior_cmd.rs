@@ -19,14 +19,15 @@ fn load_flow(path: &std::path::Path) -> Result<FlowPrior> {
     FlowPrior::load(path).map_err(|e| Error::Usage(format!("cannot load flow model: {e}")))
 }
 
-pub(super) fn sample(a: &SampleArgs) -> Result<()> {
-    let registry = PriorRegistry::builtin();
+pub(super) fn sample(a: &SampleArgs, registry: &PriorRegistry) -> Result<()> {
     let (prior, source): (Box<dyn Prior>, String) = match (&a.model, &a.config) {
         (Some(m), None) => (Box::new(load_flow(m)?), m.display().to_string()),
-        (None, Some(c)) => (load_prior_file(c, &registry)?, c.display().to_string()),
+        (None, Some(c)) => (load_prior_file(c, registry)?, c.display().to_string()),
         _ => return Err(Error::Usage("give either a flow MODEL or --config prior.toml, not both".into())),
     };
-    let n = a.n as usize;
+    let n = usize::try_from(a.n).unwrap_or(usize::MAX);
+    // Draws, their log densities and the chain written from them: about 4 copies.
+    crate::memory::require(crate::memory::bytes(crate::memory::product(&[n, prior.dim() + 2]), 8 * 4), || format!("{n} draws of {} parameters", prior.dim()))?;
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
     let x = prior.sample(&mut rng, n);
     let mut lp = vec![0.0; n];
@@ -54,8 +55,8 @@ pub(super) fn sample(a: &SampleArgs) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn list() -> Result<()> {
-    for (kind, summary) in PriorRegistry::builtin().list() {
+pub(super) fn list(registry: &PriorRegistry) -> Result<()> {
+    for (kind, summary) in registry.list() {
         println!("{kind:<18} {summary}");
     }
     Ok(())

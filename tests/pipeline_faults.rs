@@ -25,87 +25,60 @@ fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("seqcal")
 }
 
-/// The example's data (60 design points) in `dir/data`.
+/// The example's data (60 design points) in `dir/data`, with the pipeline
+/// `seqcal example generate` writes beside it.
 fn data(dir: &Path) -> PathBuf {
     let data = dir.join("data");
     succeeds(&["example", "generate", "-o", s(&data), "--design", "60", "--seed", "3"]);
     data
 }
 
-/// A, A then B (flow prior), joint, one comparison; `steps` iterations of stage A.
-fn small(steps: usize) -> String {
-    format!(
-        r#"name = "small"
-seed = 5
+fn table(text: &str) -> toml::Table {
+    text.parse().unwrap()
+}
 
-[parameters]
-names = ["norm", "slope", "width", "center", "tail", "mix", "damping"]
-bounds = [[0.5, 2], [-1, 1], [0.1, 1], [-1, 1], [0, 1], [0, 1], [0.1, 2]]
+/// The generated pipeline cut down to `stages` (names), with cheap settings.
+fn cut_down(data: &Path, name: &str, stages: &[&str], emulator: &str, sampler: &str) -> toml::Table {
+    let mut t = table(&std::fs::read_to_string(data.join("pipeline.toml")).unwrap());
+    t.insert("name".into(), name.into());
+    t.insert("seed".into(), 5.into());
+    let kept: Vec<toml::Value> = t["stages"].as_array().unwrap().iter().filter(|st| stages.contains(&st["name"].as_str().unwrap())).cloned().collect();
+    let used: Vec<String> = kept.iter().flat_map(|st| st["datasets"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_string())).collect();
+    let datasets = t["datasets"].as_table_mut().unwrap();
+    datasets.retain(|k, _| used.iter().any(|u| u == k));
+    for (_, d) in datasets.iter_mut() {
+        d.as_table_mut().unwrap().insert("emulator".into(), table(emulator).into());
+    }
+    t.insert("defaults".into(), table(&format!("[sampler]\n{sampler}\n[flow]\nloss = \"nll\"\nlayers = 2\nhidden = 16\nsteps = 60\nbatch = 256\n")).into());
+    t.insert("stages".into(), kept.into());
+    t.insert("compare".into(), toml::Value::Array(Vec::new()));
+    t
+}
 
-[datasets.A]
-data = "A.csv"
-design = "design.csv"
-outputs = "A_model.csv"
-emulator = {{ npc = 4, kernel = "se", restarts = 0 }}
-
-[datasets.B]
-data = "B.csv"
-design = "design.csv"
-outputs = "B_model.csv"
-emulator = {{ npc = 4, kernel = "se", restarts = 0 }}
-
-[defaults.sampler]
-walkers = 32
-steps = 300
-burn = 100
-
-[defaults.flow]
-loss = "nll"
-layers = 2
-hidden = 16
-steps = 60
-batch = 256
-
-[[stages]]
-name = "A"
-datasets = ["A"]
-sampler = {{ steps = {steps} }}
-
-[[stages]]
-name = "A_then_B"
-datasets = ["B"]
-prior = {{ kind = "flow", from = "A" }}
-
-[[stages]]
-name = "joint"
-datasets = ["A", "B"]
-
-[[compare]]
-a = "A_then_B"
-b = "joint"
-"#
-    )
+/// A, A then B (flow prior), joint, one comparison; `steps` iterations of
+/// stage A. Returns the pipeline file.
+fn small(data: &Path, steps: usize) -> PathBuf {
+    let mut t = cut_down(data, "small", &["A", "A_then_B", "joint"], "npc = 4\nkernel = \"se\"\nrestarts = 0", "walkers = 32\nsteps = 300\nburn = 100");
+    t["stages"].as_array_mut().unwrap()[0].as_table_mut().unwrap().insert("sampler".into(), table(&format!("steps = {steps}")).into());
+    t.insert("compare".into(), vec![toml::Value::from(table("a = \"A_then_B\"\nb = \"joint\""))].into());
+    let p = data.join("small.toml");
+    std::fs::write(&p, toml::to_string(&t).unwrap()).unwrap();
+    p
 }
 
 /// One stage over data set A, every emulator setting spelled out.
-const TINY: &str = r#"name = "tiny"
-seed = 5
+fn tiny(data: &Path) -> toml::Table {
+    let mut t = cut_down(data, "tiny", &["A"], "npc = 2\nkernel = \"se\"\nrestarts = 1", "walkers = 16\nsteps = 60\nburn = 20");
+    t.remove("defaults");
+    t["stages"].as_array_mut().unwrap()[0].as_table_mut().unwrap().insert("sampler".into(), table("walkers = 16\nsteps = 60\nburn = 20").into());
+    t
+}
 
-[parameters]
-names = ["norm", "slope", "width", "center", "tail", "mix", "damping"]
-bounds = [[0.5, 2], [-1, 1], [0.1, 1], [-1, 1], [0, 1], [0, 1], [0.1, 2]]
-
-[datasets.A]
-data = "A.csv"
-design = "design.csv"
-outputs = "A_model.csv"
-emulator = { npc = 2, kernel = "se", restarts = 1 }
-
-[[stages]]
-name = "A"
-datasets = ["A"]
-sampler = { walkers = 16, steps = 60, burn = 20 }
-"#;
+fn write_tiny(data: &Path, t: &toml::Table) -> PathBuf {
+    let p = data.join("tiny.toml");
+    std::fs::write(&p, toml::to_string(t).unwrap()).unwrap();
+    p
+}
 
 /// Spawns `seqcal run` with progress on standard error and reads its lines
 /// until one contains `marker`; returns the child (still running, unless the
@@ -135,9 +108,7 @@ fn bytes(p: &Path) -> Vec<u8> {
 #[test]
 fn a_second_run_on_one_folder_is_refused_naming_the_first() {
     let dir = tempfile::tempdir().unwrap();
-    let d = data(dir.path());
-    let pipeline = d.join("long.toml");
-    std::fs::write(&pipeline, small(100_000)).unwrap();
+    let pipeline = small(&data(dir.path()), 100_000);
     let runs = dir.path().join("runs");
     let mut first = run_until(&pipeline, &runs, "sampling").expect("the first run reaches sampling");
     let err = fails(&["run", s(&pipeline), "--runs-dir", s(&runs), "-q"]);
@@ -151,41 +122,43 @@ fn a_second_run_on_one_folder_is_refused_naming_the_first() {
 fn a_cached_rerun_after_any_setting_change_gives_the_bytes_of_a_fresh_run() {
     let dir = tempfile::tempdir().unwrap();
     let d = data(dir.path());
-    let pipeline = d.join("tiny.toml");
-    std::fs::write(&pipeline, TINY).unwrap();
+    let mut t = tiny(&d);
+    let pipeline = write_tiny(&d, &t);
     let cached = dir.path().join("cached");
     run_quiet(&pipeline, &cached, &[]);
+    // Changes one digit of the second row of a table.
     let edit_file = |name: &str| {
         let p = d.join(name);
         let text = std::fs::read_to_string(&p).unwrap();
-        // Change one digit of the second row's first number.
         let line2 = text.lines().nth(1).unwrap().to_string();
         let mut changed = line2.clone();
         let pos = changed.find(|c: char| c.is_ascii_digit() && c != '0').unwrap();
         changed.replace_range(pos..pos + 1, if &changed[pos..pos + 1] == "9" { "8" } else { "9" });
         std::fs::write(&p, text.replacen(&line2, &changed, 1)).unwrap();
     };
-    let edit_toml = |from: &str, to: &str| {
-        let text = std::fs::read_to_string(&pipeline).unwrap();
-        assert!(text.contains(from), "{from}");
-        std::fs::write(&pipeline, text.replacen(from, to, 1)).unwrap();
+    let emulator = |t: &mut toml::Table, k: &str, v: toml::Value| {
+        t["datasets"]["A"]["emulator"].as_table_mut().unwrap().insert(k.into(), v);
     };
-    type Change<'a> = (&'a str, Box<dyn Fn() + 'a>);
+    type Change<'a> = (&'a str, Box<dyn Fn(&mut toml::Table) + 'a>);
     let changes: Vec<Change> = vec![
-        ("pipeline seed", Box::new(|| edit_toml("seed = 5", "seed = 6"))),
-        ("emulator seed", Box::new(|| edit_toml("restarts = 1 }", "restarts = 1, seed = 9 }"))),
-        ("components", Box::new(|| edit_toml("npc = 2", "npc = 3"))),
-        ("kernel", Box::new(|| edit_toml("kernel = \"se\"", "kernel = \"matern52\""))),
-        ("restarts", Box::new(|| edit_toml("restarts = 1", "restarts = 2"))),
-        ("design", Box::new(|| edit_file("design.csv"))),
-        ("outputs", Box::new(|| edit_file("A_model.csv"))),
-        ("data", Box::new(|| edit_file("A.csv"))),
+        ("pipeline seed", Box::new(|t: &mut toml::Table| {
+            t.insert("seed".into(), 6.into());
+        })),
+        ("emulator seed", Box::new(|t: &mut toml::Table| emulator(t, "seed", 9.into()))),
+        ("components", Box::new(|t: &mut toml::Table| emulator(t, "npc", 3.into()))),
+        ("kernel", Box::new(|t: &mut toml::Table| emulator(t, "kernel", "matern52".into()))),
+        ("restarts", Box::new(|t: &mut toml::Table| emulator(t, "restarts", 2.into()))),
+        ("design", Box::new(|_: &mut toml::Table| edit_file("design.csv"))),
+        ("outputs", Box::new(|_: &mut toml::Table| edit_file("A_model.csv"))),
+        ("data", Box::new(|_: &mut toml::Table| edit_file("A.csv"))),
         (
             "parameter order",
-            Box::new(|| {
+            Box::new(|t: &mut toml::Table| {
                 // The first two parameters swap places, in the pipeline and in the design's columns.
-                edit_toml("names = [\"norm\", \"slope\",", "names = [\"slope\", \"norm\",");
-                edit_toml("bounds = [[0.5, 2], [-1, 1],", "bounds = [[-1, 1], [0.5, 2],");
+                let params = t["parameters"].as_table_mut().unwrap();
+                for k in ["names", "bounds"] {
+                    params[k].as_array_mut().unwrap().swap(0, 1);
+                }
                 let p = d.join("design.csv");
                 let swapped: String = std::fs::read_to_string(&p)
                     .unwrap()
@@ -199,10 +172,13 @@ fn a_cached_rerun_after_any_setting_change_gives_the_bytes_of_a_fresh_run() {
                 std::fs::write(&p, swapped).unwrap();
             }),
         ),
-        ("sampler seed", Box::new(|| edit_toml("burn = 20 }", "burn = 20, seed = 4 }"))),
+        ("sampler seed", Box::new(|t: &mut toml::Table| {
+            t["stages"][0]["sampler"].as_table_mut().unwrap().insert("seed".into(), 4.into());
+        })),
     ];
     for (k, (what, change)) in changes.into_iter().enumerate() {
-        change();
+        change(&mut t);
+        write_tiny(&d, &t);
         run_quiet(&pipeline, &cached, &[]);
         let fresh = dir.path().join(format!("fresh{k}"));
         run_quiet(&pipeline, &fresh, &[]);
@@ -212,14 +188,20 @@ fn a_cached_rerun_after_any_setting_change_gives_the_bytes_of_a_fresh_run() {
     }
 }
 
+/// The example's data, the small pipeline and one complete run of it in
+/// `dir/ref`, on one thread.
+fn completed(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let d = data(dir);
+    let pipeline = small(&d, 300);
+    let runs = dir.join("ref");
+    run_quiet(&pipeline, &runs, &["--threads", "1"]);
+    (d, pipeline, runs)
+}
+
 #[test]
 fn killed_at_any_phase_a_rerun_reproduces_the_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
-    let d = data(dir.path());
-    let pipeline = d.join("small.toml");
-    std::fs::write(&pipeline, small(300)).unwrap();
-    let reference = dir.path().join("ref");
-    run_quiet(&pipeline, &reference, &[]);
+    let (_, pipeline, reference) = completed(dir.path());
     let files = ["emulators/A.json", "emulators/B.json", "A/chain.h5", "A_then_B/flow_prior.safetensors", "A_then_B/chain.h5", "joint/chain.h5", "report/compare.json"];
     for (k, marker) in ["training the emulator of data set", "sampling", "training a flow prior", "writing the report"].into_iter().enumerate() {
         let runs = dir.path().join(format!("killed{k}"));
@@ -236,11 +218,7 @@ fn killed_at_any_phase_a_rerun_reproduces_the_uninterrupted_run() {
 #[test]
 fn a_crash_during_a_rerun_leaves_no_old_report_beside_new_chains() {
     let dir = tempfile::tempdir().unwrap();
-    let d = data(dir.path());
-    let pipeline = d.join("small.toml");
-    std::fs::write(&pipeline, small(300)).unwrap();
-    let runs = dir.path().join("runs");
-    run_quiet(&pipeline, &runs, &[]);
+    let (d, pipeline, runs) = completed(dir.path());
     let report = runs.join("small/report");
     assert!(report.join("compare.json").is_file() && report.join("summary.md").is_file());
     // B's data change: A_then_B and joint rerun; kill the rerun in A_then_B's flow training.
@@ -262,8 +240,9 @@ fn a_crash_during_a_rerun_leaves_no_old_report_beside_new_chains() {
 fn a_burn_in_not_below_the_steps_is_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let d = data(dir.path());
-    let pipeline = d.join("tiny.toml");
-    std::fs::write(&pipeline, TINY.replace("burn = 20", "burn = 60")).unwrap();
+    let mut t = tiny(&d);
+    t["stages"][0]["sampler"].as_table_mut().unwrap().insert("burn".into(), 60.into());
+    let pipeline = write_tiny(&d, &t);
     let runs = dir.path().join("runs");
     let err = fails(&["run", s(&pipeline), "--runs-dir", s(&runs), "-q"]);
     assert!(err.contains("burn = 60 is not below steps = 60") && err.contains("stage \"A\""), "{err}");
@@ -273,11 +252,8 @@ fn a_burn_in_not_below_the_steps_is_refused_before_anything_runs() {
 #[test]
 fn chains_do_not_depend_on_the_thread_count_and_warnings_reach_every_output() {
     let dir = tempfile::tempdir().unwrap();
-    let d = data(dir.path());
-    let pipeline = d.join("small.toml");
-    std::fs::write(&pipeline, small(300)).unwrap();
-    let (one, three) = (dir.path().join("one"), dir.path().join("three"));
-    run_quiet(&pipeline, &one, &["--threads", "1"]);
+    let (_, pipeline, one) = completed(dir.path());
+    let three = dir.path().join("three");
     let out = Command::new(bin()).args(["run", s(&pipeline), "--runs-dir", s(&three), "--threads", "3", "--json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for stage in ["A", "A_then_B", "joint"] {
@@ -300,8 +276,7 @@ fn chains_do_not_depend_on_the_thread_count_and_warnings_reach_every_output() {
 fn results_are_written_with_the_users_umask() {
     let dir = tempfile::tempdir().unwrap();
     let d = data(dir.path());
-    let pipeline = d.join("tiny.toml");
-    std::fs::write(&pipeline, TINY).unwrap();
+    let pipeline = write_tiny(&d, &tiny(&d));
     for (mask, want) in [(0o027, 0o640), (0o002, 0o664)] {
         let runs = dir.path().join(format!("runs{mask:o}"));
         let mut cmd = Command::new(bin());

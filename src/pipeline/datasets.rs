@@ -2,15 +2,13 @@
 //! under its content hash) and its Gaussian likelihood.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use seqcal_api::ParamSpace;
 use seqcal_emulators::{Components, GpEmulator, Kernel, TrainSettings as EmuSettings};
 
-use super::layout::{write_text, Layout, Say};
-use crate::config::Pipeline;
+use super::context::RunContext;
+use super::layout::write_text;
 use crate::likelihood::{DataSet, GaussianLikelihood};
 use crate::table::read_table_as;
 use crate::{Error, Result};
@@ -36,20 +34,12 @@ pub(super) fn emulator_settings(t: &toml::Table, dataset: &str, seed: u64) -> Re
 
 /// The likelihoods of a run's data sets, built on first use.
 pub(super) struct Likelihoods<'a> {
-    /// The pipeline.
-    pub pipeline: &'a Pipeline,
-    /// The pipeline file (for messages).
-    pub source: &'a Path,
-    /// Where the emulators go.
-    pub layout: &'a Layout,
-    /// The parameter space.
-    pub space: &'a ParamSpace,
+    /// The run's inputs.
+    pub ctx: RunContext<'a>,
     /// Each data set's emulator cache key ([`super::cache::emulator_hash`]).
     pub emulator_hash: BTreeMap<String, String>,
     /// Retrain emulators even when cached.
     pub force: bool,
-    /// Progress lines.
-    pub say: Say,
     /// Built so far.
     pub built: BTreeMap<String, GaussianLikelihood>,
 }
@@ -60,10 +50,10 @@ impl Likelihoods<'_> {
         if let Some(l) = self.built.get(name) {
             return Ok(l.clone());
         }
-        let p = self.pipeline;
+        let RunContext { pipeline: p, source, layout, space, say } = self.ctx;
         let d = &p.datasets[name];
         let hash = self.emulator_hash[name].clone();
-        let emu_dir = self.layout.emulators();
+        let emu_dir = layout.emulators();
         std::fs::create_dir_all(&emu_dir).map_err(|e| Error::io(&emu_dir, e))?;
         let (emu_path, hash_path) = (emu_dir.join(format!("{name}.json")), emu_dir.join(format!("{name}.sha256")));
         let cached = std::fs::read_to_string(&hash_path).ok().filter(|h| h.trim() == hash && emu_path.is_file());
@@ -78,17 +68,17 @@ impl Likelihoods<'_> {
                 let outputs = read_table_as(&outputs_path, &["outputs"])?;
                 if design.data.nrows() != outputs.data.nrows() {
                     return Err(Error::config(
-                        self.source,
+                        source,
                         format!("data set {name:?}: the design has {} runs but the outputs have {}", design.data.nrows(), outputs.data.nrows()),
                     ));
                 }
                 let settings = emulator_settings(&d.emulator, name, p.seed)?;
-                self.say.say(format!("  training the emulator of data set {name} ({} runs, {} outputs)", design.data.nrows(), outputs.data.ncols()));
+                say.say(format!("  training the emulator of data set {name} ({} runs, {} outputs)", design.data.nrows(), outputs.data.ncols()));
                 let t = Instant::now();
-                let emu = GpEmulator::train(design.data.view(), outputs.data.view(), self.space.bounds(), &settings)
+                let emu = GpEmulator::train(design.data.view(), outputs.data.view(), space.bounds(), &settings)
                     .map_err(|e| Error::Usage(format!("data set {name:?}: training the emulator on {}: {e}", outputs_path.display())))?
                     .with_names(design.header, outputs.header);
-                self.say.say(format!(
+                say.say(format!(
                     "  emulator {name}: {} runs, {} outputs, {} components ({:.3} of the variance), trained in {:.1} s",
                     design.data.nrows(),
                     outputs.data.ncols(),
@@ -107,7 +97,7 @@ impl Likelihoods<'_> {
     }
 
     fn dataset_likelihood(&self, name: &str, emu: Arc<GpEmulator>) -> Result<GaussianLikelihood> {
-        let p = self.pipeline;
+        let p = self.ctx.pipeline;
         let d = &p.datasets[name];
         let data_path = p.resolve(&d.data);
         let data = read_table_as(&data_path, &["data"])?;

@@ -39,6 +39,7 @@
 pub mod example;
 
 mod cache;
+mod context;
 mod datasets;
 mod layout;
 mod priors;
@@ -51,10 +52,11 @@ use std::path::{Path, PathBuf};
 use ndarray::{s, Array2};
 use seqcal_api::ParamSpace;
 
+use self::context::RunContext;
 use self::datasets::{emulator_settings, Likelihoods};
 use self::layout::{to_json, write_text, Layout, Say};
 use self::priors::{check_prior, FlowTrainer};
-use self::stage::{ensemble_settings, resolve_stage, run_stage, steps_and_burn, StageInputs};
+use self::stage::{ensemble_settings, resolve_stage, run_stage, steps_and_burn};
 use crate::chain;
 use crate::config::CheckedPipeline;
 use crate::prior::PriorRegistry;
@@ -137,9 +139,9 @@ pub fn run(cp: &CheckedPipeline, source: &Path, opts: &RunOptions, registry: &Pr
         dataset_hash.insert(name.clone(), cache::dataset_hash(p, name, &e)?);
         emulator_hash.insert(name.clone(), e);
     }
-    let inputs = StageInputs { pipeline: p, source, layout: &layout, space: &space, registry, say };
-    let mut likelihoods = Likelihoods { pipeline: p, source, layout: &layout, space: &space, emulator_hash, force: opts.force, say, built: BTreeMap::new() };
-    let mut flows = FlowTrainer { pipeline: p, source, layout: &layout, space: &space, burn: BTreeMap::new(), say, trained: RefCell::new(BTreeMap::new()) };
+    let ctx = RunContext { pipeline: p, source, layout: &layout, space: &space, say };
+    let mut likelihoods = Likelihoods { ctx, emulator_hash, force: opts.force, built: BTreeMap::new() };
+    let mut flows = FlowTrainer { ctx, burn: BTreeMap::new(), trained: RefCell::new(BTreeMap::new()) };
     // The report is rewritten at the end; until then there is none.
     layout.clear_report()?;
     let mut stage_hash: BTreeMap<String, String> = BTreeMap::new();
@@ -159,7 +161,7 @@ pub fn run(cp: &CheckedPipeline, source: &Path, opts: &RunOptions, registry: &Pr
             }
             (_, true) => {
                 say.say(format!("[{}/{total}] stage {}: data sets {}", k + 1, st.name, st.datasets.join(" + ")));
-                Some((run_stage(&inputs, i, hash, &mut likelihoods, &flows, &finished)?, false))
+                Some((run_stage(ctx, registry, i, hash, &mut likelihoods, &flows, &finished)?, false))
             }
             (Some(rec), false) => Some((rec, true)),
             (None, false) => None,

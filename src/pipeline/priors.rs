@@ -8,12 +8,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use seqcal_api::{ParamSpace, PriorFactory};
+use seqcal_api::PriorFactory;
 use seqcal_flow::FlowPrior;
 
-use super::layout::{Layout, Say};
+use super::context::RunContext;
 use crate::chain;
-use crate::config::Pipeline;
 use crate::prior::flow::{options_from_table, train_on_chain};
 use crate::prior::PriorRegistry;
 use crate::{Error, Result};
@@ -73,18 +72,10 @@ pub(super) fn check_prior(prior: &toml::Table, registry: &PriorRegistry, in_stag
 
 /// Trains the flow priors of a run's stages.
 pub(super) struct FlowTrainer<'a> {
-    /// The pipeline and its file (for messages and paths).
-    pub pipeline: &'a Pipeline,
-    /// The pipeline file.
-    pub source: &'a Path,
-    /// Where the results go.
-    pub layout: &'a Layout,
-    /// The parameter space.
-    pub space: &'a ParamSpace,
+    /// The run's inputs.
+    pub ctx: RunContext<'a>,
     /// Burn-in of every finished stage, by name.
     pub burn: BTreeMap<String, usize>,
-    /// Progress lines.
-    pub say: Say,
     /// Flows trained in this run, by source chain and training settings: two
     /// stages whose priors train the same flow on the same chain (B → A with
     /// and without a defensive mixture) share one training. Training is
@@ -98,11 +89,11 @@ impl FlowTrainer<'_> {
     pub(super) fn train_flows(&self, prior: &mut toml::Table, stage_dir: &Path) -> Result<Vec<(String, FlowPrior)>> {
         let mut flows = Vec::new();
         let mut k = 0;
-        let p = self.pipeline;
+        let RunContext { pipeline: p, source, layout, space, say } = self.ctx;
         for_each_flow(prior, &mut |t| {
             let (chain_path, burn, label) = if let Some(from) = t.get("from").and_then(|v| v.as_str()) {
                 let burn = *self.burn.get(from).ok_or_else(|| Error::Usage(format!("stage {from:?} has no result: run it first")))?;
-                (self.layout.chain(from), burn, format!("stage {from}"))
+                (layout.chain(from), burn, format!("stage {from}"))
             } else if let Some(c) = t.get("chain").and_then(|v| v.as_str()) {
                 (p.resolve(Path::new(c)), 0, c.to_string())
             } else {
@@ -113,7 +104,7 @@ impl FlowTrainer<'_> {
                 }
                 return Ok(());
             };
-            let opts = options_from_table(t).map_err(|e| Error::config(self.source, e.to_string()))?;
+            let opts = options_from_table(t).map_err(|e| Error::config(source, e.to_string()))?;
             let name = if k == 0 { "flow_prior.safetensors".to_string() } else { format!("flow_prior_{k}.safetensors") };
             k += 1;
             let path = stage_dir.join(&name);
@@ -124,19 +115,19 @@ impl FlowTrainer<'_> {
                     for (from, to) in [(src.clone(), path.clone()), (src.with_extension("json"), path.with_extension("json"))] {
                         std::fs::copy(&from, &to).map_err(|e| Error::io(&to, e))?;
                     }
-                    self.say.say(format!("  the flow prior on {label} with these settings was trained earlier in this run: reusing {}", src.display()));
+                    say.say(format!("  the flow prior on {label} with these settings was trained earlier in this run: reusing {}", src.display()));
                     FlowPrior::load(&path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?
                 }
                 None => {
                     let chain = chain::read_any(&chain_path)?.discard(burn);
                     let n = chain.iterations() * chain.walkers();
-                    self.say.say(format!("  training a flow prior on {label} ({n} draws, loss {:?}, {} steps)", opts.train.loss, opts.train.steps));
+                    say.say(format!("  training a flow prior on {label} ({n} draws, loss {:?}, {} steps)", opts.train.loss, opts.train.steps));
                     let mut opts = opts;
-                    opts.train.quiet = !self.say.0;
+                    opts.train.quiet = !say.0;
                     let t0 = Instant::now();
-                    let flow = train_on_chain(&chain, &chain_path, Some(self.space), &opts)?;
+                    let flow = train_on_chain(&chain, &chain_path, Some(space), &opts)?;
                     flow.save(&path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
-                    self.say.say(format!("  flow trained in {:.1} s -> {}", t0.elapsed().as_secs_f64(), path.display()));
+                    say.say(format!("  flow trained in {:.1} s -> {}", t0.elapsed().as_secs_f64(), path.display()));
                     self.trained.borrow_mut().insert(key, path.clone());
                     flow
                 }

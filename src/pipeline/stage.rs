@@ -2,17 +2,18 @@
 //! with the ensemble sampler into its chain, then its record.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use ndarray::{s, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use seqcal_api::{LogDensity, ParamSpace, Prior, PriorFactory, StageContext};
+use seqcal_api::{LogDensity, Prior, PriorFactory, StageContext};
 use sha2::{Digest, Sha256};
 
+use super::context::RunContext;
 use super::datasets::Likelihoods;
-use super::layout::{remove_if_present, to_json, write_text, Layout, Say};
+use super::layout::{remove_if_present, to_json, write_text};
 use super::priors::{merge_flow_defaults, FlowTrainer};
 use crate::chain::{ChainLayout, ChainWriter, Columns};
 use crate::config::{Pipeline, SamplerTable, Stage};
@@ -84,25 +85,9 @@ pub(super) fn steps_and_burn(sm: &SamplerTable, walkers: usize, dim: usize) -> R
     Ok((steps, burn))
 }
 
-/// What every stage of a run shares.
-pub(super) struct StageInputs<'a> {
-    /// The pipeline.
-    pub pipeline: &'a Pipeline,
-    /// The pipeline file (for messages).
-    pub source: &'a Path,
-    /// Where the results go.
-    pub layout: &'a Layout,
-    /// The parameter space.
-    pub space: &'a ParamSpace,
-    /// The prior kinds.
-    pub registry: &'a PriorRegistry,
-    /// Progress lines.
-    pub say: Say,
-}
-
-/// Runs stage `i` (its hash `hash`); `finished` names the stages whose
-/// chains are complete.
-pub(super) fn run_stage(inp: &StageInputs<'_>, i: usize, hash: String, likelihoods: &mut Likelihoods<'_>, flows: &FlowTrainer<'_>, finished: &[String]) -> Result<StageRecord> {
+/// Runs stage `i` (its hash `hash`) with priors from `registry`; `finished`
+/// names the stages whose chains are complete.
+pub(super) fn run_stage(inp: RunContext<'_>, registry: &PriorRegistry, i: usize, hash: String, likelihoods: &mut Likelihoods<'_>, flows: &FlowTrainer<'_>, finished: &[String]) -> Result<StageRecord> {
     let p = inp.pipeline;
     let st = p.stages[i].clone();
     let res = resolve_stage(p, &st);
@@ -116,8 +101,8 @@ pub(super) fn run_stage(inp: &StageInputs<'_>, i: usize, hash: String, likelihoo
     let trained = flows.train_flows(&mut prior_table, &stage_dir)?;
     let flow_seconds = t0.elapsed().as_secs_f64();
     let ctx_chains: BTreeMap<String, PathBuf> = finished.iter().map(|k| (k.clone(), inp.layout.chain(k))).collect();
-    let ctx = StageContext { space: Some(inp.space), base_dir: &p.base_dir, stage_chains: &ctx_chains, factory: inp.registry };
-    let prior = inp.registry.build(&prior_table, &ctx).map_err(|e| Error::config(inp.source, format!("stage {:?}: prior: {e}", st.name)))?;
+    let ctx = StageContext { space: Some(inp.space), base_dir: &p.base_dir, stage_chains: &ctx_chains, factory: registry };
+    let prior = registry.build(&prior_table, &ctx).map_err(|e| Error::config(inp.source, format!("stage {:?}: prior: {e}", st.name)))?;
     let mut parts: Vec<Box<dyn LogDensity>> = Vec::new();
     for d in &st.datasets {
         parts.push(Box::new(likelihoods.get(d)?));

@@ -58,7 +58,7 @@ fn cut_down(data: &Path, name: &str, stages: &[&str], emulator: &str, sampler: &
 /// A, A then B (flow prior), joint, one comparison; `steps` iterations of
 /// stage A. Returns the pipeline file.
 fn small(data: &Path, steps: usize) -> PathBuf {
-    let mut t = cut_down(data, "small", &["A", "A_then_B", "joint"], "npc = 4\nkernel = \"se\"\nrestarts = 0", "walkers = 32\nsteps = 300\nburn = 100");
+    let mut t = cut_down(data, "small", &["A", "A_then_B", "joint"], "npc = 4\nkernel = \"se\"\nrestarts = 0", "walkers = 32\nsteps = 300\nburn = 100\ncheckpoint_every = 50");
     t["stages"].as_array_mut().unwrap()[0].as_table_mut().unwrap().insert("sampler".into(), table(&format!("steps = {steps}")).into());
     t.insert("compare".into(), vec![toml::Value::from(table("a = \"A_then_B\"\nb = \"joint\""))].into());
     let p = data.join("small.toml");
@@ -212,6 +212,37 @@ fn killed_at_any_phase_a_rerun_reproduces_the_uninterrupted_run() {
         for f in files {
             assert!(bytes(&runs.join("small").join(f)) == bytes(&reference.join("small").join(f)), "killed at {marker:?}: {f} differs from the uninterrupted run's");
         }
+    }
+}
+
+#[test]
+fn ctrl_c_during_a_stage_stops_it_cleanly_and_a_rerun_reproduces_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = data(dir.path());
+    let pipeline = small(&d, 3000);
+    let reference = dir.path().join("ref");
+    run_quiet(&pipeline, &reference, &[]);
+    let runs = dir.path().join("int");
+    let mut child = Command::new(bin()).args(["run", s(&pipeline), "--runs-dir", s(&runs), "-q"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let chain = runs.join("small/A/chain.h5");
+    // SIGINT once stage A has flushed rows: it is sampling.
+    loop {
+        if seqcal::chain::ChainReader::open(&chain).is_ok_and(|r| r.header().iterations >= 50) {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before stage A wrote rows");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: kill(2) on a child we spawned and have not reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted: stage A: stopped after iteration") && stderr.contains("samples the stage again"), "{stderr}");
+    assert!(!runs.join("small/A/stage.json").exists());
+    run_quiet(&pipeline, &runs, &[]);
+    for f in ["A/chain.h5", "A_then_B/chain.h5", "joint/chain.h5", "report/compare.json"] {
+        assert!(bytes(&runs.join("small").join(f)) == bytes(&reference.join("small").join(f)), "after Ctrl-C: {f} differs from the uninterrupted run's");
     }
 }
 

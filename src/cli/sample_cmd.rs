@@ -229,7 +229,10 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
             }
         }
     }
-    let outcome = outcome?;
+    let outcome = outcome.map_err(|e| match e {
+        Error::Interrupted(m) if a.output.is_some() => Error::Interrupted(format!("{m}: continue it with the same command and --resume")),
+        e => e,
+    })?;
 
     // Diagnostics over the whole chain, after burn-in. This run's draws are in
     // memory; only a resumed run reads the file back for the rows before it.

@@ -141,7 +141,10 @@ pub(super) fn run_stage(inp: RunContext<'_>, registry: &PriorRegistry, i: usize,
         Ok(_) => writer.finish()?,
         Err(_) => drop(writer),
     }
-    let outcome = outcome?;
+    let outcome = outcome.map_err(|e| match e {
+        Error::Interrupted(m) => Error::Interrupted(format!("stage {}: {m}; the next seqcal run samples the stage again from its start", st.name)),
+        e => e,
+    })?;
     let kept = outcome.draws.slice(s![burn.., .., ..]).to_owned();
     let diag = Diagnostics::compute(kept.view(), 4);
     let (n, d) = (kept.len_of(Axis(0)) * kept.len_of(Axis(1)), kept.len_of(Axis(2)));

@@ -135,7 +135,7 @@ impl EnsembleRun<'_> {
                             wr.set_state(st);
                         }
                         wr.flush()?;
-                        format!("; the chain and the sampler state up to it are saved in {} (continue with --resume)", wr.path().display())
+                        format!("; the chain and the sampler state up to it are saved in {}", wr.path().display())
                     }
                     None => String::new(),
                 };

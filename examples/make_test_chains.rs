@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use ndarray::Array1;
-use seqcal::chain::{ChainLayout, ChainWriter, Columns, Step};
+use seqcal::chain::{ChainLayout, ChainWriter, Column, Columns, Step};
 use seqcal_flow::testdata::{bounded_7d, names, BOUNDED_7D_BOX};
 
 /// Draws per file.
@@ -42,7 +42,7 @@ fn main() -> anyhow::Result<()> {
         for i in 0..N {
             let row = x.slice(ndarray::s![i..i + 1, ..]);
             let l = Array1::from_elem(1, lp[i]);
-            w.append(Step { log_prob: Some(l.view()), accepted: Some(&[true]), ..Step::new(row) })?;
+            w.append(Step::new(row).with(Column::LogProb, l.view()).accepted(&[true]))?;
         }
         w.finish()?;
         println!("wrote {} ({N} draws, seed {seed}, {} bytes)", path.display(), std::fs::metadata(&path)?.len());

@@ -46,6 +46,9 @@ pub enum Error {
     /// Invalid arguments or settings.
     #[error("{0}")]
     Usage(String),
+    /// Stopped by SIGINT or SIGTERM; the message says what was saved.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     /// A prior could not be built.
     #[error(transparent)]
     Prior(#[from] seqcal_api::PriorError),

@@ -19,7 +19,10 @@
 //!   [`targets::external`](mod@targets::external): a model written in any language, run as a child
 //!   process speaking a line protocol (`cmd:COMMAND`).
 //! - [`sampler`]: the ensemble sampler and the loop that drives it.
-//! - [`cli`]: the command-line interface.
+//! - [`pipeline`]: staged calibrations (`seqcal run`); [`report`]: what they write.
+//! - [`memory`]: sizes checked against the memory available before allocating.
+//! - [`cli`]: the command-line interface; [`cli::main_with`] runs it with a
+//!   prior registry the caller may extend.
 //!
 //! The contracts shared with plugins ([`Prior`](seqcal_api::Prior),
 //! [`LogDensity`](seqcal_api::LogDensity), ...) live in [`seqcal_api`],
@@ -34,6 +37,7 @@ pub mod diagnostics;
 mod error;
 pub mod likelihood;
 mod math;
+pub mod memory;
 pub mod pipeline;
 pub mod prior;
 pub mod report;

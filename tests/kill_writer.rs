@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use ndarray::{Array1, Array2};
-use seqcal::chain::{ChainLayout, ChainReader, ChainWriter, Columns, Step};
+use seqcal::chain::{ChainLayout, ChainReader, ChainWriter, Column, Columns, Step};
 
 const WALKERS: usize = 8;
 const DIM: usize = 3;
@@ -36,7 +36,7 @@ fn writer_child() {
         let x = Array2::from_shape_fn((WALKERS, DIM), |(k, j)| value(i, k, j));
         let lp = Array1::from_shape_fn(WALKERS, |k| -value(i, k, 0));
         let acc: Vec<bool> = (0..WALKERS).map(|k| (i + k) % 2 == 0).collect();
-        w.append(Step { log_prob: Some(lp.view()), log_prior: Some(lp.view()), accepted: Some(&acc), ..Step::new(x.view()) }).unwrap();
+        w.append(Step::new(x.view()).with(Column::LogProb, lp.view()).with(Column::LogPrior, lp.view()).accepted(&acc)).unwrap();
         if w.rows_flushed() != flushed {
             flushed = w.rows_flushed();
             println!("flushed {flushed}");
@@ -107,7 +107,7 @@ fn killed_writer_leaves_a_valid_file() {
         for i in valid..valid + 3 {
             let x = Array2::from_shape_fn((WALKERS, DIM), |(k, j)| value(i, k, j));
             let lp = Array1::from_shape_fn(WALKERS, |k| -value(i, k, 0));
-            w.append(Step { log_prob: Some(lp.view()), log_prior: Some(lp.view()), ..Step::new(x.view()) }).unwrap();
+            w.append(Step::new(x.view()).with(Column::LogProb, lp.view()).with(Column::LogPrior, lp.view())).unwrap();
         }
         w.finish().unwrap();
         let c = seqcal::chain::read_hdf5(&path).unwrap();
@@ -126,7 +126,7 @@ fn resume_continues_after_the_last_valid_row() {
     let step = |w: &mut ChainWriter, i: usize| {
         let x = Array2::from_shape_fn((WALKERS, DIM), |(k, j)| value(i, k, j));
         let lp = Array1::zeros(WALKERS);
-        w.append(Step { log_prob: Some(lp.view()), ..Step::new(x.view()) }).unwrap();
+        w.append(Step::new(x.view()).with(Column::LogProb, lp.view())).unwrap();
     };
     let mut w = ChainWriter::create(&path, &ChainLayout::new(names, WALKERS).bounds(vec![(0.0, 1e9); DIM]).columns(cols), 5).unwrap();
     for i in 0..12 {

@@ -11,7 +11,7 @@ use ndarray::{Array1, Array2};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use seqcal::chain::{ChainLayout, ChainWriter, Step};
+use seqcal::chain::{ChainLayout, ChainWriter, Column, Step};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,7 +37,7 @@ fn main() -> anyhow::Result<()> {
         for (k, l) in lp.iter_mut().enumerate() {
             *l = -0.5 * x.row(k).iter().map(|v: &f64| (v / sd).powi(2)).sum::<f64>();
         }
-        writer.append(Step { log_prob: Some(lp.view()), ..Step::new(shifted.view()) })?;
+        writer.append(Step::new(shifted.view()).with(Column::LogProb, lp.view()))?;
     }
     writer.finish()?;
     Ok(())

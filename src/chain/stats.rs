@@ -11,8 +11,8 @@
 
 use serde::Serialize;
 
-use super::{ChainReader, RowBlock};
-use crate::Result;
+use super::h5::{ChainReader, RowBlock};
+use crate::{memory, Result};
 
 const BINS: usize = 1 << 16;
 
@@ -106,10 +106,19 @@ impl Summary {
     /// iterations are held in memory at once.
     ///
     /// # Errors
-    /// A read error or an invalid value in the file.
+    /// A read error, an invalid value in the file, or a chain whose
+    /// histograms or single row do not fit in memory.
     pub fn from_reader(reader: &ChainReader, discard: usize, thin: usize, block_rows: usize) -> Result<Summary> {
         let h = reader.header();
         let d = h.dim();
+        memory::require(memory::bytes(memory::product(&[d, BINS]), 8).saturating_add(h.row_bytes()), || {
+            format!("{}: summarizing {d} parameters of {} walkers", reader.path().display(), h.walkers)
+        })?;
+        // As many rows per block as fit in a quarter of the memory left, at least one.
+        let block_rows = match memory::available() {
+            Some(avail) => block_rows.min(usize::try_from(avail / 4 / h.row_bytes().max(1)).unwrap_or(usize::MAX).max(1)),
+            None => block_rows,
+        };
         let thin = thin.max(1);
         let weighted = h.columns.weights;
         let mut mom = vec![Moments::new(); d];
@@ -119,11 +128,11 @@ impl Summary {
             let b = block?;
             for i in kept_rows(&b, discard, thin) {
                 for k in 0..h.walkers {
-                    let wt = b.weights.as_ref().map_or(1.0, |w| w[[i, k]]);
+                    let wt = b.weight(i, k);
                     for j in 0..d {
                         mom[j].push(b.draws[[i, k, j]], wt);
                     }
-                    if let Some(l) = &b.log_prob {
+                    if let Some(l) = &b.per_draw.log_prob {
                         if l[[i, k]].is_finite() {
                             lp.push(l[[i, k]], wt);
                         }
@@ -140,7 +149,7 @@ impl Summary {
                 let b = block?;
                 for i in kept_rows(&b, discard, thin) {
                     for k in 0..h.walkers {
-                        let wt = b.weights.as_ref().map_or(1.0, |w| w[[i, k]]);
+                        let wt = b.weight(i, k);
                         for j in 0..d {
                             let bin = ((b.draws[[i, k, j]] - mom[j].min) * scale[j]) as usize;
                             hist[j][bin.min(BINS - 1)] += wt;

@@ -17,8 +17,13 @@ use std::path::{Path, PathBuf};
 use hdf5::types::VarLenUnicode;
 use ndarray::{s, Array1, Array2, Array3, ArrayView1, ArrayView2};
 
-use super::h5::{dataset, h5err, open_file, open_group, set_i64_attr, set_string_attr, ChainReader, Header, GROUP};
-use super::{Chain, Columns};
+use super::columns::{Column, Columns, PerDraw};
+use super::schema::{dataset, h5err, open_file, open_group, set_i64_attr, set_string_attr, ACCEPTED, CHAIN, GROUP};
+use super::state::{write_state, SamplerState};
+use super::atomic::write_atomically;
+use super::data::Chain;
+use super::h5::{ChainReader, Header};
+use crate::memory;
 use crate::{Error, Result};
 
 /// One iteration of an ensemble: a row of every per-draw array.
@@ -26,14 +31,8 @@ use crate::{Error, Result};
 pub struct Step<'a> {
     /// Walker positions, `walkers × dim`.
     pub draws: ArrayView2<'a, f64>,
-    /// Log posterior per walker.
-    pub log_prob: Option<ArrayView1<'a, f64>>,
-    /// Log prior per walker.
-    pub log_prior: Option<ArrayView1<'a, f64>>,
-    /// Log likelihood per walker.
-    pub log_likelihood: Option<ArrayView1<'a, f64>>,
-    /// Importance weight per walker.
-    pub weights: Option<ArrayView1<'a, f64>>,
+    /// One value per walker of each per-draw array given.
+    pub per_draw: PerDraw<Option<ArrayView1<'a, f64>>>,
     /// Which walkers accepted their proposal in this iteration.
     pub accepted: Option<&'a [bool]>,
     /// The sampler's full state after this iteration; the writer keeps the
@@ -42,30 +41,30 @@ pub struct Step<'a> {
 }
 
 impl<'a> Step<'a> {
-    /// A step with draws only; set the other fields with struct update syntax:
-    /// `Step { log_prob: Some(lp.view()), ..Step::new(x.view()) }`.
+    /// A step with draws only; add the rest with [`with`](Self::with),
+    /// [`accepted`](Self::accepted) and [`state`](Self::state):
+    /// `Step::new(x.view()).with(Column::LogProb, lp.view())`.
     pub fn new(draws: ArrayView2<'a, f64>) -> Self {
-        Step { draws, log_prob: None, log_prior: None, log_likelihood: None, weights: None, accepted: None, state: None }
+        Step { draws, per_draw: PerDraw::default(), accepted: None, state: None }
     }
-}
 
-/// Everything a sampler needs to continue a run exactly where it stopped:
-/// stored in group `mcmc/sampler_state` at every flush, consistent with the
-/// flushed rows.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SamplerState {
-    /// Which sampler wrote it (`ensemble`, ...); checked on resume.
-    pub kind: String,
-    /// Walker positions in the sampler's coordinates, `walkers × dim`.
-    pub positions: Array2<f64>,
-    /// Per-walker values (log posterior, log prior, log likelihood, ...), `walkers × k`.
-    pub values: Array2<f64>,
-    /// Random-number-generator positions, one row per stream.
-    pub rng: Array2<u64>,
-    /// Iterations in the chain when this state was taken.
-    pub iteration: usize,
-    /// Accepted proposals per walker up to `iteration`.
-    pub accepted: Array1<f64>,
+    /// Sets the values of per-draw column `c`.
+    pub fn with(mut self, c: Column, values: ArrayView1<'a, f64>) -> Self {
+        *self.per_draw.get_mut(c) = Some(values);
+        self
+    }
+
+    /// Sets which walkers accepted their proposal.
+    pub fn accepted(mut self, accepted: &'a [bool]) -> Self {
+        self.accepted = Some(accepted);
+        self
+    }
+
+    /// Sets the sampler's state after this iteration.
+    pub fn state(mut self, state: Option<&'a SamplerState>) -> Self {
+        self.state = state;
+        self
+    }
 }
 
 /// The fixed part of a chain file: parameters, ensemble size, which
@@ -110,16 +109,23 @@ impl ChainLayout {
 /// Appends iterations to a chain file, flushing every `flush_every` rows.
 ///
 /// ```no_run
-/// # use seqcal::chain::{ChainLayout, ChainWriter, Step};
+/// # use seqcal::chain::{ChainLayout, ChainWriter, Column, Step};
 /// # use ndarray::{Array1, Array2};
 /// # fn main() -> seqcal::Result<()> {
 /// let layout = ChainLayout::new(vec!["a".into()], 4).bounds(vec![(0.0, 1.0)]);
 /// let mut w = ChainWriter::create("run.h5".as_ref(), &layout, 100)?;
 /// let (x, lp) = (Array2::from_elem((4, 1), 0.5), Array1::zeros(4));
-/// w.append(Step { log_prob: Some(lp.view()), ..Step::new(x.view()) })?;
+/// w.append(Step::new(x.view()).with(Column::LogProb, lp.view()))?;
 /// w.finish()?;
 /// # Ok(()) }
 /// ```
+///
+/// # Failed flushes
+/// Before each flush the writer reserves on disk the space the new rows
+/// will take (`posix_fallocate`), so that a full disk or a file size limit
+/// stops the flush before the file is touched: the rows flushed before stay
+/// readable, with the sampler state that matches them, and the run can be
+/// resumed once there is room. A writer whose flush failed refuses further rows.
 pub struct ChainWriter {
     path: PathBuf,
     names: Vec<String>,
@@ -129,18 +135,18 @@ pub struct ChainWriter {
     rows_on_disk: usize,
     buf_rows: usize,
     buf_draws: Vec<f64>,
-    buf: [Vec<f64>; 4],
+    buf: PerDraw<Vec<f64>>,
     accepted: Vec<f64>,
     pending_attrs: BTreeMap<String, String>,
     state: Option<SamplerState>,
     finished: bool,
+    failed: bool,
 }
 
-const PER_DRAW: [&str; 4] = ["log_prob", "log_prior", "log_likelihood", "weights"];
-
-fn wanted(c: Columns) -> [bool; 4] {
-    // log_prob always exists in the file (emcee needs it); NaN when unknown.
-    [true, c.log_prior, c.log_likelihood, c.weights]
+/// The per-draw datasets a file with `c` holds: `log_prob` always (emcee
+/// needs it; NaN when unknown), the others when stored.
+fn stored(c: Columns) -> Columns {
+    Columns { log_prob: true, ..c }
 }
 
 impl ChainWriter {
@@ -148,7 +154,8 @@ impl ChainWriter {
     /// Rows are flushed to disk every `flush_every` appended iterations.
     ///
     /// # Errors
-    /// Invalid names or bounds, no walkers, or a failed write.
+    /// Invalid names or bounds, no walkers, a buffer too large for memory,
+    /// or a failed write.
     pub fn create(path: &Path, layout: &ChainLayout, flush_every: usize) -> Result<Self> {
         let ChainLayout { names, bounds, walkers, columns, .. } = layout.clone();
         seqcal_api::ParamSpace::new(names.clone(), bounds.clone()).map_err(|e| Error::chain(path, e.to_string()))?;
@@ -157,22 +164,30 @@ impl ChainWriter {
         }
         let dim = names.len();
         let flush_every = flush_every.max(1);
-        super::write_atomically(path, |tmp| create_layout(tmp, layout, flush_every))?;
-        Ok(ChainWriter {
+        memory::require(memory::bytes(memory::product(&[flush_every, walkers, dim + 4]), 8), || {
+            format!("buffering {flush_every} iterations of {walkers} walkers x {dim} parameters between flushes")
+        })?;
+        write_atomically(path, |tmp| create_layout(tmp, layout, flush_every))?;
+        Ok(Self::with_rows(path, names, walkers, columns, flush_every, 0, vec![0.0; walkers]))
+    }
+
+    fn with_rows(path: &Path, names: Vec<String>, walkers: usize, columns: Columns, flush_every: usize, rows: usize, accepted: Vec<f64>) -> Self {
+        ChainWriter {
             path: path.to_path_buf(),
             names,
             walkers,
             columns,
-            flush_every,
-            rows_on_disk: 0,
+            flush_every: flush_every.max(1),
+            rows_on_disk: rows,
             buf_rows: 0,
-            buf_draws: Vec::with_capacity(walkers * dim),
-            buf: Default::default(),
-            accepted: vec![0.0; walkers],
+            buf_draws: Vec::new(),
+            buf: PerDraw::default(),
+            accepted,
             pending_attrs: BTreeMap::new(),
             state: None,
             finished: false,
-        })
+            failed: false,
+        }
     }
 
     /// Reopens a chain file to append after its last valid row (rows past
@@ -182,21 +197,7 @@ impl ChainWriter {
     /// See [`ChainReader::open`].
     pub fn resume(path: &Path, flush_every: usize) -> Result<(Self, Header)> {
         let header = ChainReader::open(path)?.header().clone();
-        let w = ChainWriter {
-            path: path.to_path_buf(),
-            names: header.names.clone(),
-            walkers: header.walkers,
-            columns: header.columns,
-            flush_every: flush_every.max(1),
-            rows_on_disk: header.iterations,
-            buf_rows: 0,
-            buf_draws: Vec::new(),
-            buf: Default::default(),
-            accepted: header.accepted.to_vec(),
-            pending_attrs: BTreeMap::new(),
-            state: None,
-            finished: false,
-        };
+        let w = Self::with_rows(path, header.names.clone(), header.walkers, header.columns, flush_every, header.iterations, header.accepted.to_vec());
         Ok((w, header))
     }
 
@@ -251,22 +252,23 @@ impl ChainWriter {
     ///
     /// # Errors
     /// A step whose shape disagrees with the file, a non-finite draw, a
-    /// missing array the file expects, or a failed flush.
+    /// missing array the file expects, a failed flush (now or before).
     pub fn append(&mut self, step: Step<'_>) -> Result<()> {
         let (w, d) = (self.walkers, self.names.len());
         let p = &self.path;
+        if self.failed {
+            return Err(Error::chain(p, "an earlier flush failed: no more rows are written"));
+        }
         if step.draws.dim() != (w, d) {
             return Err(Error::chain(p, format!("step has shape {:?}, the chain has {w} walkers x {d} parameters", step.draws.dim())));
         }
         if let Some(((k, j), v)) = step.draws.indexed_iter().find(|(_, v)| !v.is_finite()) {
             return Err(Error::chain(p, format!("refusing to store non-finite draw {v} (walker {k}, parameter {:?})", self.names[j])));
         }
-        let given = [step.log_prob, step.log_prior, step.log_likelihood, step.weights];
-        let cols = [self.columns.log_prob, self.columns.log_prior, self.columns.log_likelihood, self.columns.weights];
-        for ((name, g), want) in PER_DRAW.iter().zip(&given).zip(cols) {
-            match (g, want) {
-                (Some(a), true) if a.len() != w => return Err(Error::chain(p, format!("'{name}' has {} values for {w} walkers", a.len()))),
-                (None, true) => return Err(Error::chain(p, format!("this chain stores '{name}' but the step has none"))),
+        for (c, want) in self.columns.iter() {
+            match (step.per_draw.get(c), want) {
+                (Some(a), true) if a.len() != w => return Err(Error::chain(p, format!("'{}' has {} values for {w} walkers", c.name(), a.len()))),
+                (None, true) => return Err(Error::chain(p, format!("this chain stores '{}' but the step has none", c.name()))),
                 _ => {}
             }
         }
@@ -279,11 +281,12 @@ impl ChainWriter {
             }
         }
         self.buf_draws.extend(step.draws.iter());
-        for (i, keep) in wanted(self.columns).iter().enumerate() {
+        for (c, keep) in stored(self.columns).iter() {
             if *keep {
-                match given[i].filter(|_| cols[i]) {
-                    Some(a) => self.buf[i].extend(a.iter()),
-                    None => self.buf[i].extend(std::iter::repeat_n(f64::NAN, w)),
+                let buf = self.buf.get_mut(c);
+                match step.per_draw.get(c).filter(|_| *self.columns.get(c)) {
+                    Some(a) => buf.extend(a.iter()),
+                    None => buf.extend(std::iter::repeat_n(f64::NAN, w)),
                 }
             }
         }
@@ -312,50 +315,70 @@ impl ChainWriter {
     /// # Errors
     /// As [`append`](Self::append).
     pub(crate) fn write_block(&mut self, chain: &Chain) -> Result<()> {
+        let per_draw = chain.per_draw();
         for i in 0..chain.iterations() {
-            fn row(a: &Option<Array2<f64>>, i: usize) -> Option<ArrayView1<'_, f64>> {
-                a.as_ref().map(|a| a.row(i))
-            }
-            self.append(Step {
-                draws: chain.draws.slice(s![i, .., ..]),
-                log_prob: row(&chain.log_prob, i),
-                log_prior: row(&chain.log_prior, i),
-                log_likelihood: row(&chain.log_likelihood, i),
-                weights: row(&chain.weights, i),
-                accepted: None,
-                state: None,
-            })?;
+            let mut step = Step::new(chain.draws.slice(s![i, .., ..]));
+            step.per_draw = per_draw.map(|_, a| a.map(|a| a.row(i)));
+            self.append(step)?;
         }
         self.accepted = chain.accepted.to_vec();
         Ok(())
     }
 
+    /// Bytes the next flush may add to the file: the buffered rows rounded
+    /// out to whole chunks, the sampler state and room for metadata.
+    fn flush_bytes(&self) -> u64 {
+        let (w, d) = (self.walkers, self.names.len());
+        let cols = stored(self.columns).iter().filter(|(_, on)| **on).count();
+        let chunk = chunk_rows(w * d, self.flush_every).max(chunk_rows(w, self.flush_every));
+        let rows = memory::bytes(memory::product(&[self.buf_rows + 2 * chunk, w, d + cols]), 8);
+        let state = self.state.as_ref().map_or(0, |s| 8 * (s.positions.len() + s.values.len() + s.rng.len() + s.accepted.len()) as u128);
+        let attrs: usize = self.pending_attrs.iter().map(|(k, v)| k.len() + v.len() + 64).sum();
+        u64::try_from(rows + 2 * state + attrs as u128 + (256 << 10)).unwrap_or(u64::MAX)
+    }
+
     /// Writes the buffered rows and pending attributes, then closes the file.
     ///
     /// # Errors
-    /// A failed write; the rows stay buffered.
+    /// No room for the rows (disk full, file size limit: the file is left as
+    /// it was) or a failed write; either way the buffered rows are dropped
+    /// and the writer refuses further rows.
     pub fn flush(&mut self) -> Result<()> {
+        if self.failed {
+            return Err(Error::chain(&self.path, "an earlier flush failed: no more rows are written"));
+        }
+        let r = reserve_space(&self.path, self.flush_bytes(), self.rows_on_disk).and_then(|()| self.write_buffered());
+        if r.is_err() {
+            self.failed = true;
+            self.buf_rows = 0;
+            self.buf_draws.clear();
+            self.buf = PerDraw::default();
+        }
+        r
+    }
+
+    fn write_buffered(&mut self) -> Result<()> {
         let p = self.path.clone();
         let file = open_file(&p, true)?;
         let g = open_group(&p, &file)?;
         let (w, d) = (self.walkers, self.names.len());
         let (old, new) = (self.rows_on_disk, self.rows_on_disk + self.buf_rows);
         if self.buf_rows > 0 {
-            let chain = dataset(&p, &g, "chain")?;
+            let chain = dataset(&p, &g, CHAIN)?;
             chain.resize((new, w, d)).map_err(|e| h5err(&p, "growing 'chain'", e))?;
             let block = Array3::from_shape_vec((self.buf_rows, w, d), std::mem::take(&mut self.buf_draws)).map_err(|e| Error::chain(&p, e.to_string()))?;
             chain.write_slice(&block, s![old..new, .., ..]).map_err(|e| h5err(&p, "writing 'chain'", e))?;
-            for (i, keep) in wanted(self.columns).iter().enumerate() {
+            for (c, keep) in stored(self.columns).iter() {
                 if !*keep {
                     continue;
                 }
-                let ds = dataset(&p, &g, PER_DRAW[i])?;
+                let ds = dataset(&p, &g, c.name())?;
                 ds.resize((new, w)).map_err(|e| h5err(&p, "growing a per-draw dataset", e))?;
-                let a = Array2::from_shape_vec((self.buf_rows, w), std::mem::take(&mut self.buf[i])).map_err(|e| Error::chain(&p, e.to_string()))?;
+                let a = Array2::from_shape_vec((self.buf_rows, w), std::mem::take(self.buf.get_mut(c))).map_err(|e| Error::chain(&p, e.to_string()))?;
                 ds.write_slice(&a, s![old..new, ..]).map_err(|e| h5err(&p, "writing a per-draw dataset", e))?;
             }
         }
-        dataset(&p, &g, "accepted")?.write(&Array1::from(self.accepted.clone())).map_err(|e| h5err(&p, "writing 'accepted'", e))?;
+        dataset(&p, &g, ACCEPTED)?.write(&Array1::from(self.accepted.clone())).map_err(|e| h5err(&p, "writing 'accepted'", e))?;
         for (k, v) in std::mem::take(&mut self.pending_attrs) {
             set_string_attr(&p, &g, &k, &v)?;
         }
@@ -378,6 +401,7 @@ impl ChainWriter {
     /// A failed write.
     pub fn finish(mut self) -> Result<()> {
         self.flush()?;
+        reserve_space(&self.path, 64 << 10, self.rows_on_disk)?;
         let file = open_file(&self.path, true)?;
         let g = open_group(&self.path, &file)?;
         set_i64_attr(&self.path, &g, "complete", 1)?;
@@ -393,47 +417,43 @@ impl Drop for ChainWriter {
     /// [`finish`](ChainWriter::finish) (an error elsewhere) are flushed, and
     /// the file stays marked incomplete.
     fn drop(&mut self) {
-        if !self.finished && self.buf_rows > 0 {
+        if !self.finished && !self.failed && self.buf_rows > 0 {
             let _ = self.flush();
         }
     }
 }
 
-/// Replaces group `sampler_state` with `st`.
-fn write_state(p: &Path, g: &hdf5::Group, st: &SamplerState) -> Result<()> {
-    if g.link_exists(STATE_GROUP) {
-        g.unlink(STATE_GROUP).map_err(|e| h5err(p, "replacing the sampler state", e))?;
+/// Reserves `bytes` more on disk at the end of `path` before HDF5 writes
+/// there, so that a full disk or a file size limit (`ulimit -f`) fails here,
+/// with the file untouched, rather than halfway through a flush. HDF5 trims
+/// the file to what it uses when it closes it. File systems without
+/// `posix_fallocate` skip the reservation.
+fn reserve_space(path: &Path, bytes: u64, rows_kept: usize) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::io::AsRawFd;
+        let f = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| Error::io(path, e))?;
+        let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+        let (Ok(off), Ok(n)) = (libc::off_t::try_from(len), libc::off_t::try_from(bytes)) else { return Ok(()) };
+        // SAFETY: the descriptor is open for writing and owned by `f` for the
+        // duration of the call; offsets are non-negative.
+        let r = unsafe { libc::posix_fallocate(f.as_raw_fd(), off, n) };
+        match r {
+            0 | libc::EINVAL | libc::EOPNOTSUPP | libc::ENODEV | libc::ESPIPE => {}
+            libc::ENOSPC | libc::EFBIG | libc::EDQUOT => {
+                let why = if r == libc::EFBIG { "the file size limit is reached" } else { "the disk is full" };
+                return Err(Error::chain(
+                    path,
+                    format!("{why}: no room for the next {} of rows; the {rows_kept} iterations written before are kept and readable (free space, then continue with --resume)", memory::human(bytes as u128)),
+                ));
+            }
+            e => return Err(Error::io(path, std::io::Error::from_raw_os_error(e))),
+        }
     }
-    let sg = g.create_group(STATE_GROUP).map_err(|e| h5err(p, "writing the sampler state", e))?;
-    set_string_attr(p, &sg, "kind", &st.kind)?;
-    let e = |err| h5err(p, "writing the sampler state", err);
-    sg.new_dataset_builder().with_data(&st.positions).create("positions").map_err(e)?;
-    sg.new_dataset_builder().with_data(&st.values).create("values").map_err(e)?;
-    sg.new_dataset_builder().with_data(&st.rng).create("rng").map_err(e)?;
-    sg.new_dataset_builder().with_data(&st.accepted).create("accepted").map_err(e)?;
-    set_i64_attr(p, &sg, "iteration", st.iteration as i64)?;
+    #[cfg(not(unix))]
+    let _ = (path, bytes, rows_kept);
     Ok(())
 }
-
-/// Reads group `sampler_state`, if the file has one.
-pub(crate) fn read_state(p: &Path, g: &hdf5::Group) -> Result<Option<SamplerState>> {
-    if !g.link_exists(STATE_GROUP) {
-        return Ok(None);
-    }
-    let e = |err| h5err(p, "reading the sampler state", err);
-    let sg = g.group(STATE_GROUP).map_err(e)?;
-    let kind = sg.attr("kind").and_then(|a| a.read_scalar::<VarLenUnicode>()).map_err(e)?.as_str().to_owned();
-    let positions = sg.dataset("positions").and_then(|d| d.read_2d()).map_err(e)?;
-    let values = sg.dataset("values").and_then(|d| d.read_2d()).map_err(e)?;
-    let rng = sg.dataset("rng").and_then(|d| d.read_2d()).map_err(e)?;
-    let accepted = sg.dataset("accepted").and_then(|d| d.read_1d()).map_err(e)?;
-    let iteration = sg.attr("iteration").and_then(|a| a.read_scalar::<i64>()).map_err(e)?;
-    let iteration = usize::try_from(iteration).map_err(|_| Error::chain(p, "the stored sampler state has a negative iteration"))?;
-    Ok(Some(SamplerState { kind, positions, values, rng, iteration, accepted }))
-}
-
-/// Group holding the sampler's state for `--resume`.
-const STATE_GROUP: &str = "sampler_state";
 
 /// Rows per HDF5 chunk: about 1 MiB per chunk for long chains, but no more
 /// than a flush's worth (at least 16 rows), since HDF5 allocates whole
@@ -472,15 +492,30 @@ fn create_layout(path: &Path, layout: &ChainLayout, flush_every: usize) -> Resul
         set_string_attr(path, &g, k, v)?;
     }
     let r3 = chunk_rows(walkers * dim, flush_every);
-    g.new_dataset::<f64>().chunk((r3, walkers, dim)).shape((0.., walkers, dim)).create("chain").map_err(e("creating 'chain'"))?;
+    g.new_dataset::<f64>().chunk((r3, walkers, dim)).shape((0.., walkers, dim)).create(CHAIN).map_err(e("creating 'chain'"))?;
     let r2 = chunk_rows(walkers, flush_every);
-    for (i, keep) in wanted(columns).iter().enumerate() {
+    for (c, keep) in stored(columns).iter() {
         if *keep {
-            g.new_dataset::<f64>().chunk((r2, walkers)).shape((0.., walkers)).create(PER_DRAW[i]).map_err(e("creating a per-draw dataset"))?;
+            g.new_dataset::<f64>().chunk((r2, walkers)).shape((0.., walkers)).create(c.name()).map_err(e("creating a per-draw dataset"))?;
         }
     }
-    g.new_dataset::<f64>().shape(walkers).create("accepted").and_then(|d| d.write(&Array1::<f64>::zeros(walkers))).map_err(e("creating 'accepted'"))?;
+    g.new_dataset::<f64>().shape(walkers).create(ACCEPTED).and_then(|d| d.write(&Array1::<f64>::zeros(walkers))).map_err(e("creating 'accepted'"))?;
     drop(g);
     file.close().map_err(e("closing"))?;
     Ok(())
+}
+
+/// Writes a chain file in one go, through a temporary file renamed into
+/// place: an interrupted write leaves no file that looks complete.
+///
+/// # Errors
+/// An invalid chain or a failed write.
+pub fn write_hdf5(chain: &Chain, path: &Path) -> Result<()> {
+    chain.validate(path)?;
+    write_atomically(path, |tmp| {
+        let layout = ChainLayout::new(chain.names.clone(), chain.walkers()).bounds(chain.bounds.clone()).columns(chain.columns()).attrs(chain.attrs.clone());
+        let mut w = ChainWriter::create(tmp, &layout, chain.iterations())?;
+        w.write_block(chain)?;
+        w.finish()
+    })
 }

@@ -261,9 +261,10 @@ pub struct SampleCmdArgs {
     pub burn: Option<usize>,
     /// During the first N iterations (burn-in), every 50 steps, move walkers stranded far
     /// below the ensemble in a minor mode onto other walkers. Not detailed balance: keep N
-    /// within the iterations dropped by --burn.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub relocate_stuck: usize,
+    /// within the iterations dropped by --burn. 0 = never [default: the burn-in (--burn, else
+    /// the first 10% of --steps) of the run that created the file; a resumed run keeps it].
+    #[arg(long, value_name = "N")]
+    pub relocate_stuck: Option<usize>,
     /// Worker threads for parallel likelihood evaluation (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,

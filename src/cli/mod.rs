@@ -1,5 +1,7 @@
 //! The `seqcal` command line: clap definitions in [`args`], one handler per
-//! subcommand. [`run`] is what `main` calls.
+//! subcommand. [`main_with`] is what `main` calls, with seqcal's built-in
+//! prior kinds; a program with its own kinds calls it with a registry it
+//! extended (see `examples/custom-prior`).
 
 pub mod args;
 mod chain_cmd;
@@ -13,30 +15,76 @@ mod sample_cmd;
 
 pub use args::Cli;
 
-use crate::Result;
+use std::process::ExitCode;
 
-/// Runs a parsed command line.
+use clap::Parser;
+
+use crate::prior::PriorRegistry;
+use crate::{Error, Result};
+
+/// Runs a parsed command line with seqcal's built-in prior kinds.
 ///
 /// # Errors
 /// Whatever the subcommand reports; `main` prints it and exits with status 2.
 pub fn run(cli: Cli) -> Result<()> {
+    run_with(cli, &PriorRegistry::builtin())
+}
+
+/// Runs a parsed command line; `seqcal run`, `seqcal sample` and `seqcal
+/// prior` build priors from `registry`, so kinds a program registers there
+/// work in pipeline stages, `--prior` files and `prior sample` alike.
+///
+/// # Errors
+/// Whatever the subcommand reports.
+pub fn run_with(cli: Cli, registry: &PriorRegistry) -> Result<()> {
     use args::{ChainCommand, Command, EmulatorCommand, ExampleCommand, PlotCommand, PriorCommand};
     match cli.command {
-        Command::Run(a) => run_cmd::run(&a),
+        Command::Run(a) => run_cmd::run(&a, registry),
         Command::Example(ExampleCommand::Generate(a)) => run_cmd::generate(&a),
         Command::Chain(ChainCommand::Info(a)) => chain_cmd::info(&a),
         Command::Chain(ChainCommand::Convert(a)) => chain_cmd::convert(&a),
-        Command::Prior(PriorCommand::Sample(a)) => prior_cmd::sample(&a),
-        Command::Prior(PriorCommand::List) => prior_cmd::list(),
+        Command::Prior(PriorCommand::Sample(a)) => prior_cmd::sample(&a, registry),
+        Command::Prior(PriorCommand::List) => prior_cmd::list(registry),
         Command::Prior(PriorCommand::Train(a)) => prior_cmd::train(&a),
         Command::Prior(PriorCommand::Eval(a)) => prior_cmd::eval(&a),
         Command::Prior(PriorCommand::Scan(a)) => scan_cmd::scan(&a),
-        Command::Sample(a) => sample_cmd::sample(&a),
+        Command::Sample(a) => sample_cmd::sample(&a, registry),
         Command::Plot(PlotCommand::Corner(a)) => plot_cmd::corner(&a),
         Command::Compare(a) => compare_cmd::compare(&a),
         Command::Emulator(EmulatorCommand::Train(a)) => emulator_cmd::train(&a),
         Command::Emulator(EmulatorCommand::Validate(a)) => emulator_cmd::validate(&a),
         Command::Emulator(EmulatorCommand::Predict(a)) => emulator_cmd::predict(&a),
         Command::Emulator(EmulatorCommand::Example(a)) => emulator_cmd::example(&a),
+    }
+}
+
+/// The whole `seqcal` program: parses the command line, runs it with
+/// `registry`, prints the error chain and returns the exit status (0; 2 for
+/// an error; 130 after Ctrl-C). Output to a closed pipe (`seqcal chain info
+/// x.h5 | head -1`) ends the process quietly, as for any Unix tool, and a
+/// write past a file size limit is an error, not a crash.
+pub fn main_with(registry: &PriorRegistry) -> ExitCode {
+    #[cfg(unix)]
+    // SAFETY: setting signal dispositions at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    let cli = Cli::parse();
+    match run_with(cli, registry) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut msg = format!("error: {e}");
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                let s_text = s.to_string();
+                if !msg.contains(&s_text) {
+                    msg.push_str(&format!("\n  caused by: {s_text}"));
+                }
+                src = s.source();
+            }
+            eprintln!("{msg}");
+            ExitCode::from(if matches!(e, Error::Interrupted(_)) { 130 } else { 2 })
+        }
     }
 }

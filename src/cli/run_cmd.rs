@@ -3,9 +3,10 @@
 use super::args::{ExampleGenerateArgs, RunArgs};
 use crate::config::Pipeline;
 use crate::pipeline::{self, example, RunOptions};
+use crate::prior::PriorRegistry;
 use crate::{Error, Result};
 
-pub(super) fn run(a: &RunArgs) -> Result<()> {
+pub(super) fn run(a: &RunArgs, registry: &PriorRegistry) -> Result<()> {
     if let Some(n) = a.threads {
         // Only fails when a pool already exists (a second call in one process).
         let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
@@ -13,7 +14,7 @@ pub(super) fn run(a: &RunArgs) -> Result<()> {
     let checked = Pipeline::load(&a.pipeline)?.check(&a.pipeline)?;
     let opts = RunOptions { runs_dir: a.runs_dir.clone(), only: a.only.clone(), force: a.force, progress: !a.quiet && !a.json };
     let t = std::time::Instant::now();
-    let report = pipeline::run(&checked, &a.pipeline, &opts)?;
+    let report = pipeline::run(&checked, &a.pipeline, &opts, registry)?;
     if a.json {
         let stages: Vec<serde_json::Value> = report
             .stages
@@ -34,7 +35,7 @@ pub(super) fn run(a: &RunArgs) -> Result<()> {
             println!("{} vs {}: {}", c.a, c.b, c.verdict);
         }
         for (r, _) in &report.stages {
-            if let Some(w) = r.mode_loss.as_ref().and_then(|m| m.warning.as_ref()) {
+            for w in &r.warnings {
                 println!("WARNING stage {}: {w}", r.name);
             }
         }

@@ -9,14 +9,15 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::args::SampleCmdArgs;
-use crate::chain::{self, ChainLayout, ChainWriter, Columns};
-use crate::diagnostics;
+use crate::chain::{self, ChainLayout, ChainWriter, Columns, OutputLock};
 use crate::config::StageFile;
+use crate::diagnostics;
+use crate::memory;
 use crate::prior::{load_prior_file_in, PriorRegistry};
 use crate::sampler::ensemble::{parse_moves, Ensemble, EnsembleSettings};
-use crate::sampler::run::EnsembleRun;
+use crate::sampler::run::{run_bytes, EnsembleRun};
 use crate::sampler::Posterior;
-use crate::targets::{self, Target};
+use crate::targets::{self, Target, TargetArgs};
 use crate::{Error, Result};
 
 #[derive(Serialize)]
@@ -47,6 +48,7 @@ struct Summary {
     rejected_non_finite: u64,
     relocated_walkers: usize,
     stuck_walkers: usize,
+    stuck_fraction: f64,
     acceptance: Acceptance,
     mean: Vec<f64>,
     sd: Vec<f64>,
@@ -58,6 +60,7 @@ struct Summary {
     mcse: Vec<f64>,
     log_z: Option<f64>,
     output: Option<String>,
+    warnings: Vec<String>,
 }
 
 /// Settings after merging the stage file and the command line.
@@ -93,7 +96,7 @@ fn resolve(a: &SampleCmdArgs, stage: &StageFile) -> Result<Resolved> {
     Ok(r)
 }
 
-pub(super) fn sample(a: &SampleCmdArgs) -> Result<()> {
+pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> {
     if a.list_targets {
         for e in targets::registry() {
             println!("{:<26} {}", e.name, e.help);
@@ -106,15 +109,21 @@ pub(super) fn sample(a: &SampleCmdArgs) -> Result<()> {
         None => StageFile::default(),
     };
     let r = resolve(a, &stage)?;
+    let burn_given = a.burn.or(stage.sampler.burn);
+    if let Some(b) = burn_given.filter(|&b| b >= r.steps) {
+        return Err(Error::Usage(format!("--burn {b} is not below --steps {}: burn-in drops the first iterations, the rest are summarized; lower --burn or raise --steps", r.steps)));
+    }
     if let Some(n) = a.threads {
         // Only fails when a pool already exists (a second call in one process).
         let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
     }
     let spec = r.spec.clone();
+    check_declared_size(&spec, &r)?;
+    // One writer per output: taken before the file is read or written.
+    let _lock = a.output.as_deref().map(OutputLock::file).transpose()?;
     let mut target = build_target(&spec, a.target_timeout)?;
-    let registry = PriorRegistry::builtin();
     let prior_override = match (&a.prior, &stage.prior) {
-        (Some(p), _) => Some(load_prior_file_in(p, &registry, Some(&target.space))?),
+        (Some(p), _) => Some(load_prior_file_in(p, registry, Some(&target.space))?),
         (None, Some(t)) => {
             let cfg = a.config.as_deref().unwrap_or(Path::new("stage"));
             Some(registry.build_standalone(t, Some(&target.space), &stage.base_dir).map_err(|e| Error::config(cfg, format!("[prior]: {e}")))?)
@@ -128,12 +137,17 @@ pub(super) fn sample(a: &SampleCmdArgs) -> Result<()> {
     let sampler_dim = target.likelihood.dim();
     settings.check(sampler_dim)?;
     let out_dim = target.space.dim();
+    memory::require(run_bytes(r.steps, r.walkers, out_dim.max(sampler_dim)), || format!("sampling {} iterations x {} walkers x {} parameters", r.steps, r.walkers, out_dim))?;
     let prior_text = target.prior.as_ref().map(|p| p.describe()).unwrap_or_else(|| "none (the target's density is the posterior)".into());
     let run_id = run_identity(&spec, &r, &settings, &prior_text);
 
     let Target { prior, likelihood, transform, init, log_z, space, .. } = target;
     let posterior = Posterior::new(prior, likelihood, r.beta);
 
+    // Stranded walkers are moved during burn-in unless told otherwise (benches/README.md:
+    // with 8 of 64 walkers in a minor mode 40 nats down, the mean is off by 17 standard
+    // errors without it; chains without stranded walkers are unchanged by it).
+    let mut relocate_until = a.relocate_stuck.unwrap_or(burn_given.unwrap_or(r.steps / 10));
     let mut writer = None;
     let mut done_before = 0;
     let mut accepted_before = None;
@@ -148,10 +162,17 @@ pub(super) fn sample(a: &SampleCmdArgs) -> Result<()> {
                     out.display()
                 )));
             }
-            if let Some(st) = reader.sampler_state()? {
+            if let Some(v) = reader.header().attrs.get("relocate_until").and_then(|v| v.parse().ok()).filter(|_| a.relocate_stuck.is_none()) {
+                relocate_until = v;
+            }
+            if let Some(st) = reader.sampler_state()?.filter(|st| st.iteration > 0) {
+                st.check_against(&reader, transform.is_none())?;
+                if st.positions.ncols() != sampler_dim {
+                    return Err(Error::chain(out, format!("cannot resume: the stored sampler state has {} coordinates per walker, the target {sampler_dim}; start over with --force", st.positions.ncols())));
+                }
+                ensemble = Some(Ensemble::from_state(&st, &settings, r.seed)?);
                 drop(reader);
                 let (w, _) = ChainWriter::resume_at(out, &st, r.checkpoint_every)?;
-                ensemble = Some(Ensemble::from_state(&st, &settings, r.seed)?);
                 done_before = st.iteration;
                 accepted_before = Some(st.accepted.clone());
                 writer = Some(w);
@@ -159,61 +180,97 @@ pub(super) fn sample(a: &SampleCmdArgs) -> Result<()> {
         } else if out.exists() && !a.force {
             return Err(Error::Usage(format!("{} exists: pass --resume to continue it or --force to overwrite it", out.display())));
         }
-        if writer.is_none() {
-            let mut attrs = BTreeMap::new();
-            attrs.insert("run".to_string(), run_id.clone());
-            attrs.insert("sampler".into(), "ensemble".into());
-            attrs.insert("target".into(), spec.clone());
-            attrs.insert("moves".into(), settings.moves_spec());
-            attrs.insert("seed".into(), r.seed.to_string());
-            attrs.insert("beta".into(), r.beta.to_string());
-            attrs.insert("prior".into(), prior_text.clone());
-            let cols = Columns { log_prob: true, log_prior: posterior.prior().is_some(), log_likelihood: true, weights: false };
-            let layout = ChainLayout::new(space.names().to_vec(), settings.walkers).bounds(space.bounds().to_vec()).columns(cols).attrs(attrs);
-            writer = Some(ChainWriter::create(out, &layout, r.checkpoint_every)?);
-        }
     }
     let mut ensemble = match ensemble {
         Some(e) => e,
         None => {
+            // The first evaluation comes before the output is created: a target
+            // that cannot start leaves no file behind to block the next try.
             let x0 = initial_positions(a, r.seed, &space, transform.as_deref(), init.as_deref(), posterior.prior(), settings.walkers, sampler_dim)?;
             Ensemble::new(x0, &posterior, &settings, r.seed)?
         }
     };
+    let created = writer.is_none() && a.output.is_some();
+    if let (Some(out), true) = (&a.output, created) {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("run".to_string(), run_id.clone());
+        attrs.insert("sampler".into(), "ensemble".into());
+        attrs.insert("target".into(), spec.clone());
+        attrs.insert("moves".into(), settings.moves_spec());
+        attrs.insert("seed".into(), r.seed.to_string());
+        attrs.insert("beta".into(), r.beta.to_string());
+        attrs.insert("prior".into(), prior_text.clone());
+        attrs.insert("relocate_until".into(), relocate_until.to_string());
+        let cols = Columns { log_prob: true, log_prior: posterior.prior().is_some(), log_likelihood: true, weights: false };
+        let layout = ChainLayout::new(space.names().to_vec(), settings.walkers).bounds(space.bounds().to_vec()).columns(cols).attrs(attrs);
+        writer = Some(ChainWriter::create(out, &layout, r.checkpoint_every)?);
+    }
     let steps = r.steps.saturating_sub(done_before);
     if steps == 0 && !a.quiet {
         eprintln!("the chain already holds {done_before} iterations (>= --steps {}): nothing to run", r.steps);
     }
-    let run = EnsembleRun { posterior: &posterior, transform: transform.as_deref(), out_dim, steps, progress: !a.quiet && !a.json, accepted_before, done_before, relocate_until: a.relocate_stuck };
+    let run = EnsembleRun { posterior: &posterior, transform: transform.as_deref(), out_dim, steps, progress: !a.quiet && !a.json, accepted_before, done_before, relocate_until };
     let outcome = run.run(&mut ensemble, writer.as_mut());
     if let Some(w) = writer {
         match &outcome {
             Ok(_) => w.finish()?,
-            // Keep what was flushed (and flush the rest); the file stays marked incomplete.
-            Err(_) => drop(w),
+            // Keep what was flushed (and flush the rest); the file stays marked
+            // incomplete. A file this run created and never wrote a row to goes.
+            Err(_) => {
+                let empty = created && w.rows() == 0;
+                let path = w.path().to_path_buf();
+                drop(w);
+                if empty {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
         }
     }
-    let outcome = outcome?;
+    let outcome = outcome.map_err(|e| match e {
+        Error::Interrupted(m) if a.output.is_some() => Error::Interrupted(format!("{m}: continue it with the same command and --resume")),
+        e => e,
+    })?;
 
     // Diagnostics over the whole chain, after burn-in. This run's draws are in
     // memory; only a resumed run reads the file back for the rows before it.
-    let (draws, accepted) = match &a.output {
+    let (draws, log_prob, accepted) = match &a.output {
         Some(out) if done_before > 0 => {
             let c = chain::read_hdf5(out)?;
-            (c.draws, c.accepted)
+            let lp = c.log_prob.unwrap_or_else(|| Array2::from_elem((c.draws.dim().0, c.draws.dim().1), f64::NAN));
+            (c.draws, lp, c.accepted)
         }
-        _ => (outcome.draws.clone(), outcome.accepted.clone()),
+        _ => (outcome.draws.clone(), outcome.log_prob.clone(), outcome.accepted.clone()),
     };
     let iterations = draws.len_of(Axis(0));
-    let burn = a.burn.or(stage.sampler.burn).unwrap_or(iterations / 10).min(iterations);
+    let burn = burn_given.unwrap_or(iterations / 10).min(iterations);
     let kept = draws.slice(s![burn.., .., ..]);
-    let summary = summarize(a, &r, &spec, &settings, space.names(), &outcome, kept.to_owned(), &accepted, iterations, burn, log_z);
+    let stranded = diagnostics::stranded_walkers(log_prob.slice(s![burn.., ..]), sampler_dim);
+    let summary = summarize(a, &r, &spec, &settings, space.names(), &outcome, kept.to_owned(), &accepted, iterations, burn, log_z, &stranded, relocate_until);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| Error::Usage(e.to_string()))?);
     } else if !a.quiet {
         print_summary(&summary);
     }
     Ok(())
+}
+
+/// Refuses a target whose declared dimension (`dim=N`) makes the sampler
+/// too large for memory, before the target allocates anything: the ensemble
+/// needs at least `2 N` walkers.
+fn check_declared_size(spec: &str, r: &Resolved) -> Result<()> {
+    if spec.starts_with("cmd:") {
+        return Ok(());
+    }
+    let Ok(args) = TargetArgs::parse(spec) else { return Ok(()) };
+    let Ok(dim) = args.get::<usize>("dim", 0) else { return Ok(()) };
+    if dim == 0 {
+        return Ok(());
+    }
+    let walkers = r.walkers.max(dim.saturating_mul(2));
+    let target = memory::bytes(dim as u128, 256);
+    memory::require(run_bytes(r.steps, walkers, dim).saturating_add(target), || {
+        format!("target {spec} ({dim} parameters, so at least {walkers} walkers) over {} iterations", r.steps)
+    })
 }
 
 fn build_target(spec: &str, timeout: f64) -> Result<Target> {
@@ -293,8 +350,16 @@ fn summarize(
     iterations: usize,
     burn: usize,
     log_z: Option<f64>,
+    stranded: &diagnostics::Stranded,
+    relocate_until: usize,
 ) -> Summary {
     let d = diagnostics::Diagnostics::compute(kept.view(), 4);
+    let hint = if relocate_until > 0 {
+        "relocation during burn-in did not free them: try a longer --burn and --relocate-stuck, or the de_jump move"
+    } else {
+        "try --relocate-stuck N with --burn N (stranded walkers are moved onto others during burn-in)"
+    };
+    let warnings = diagnostics::warnings(&d, stranded, settings.walkers, o.failed_evaluations, o.evaluations, hint);
     let flat = kept.to_shape((kept.len_of(Axis(0)) * kept.len_of(Axis(1)), kept.len_of(Axis(2)))).map(|v| v.to_owned()).unwrap_or_else(|_| Array2::zeros((0, names.len())));
     let mean: Vec<f64> = (0..names.len()).map(|j| flat.column(j).mean().unwrap_or(f64::NAN)).collect();
     let sd: Vec<f64> = (0..names.len()).map(|j| flat.column(j).std(0.0)).collect();
@@ -318,7 +383,8 @@ fn summarize(
         failed_evaluations: o.failed_evaluations,
         rejected_non_finite: o.non_finite,
         relocated_walkers: o.relocated,
-        stuck_walkers: o.stranded,
+        stuck_walkers: stranded.walkers.len(),
+        stuck_fraction: stranded.fraction,
         acceptance: Acceptance { mean: acc.mean().unwrap_or(f64::NAN), min: acc.iter().copied().fold(f64::INFINITY, f64::min), max: acc.iter().copied().fold(f64::NEG_INFINITY, f64::max), per_walker: acc.to_vec() },
         mean,
         sd,
@@ -330,6 +396,7 @@ fn summarize(
         mcse: d.mcse_mean,
         log_z,
         output: a.output.as_ref().map(|p| p.display().to_string()),
+        warnings,
     }
 }
 
@@ -344,14 +411,11 @@ fn print_summary(s: &Summary) {
     if s.failed_evaluations + s.rejected_non_finite > 0 {
         println!("rejected    {} proposals with zero or non-finite density ({} failed evaluations)", s.rejected_non_finite, s.failed_evaluations);
     }
-    if s.stuck_walkers > 0 {
-        println!("WARNING     {} walkers end far below the others in log posterior: stranded in a minor mode, they bias the chain (try --relocate-stuck N with --burn N)", s.stuck_walkers);
-    }
     if s.relocated_walkers > 0 {
         println!("relocated   {} stranded walkers during burn-in", s.relocated_walkers);
     }
-    if s.tau_too_short {
-        println!("WARNING     the chain is shorter than 50 autocorrelation times: run longer before trusting tau and ESS");
+    for w in &s.warnings {
+        println!("WARNING     {w}");
     }
     let w = s.names.iter().map(|n| n.len()).max().unwrap_or(4).max(9);
     println!("\n{:<w$} {:>12} {:>12} {:>9} {:>10} {:>7}", "parameter", "mean", "sd", "tau", "ESS", "R-hat");

@@ -14,6 +14,11 @@
 //!   [`moment_errors`](crate::diagnostics::moment_errors): how close two sample sets are (flow prior vs chain,
 //!   sequential vs joint posterior), histogram-based.
 //! - [`Diagnostics`](crate::diagnostics::Diagnostics): all of the above at once, `τ` computed a single time.
+//! - [`stranded_walkers`](crate::diagnostics::stranded_walkers): walkers stuck far below the
+//!   others in log posterior at any time of a run; [`warnings`](crate::diagnostics::warnings)
+//!   turns the diagnostics into the sentences every output carries.
+//! - [`mode_loss`](crate::diagnostics::mode_loss): whether a posterior lies where the flow
+//!   prior it was sampled under has mass.
 //!
 //! None of these panics on degenerate chains (no steps, one step, no walkers, constant or
 //! non-finite draws): what cannot be computed is NaN, as each function documents.
@@ -33,7 +38,9 @@
 mod autocorr;
 mod divergence;
 mod ess;
+mod mode_loss;
 mod rhat;
+mod stranded;
 
 use ndarray::ArrayView3;
 use serde::Serialize;
@@ -41,7 +48,34 @@ use serde::Serialize;
 pub use autocorr::{autocorr_function, integrated_time, AutocorrTime, DEFAULT_C, DEFAULT_TOL};
 pub use divergence::{kl_1d, kl_2d, moment_errors, KlSummary, MomentErrors, DEFAULT_BINS_1D, DEFAULT_BINS_2D};
 pub use ess::{effective_sample_size, mcse_mean};
+pub use mode_loss::{mode_loss, ModeLoss};
 pub use rhat::split_rhat;
+pub use stranded::{stranded_cut, stranded_walkers, Stranded};
+
+/// What the diagnostics of a run found worth a warning, one sentence each:
+/// stranded walkers (`relocate_hint` says what to do about them), a chain
+/// shorter than 50 autocorrelation times, failed evaluations.
+pub fn warnings(diag: &Diagnostics, stranded: &Stranded, walkers: usize, failed: u64, evaluations: u64, relocate_hint: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if !stranded.walkers.is_empty() {
+        out.push(format!(
+            "{} of {walkers} walkers were stranded far below the others in log posterior during the kept iterations ({:.1}% of the draws): a minor mode they cannot leave, or too short a burn-in, biases the chain; {relocate_hint}",
+            stranded.walkers.len(),
+            100.0 * stranded.fraction
+        ));
+    }
+    if diag.autocorr.too_short {
+        let tau = diag.autocorr.tau.iter().copied().filter(|t| t.is_finite()).fold(0.0, f64::max);
+        out.push(format!(
+            "the chain is shorter than 50 autocorrelation times (largest tau ~ {tau:.1} iterations, {} kept): run longer before trusting tau, ESS and the posterior summaries",
+            diag.autocorr.n_steps
+        ));
+    }
+    if failed > 0 {
+        out.push(format!("{failed} of {evaluations} likelihood evaluations failed (the model could not evaluate the point) and were rejected"));
+    }
+    out
+}
 
 /// The convergence diagnostics of a chain, per parameter.
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -63,6 +63,25 @@ pub struct Comparison {
     pub verdict: String,
 }
 
+/// A difference `d` relative to a scale `s`: 0 when there is no difference,
+/// even on a zero scale (a constant parameter compared with itself).
+fn relative(d: f64, s: f64) -> f64 {
+    if d == 0.0 {
+        0.0
+    } else {
+        d / s
+    }
+}
+
+/// `a / b`, 1 when they are equal (two zero spreads are the same spread).
+fn ratio(a: f64, b: f64) -> f64 {
+    if a == b {
+        1.0
+    } else {
+        a / b
+    }
+}
+
 fn cov(x: ArrayView2<'_, f64>) -> Array2<f64> {
     let n = x.nrows() as f64;
     let mean = x.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(x.ncols()));
@@ -85,7 +104,7 @@ impl Comparison {
             .map(|(j, n)| {
                 let (ma, mb) = (xa.column(j).mean().unwrap_or(f64::NAN), xb.column(j).mean().unwrap_or(f64::NAN));
                 let (sa, sb) = (ca[[j, j]].sqrt(), cb[[j, j]].sqrt());
-                ParamDiff { name: n.clone(), mean_a: ma, mean_b: mb, mean_diff_in_sd: (ma - mb) / sb, sd_ratio: sa / sb, kl_1d_ab: ab.kl_1d[j], kl_1d_ba: ba.kl_1d[j] }
+                ParamDiff { name: n.clone(), mean_a: ma, mean_b: mb, mean_diff_in_sd: relative(ma - mb, sb), sd_ratio: ratio(sa, sb), kl_1d_ab: ab.kl_1d[j], kl_1d_ba: ba.kl_1d[j] }
             })
             .collect();
         let verdict = verdict(&params, 0.5 * (ab.mean_kl_1d + ba.mean_kl_1d), 0.5 * (ab.mean_kl_2d + ba.mean_kl_2d));
@@ -98,7 +117,7 @@ impl Comparison {
             mean_kl_1d_ba: ba.mean_kl_1d,
             mean_kl_2d_ab: ab.mean_kl_2d,
             mean_kl_2d_ba: ba.mean_kl_2d,
-            cov_frobenius_rel: fro(&(&ca - &cb)) / fro(&cb),
+            cov_frobenius_rel: relative(fro(&(&ca - &cb)), fro(&cb)),
             params,
             verdict,
         }
@@ -153,5 +172,26 @@ fn verdict(params: &[ParamDiff], kl: f64, kl2: f64) -> String {
             )
         }
         None => "no parameters".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    #[test]
+    fn a_sample_is_consistent_with_itself_even_when_constant() {
+        let names = vec!["a".to_string(), "b".to_string()];
+        let constant = Array2::from_elem((100, 2), 3.0);
+        let c = Comparison::compute("x", constant.view(), "x", constant.view(), &names);
+        assert!(c.consistent(), "{}", c.verdict);
+        assert_eq!((c.params[0].mean_diff_in_sd, c.params[0].sd_ratio, c.cov_frobenius_rel), (0.0, 1.0, 0.0));
+        let mut other = constant.clone();
+        other.column_mut(1).fill(4.0);
+        let d = Comparison::compute("y", other.view(), "x", constant.view(), &names);
+        assert!(!d.consistent(), "{}", d.verdict);
+        let varied = Array2::from_shape_fn((400, 2), |(i, j)| ((i * 37 + j * 11) % 101) as f64);
+        assert!(Comparison::compute("v", varied.view(), "v", varied.view(), &names).consistent());
     }
 }

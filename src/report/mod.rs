@@ -1,4 +1,5 @@
-//! Reports: corner plots and comparisons of posterior samples.
+//! Reports: corner plots and comparisons of posterior samples, and what a
+//! pipeline's stages did ([`StageRecord`], [`summary_md`]).
 //!
 //! [`corner_plot`] draws the figure this field reads and publishes: the
 //! 1-D marginals of every parameter on the diagonal and 2-D contours
@@ -12,6 +13,8 @@ mod corner;
 mod density;
 mod draw;
 mod layout;
+mod stage;
+mod summary;
 
 pub use compare::{Comparison, ParamDiff, KL2_SAME, KL_SAME, MEAN_SAME};
 
@@ -20,3 +23,5 @@ pub use corner::{corner_layout, corner_plot, median_interval, panel_ranges, read
 pub use density::{density_curve, histogram_1d, histogram_2d, DensityAxis, Edges};
 pub use draw::{level_name, level_style};
 pub use layout::{CornerLayout, PanelRange, TextBox, Tick, COLUMN_PT};
+pub use stage::StageRecord;
+pub use summary::summary_md;

@@ -7,6 +7,9 @@ use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use seqcal_api::{DensityError, LogDensity, Prior};
 
+/// Points per likelihood call of a concurrent density (see [`Posterior::evaluate_into`]).
+const CHUNK: usize = 8;
+
 /// How a batch of points is evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Parallelism {
@@ -116,9 +119,10 @@ impl Posterior {
 
     /// Evaluates every row of `points`: the prior first, then the likelihood
     /// of the points with non-zero prior density through
-    /// [`LogDensity::log_density_into`], as one batch or, when parallel, one
-    /// batch per thread. The result does not depend on the parallelism:
-    /// each point is evaluated independently.
+    /// [`LogDensity::log_density_into`], in fixed chunks of 8 points,
+    /// serially or in parallel. The result does not depend
+    /// on the parallelism or the thread count: a density that can run
+    /// concurrently always sees the same chunks, one that cannot the whole batch.
     ///
     /// # Errors
     /// The first fatal likelihood error.
@@ -163,12 +167,21 @@ impl Posterior {
                 owned = points.select(ndarray::Axis(0), inside);
                 owned.view()
             };
-            if parallel {
-                let chunk = batch.nrows().div_ceil(threads);
-                let parts: Vec<(ArrayView2<'_, f64>, &mut [f64])> = batch.axis_chunks_iter(ndarray::Axis(0), chunk).zip(log_lik.chunks_mut(chunk)).collect();
-                parts.into_par_iter().try_for_each(|(c, o)| self.likelihood.log_density_into(c, o))?;
-            } else {
+            if !self.likelihood.concurrent() {
                 self.likelihood.log_density_into(batch, log_lik)?;
+            } else {
+                // Fixed chunks, whatever the thread count or the serial/parallel
+                // choice: a batched density may round differently for different
+                // batch sizes (a GP switches kernels at 8 points), so each point
+                // must always be evaluated within the same chunk.
+                let parts = batch.axis_chunks_iter(ndarray::Axis(0), CHUNK).zip(log_lik.chunks_mut(CHUNK));
+                if parallel {
+                    parts.collect::<Vec<_>>().into_par_iter().try_for_each(|(c, o)| self.likelihood.log_density_into(c, o))?;
+                } else {
+                    for (c, o) in parts {
+                        self.likelihood.log_density_into(c, o)?;
+                    }
+                }
             }
             self.counters.evaluations.fetch_add(inside.len() as u64, Ordering::Relaxed);
         }

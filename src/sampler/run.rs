@@ -5,7 +5,9 @@
 //! the chain file (which flushes every `checkpoint_every` rows together with
 //! the sampler's full state, so `--resume` continues bit for bit), shows a
 //! progress bar with the acceptance fraction and a running autocorrelation
-//! time, and keeps the counts reported at the end.
+//! time, and keeps the counts reported at the end. A SIGINT or SIGTERM stops
+//! it after the current iteration with the chain and state saved together
+//! ([`interrupt`](super::interrupt)).
 
 use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
@@ -15,10 +17,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{Array1, Array2, Array3, ArrayView2};
 
 use super::ensemble::Ensemble;
-use super::Posterior;
-use crate::chain::{ChainWriter, Step};
+use super::interrupt::InterruptGuard;
+use super::posterior::Posterior;
+use crate::chain::{ChainWriter, Column, PerDraw, Step};
+use crate::memory;
 use crate::targets::Transform;
-use crate::Result;
+use crate::{Error, Result};
 
 /// What a run did.
 #[derive(Debug, Clone)]
@@ -39,10 +43,22 @@ pub struct RunOutcome {
     pub accepted: Array1<f64>,
     /// Stored draws of this call, `steps_run × walkers × dim`.
     pub draws: Array3<f64>,
+    /// Log posterior of every stored draw of this call, `steps_run × walkers`.
+    pub log_prob: Array2<f64>,
     /// Walkers moved off a minor mode during burn-in.
     pub relocated: usize,
-    /// Walkers stranded in a minor mode at the end ([`Ensemble::stranded`]).
+    /// Walkers stranded in a minor mode at the end ([`Ensemble::stranded`]);
+    /// [`crate::diagnostics::stranded_walkers`] looks at the whole run.
     pub stranded: usize,
+}
+
+/// Bytes a run of `steps` iterations of `walkers` walkers over `dim` stored
+/// parameters keeps in memory: the draws and log posteriors it returns, and
+/// the ensemble's own buffers.
+pub fn run_bytes(steps: usize, walkers: usize, dim: usize) -> u128 {
+    let kept = memory::bytes(memory::product(&[steps, walkers, dim + 1]), 8);
+    let ensemble = memory::bytes(memory::product(&[walkers, dim.saturating_add(8)]), 8 * 8).saturating_add(memory::bytes(walkers as u128, 512));
+    kept.saturating_add(ensemble)
 }
 
 /// A configured run of the ensemble sampler.
@@ -84,24 +100,47 @@ impl EnsembleRun<'_> {
     /// Runs `steps` iterations, appending each to `writer` when given.
     ///
     /// # Errors
-    /// A fatal density error or a failed write; rows flushed before it stay valid.
+    /// A fatal density error, a failed write, a run too large for memory, or
+    /// [`Error::Interrupted`] after a SIGINT or SIGTERM; rows flushed before
+    /// stay valid (after an interruption, every row made, with its state).
     pub fn run(&self, ens: &mut Ensemble, mut writer: Option<&mut ChainWriter>) -> Result<RunOutcome> {
         let w = ens.positions().nrows();
         let d = self.out_dim;
+        memory::require(run_bytes(self.steps, w, d), || format!("a run of {} iterations x {w} walkers x {d} parameters", self.steps))?;
         let start = Instant::now();
         let c = self.posterior.counters();
         let (ev0, fail0, nf0, ns0) = (c.evaluations.load(Ordering::Relaxed), c.failed.load(Ordering::Relaxed), c.non_finite.load(Ordering::Relaxed), c.density_nanos.load(Ordering::Relaxed));
         let mut accepted = self.accepted_before.clone().unwrap_or_else(|| Array1::zeros(w));
         let mut draws = Vec::with_capacity(self.steps * w * d);
+        let mut log_probs = Vec::with_capacity(self.steps * w);
         let mut theta = Array2::zeros((w, d));
-        let mut lp = Array1::zeros(w);
-        let mut lprior = Array1::zeros(w);
-        let mut llik = Array1::zeros(w);
+        let mut cols: PerDraw<Array1<f64>> = PerDraw::from_fn(|_| Array1::zeros(w));
         let bar = self.progress_bar();
         let has_prior = self.posterior.prior().is_some();
         let mut recent_acc = 0.0;
         let mut relocated = 0;
+        let guard = InterruptGuard::install();
         for it in 0..self.steps {
+            if guard.requested() {
+                if let Some(b) = &bar {
+                    b.abandon();
+                }
+                let done = self.done_before + it;
+                let saved = match writer {
+                    Some(wr) => {
+                        if done > 0 {
+                            let mut st = ens.state();
+                            st.iteration = done;
+                            st.accepted.assign(&accepted);
+                            wr.set_state(st);
+                        }
+                        wr.flush()?;
+                        format!("; the chain and the sampler state up to it are saved in {}", wr.path().display())
+                    }
+                    None => String::new(),
+                };
+                return Err(Error::Interrupted(format!("stopped after iteration {done} of {}{saved}", self.done_before + self.steps)));
+            }
             let global = self.done_before + it + 1;
             let rep = ens.step(self.posterior)?;
             if global <= self.relocate_until && global % 50 == 0 {
@@ -123,15 +162,16 @@ impl EnsembleRun<'_> {
                 Some(sl) => draws.extend_from_slice(sl),
                 None => draws.extend(stored.iter()),
             }
+            log_probs.extend(ens.evaluations().iter().map(|e| e.log_post));
             if let Some(wr) = writer.as_deref_mut() {
                 for (k, e) in ens.evaluations().iter().enumerate() {
-                    lp[k] = e.log_post;
-                    lprior[k] = e.log_prior;
-                    llik[k] = e.log_lik;
+                    cols.log_prob[k] = e.log_post;
+                    cols.log_prior[k] = e.log_prior;
+                    cols.log_likelihood[k] = e.log_lik;
                 }
                 if let Some(t) = self.transform {
                     // The stored draws are theta = T(u): their log densities lose the log-Jacobian.
-                    crate::targets::transform::to_stored_scale(t, ens.positions().view(), &mut [&mut lp, &mut lprior]);
+                    crate::targets::transform::to_stored_scale(t, ens.positions().view(), &mut [&mut cols.log_prob, &mut cols.log_prior]);
                 }
                 // The state goes with the append that triggers a flush, so the
                 // stored state always matches the stored rows.
@@ -141,14 +181,11 @@ impl EnsembleRun<'_> {
                     st.accepted.assign(&accepted);
                     st
                 });
-                wr.append(Step {
-                    log_prob: Some(lp.view()),
-                    log_prior: has_prior.then(|| lprior.view()),
-                    log_likelihood: Some(llik.view()),
-                    accepted: Some(&rep.accepted),
-                    state: state.as_ref(),
-                    ..Step::new(stored.view())
-                })?;
+                let mut step = Step::new(stored.view()).with(Column::LogProb, cols.log_prob.view()).with(Column::LogLikelihood, cols.log_likelihood.view());
+                if has_prior {
+                    step = step.with(Column::LogPrior, cols.log_prior.view());
+                }
+                wr.append(step.accepted(&rep.accepted).state(state.as_ref()))?;
             }
             if let Some(b) = &bar {
                 b.inc(1);
@@ -167,7 +204,9 @@ impl EnsembleRun<'_> {
             st.accepted.assign(&accepted);
             wr.set_state(st);
         }
+        drop(guard);
         let draws = Array3::from_shape_vec((self.steps, w, d), draws).expect("one row of w x d draws per step");
+        let log_prob = Array2::from_shape_vec((self.steps, w), log_probs).expect("one log posterior per walker and step");
         Ok(RunOutcome {
             steps_run: self.steps,
             wall_seconds: start.elapsed().as_secs_f64(),
@@ -177,6 +216,7 @@ impl EnsembleRun<'_> {
             non_finite: c.non_finite.load(Ordering::Relaxed) - nf0,
             accepted,
             draws,
+            log_prob,
             relocated,
             stranded: ens.stranded().len(),
         })

@@ -7,9 +7,9 @@ use rand_chacha::ChaCha8Rng;
 use seqcal_api::DensityError;
 
 use super::moves::{centered, log_uniform, propose, Complement};
-use super::{EnsembleSettings, MoveKind};
+use super::hyperparams::{EnsembleSettings, MoveKind};
 use crate::chain::SamplerState;
-use crate::sampler::{Evaluation, Posterior, Scratch};
+use crate::sampler::posterior::{Evaluation, Posterior, Scratch};
 use crate::{Error, Result};
 
 /// `kind` of the [`SamplerState`] this sampler stores.
@@ -258,8 +258,22 @@ impl Ensemble {
     /// A state of another kind or shape.
     pub fn from_state(st: &SamplerState, settings: &EnsembleSettings, seed: u64) -> Result<Self> {
         let (w, _) = st.positions.dim();
-        if st.kind != STATE_KIND || w != settings.walkers || st.values.dim() != (w, 3) || st.rng.dim() != (w + 1, 3) {
-            return Err(Error::Usage(format!("the stored sampler state ({}, {w} walkers) does not belong to an ensemble run with {} walkers", st.kind, settings.walkers)));
+        let refuse = |m: String| Err(Error::Usage(format!("cannot resume: the stored sampler state {m}; start over with --force")));
+        if st.kind != STATE_KIND {
+            return refuse(format!("was written by sampler {:?}, not by this ensemble sampler ({STATE_KIND})", st.kind));
+        }
+        if w != settings.walkers || st.values.dim() != (w, 3) || st.rng.dim() != (w + 1, 3) {
+            return refuse(format!(
+                "holds {w} walkers ({} x {} values, {} x {} random streams) but this run has {} walkers",
+                st.values.nrows(),
+                st.values.ncols(),
+                st.rng.nrows(),
+                st.rng.ncols(),
+                settings.walkers
+            ));
+        }
+        if (0..=w).any(|k| st.rng[[k, 0]] != k as u64) {
+            return refuse("has random streams out of order (each walker has its own stream, numbered as the walker)".into());
         }
         let eval = (0..w).map(|k| Evaluation { log_post: st.values[[k, 0]], log_prior: st.values[[k, 1]], log_lik: st.values[[k, 2]] }).collect();
         let restore = |k: usize| {

@@ -6,7 +6,7 @@ use rand::{Rng, RngExt};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use super::MoveKind;
+use super::hyperparams::MoveKind;
 
 /// What a half-step shares between its walkers' proposals.
 pub(super) struct Complement<'a> {

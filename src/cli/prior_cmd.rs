@@ -6,7 +6,7 @@ use ndarray::{Array1, Array2, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use seqcal_api::Prior;
+use seqcal_api::{check_memory, Prior};
 use seqcal_flow::{train_on_draws, FlowOptions, FlowPrior};
 
 use super::args::{EvalArgs, SampleArgs, TrainArgs};
@@ -25,8 +25,9 @@ pub(super) fn sample(a: &SampleArgs, registry: &PriorRegistry) -> Result<()> {
         _ => return Err(Error::Usage("give either a flow MODEL or --config prior.toml, not both".into())),
     };
     let n = usize::try_from(a.n).unwrap_or(usize::MAX);
-    // Draws, their log densities and the chain written from them: about 4 copies.
-    crate::memory::require(crate::memory::bytes(crate::memory::product(&[n, prior.dim() + 2]), 8 * 4), || format!("{n} draws of {} parameters", prior.dim()))?;
+    // The draws, their log densities (twice) and the sampler's working copies.
+    let bytes = a.n as f64 * (2.0 * prior.dim() as f64 + 4.0) * 8.0;
+    check_memory(format!("{} draws of {} parameters", a.n, prior.dim()), bytes, "ask for fewer draws with -n, or draw several files with different --seed").map_err(|e| Error::Usage(e.to_string()))?;
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
     let x = prior.sample(&mut rng, n);
     let mut lp = vec![0.0; n];

@@ -36,7 +36,8 @@ fn main() -> anyhow::Result<()> {
             ("sampler".to_string(), "exact independent draws".to_string()),
             ("role".to_string(), role.to_string()),
         ]);
-        let layout = ChainLayout::new(names(), 1).bounds(BOUNDED_7D_BOX.to_vec()).columns(Columns { log_prob: true, ..Default::default() }).attrs(attrs);
+        let layout =
+            ChainLayout::new(names(), 1).bounds(BOUNDED_7D_BOX.to_vec()).columns(Columns { log_prob: true, ..Default::default() }).attrs(attrs);
         let path = dir.join(file);
         let mut w = ChainWriter::create(&path, &layout, FLUSH)?;
         for i in 0..N {

@@ -29,7 +29,9 @@ pub fn bytes(elements: u128, size: usize) -> u128 {
 /// Memory this process may still allocate, in bytes, if it can be told.
 pub fn available() -> Option<u128> {
     let mem = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
-        t.lines().find_map(|l| l.strip_prefix("MemAvailable:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u128>().ok()).map(|kb| kb * 1024))
+        t.lines().find_map(|l| {
+            l.strip_prefix("MemAvailable:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u128>().ok()).map(|kb| kb * 1024)
+        })
     });
     let cgroup = cgroup_room();
     match (mem, cgroup) {

@@ -140,7 +140,8 @@ fn emcee_reads_a_resumed_multi_walker_sample_chain_as_seqcal_does() {
     std::fs::write(&prior, "kind = \"normal\"\nnames = [\"x0\", \"x1\", \"x2\"]\nmean = [0, 1, -1]\nsd = [2, 2, 3]\n").unwrap();
     let (resumed, whole) = (dir.path().join("resumed.h5"), dir.path().join("whole.h5"));
     let sample = |out: &std::path::Path, steps: &str, resume: bool| {
-        let mut args = vec!["sample", "--target", "gaussian:dim=3", "--prior", prior.to_str().unwrap(), "--walkers", "10", "--steps", steps, "--seed", "4"];
+        let mut args =
+            vec!["sample", "--target", "gaussian:dim=3", "--prior", prior.to_str().unwrap(), "--walkers", "10", "--steps", steps, "--seed", "4"];
         args.extend(["--moves", "stretch:0.7,de:0.3", "--checkpoint-every", "30", "--quiet", "-o", out.to_str().unwrap()]);
         if resume {
             args.push("--resume");

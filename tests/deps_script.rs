@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Tools deps.sh must not call when nothing is missing.
-const INSTALLERS: [&str; 8] = [
-    "apt-get", "apt", "sudo", "dnf", "yum", "brew", "pip", "pip3",
-];
+const INSTALLERS: [&str; 8] = ["apt-get", "apt", "sudo", "dnf", "yum", "brew", "pip", "pip3"];
 
 /// Writes an executable shell script `name` into `dir`.
 fn script(dir: &Path, name: &str, body: &str) {
@@ -29,14 +27,7 @@ fn stubs(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(&bin).unwrap();
     let log = dir.join("calls.log");
     for name in INSTALLERS {
-        script(
-            &bin,
-            name,
-            &format!(
-                "echo \"{name} $*\" >> '{}'\necho \"stub {name} called\" >&2\nexit 97",
-                log.display()
-            ),
-        );
+        script(&bin, name, &format!("echo \"{name} $*\" >> '{}'\necho \"stub {name} called\" >&2\nexit 97", log.display()));
     }
     bin
 }
@@ -45,13 +36,9 @@ fn stubs(dir: &Path) -> PathBuf {
 /// as given (unset when `None`) and the extra environment `env`.
 fn deps(first: &[&Path], ci: Option<&str>, env: &[(&str, &Path)], args: &[&str]) -> Output {
     let mut path: Vec<PathBuf> = first.iter().map(|p| p.to_path_buf()).collect();
-    path.extend(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    ));
+    path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
     let mut cmd = Command::new("bash");
-    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/deps.sh"))
-        .args(args)
-        .env("PATH", std::env::join_paths(path).unwrap());
+    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/deps.sh")).args(args).env("PATH", std::env::join_paths(path).unwrap());
     cmd.env_remove("CI").env_remove("SEQCAL_VENV");
     if let Some(v) = ci {
         cmd.env("CI", v);
@@ -63,12 +50,7 @@ fn deps(first: &[&Path], ci: Option<&str>, env: &[(&str, &Path)], args: &[&str])
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    format!("status {:?}\nstdout: {}\nstderr: {}", out.status.code(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 fn calls(dir: &Path) -> String {
@@ -92,17 +74,8 @@ fn installs_nothing_and_calls_no_installer_when_everything_is_there() {
     // `make test` ran deps.sh before the tests).
     let out = deps(&[&bin], None, &[], &[]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(
-        calls(dir.path()),
-        "",
-        "deps.sh called an installer although nothing is missing:\n{}",
-        text(&out)
-    );
-    assert!(
-        out.stdout.is_empty() && out.stderr.is_empty(),
-        "deps.sh should be silent when nothing is missing:\n{}",
-        text(&out)
-    );
+    assert_eq!(calls(dir.path()), "", "deps.sh called an installer although nothing is missing:\n{}", text(&out));
+    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "deps.sh should be silent when nothing is missing:\n{}", text(&out));
     // With the python step and a venv that has emcee, h5py and numpy: the same.
     let venv = fake_venv(dir.path());
     let out = deps(&[&bin], Some("1"), &[("SEQCAL_VENV", &venv)], &["python"]);
@@ -118,25 +91,15 @@ fn a_venv_that_cannot_be_set_up_fails_under_ci_and_warns_visibly_otherwise() {
     script(&bin, "python3", "echo 'The virtual environment was not created successfully because ensurepip is not available.' >&2\nexit 1");
     let venv = dir.path().join("py");
     let out = deps(&[&bin], Some("1"), &[("SEQCAL_VENV", &venv)], &["python"]);
-    assert!(
-        !out.status.success(),
-        "with CI set, a venv that cannot be set up must fail:\n{}",
-        text(&out)
-    );
+    assert!(!out.status.success(), "with CI set, a venv that cannot be set up must fail:\n{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("could not set up") && err.contains("emcee"),
-        "{}",
-        text(&out)
-    );
+    assert!(err.contains("could not set up") && err.contains("emcee"), "{}", text(&out));
     for ci in [None, Some("false"), Some("0")] {
         let out = deps(&[&bin], ci, &[("SEQCAL_VENV", &venv)], &["python"]);
         assert!(out.status.success(), "CI={ci:?}: {}", text(&out));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("warning: could not set up")
-                && err.contains("will FAIL")
-                && err.contains("SEQCAL_ALLOW_SKIP=1"),
+            err.contains("warning: could not set up") && err.contains("will FAIL") && err.contains("SEQCAL_ALLOW_SKIP=1"),
             "CI={ci:?}: {}",
             text(&out)
         );
@@ -147,22 +110,9 @@ fn a_venv_that_cannot_be_set_up_fails_under_ci_and_warns_visibly_otherwise() {
 #[test]
 fn ci_script_sets_ci_and_runs_make_test() {
     let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/run")).unwrap();
-    let lines: Vec<&str> = ci
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with('#'))
-        .collect();
-    let export = lines
-        .iter()
-        .position(|l| *l == "export CI=1")
-        .expect(".ci/run must export CI=1");
-    let make = lines
-        .iter()
-        .position(|l| *l == "make test")
-        .expect(".ci/run must run make test");
+    let lines: Vec<&str> = ci.lines().map(str::trim).filter(|l| !l.starts_with('#')).collect();
+    let export = lines.iter().position(|l| *l == "export CI=1").expect(".ci/run must export CI=1");
+    let make = lines.iter().position(|l| *l == "make test").expect(".ci/run must run make test");
     assert!(export < make, "CI=1 must be set before make test");
-    assert!(
-        lines.contains(&"unset SEQCAL_ALLOW_SKIP"),
-        "under CI no test may skip"
-    );
+    assert!(lines.contains(&"unset SEQCAL_ALLOW_SKIP"), "under CI no test may skip");
 }

@@ -45,7 +45,25 @@ fn small() -> Small {
 fn train_validate_predict() {
     let w = small();
     let emu = w.dir.path().join("emu.json");
-    let out = succeeds(&["emulator", "train", "--design", s(&w.design), "--outputs", s(&w.outputs), "--bounds", s(&w.bounds), "--npc", "10", "--restarts", "0", "--kernel", "matern52", "-o", s(&emu), "--json"]);
+    let out = succeeds(&[
+        "emulator",
+        "train",
+        "--design",
+        s(&w.design),
+        "--outputs",
+        s(&w.outputs),
+        "--bounds",
+        s(&w.bounds),
+        "--npc",
+        "10",
+        "--restarts",
+        "0",
+        "--kernel",
+        "matern52",
+        "-o",
+        s(&emu),
+        "--json",
+    ]);
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["n_components"], 10);
     assert_eq!(j["components"][0]["length_scales"].as_array().unwrap().len(), 6);
@@ -85,12 +103,43 @@ fn train_validate_predict() {
 fn kfold_cross_validation() {
     let w = small();
     let emu = w.dir.path().join("emu.json");
-    let out = succeeds(&["emulator", "train", "--design", s(&w.design), "--outputs", s(&w.outputs), "--bounds", s(&w.bounds), "--npc", "6", "--restarts", "0", "--kfold", "3", "-o", s(&emu), "--json"]);
+    let out = succeeds(&[
+        "emulator",
+        "train",
+        "--design",
+        s(&w.design),
+        "--outputs",
+        s(&w.outputs),
+        "--bounds",
+        s(&w.bounds),
+        "--npc",
+        "6",
+        "--restarts",
+        "0",
+        "--kfold",
+        "3",
+        "-o",
+        s(&emu),
+        "--json",
+    ]);
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["kfold"]["n_points"], 60);
     let r = j["kfold"]["rmse_std"].as_f64().unwrap();
     assert!(r > 0.0 && r < 0.3, "{r}");
-    let err = fails(&["emulator", "train", "--design", s(&w.design), "--outputs", s(&w.outputs), "--bounds", s(&w.bounds), "--kfold", "1", "-o", s(&w.dir.path().join("e2.json"))]);
+    let err = fails(&[
+        "emulator",
+        "train",
+        "--design",
+        s(&w.design),
+        "--outputs",
+        s(&w.outputs),
+        "--bounds",
+        s(&w.bounds),
+        "--kfold",
+        "1",
+        "-o",
+        s(&w.dir.path().join("e2.json")),
+    ]);
     assert!(err.contains("k-fold needs 2 <= k"), "{err}");
     assert!(!w.dir.path().join("e2.json").exists());
 }
@@ -137,11 +186,20 @@ fn bad_training_input() {
         },
         "not a finite number",
     );
-    train_fails(|w| files(&w.design, &w.outputs, &write(w.dir.path(), "b2.csv", "lower,upper\n2,0.5\n0.2,3\n0.5,2\n0,1.5\n-1,1\n0.1,0.5\n")), "lower < upper");
-    train_fails(|w| files(&w.design, &w.outputs, &write(w.dir.path(), "b3.csv", "lower,upper\n0.5,2\n0.2,0.3\n0.5,2\n0,1.5\n-1,1\n0.1,0.5\n")), "outside the bounds");
+    train_fails(
+        |w| files(&w.design, &w.outputs, &write(w.dir.path(), "b2.csv", "lower,upper\n2,0.5\n0.2,3\n0.5,2\n0,1.5\n-1,1\n0.1,0.5\n")),
+        "lower < upper",
+    );
+    train_fails(
+        |w| files(&w.design, &w.outputs, &write(w.dir.path(), "b3.csv", "lower,upper\n0.5,2\n0.2,0.3\n0.5,2\n0,1.5\n-1,1\n0.1,0.5\n")),
+        "outside the bounds",
+    );
     train_fails(|w| files(&w.design, &w.outputs, &write(w.dir.path(), "b4.csv", "lower,upper\n0.5,2\n")), "1 rows but the design has 6");
     train_fails(|w| files(&w.design, &w.outputs, &write(w.dir.path(), "b5.csv", "lower,upper\n0.5,2,3\n")), "expected 2 fields");
-    train_fails(|w| files(&w.design, &w.outputs, &write(w.dir.path(), "b6.csv", "lo,hi\n0.5,2\n")), "no column \"lower\", no column \"upper\", unknown column \"lo\"");
+    train_fails(
+        |w| files(&w.design, &w.outputs, &write(w.dir.path(), "b6.csv", "lo,hi\n0.5,2\n")),
+        "no column \"lower\", no column \"upper\", unknown column \"lo\"",
+    );
     // Tables without a header line (numpy.savetxt's default): refused, not read one run short.
     let no_header = |w: &Small, f: &Path, name: &str| {
         let text = std::fs::read_to_string(f).unwrap();
@@ -152,7 +210,20 @@ fn bad_training_input() {
     // A size a user can type: refused at once, with the limit, before any file is read.
     let w = small();
     let out = w.dir.path().join("e.json");
-    let err = fails(&["emulator", "train", "--design", "nowhere.csv", "--outputs", s(&w.outputs), "--bounds", s(&w.bounds), "--restarts", "18446744073709551615", "-o", s(&out)]);
+    let err = fails(&[
+        "emulator",
+        "train",
+        "--design",
+        "nowhere.csv",
+        "--outputs",
+        s(&w.outputs),
+        "--bounds",
+        s(&w.bounds),
+        "--restarts",
+        "18446744073709551615",
+        "-o",
+        s(&out),
+    ]);
     assert!(err.contains("restarts = 18446744073709551615: at most 1000"), "{err}");
     assert!(!out.exists());
     train_fails(
@@ -172,10 +243,27 @@ fn bad_emulator_or_points() {
     let err = fails(&["emulator", "predict", s(&junk), s(&w.design), "-o", s(&w.dir.path().join("p.csv"))]);
     assert!(err.contains("junk.json") && err.contains("not a seqcal emulator"), "{err}");
     let emu = w.dir.path().join("emu.json");
-    succeeds(&["emulator", "train", "--design", s(&w.design), "--outputs", s(&w.outputs), "--bounds", s(&w.bounds), "--npc", "2", "--restarts", "0", "-o", s(&emu)]);
+    succeeds(&[
+        "emulator",
+        "train",
+        "--design",
+        s(&w.design),
+        "--outputs",
+        s(&w.outputs),
+        "--bounds",
+        s(&w.bounds),
+        "--npc",
+        "2",
+        "--restarts",
+        "0",
+        "-o",
+        s(&emu),
+    ]);
     let err = fails(&["emulator", "predict", s(&emu), s(&w.bounds), "-o", s(&w.dir.path().join("p.csv"))]);
     assert!(
-        err.contains("b.csv: no columns \"amp\", \"decay\", \"freq\" and 3 more, unknown column \"lower\", unknown column \"upper\"") && err.contains("the emulator's inputs are [amp, decay, freq, phase, curv, width], in any order; the header has 2 columns [lower, upper]"),
+        err.contains("b.csv: no columns \"amp\", \"decay\", \"freq\" and 3 more, unknown column \"lower\", unknown column \"upper\"")
+            && err
+                .contains("the emulator's inputs are [amp, decay, freq, phase, curv, width], in any order; the header has 2 columns [lower, upper]"),
         "{err}"
     );
     let err = fails(&["emulator", "validate", s(&emu), "--design", s(&w.design), "--outputs", s(&w.bounds)]);
@@ -200,7 +288,23 @@ fn heavy_ion_example_in_hdf5_with_output_errors() {
     let emu = d.join("emu.json");
     // Default dataset names: design, outputs, bounds, output_errors.
     let out = succeeds(&[
-        "emulator", "train", "--design", s(&h5), "--outputs", s(&h5), "--bounds", s(&h5), "--output-errors", s(&h5), "--npc", "3", "--restarts", "0", "-o", s(&emu), "--json",
+        "emulator",
+        "train",
+        "--design",
+        s(&h5),
+        "--outputs",
+        s(&h5),
+        "--bounds",
+        s(&h5),
+        "--output-errors",
+        s(&h5),
+        "--npc",
+        "3",
+        "--restarts",
+        "0",
+        "-o",
+        s(&emu),
+        "--json",
     ]);
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["n_components"], 3);
@@ -210,17 +314,36 @@ fn heavy_ion_example_in_hdf5_with_output_errors() {
     assert!(table.contains("dNch_c02.5") && table.contains("(20 points"), "{table}");
     // Bad input: a missing dataset, errors of the wrong shape.
     let base = |errors: String| -> Vec<String> {
-        ["emulator", "train", "--design", s(&h5), "--outputs", s(&h5), "--bounds", s(&h5), "--npc", "2", "--restarts", "0", "-o", s(&d.join("bad.json")), "--output-errors"]
-            .iter()
-            .map(|v| v.to_string())
-            .chain([errors])
-            .collect()
+        [
+            "emulator",
+            "train",
+            "--design",
+            s(&h5),
+            "--outputs",
+            s(&h5),
+            "--bounds",
+            s(&h5),
+            "--npc",
+            "2",
+            "--restarts",
+            "0",
+            "-o",
+            s(&d.join("bad.json")),
+            "--output-errors",
+        ]
+        .iter()
+        .map(|v| v.to_string())
+        .chain([errors])
+        .collect()
     };
     let run_fail = |args: Vec<String>| fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let err = run_fail(base(format!("{}:nope", s(&h5))));
     assert!(err.contains("no dataset 'nope'") && err.contains("output_errors"), "{err}");
     let err = run_fail(base(format!("{}:design", s(&h5))));
-    assert!(err.contains("runs.h5:design: no columns \"dN_pi_c02.5\", \"dN_pi_c07.5\", \"dN_pi_c15.0\" and 107 more, unknown columns \"norm\""), "{err}");
+    assert!(
+        err.contains("runs.h5:design: no columns \"dN_pi_c02.5\", \"dN_pi_c07.5\", \"dN_pi_c15.0\" and 107 more, unknown columns \"norm\""),
+        "{err}"
+    );
     assert!(err.contains("(110 in all)]") && err.contains("the header has 17 columns [norm, trento_p,"), "{err}");
     assert!(!d.join("bad.json").exists());
     // The CSV form of the same example, errors included.
@@ -246,15 +369,32 @@ fn reordered_columns_are_matched_by_name() {
     let w = small();
     let d = w.dir.path();
     let emu = d.join("emu.json");
-    succeeds(&["emulator", "train", "--design", s(&w.design), "--outputs", s(&w.outputs), "--bounds", s(&w.bounds), "--npc", "6", "--restarts", "0", "-o", s(&emu)]);
+    succeeds(&[
+        "emulator",
+        "train",
+        "--design",
+        s(&w.design),
+        "--outputs",
+        s(&w.outputs),
+        "--bounds",
+        s(&w.bounds),
+        "--npc",
+        "6",
+        "--restarts",
+        "0",
+        "-o",
+        s(&emu),
+    ]);
     let dv = head(d, "design_val.csv", 41, "dv.csv");
     let yv = head(d, "outputs_val.csv", 41, "yv.csv");
     let dperm = [3, 0, 5, 1, 4, 2];
     let yperm: Vec<usize> = (0..24).rev().collect();
     let dv_r = write(d, "dv_r.csv", &permute(&std::fs::read_to_string(&dv).unwrap(), &dperm));
     let yv_r = write(d, "yv_r.csv", &permute(&std::fs::read_to_string(&yv).unwrap(), &yperm));
-    let plain: serde_json::Value = serde_json::from_str(&succeeds(&["emulator", "validate", s(&emu), "--design", s(&dv), "--outputs", s(&yv), "--json"])).unwrap();
-    let reordered: serde_json::Value = serde_json::from_str(&succeeds(&["emulator", "validate", s(&emu), "--design", s(&dv_r), "--outputs", s(&yv_r), "--json"])).unwrap();
+    let plain: serde_json::Value =
+        serde_json::from_str(&succeeds(&["emulator", "validate", s(&emu), "--design", s(&dv), "--outputs", s(&yv), "--json"])).unwrap();
+    let reordered: serde_json::Value =
+        serde_json::from_str(&succeeds(&["emulator", "validate", s(&emu), "--design", s(&dv_r), "--outputs", s(&yv_r), "--json"])).unwrap();
     assert_eq!(plain, reordered);
     assert!(plain["rmse_std"].as_f64().unwrap() < 0.3, "{plain}");
     // Predictions at reordered points: the same file.
@@ -264,14 +404,42 @@ fn reordered_columns_are_matched_by_name() {
     assert_eq!(std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
     // Errors of the runs are matched to the outputs by name too.
     let errs = |name: &str, perm: &[usize]| {
-        let text: String = std::fs::read_to_string(&w.outputs).unwrap().lines().enumerate().map(|(i, l)| if i == 0 { l.to_string() + "\n" } else { l.split(',').map(|v| format!("{}", 1e-3 * (1.0 + v.parse::<f64>().unwrap().abs()))).collect::<Vec<_>>().join(",") + "\n" }).collect();
+        let text: String = std::fs::read_to_string(&w.outputs)
+            .unwrap()
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i == 0 {
+                    l.to_string() + "\n"
+                } else {
+                    l.split(',').map(|v| format!("{}", 1e-3 * (1.0 + v.parse::<f64>().unwrap().abs()))).collect::<Vec<_>>().join(",") + "\n"
+                }
+            })
+            .collect();
         write(d, name, &permute(&text, perm))
     };
     let id: Vec<usize> = (0..24).collect();
     let (e1, e2) = (errs("e1.csv", &id), errs("e2.csv", &yperm));
     let (m1, m2) = (d.join("m1.json"), d.join("m2.json"));
     for (e, m) in [(&e1, &m1), (&e2, &m2)] {
-        succeeds(&["emulator", "train", "--design", s(&w.design), "--outputs", s(&w.outputs), "--bounds", s(&w.bounds), "--output-errors", s(e), "--npc", "3", "--restarts", "0", "-o", s(m)]);
+        succeeds(&[
+            "emulator",
+            "train",
+            "--design",
+            s(&w.design),
+            "--outputs",
+            s(&w.outputs),
+            "--bounds",
+            s(&w.bounds),
+            "--output-errors",
+            s(e),
+            "--npc",
+            "3",
+            "--restarts",
+            "0",
+            "-o",
+            s(m),
+        ]);
     }
     assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m2).unwrap());
 }
@@ -293,15 +461,26 @@ fn validation_table_shows_what_the_json_holds() {
     };
     let (x, y) = table(40, 0);
     let (xv, yv) = table(10, 1);
-    let (x, y, xv, yv, b) = (write(d, "x.csv", &x), write(d, "y.csv", &y), write(d, "xv.csv", &xv), write(d, "yv.csv", &yv), write(d, "b.csv", "lower,upper\n0,1\n0,1\n"));
+    let (x, y, xv, yv, b) = (
+        write(d, "x.csv", &x),
+        write(d, "y.csv", &y),
+        write(d, "xv.csv", &xv),
+        write(d, "yv.csv", &yv),
+        write(d, "b.csv", "lower,upper\n0,1\n0,1\n"),
+    );
     let emu = d.join("emu.json");
     succeeds(&["emulator", "train", "--design", s(&x), "--outputs", s(&y), "--bounds", s(&b), "--npc", "2", "--restarts", "0", "-o", s(&emu)]);
-    let j: serde_json::Value = serde_json::from_str(&succeeds(&["emulator", "validate", s(&emu), "--design", s(&xv), "--outputs", s(&yv), "--json"])).unwrap();
+    let j: serde_json::Value =
+        serde_json::from_str(&succeeds(&["emulator", "validate", s(&emu), "--design", s(&xv), "--outputs", s(&yv), "--json"])).unwrap();
     let text = succeeds(&["emulator", "validate", s(&emu), "--design", s(&xv), "--outputs", s(&yv)]);
-    let rows: Vec<(&str, f64)> = text.lines().skip(1).map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        (f[0], f[1].parse().unwrap())
-    }).collect();
+    let rows: Vec<(&str, f64)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[0], f[1].parse().unwrap())
+        })
+        .collect();
     let outputs = j["outputs"].as_array().unwrap();
     assert_eq!(rows.len(), outputs.len() + 1, "{text}");
     let mut tiny = 0;

@@ -48,10 +48,13 @@ fn normal_start(dim: usize, seed: u64) -> Array2<f64> {
 fn ks(mut x: Vec<f64>, cdf: impl Fn(f64) -> f64) -> f64 {
     x.sort_by(f64::total_cmp);
     let n = x.len() as f64;
-    x.iter().enumerate().map(|(i, &v)| {
-        let f = cdf(v);
-        (f - i as f64 / n).abs().max(((i + 1) as f64 / n - f).abs())
-    }).fold(0.0, f64::max)
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let f = cdf(v);
+            (f - i as f64 / n).abs().max(((i + 1) as f64 / n - f).abs())
+        })
+        .fold(0.0, f64::max)
 }
 
 fn check_normal(moves: &str, dim: usize, steps: usize) {

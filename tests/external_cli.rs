@@ -89,7 +89,10 @@ fn a_version_2_model_is_stored_on_its_constrained_scale_with_the_exact_posterior
         .outer_iter()
         .zip(lp.outer_iter())
         .flat_map(|(d, l)| {
-            d.outer_iter().zip(l.iter()).map(|(x, &l)| l - (21.0 * x[0].ln() - 6.0 * x[0] + 8.0 * x[1].ln() + 4.0 * (-x[1]).ln_1p())).collect::<Vec<_>>()
+            d.outer_iter()
+                .zip(l.iter())
+                .map(|(x, &l)| l - (21.0 * x[0].ln() - 6.0 * x[0] + 8.0 * x[1].ln() + 4.0 * (-x[1]).ln_1p()))
+                .collect::<Vec<_>>()
         })
         .collect();
     let (lo, hi) = diff.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
@@ -118,7 +121,8 @@ fn a_prior_on_a_constrained_parameter_is_pulled_back_with_its_jacobian() {
     .unwrap();
     let prior = dir.path().join("prior.toml");
     std::fs::write(&prior, "kind = \"uniform\"\nnames = [\"rate\"]\nbounds = [[0.0, 50.0]]\n").unwrap();
-    let j = sample_json(&["--target", &format!("cmd:python3 {}", s(&model)), "--prior", s(&prior), "--walkers", "16", "--steps", "4000", "--seed", "3"]);
+    let j =
+        sample_json(&["--target", &format!("cmd:python3 {}", s(&model)), "--prior", s(&prior), "--walkers", "16", "--steps", "4000", "--seed", "3"]);
     assert_eq!(j["names"], serde_json::json!(["rate"]));
     check_moments(&j, 0, 2.5, 5f64.sqrt() / 2.0, 3.0 + 6.0 / 5.0);
 }

@@ -32,7 +32,18 @@ fn flow_prior_on_the_bounded_7d_chain_is_accurate_and_normalized() {
     let space = ParamSpace::new(names(), BOUNDED_7D_BOX.to_vec()).unwrap();
     // 10 affine couplings of 7-64-64-14 networks (the shipped example's flows), 3000 steps.
     let spec = FlowSpec { pairs: 5, hidden: 64, ..FlowSpec::new(7) };
-    let settings = TrainSettings { loss: Loss::Kl, steps: 3000, batch: 1000, lr: 2e-3, val_fraction: 0.05, eval_every: 100, patience: 5, seed: 1, quiet: true, ..Default::default() };
+    let settings = TrainSettings {
+        loss: Loss::Kl,
+        steps: 3000,
+        batch: 1000,
+        lr: 2e-3,
+        val_fraction: 0.05,
+        eval_every: 100,
+        patience: 5,
+        seed: 1,
+        quiet: true,
+        ..Default::default()
+    };
     let prior = FlowPrior::train(space, true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &settings).unwrap();
     let draws = prior.sample(&mut ChaCha8Rng::seed_from_u64(5), N);
     let flow = KlSummary::compute(truth_a.view(), draws.view());
@@ -59,7 +70,8 @@ fn flow_prior_on_the_bounded_7d_chain_is_accurate_and_normalized() {
     let pts = concatenate(Axis(0), &[from_q.view(), from_p.view()]).unwrap();
     let mut lq = vec![0.0; n];
     prior.log_prob_batch(pts.view(), &mut lq);
-    let r: Vec<f64> = lq.iter().zip(pts.rows()).map(|(q, row)| 1.0 / (0.5 + 0.5 * (bounded_7d_log_density(row.as_slice().unwrap()) - q).exp())).collect();
+    let r: Vec<f64> =
+        lq.iter().zip(pts.rows()).map(|(q, row)| 1.0 / (0.5 + 0.5 * (bounded_7d_log_density(row.as_slice().unwrap()) - q).exp())).collect();
     let mean = r.iter().sum::<f64>() / n as f64;
     let se = (r.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() / (n as f64).sqrt();
     eprintln!("integral of the flow prior over the box: {mean:.4} ± {se:.4}");

@@ -21,7 +21,26 @@ fn chain(dir: &Path) -> std::path::PathBuf {
 
 fn train(dir: &Path, c: &Path) -> std::path::PathBuf {
     let m = dir.join("m.safetensors");
-    succeeds(&["prior", "train", s(c), "--loss", "kl", "--layers", "2", "--hidden", "16", "--steps", "150", "--batch", "200", "--seed", "4", "-o", s(&m), "-q"]);
+    succeeds(&[
+        "prior",
+        "train",
+        s(c),
+        "--loss",
+        "kl",
+        "--layers",
+        "2",
+        "--hidden",
+        "16",
+        "--steps",
+        "150",
+        "--batch",
+        "200",
+        "--seed",
+        "4",
+        "-o",
+        s(&m),
+        "-q",
+    ]);
     m
 }
 
@@ -61,7 +80,24 @@ fn constant_learning_rate_schedule_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let c = chain(dir.path());
     let m = dir.path().join("k.safetensors");
-    succeeds(&["prior", "train", s(&c), "--layers", "2", "--hidden", "8", "--steps", "40", "--batch", "100", "--lr-schedule", "constant", "-o", s(&m), "-q"]);
+    succeeds(&[
+        "prior",
+        "train",
+        s(&c),
+        "--layers",
+        "2",
+        "--hidden",
+        "8",
+        "--steps",
+        "40",
+        "--batch",
+        "100",
+        "--lr-schedule",
+        "constant",
+        "-o",
+        s(&m),
+        "-q",
+    ]);
     let side: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("k.json")).unwrap()).unwrap();
     assert_eq!(side["settings"]["lr_schedule"], "constant");
     assert!((side["metrics"]["final_lr"].as_f64().unwrap() - 1e-3).abs() < 1e-12, "constant rate at the end: {}", side["metrics"]["final_lr"]);
@@ -99,7 +135,13 @@ fn bad_flow_input_fails_cleanly_and_writes_nothing() {
     assert!(e.contains("m.safetensors"), "{e}");
     let model = train(dir.path(), &c);
     let pts = dir.path().join("pts.csv");
-    for (csv, expect) in [("a,b,c\n0.1,0.2,0.3\n", "3 columns"), ("a\n0.1\n", "no column \"b\""), ("a,c\n0.1,0.2\n", "no column \"b\""), ("a,b\n0.1,NaN\n", "finite"), ("a,b\n0.1,x\n", "not a number")] {
+    for (csv, expect) in [
+        ("a,b,c\n0.1,0.2,0.3\n", "3 columns"),
+        ("a\n0.1\n", "no column \"b\""),
+        ("a,c\n0.1,0.2\n", "no column \"b\""),
+        ("a,b\n0.1,NaN\n", "finite"),
+        ("a,b\n0.1,x\n", "not a number"),
+    ] {
         std::fs::write(&pts, csv).unwrap();
         let e = fails(&["prior", "eval", s(&model), s(&pts)]);
         assert!(e.contains(expect), "{csv:?}: expected {expect:?} in {e}");
@@ -113,7 +155,24 @@ fn scan_ranks_configurations_and_keeps_the_best() {
     let dir = tempfile::tempdir().unwrap();
     let c = chain(dir.path());
     let out = dir.path().join("scan");
-    let md = succeeds(&["prior", "scan", s(&c), "--layers", "2", "--batch", "100,200", "--loss", "kl,nll", "--steps", "60", "--hidden", "8", "-o", s(&out), "-q"]);
+    let md = succeeds(&[
+        "prior",
+        "scan",
+        s(&c),
+        "--layers",
+        "2",
+        "--batch",
+        "100,200",
+        "--loss",
+        "kl,nll",
+        "--steps",
+        "60",
+        "--hidden",
+        "8",
+        "-o",
+        s(&out),
+        "-q",
+    ]);
     assert_eq!(md.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| rank")).count(), 4, "{md}");
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("scan.json")).unwrap()).unwrap();
     let rows = json["configurations"].as_array().unwrap();
@@ -130,7 +189,29 @@ fn architectures_train_from_the_cli_and_the_sidecar_records_them() {
     let dir = tempfile::tempdir().unwrap();
     let c = chain(dir.path());
     let m = dir.path().join("nsf.safetensors");
-    succeeds(&["prior", "train", s(&c), "--arch", "nsf_coupling", "--bins", "4", "--tail-bound", "3", "--lu", "--layers", "2", "--hidden", "16", "--steps", "60", "--batch", "200", "-o", s(&m), "-q"]);
+    succeeds(&[
+        "prior",
+        "train",
+        s(&c),
+        "--arch",
+        "nsf_coupling",
+        "--bins",
+        "4",
+        "--tail-bound",
+        "3",
+        "--lu",
+        "--layers",
+        "2",
+        "--hidden",
+        "16",
+        "--steps",
+        "60",
+        "--batch",
+        "200",
+        "-o",
+        s(&m),
+        "-q",
+    ]);
     let side: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("nsf.json")).unwrap()).unwrap();
     assert_eq!(side["spec"]["kind"], "nsf_coupling");
     assert_eq!(side["spec"]["bins"], 4);
@@ -141,7 +222,24 @@ fn architectures_train_from_the_cli_and_the_sidecar_records_them() {
     let e = fails(&["prior", "train", s(&c), "--arch", "glow", "-o", s(&m)]);
     assert!(e.contains("unknown flow architecture"), "{e}");
     let out = dir.path().join("scan");
-    let md = succeeds(&["prior", "scan", s(&c), "--arch", "realnvp,maf,nsf_ar", "--layers", "2", "--steps", "40", "--hidden", "8", "--batch", "100", "-o", s(&out), "-q"]);
+    let md = succeeds(&[
+        "prior",
+        "scan",
+        s(&c),
+        "--arch",
+        "realnvp,maf,nsf_ar",
+        "--layers",
+        "2",
+        "--steps",
+        "40",
+        "--hidden",
+        "8",
+        "--batch",
+        "100",
+        "-o",
+        s(&out),
+        "-q",
+    ]);
     for arch in ["realnvp", "maf", "nsf_ar"] {
         assert!(md.contains(&format!("| {arch} |")), "{arch} missing in {md}");
     }
@@ -152,7 +250,11 @@ fn architectures_train_from_the_cli_and_the_sidecar_records_them() {
 fn boxed_chain(dir: &Path, name: &str, edit: impl Fn(&mut ndarray::Array3<f64>)) -> std::path::PathBuf {
     let mut draws = ndarray::Array3::from_shape_fn((40, 10, 2), |(i, w, j)| {
         let u = ((i * 10 + w) * 7919 % 397) as f64 / 397.0 * 0.98 + 0.01;
-        if j == 0 { u } else { -1.0 + 3.0 * u * u }
+        if j == 0 {
+            u
+        } else {
+            -1.0 + 3.0 * u * u
+        }
     });
     edit(&mut draws);
     let mut c = seqcal::chain::Chain::from_draws(draws);
@@ -239,22 +341,34 @@ fn weights_that_do_not_fit_the_architecture_are_refused() {
     std::fs::write(&pts, "a,b\n0.5,0.5\n").unwrap();
     type Case = (&'static str, Box<dyn Fn(&mut seqcal_flow::params::Params)>);
     let cases: [Case; 4] = [
-        ("lack tensor \"c1.net.2.b\"", Box::new(|p| {
-            let t = p.remove("c1.net.2.b").unwrap();
-            p.insert("c7.net.2.b".into(), t);
-        })),
-        ("shape [8, 2]", Box::new(|p| {
-            let t = p["c0.net.0.w"].reshape((8, 2)).unwrap();
-            p.insert("c0.net.0.w".into(), t);
-        })),
-        ("do not belong together", Box::new(|p| {
-            let t = p["L.loc"].clone();
-            p.insert("extra".into(), t);
-        })),
-        ("non-finite", Box::new(|p| {
-            let t = (p["L.log_scale"].clone() * f64::NAN).unwrap();
-            p.insert("L.log_scale".into(), t);
-        })),
+        (
+            "lack tensor \"c1.net.2.b\"",
+            Box::new(|p| {
+                let t = p.remove("c1.net.2.b").unwrap();
+                p.insert("c7.net.2.b".into(), t);
+            }),
+        ),
+        (
+            "shape [8, 2]",
+            Box::new(|p| {
+                let t = p["c0.net.0.w"].reshape((8, 2)).unwrap();
+                p.insert("c0.net.0.w".into(), t);
+            }),
+        ),
+        (
+            "do not belong together",
+            Box::new(|p| {
+                let t = p["L.loc"].clone();
+                p.insert("extra".into(), t);
+            }),
+        ),
+        (
+            "non-finite",
+            Box::new(|p| {
+                let t = (p["L.log_scale"].clone() * f64::NAN).unwrap();
+                p.insert("L.log_scale".into(), t);
+            }),
+        ),
     ];
     for (want, edit) in cases {
         let mut p = params.clone();
@@ -284,7 +398,10 @@ fn importance_weights_are_checked_and_huge_ones_train() {
     let train = |name: &str, w: &dyn Fn(usize) -> String| -> std::process::Output {
         let p = dir.path().join(name);
         std::fs::write(&p, with_weights(w)).unwrap();
-        seqcal().args(["prior", "train", s(&p), "--loss", "nll", "--layers", "2", "--hidden", "8", "--steps", "20", "--batch", "100", "-o", s(&m), "-q"]).output().unwrap()
+        seqcal()
+            .args(["prior", "train", s(&p), "--loss", "nll", "--layers", "2", "--hidden", "8", "--steps", "20", "--batch", "100", "-o", s(&m), "-q"])
+            .output()
+            .unwrap()
     };
     let zero = train("zero.csv", &|_| "0".into());
     assert_eq!(zero.status.code(), Some(2));
@@ -319,7 +436,10 @@ fn prior_list_shows_every_flow_key_with_its_default() {
     let out = succeeds(&["prior", "list"]);
     let defaults = seqcal_flow::FlowOptions::default_values();
     for key in seqcal_flow::FlowTable::keys() {
-        let line = out.lines().find(|l| l.trim_start().starts_with(&format!("{key} ")) || l.trim_start() == key).unwrap_or_else(|| panic!("no line for {key}: {out}"));
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{key} ")) || l.trim_start() == key)
+            .unwrap_or_else(|| panic!("no line for {key}: {out}"));
         if let Some(d) = defaults.get(key) {
             assert!(line.contains(&format!("{key} = {d}")), "{key}: {line}");
         }
@@ -335,7 +455,12 @@ fn model_files_are_written_with_the_users_umask() {
     let bin = assert_cmd::cargo::cargo_bin("seqcal");
     for (umask, mode) in [("022", 0o644), ("077", 0o600)] {
         let m = dir.path().join(format!("m{umask}.safetensors"));
-        let cmd = format!("umask {umask} && '{}' prior train '{}' --loss nll --layers 2 --hidden 8 --steps 10 --batch 100 -o '{}' -q", bin.display(), s(&c), s(&m));
+        let cmd = format!(
+            "umask {umask} && '{}' prior train '{}' --loss nll --layers 2 --hidden 8 --steps 10 --batch 100 -o '{}' -q",
+            bin.display(),
+            s(&c),
+            s(&m)
+        );
         let out = std::process::Command::new("sh").args(["-c", &cmd]).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         for f in [m.clone(), m.with_extension("json")] {

@@ -102,7 +102,19 @@ fn runs_stages_reuses_them_and_reruns_only_what_changed() {
     let j = run_json(&pipeline, &runs, &["--threads", "2"]);
     assert_eq!(reused(&j), vec![("A".into(), false), ("A_then_B".into(), false), ("joint".into(), false)]);
     let out = runs.join("small");
-    for f in ["A/chain.h5", "A/stage.json", "A_then_B/chain.h5", "A_then_B/flow_prior.safetensors", "joint/chain.h5", "emulators/A.json", "emulators/B.json", "report/compare.json", "report/summary.md", "report/corner_stages.png", "report/corner_A_then_B_vs_joint.png"] {
+    for f in [
+        "A/chain.h5",
+        "A/stage.json",
+        "A_then_B/chain.h5",
+        "A_then_B/flow_prior.safetensors",
+        "joint/chain.h5",
+        "emulators/A.json",
+        "emulators/B.json",
+        "report/compare.json",
+        "report/summary.md",
+        "report/corner_stages.png",
+        "report/corner_A_then_B_vs_joint.png",
+    ] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
     // The chain holds every iteration and walker, with the stage's settings recorded.
@@ -176,7 +188,13 @@ fn a_broken_pipeline_is_refused_before_anything_runs() {
         (good.replace("datasets = [\"B\"]", "datasets = [\"C\"]"), "C"),
         (good.replace("from = \"A\"", "from = \"nowhere\""), "nowhere"),
         (good.replace("outputs = \"B_model.csv\"", "outputs = \"missing.csv\""), "missing.csv"),
-        (good.replace("[[stages]]\nname = \"A\"\ndatasets = [\"A\"]", "[[stages]]\nname = \"A\"\ndatasets = [\"A\"]\nprior = { kind = \"flow\", from = \"A_then_B\" }"), "cycle"),
+        (
+            good.replace(
+                "[[stages]]\nname = \"A\"\ndatasets = [\"A\"]",
+                "[[stages]]\nname = \"A\"\ndatasets = [\"A\"]\nprior = { kind = \"flow\", from = \"A_then_B\" }",
+            ),
+            "cycle",
+        ),
         (good.replace("bounds = [[0.5, 2], [-1, 1],", "bounds = [[0.5, 2],"), "bounds"),
         (good.replace("kind = \"flow\"", "kind = \"flw\""), "flw"),
     ];
@@ -203,14 +221,17 @@ fn hdf5_data_sets_give_the_same_results_as_csv() {
     let pipeline = setup(dir.path());
     let data = pipeline.parent().unwrap();
     // The same tables, now in one HDF5 file with a dataset per table.
-    let tables: Vec<(String, seqcal::table::Table)> = ["design", "A_model", "A"].iter().map(|n| (n.to_string(), seqcal::table::read_table(&data.join(format!("{n}.csv"))).unwrap())).collect();
+    let tables: Vec<(String, seqcal::table::Table)> =
+        ["design", "A_model", "A"].iter().map(|n| (n.to_string(), seqcal::table::read_table(&data.join(format!("{n}.csv"))).unwrap())).collect();
     let refs: Vec<(&str, &ndarray::Array2<f64>, &[String])> = tables.iter().map(|(n, t)| (n.as_str(), &t.data, t.header.as_slice())).collect();
     seqcal::table::write_hdf5_tables(&data.join("runs.h5"), &refs).unwrap();
     let only_a = |design: &str, outputs: &str, d: &str| {
         let text = small_pipeline(300);
         let cut = text.find("[[stages]]\nname = \"A_then_B\"").unwrap();
-        text[..cut]
-            .replace("data = \"A.csv\"\ndesign = \"design.csv\"\noutputs = \"A_model.csv\"", &format!("data = \"{d}\"\ndesign = \"{design}\"\noutputs = \"{outputs}\""))
+        text[..cut].replace(
+            "data = \"A.csv\"\ndesign = \"design.csv\"\noutputs = \"A_model.csv\"",
+            &format!("data = \"{d}\"\ndesign = \"{design}\"\noutputs = \"{outputs}\""),
+        )
     };
     std::fs::write(data.join("csv.toml"), only_a("design.csv", "A_model.csv", "A.csv")).unwrap();
     std::fs::write(data.join("h5.toml"), only_a("runs.h5:design", "runs.h5:A_model", "runs.h5:A")).unwrap();

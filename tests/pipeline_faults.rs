@@ -42,14 +42,18 @@ fn cut_down(data: &Path, name: &str, stages: &[&str], emulator: &str, sampler: &
     let mut t = table(&std::fs::read_to_string(data.join("pipeline.toml")).unwrap());
     t.insert("name".into(), name.into());
     t.insert("seed".into(), 5.into());
-    let kept: Vec<toml::Value> = t["stages"].as_array().unwrap().iter().filter(|st| stages.contains(&st["name"].as_str().unwrap())).cloned().collect();
+    let kept: Vec<toml::Value> =
+        t["stages"].as_array().unwrap().iter().filter(|st| stages.contains(&st["name"].as_str().unwrap())).cloned().collect();
     let used: Vec<String> = kept.iter().flat_map(|st| st["datasets"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_string())).collect();
     let datasets = t["datasets"].as_table_mut().unwrap();
     datasets.retain(|k, _| used.iter().any(|u| u == k));
     for (_, d) in datasets.iter_mut() {
         d.as_table_mut().unwrap().insert("emulator".into(), table(emulator).into());
     }
-    t.insert("defaults".into(), table(&format!("[sampler]\n{sampler}\n[flow]\nloss = \"nll\"\nlayers = 2\nhidden = 16\nsteps = 60\nbatch = 256\n")).into());
+    t.insert(
+        "defaults".into(),
+        table(&format!("[sampler]\n{sampler}\n[flow]\nloss = \"nll\"\nlayers = 2\nhidden = 16\nsteps = 60\nbatch = 256\n")).into(),
+    );
     t.insert("stages".into(), kept.into());
     t.insert("compare".into(), toml::Value::Array(Vec::new()));
     t
@@ -58,7 +62,13 @@ fn cut_down(data: &Path, name: &str, stages: &[&str], emulator: &str, sampler: &
 /// A, A then B (flow prior), joint, one comparison; `steps` iterations of
 /// stage A. Returns the pipeline file.
 fn small(data: &Path, steps: usize) -> PathBuf {
-    let mut t = cut_down(data, "small", &["A", "A_then_B", "joint"], "npc = 4\nkernel = \"se\"\nrestarts = 0", "walkers = 32\nsteps = 300\nburn = 100\ncheckpoint_every = 50");
+    let mut t = cut_down(
+        data,
+        "small",
+        &["A", "A_then_B", "joint"],
+        "npc = 4\nkernel = \"se\"\nrestarts = 0",
+        "walkers = 32\nsteps = 300\nburn = 100\ncheckpoint_every = 50",
+    );
     t["stages"].as_array_mut().unwrap()[0].as_table_mut().unwrap().insert("sampler".into(), table(&format!("steps = {steps}")).into());
     t.insert("compare".into(), vec![toml::Value::from(table("a = \"A_then_B\"\nb = \"joint\""))].into());
     let p = data.join("small.toml");
@@ -84,7 +94,8 @@ fn write_tiny(data: &Path, t: &toml::Table) -> PathBuf {
 /// until one contains `marker`; returns the child (still running, unless the
 /// run ended first: then `None`).
 fn run_until(pipeline: &Path, runs: &Path, marker: &str) -> Option<std::process::Child> {
-    let mut child = Command::new(bin()).args(["run", s(pipeline), "--runs-dir", s(runs)]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        Command::new(bin()).args(["run", s(pipeline), "--runs-dir", s(runs)]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let lines = BufReader::new(child.stderr.take().unwrap()).lines();
     for line in lines {
         if line.unwrap().contains(marker) {
@@ -141,9 +152,12 @@ fn a_cached_rerun_after_any_setting_change_gives_the_bytes_of_a_fresh_run() {
     };
     type Change<'a> = (&'a str, Box<dyn Fn(&mut toml::Table) + 'a>);
     let changes: Vec<Change> = vec![
-        ("pipeline seed", Box::new(|t: &mut toml::Table| {
-            t.insert("seed".into(), 6.into());
-        })),
+        (
+            "pipeline seed",
+            Box::new(|t: &mut toml::Table| {
+                t.insert("seed".into(), 6.into());
+            }),
+        ),
         ("emulator seed", Box::new(|t: &mut toml::Table| emulator(t, "seed", 9.into()))),
         ("components", Box::new(|t: &mut toml::Table| emulator(t, "npc", 3.into()))),
         ("kernel", Box::new(|t: &mut toml::Table| emulator(t, "kernel", "matern52".into()))),
@@ -172,9 +186,12 @@ fn a_cached_rerun_after_any_setting_change_gives_the_bytes_of_a_fresh_run() {
                 std::fs::write(&p, swapped).unwrap();
             }),
         ),
-        ("sampler seed", Box::new(|t: &mut toml::Table| {
-            t["stages"][0]["sampler"].as_table_mut().unwrap().insert("seed".into(), 4.into());
-        })),
+        (
+            "sampler seed",
+            Box::new(|t: &mut toml::Table| {
+                t["stages"][0]["sampler"].as_table_mut().unwrap().insert("seed".into(), 4.into());
+            }),
+        ),
     ];
     for (k, (what, change)) in changes.into_iter().enumerate() {
         change(&mut t);
@@ -183,7 +200,10 @@ fn a_cached_rerun_after_any_setting_change_gives_the_bytes_of_a_fresh_run() {
         let fresh = dir.path().join(format!("fresh{k}"));
         run_quiet(&pipeline, &fresh, &[]);
         for f in ["emulators/A.json", "A/chain.h5"] {
-            assert!(bytes(&cached.join("tiny").join(f)) == bytes(&fresh.join("tiny").join(f)), "after changing the {what}, the cached rerun's {f} differs from a fresh run's");
+            assert!(
+                bytes(&cached.join("tiny").join(f)) == bytes(&fresh.join("tiny").join(f)),
+                "after changing the {what}, the cached rerun's {f} differs from a fresh run's"
+            );
         }
     }
 }
@@ -202,7 +222,15 @@ fn completed(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 fn killed_at_any_phase_a_rerun_reproduces_the_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let (_, pipeline, reference) = completed(dir.path());
-    let files = ["emulators/A.json", "emulators/B.json", "A/chain.h5", "A_then_B/flow_prior.safetensors", "A_then_B/chain.h5", "joint/chain.h5", "report/compare.json"];
+    let files = [
+        "emulators/A.json",
+        "emulators/B.json",
+        "A/chain.h5",
+        "A_then_B/flow_prior.safetensors",
+        "A_then_B/chain.h5",
+        "joint/chain.h5",
+        "report/compare.json",
+    ];
     for (k, marker) in ["training the emulator of data set", "sampling", "training a flow prior", "writing the report"].into_iter().enumerate() {
         let runs = dir.path().join(format!("killed{k}"));
         let mut child = run_until(&pipeline, &runs, marker).unwrap_or_else(|| panic!("the run never announced {marker:?}"));
@@ -210,7 +238,10 @@ fn killed_at_any_phase_a_rerun_reproduces_the_uninterrupted_run() {
         child.wait().unwrap();
         run_quiet(&pipeline, &runs, &[]);
         for f in files {
-            assert!(bytes(&runs.join("small").join(f)) == bytes(&reference.join("small").join(f)), "killed at {marker:?}: {f} differs from the uninterrupted run's");
+            assert!(
+                bytes(&runs.join("small").join(f)) == bytes(&reference.join("small").join(f)),
+                "killed at {marker:?}: {f} differs from the uninterrupted run's"
+            );
         }
     }
 }
@@ -223,7 +254,8 @@ fn ctrl_c_during_a_stage_stops_it_cleanly_and_a_rerun_reproduces_the_run() {
     let reference = dir.path().join("ref");
     run_quiet(&pipeline, &reference, &[]);
     let runs = dir.path().join("int");
-    let mut child = Command::new(bin()).args(["run", s(&pipeline), "--runs-dir", s(&runs), "-q"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        Command::new(bin()).args(["run", s(&pipeline), "--runs-dir", s(&runs), "-q"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let chain = runs.join("small/A/chain.h5");
     // SIGINT once stage A has flushed rows: it is sampling.
     loop {
@@ -242,7 +274,10 @@ fn ctrl_c_during_a_stage_stops_it_cleanly_and_a_rerun_reproduces_the_run() {
     assert!(!runs.join("small/A/stage.json").exists());
     run_quiet(&pipeline, &runs, &[]);
     for f in ["A/chain.h5", "A_then_B/chain.h5", "joint/chain.h5", "report/compare.json"] {
-        assert!(bytes(&runs.join("small").join(f)) == bytes(&reference.join("small").join(f)), "after Ctrl-C: {f} differs from the uninterrupted run's");
+        assert!(
+            bytes(&runs.join("small").join(f)) == bytes(&reference.join("small").join(f)),
+            "after Ctrl-C: {f} differs from the uninterrupted run's"
+        );
     }
 }
 

@@ -20,7 +20,10 @@ fn corner_png_and_svg_with_overlaid_chains() {
     let svg = dir.path().join("c.svg");
     succeeds(&["plot", "corner", s(&a), s(&fixture("emcee_small.h5")), "--labels", "seqcal run,emcee run", "-o", s(&svg)]);
     let text = std::fs::read_to_string(&svg).unwrap();
-    assert!(text.starts_with("<svg") && text.contains("seqcal run") && text.contains("emcee run") && text.contains("x2"), "legend or axis names missing");
+    assert!(
+        text.starts_with("<svg") && text.contains("seqcal run") && text.contains("emcee run") && text.contains("x2"),
+        "legend or axis names missing"
+    );
     // Two chains x (3 lower panels x 3 levels): contour paths in both colours.
     assert!(text.matches("#1F77B4").count() > 20 && text.matches("#D62728").count() > 20);
     let listing = common::listing(dir.path());
@@ -224,7 +227,11 @@ fn corner_truths_range_and_titles_from_the_command_line() {
     // Titles: +/- parts above each diagonal panel.
     assert_eq!(text.lines().filter(|l| l.trim_start().starts_with('+')).count(), 3, "three titles");
     // Truths name parameters that the chain lacks, or repeat one: refused.
-    for (content, wanted) in [("x0,nope\n1,2\n", "column \"nope\" names no parameter of the chain (its parameters: x0, x1, x2)"), ("x0\n1\n2\n", "2 rows of values"), ("x0,x0\n1,2\n", "two columns are named \"x0\"")] {
+    for (content, wanted) in [
+        ("x0,nope\n1,2\n", "column \"nope\" names no parameter of the chain (its parameters: x0, x1, x2)"),
+        ("x0\n1\n2\n", "2 rows of values"),
+        ("x0,x0\n1,2\n", "two columns are named \"x0\""),
+    ] {
         std::fs::write(&truths, content).unwrap();
         let out = dir.path().join("bad.png");
         let e = fails(&["plot", "corner", s(&a), "--truths", s(&truths), "-o", s(&out)]);

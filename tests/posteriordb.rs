@@ -26,14 +26,33 @@ fn check(target: &str, folder: &str, walkers: &str, steps: &str, moves: &str) {
     let dir = reference_dir(folder);
     let read = |f: &str| -> Value {
         let path = dir.join(f);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{target}: the shipped reference file {} cannot be read: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{target}: the shipped reference file {} cannot be read: {e}", path.display()));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     };
     let (m, m2) = (read("ref_mean_value.json"), read("ref_mean_squared_value.json"));
     // The first 20% is burn-in, during which stranded walkers are moved onto
     // others (low_dim_gauss_mix has a minor mode that catches some starts).
     let burn = (steps.parse::<usize>().unwrap() / 5).to_string();
-    let out = common::succeeds(&["sample", "--target", target, "--walkers", walkers, "--steps", steps, "--moves", moves, "--seed", "2026", "--json", "--quiet", "--burn", &burn, "--relocate-stuck", &burn]);
+    let out = common::succeeds(&[
+        "sample",
+        "--target",
+        target,
+        "--walkers",
+        walkers,
+        "--steps",
+        steps,
+        "--moves",
+        moves,
+        "--seed",
+        "2026",
+        "--json",
+        "--quiet",
+        "--burn",
+        &burn,
+        "--relocate-stuck",
+        &burn,
+    ]);
     let s: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(s["names"], m["names"], "{target}: parameter names differ from the reference");
     assert!(!s["tau_too_short"].as_bool().unwrap(), "{target}: chain shorter than 50 tau: {:?}", s["tau"]);

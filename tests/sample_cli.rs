@@ -18,7 +18,22 @@ fn s(p: &std::path::Path) -> &str {
 fn writes_an_emcee_chain_and_a_json_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("g.h5");
-    let text = succeeds(&["sample", "--target", "gaussian:dim=2", "--steps", "3000", "--walkers", "16", "--seed", "3", "-o", s(&out), "--json", "--checkpoint-every", "250"]);
+    let text = succeeds(&[
+        "sample",
+        "--target",
+        "gaussian:dim=2",
+        "--steps",
+        "3000",
+        "--walkers",
+        "16",
+        "--seed",
+        "3",
+        "-o",
+        s(&out),
+        "--json",
+        "--checkpoint-every",
+        "250",
+    ]);
     let j: Value = serde_json::from_str(&text).unwrap();
     for key in ["wall_seconds", "evaluations", "evaluations_per_second", "acceptance", "tau", "ess", "rhat"] {
         assert!(j.get(key).is_some(), "summary lacks {key}: {text}");
@@ -46,7 +61,24 @@ fn resumed_run_matches_an_uninterrupted_one_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
     let full = dir.path().join("full.h5");
     let part = dir.path().join("part.h5");
-    let args = |o: &str, steps: &str| vec!["sample".to_string(), "--target".into(), "correlated_gaussian".into(), "--moves".into(), "stretch:0.6,de:0.2,snooker:0.1,walk:0.1".into(), "--steps".into(), steps.into(), "--seed".into(), "11".into(), "-o".into(), o.into(), "--checkpoint-every".into(), "7".into(), "--quiet".into()];
+    let args = |o: &str, steps: &str| {
+        vec![
+            "sample".to_string(),
+            "--target".into(),
+            "correlated_gaussian".into(),
+            "--moves".into(),
+            "stretch:0.6,de:0.2,snooker:0.1,walk:0.1".into(),
+            "--steps".into(),
+            steps.into(),
+            "--seed".into(),
+            "11".into(),
+            "-o".into(),
+            o.into(),
+            "--checkpoint-every".into(),
+            "7".into(),
+            "--quiet".into(),
+        ]
+    };
     let run = |v: Vec<String>| succeeds(&v.iter().map(String::as_str).collect::<Vec<_>>());
     run(args(s(&full), "400"));
     run(args(s(&part), "150"));
@@ -83,7 +115,8 @@ fn killed_run_resumes_to_the_same_chain() {
     // The same run, killed with SIGKILL once its file holds two checkpoints
     // and still says it is incomplete.
     let bin = assert_cmd::cargo::cargo_bin("seqcal");
-    let mut child = std::process::Command::new(bin).args(common).args(["-o", s(&killed)]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child =
+        std::process::Command::new(bin).args(common).args(["-o", s(&killed)]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let seen = loop {
         if let Some((rows, complete)) = progress(&killed) {
             if rows >= 2 * EVERY {
@@ -160,7 +193,20 @@ fn external_model_samples_and_its_death_keeps_the_chain() {
     std::fs::write(&prior, "kind = \"normal\"\nmean = 0\nsd = 1\n").unwrap();
     let model = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/external/gaussian_model.py");
     // N(0, 1) prior x N(0, 1) model: posterior N(0, 1/2), sd 0.7071.
-    let text = succeeds(&["sample", "--target", &format!("cmd:python3 {model}"), "--prior", s(&prior), "--walkers", "12", "--steps", "1500", "--seed", "4", "--json"]);
+    let text = succeeds(&[
+        "sample",
+        "--target",
+        &format!("cmd:python3 {model}"),
+        "--prior",
+        s(&prior),
+        "--walkers",
+        "12",
+        "--steps",
+        "1500",
+        "--seed",
+        "4",
+        "--json",
+    ]);
     let j: Value = serde_json::from_str(&text).unwrap();
     for (sd, ess) in j["sd"].as_array().unwrap().iter().zip(j["ess"].as_array().unwrap()) {
         // sd error of a normal sample: sd / sqrt(2 ESS); allow 5 of them.
@@ -171,7 +217,21 @@ fn external_model_samples_and_its_death_keeps_the_chain() {
     let dying = dir.path().join("dying.py");
     std::fs::write(&dying, "import sys\nprint('seqcal-target 1 3 a b c', flush=True)\nfor batch in range(60):\n    n = int(sys.stdin.readline())\n    pts = [sys.stdin.readline() for _ in range(n)]\n    print('\\n'.join(str(-0.5 * sum(float(v) ** 2 for v in p.split())) for p in pts), flush=True)\nsys.stderr.write('model ran out of licences\\n')\nsys.exit(3)\n").unwrap();
     let out = dir.path().join("dying.h5");
-    let e = common::fails(&["sample", "--target", &format!("cmd:python3 {}", s(&dying)), "--prior", s(&prior), "--walkers", "12", "--steps", "500", "--checkpoint-every", "5", "-o", s(&out)]);
+    let e = common::fails(&[
+        "sample",
+        "--target",
+        &format!("cmd:python3 {}", s(&dying)),
+        "--prior",
+        s(&prior),
+        "--walkers",
+        "12",
+        "--steps",
+        "500",
+        "--checkpoint-every",
+        "5",
+        "-o",
+        s(&out),
+    ]);
     assert!(e.contains("model ran out of licences") && e.contains("status 3"), "{e}");
     let r = seqcal::chain::ChainReader::open(&out).unwrap();
     assert_eq!(r.header().complete, Some(false));

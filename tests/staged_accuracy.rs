@@ -71,9 +71,7 @@ fn outcome(out: &Path) -> Outcome {
             .find(|c| c["a"] == a && c["b"] == "joint")
             .unwrap_or_else(|| panic!("compare.json has no {a} vs joint: {compare}"))
     };
-    let kl = |c: &Value| {
-        0.5 * (c["mean_kl_1d_ab"].as_f64().unwrap() + c["mean_kl_1d_ba"].as_f64().unwrap())
-    };
+    let kl = |c: &Value| 0.5 * (c["mean_kl_1d_ab"].as_f64().unwrap() + c["mean_kl_1d_ba"].as_f64().unwrap());
     let (ab, again) = (pair("A_then_B"), pair("joint_again"));
     let stage = read_json(&out.join("A_then_B/stage.json"));
     let ml = &stage["mode_loss"];
@@ -82,9 +80,7 @@ fn outcome(out: &Path) -> Outcome {
         floor: kl(again),
         verdict: ab["verdict"].as_str().unwrap().to_string(),
         floor_verdict: again["verdict"].as_str().unwrap().to_string(),
-        mode_loss: ml["fraction"]
-            .as_f64()
-            .unwrap_or_else(|| panic!("A_then_B has no mode-loss check: {stage}")),
+        mode_loss: ml["fraction"].as_f64().unwrap_or_else(|| panic!("A_then_B has no mode-loss check: {stage}")),
         mode_loss_warning: ml["warning"].clone(),
     }
 }
@@ -93,54 +89,27 @@ fn outcome(out: &Path) -> Outcome {
 fn broken_claims(o: &Outcome) -> Vec<String> {
     let mut v = Vec::new();
     if !(o.kl <= FACTOR * o.floor) {
-        v.push(format!(
-            "A→B vs joint average 1-D KL {:.5} exceeds {FACTOR} x the floor {:.5}",
-            o.kl, o.floor
-        ));
+        v.push(format!("A→B vs joint average 1-D KL {:.5} exceeds {FACTOR} x the floor {:.5}", o.kl, o.floor));
     }
     if !o.verdict.starts_with("consistent: average 1-D KL") {
         v.push(format!("A→B vs joint verdict: {}", o.verdict));
     }
     if !(o.mode_loss < MODE_LOSS_MAX) || !o.mode_loss_warning.is_null() {
-        v.push(format!(
-            "mode-loss fraction {:.4} (below {MODE_LOSS_MAX} wanted), warning {}",
-            o.mode_loss, o.mode_loss_warning
-        ));
+        v.push(format!("mode-loss fraction {:.4} (below {MODE_LOSS_MAX} wanted), warning {}", o.mode_loss, o.mode_loss_warning));
     }
     v
 }
 
 fn run(pipeline: &Path, runs: &Path) -> Value {
-    serde_json::from_str(&succeeds(&[
-        "run",
-        s(pipeline),
-        "--runs-dir",
-        s(runs),
-        "--json",
-        "-q",
-    ]))
-    .unwrap()
+    serde_json::from_str(&succeeds(&["run", s(pipeline), "--runs-dir", s(runs), "--json", "-q"])).unwrap()
 }
 
 #[test]
 fn a_then_b_reproduces_the_joint_posterior_at_the_two_sample_floor() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    succeeds(&[
-        "example",
-        "generate",
-        "-o",
-        s(&data),
-        "--design",
-        "100",
-        "--seed",
-        "7",
-    ]);
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/staged/pipeline.toml"
-    ))
-    .unwrap();
+    succeeds(&["example", "generate", "-o", s(&data), "--design", "100", "--seed", "7"]);
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/staged/pipeline.toml")).unwrap();
     let pipeline = data.join("staged.toml");
     std::fs::write(&pipeline, &shipped).unwrap();
     let runs = dir.path().join("runs");
@@ -150,10 +119,7 @@ fn a_then_b_reproduces_the_joint_posterior_at_the_two_sample_floor() {
     // The floor must be a small, finite number the verdict's thresholds can
     // resolve; else this size is too small to judge anything.
     assert!(o.floor.is_finite() && o.floor > 0.0, "{o:?}");
-    assert!(
-        o.floor_verdict.starts_with("consistent"),
-        "two joint runs already differ at this size: {o:?}"
-    );
+    assert!(o.floor_verdict.starts_with("consistent"), "two joint runs already differ at this size: {o:?}");
     let broken = broken_claims(&o);
     assert!(broken.is_empty(), "{}\n{o:?}", broken.join("\n"));
 
@@ -163,35 +129,12 @@ fn a_then_b_reproduces_the_joint_posterior_at_the_two_sample_floor() {
     assert_ne!(one_step, shipped);
     std::fs::write(&pipeline, one_step).unwrap();
     let j = run(&pipeline, &runs);
-    let rerun: Vec<(&str, bool)> = j["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|st| {
-            (
-                st["name"].as_str().unwrap(),
-                st["reused"].as_bool().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        rerun,
-        [
-            ("A", true),
-            ("A_then_B", false),
-            ("joint", true),
-            ("joint_again", true)
-        ]
-    );
+    let rerun: Vec<(&str, bool)> =
+        j["stages"].as_array().unwrap().iter().map(|st| (st["name"].as_str().unwrap(), st["reused"].as_bool().unwrap())).collect();
+    assert_eq!(rerun, [("A", true), ("A_then_B", false), ("joint", true), ("joint_again", true)]);
     let bad = outcome(&out);
     assert_eq!(bad.floor, o.floor, "the floor's runs were reused");
     let broken = broken_claims(&bad);
-    assert!(
-        broken.iter().any(|m| m.contains("exceeds")),
-        "a one-step flow prior passed the floor check: {bad:?}"
-    );
-    assert!(
-        broken.iter().any(|m| m.contains("verdict")),
-        "a one-step flow prior was judged consistent: {bad:?}"
-    );
+    assert!(broken.iter().any(|m| m.contains("exceeds")), "a one-step flow prior passed the floor check: {bad:?}");
+    assert!(broken.iter().any(|m| m.contains("verdict")), "a one-step flow prior was judged consistent: {bad:?}");
 }

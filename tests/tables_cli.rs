@@ -94,7 +94,18 @@ fn a_pipeline_and_emulator_train_use_the_same_defaults() {
     let bounds = data.join("bounds.csv");
     std::fs::write(&bounds, "lower,upper\n0.5,2\n-1,1\n0.1,1\n-1,1\n0,1\n0,1\n0.1,2\n").unwrap();
     let emu = dir.path().join("emu.json");
-    succeeds(&["emulator", "train", "--design", s(&data.join("design.csv")), "--outputs", s(&data.join("A_model.csv")), "--bounds", s(&bounds), "-o", s(&emu)]);
+    succeeds(&[
+        "emulator",
+        "train",
+        "--design",
+        s(&data.join("design.csv")),
+        "--outputs",
+        s(&data.join("A_model.csv")),
+        "--bounds",
+        s(&bounds),
+        "-o",
+        s(&emu),
+    ]);
     let (a, b) = (std::fs::read_to_string(runs.join("tables/emulators/A.json")).unwrap(), std::fs::read_to_string(&emu).unwrap());
     assert!(a.contains("\"restarts\":4") && a.contains("\"explained\":0.99"), "{}", &a[..300.min(a.len())]);
     assert!(a == b, "the pipeline's emulator differs from emulator train's");
@@ -114,10 +125,19 @@ fn bad_headers_are_refused_before_anything_runs() {
             "misspelt.csv",
             design.replacen("slope", "slop", 1),
             "A.csv",
-            vec!["no column \"slope\", unknown column \"slop\"", "the pipeline's parameters are [norm, slope, width, center, tail, mix, damping], in any order", "the header has 7 columns [norm, slop, width"],
+            vec![
+                "no column \"slope\", unknown column \"slop\"",
+                "the pipeline's parameters are [norm, slope, width, center, tail, mix, damping], in any order",
+                "the header has 7 columns [norm, slop, width",
+            ],
         ),
         // A column too many.
-        ("extra.csv", design.lines().map(|l| format!("{l},1\n")).collect::<String>().replacen(&format!("{head},1"), &format!("{head},weight"), 1), "A.csv", vec!["unknown column \"weight\""]),
+        (
+            "extra.csv",
+            design.lines().map(|l| format!("{l},1\n")).collect::<String>().replacen(&format!("{head},1"), &format!("{head},weight"), 1),
+            "A.csv",
+            vec!["unknown column \"weight\""],
+        ),
     ];
     for (name, text, data_file, expect) in cases {
         std::fs::write(data.join(name), text).unwrap();
@@ -134,11 +154,20 @@ fn bad_headers_are_refused_before_anything_runs() {
     std::fs::write(data.join("hash.csv"), format!("# {values}")).unwrap();
     std::fs::write(data.join("p.toml"), pipeline("design.csv", "hash.csv")).unwrap();
     let err = fails(&["run", s(&data.join("p.toml")), "--runs-dir", s(&dir.path().join("runs")), "-q"]);
-    assert!(err.contains("hash.csv: no column \"value\", unknown column \"# value\": the data's columns are [value, error]") && err.contains("[# value, error]") && err.contains("remove the '#'"), "{err}");
+    assert!(
+        err.contains("hash.csv: no column \"value\", unknown column \"# value\": the data's columns are [value, error]")
+            && err.contains("[# value, error]")
+            && err.contains("remove the '#'"),
+        "{err}"
+    );
     std::fs::write(data.join("renamed.csv"), values.replacen("value,error", "mean,sd", 1)).unwrap();
     std::fs::write(data.join("p.toml"), pipeline("design.csv", "renamed.csv")).unwrap();
     let err = fails(&["run", s(&data.join("p.toml")), "--runs-dir", s(&dir.path().join("runs")), "-q"]);
-    assert!(err.contains("no column \"value\", no column \"error\", unknown column \"mean\", unknown column \"sd\"") && err.contains("the header has 2 columns [mean, sd]"), "{err}");
+    assert!(
+        err.contains("no column \"value\", no column \"error\", unknown column \"mean\", unknown column \"sd\"")
+            && err.contains("the header has 2 columns [mean, sd]"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -65,7 +65,21 @@ fn a_second_writer_on_one_output_is_refused_naming_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("c.h5");
     let mut first = Command::new(bin())
-        .args(["sample", "--target", "gaussian:dim=3", "--walkers", "8", "--steps", "2000000", "--checkpoint-every", "10", "--force", "-q", "-o", s(&out)])
+        .args([
+            "sample",
+            "--target",
+            "gaussian:dim=3",
+            "--walkers",
+            "8",
+            "--steps",
+            "2000000",
+            "--checkpoint-every",
+            "10",
+            "--force",
+            "-q",
+            "-o",
+            s(&out),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -87,10 +101,27 @@ fn a_second_writer_on_one_output_is_refused_naming_the_first() {
 fn ctrl_c_then_resume_gives_the_uninterrupted_chain() {
     let dir = tempfile::tempdir().unwrap();
     let args = |out: &Path| -> Vec<String> {
-        ["sample", "--target", "correlated_gaussian", "--moves", "stretch:0.7,de:0.3", "--walkers", "16", "--steps", "12000", "--seed", "21", "--checkpoint-every", "40", "-q", "-o", s(out)]
-            .iter()
-            .map(|a| a.to_string())
-            .collect()
+        [
+            "sample",
+            "--target",
+            "correlated_gaussian",
+            "--moves",
+            "stretch:0.7,de:0.3",
+            "--walkers",
+            "16",
+            "--steps",
+            "12000",
+            "--seed",
+            "21",
+            "--checkpoint-every",
+            "40",
+            "-q",
+            "-o",
+            s(out),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
     };
     let full = dir.path().join("full.h5");
     let a = args(&full);
@@ -193,7 +224,10 @@ fn resume_refuses_damaged_inconsistent_or_foreign_states() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.h5");
     let args = |out: &Path| -> Vec<String> {
-        ["sample", "--target", "gaussian:dim=3", "--walkers", "8", "--steps", "60", "--seed", "2", "--checkpoint-every", "10", "-q", "-o", s(out)].iter().map(|a| a.to_string()).collect()
+        ["sample", "--target", "gaussian:dim=3", "--walkers", "8", "--steps", "60", "--seed", "2", "--checkpoint-every", "10", "-q", "-o", s(out)]
+            .iter()
+            .map(|a| a.to_string())
+            .collect()
     };
     succeeds(&args(&good).iter().map(String::as_str).collect::<Vec<_>>());
     let no_checksum = |g: &hdf5::Group| g.delete_attr("checksum").unwrap();
@@ -390,7 +424,21 @@ fn warnings_reach_the_json_summary() {
     std::fs::write(&init, text).unwrap();
     let model = minor_mode_model(dir.path(), 3.0);
     let j: Value = serde_json::from_str(&succeeds(&[
-        "sample", "--target", &model, "--init", s(&init), "--walkers", "32", "--steps", "400", "--seed", "1", "--json", "-q", "--relocate-stuck", "0",
+        "sample",
+        "--target",
+        &model,
+        "--init",
+        s(&init),
+        "--walkers",
+        "32",
+        "--steps",
+        "400",
+        "--seed",
+        "1",
+        "--json",
+        "-q",
+        "--relocate-stuck",
+        "0",
     ]))
     .unwrap();
     let warnings: Vec<&str> = j["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
@@ -399,11 +447,27 @@ fn warnings_reach_the_json_summary() {
     assert!(warnings.iter().any(|w| w.contains("evaluations failed")), "{warnings:?}");
     assert!(warnings.iter().any(|w| w.contains("50 autocorrelation times")), "{warnings:?}");
     // By default the stranded walkers are moved onto others during burn-in (the first 10%).
-    let j: Value = serde_json::from_str(&succeeds(&["sample", "--target", &model, "--init", s(&init), "--walkers", "32", "--steps", "1000", "--seed", "1", "--json", "-q"])).unwrap();
+    let j: Value = serde_json::from_str(&succeeds(&[
+        "sample",
+        "--target",
+        &model,
+        "--init",
+        s(&init),
+        "--walkers",
+        "32",
+        "--steps",
+        "1000",
+        "--seed",
+        "1",
+        "--json",
+        "-q",
+    ]))
+    .unwrap();
     assert_eq!((j["relocated_walkers"].as_u64(), j["stuck_walkers"].as_u64()), (Some(4), Some(0)), "{j}");
     assert!(!j["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("stranded")), "{}", j["warnings"]);
     // A well-behaved run carries none.
-    let j: Value = serde_json::from_str(&succeeds(&["sample", "--target", "gaussian:dim=2", "--walkers", "16", "--steps", "8000", "--json", "-q"])).unwrap();
+    let j: Value =
+        serde_json::from_str(&succeeds(&["sample", "--target", "gaussian:dim=2", "--walkers", "16", "--steps", "8000", "--json", "-q"])).unwrap();
     assert_eq!(j["warnings"].as_array().unwrap().len(), 0, "{}", j["warnings"]);
 }
 

@@ -53,7 +53,10 @@ fn main() -> Result<()> {
                 assert_eq!(p.mean.ncols(), m.ncols());
             }
             let cov_s = t.elapsed().as_secs_f64();
-            println!("{{\"bench\": \"seqcal_predict\", \"points\": 10000, \"mean_sd_s\": {sd_s:.4}, \"mean_fullcov_s\": {cov_s:.4}, \"threads\": {}}}", rayon::current_num_threads());
+            println!(
+                "{{\"bench\": \"seqcal_predict\", \"points\": 10000, \"mean_sd_s\": {sd_s:.4}, \"mean_fullcov_s\": {cov_s:.4}, \"threads\": {}}}",
+                rayon::current_num_threads()
+            );
         }
         Some("likelihood") => {
             let bounds = vec![(0.5, 2.0), (0.2, 3.0), (0.5, 2.0), (0.0, 1.5), (-1.0, 1.0), (0.0, 1.0), (0.2, 0.8)];

@@ -34,7 +34,18 @@ fn normflows() -> Result<()> {
     let (x, lp) = normflows_7d(n, 777);
     let (fresh, _) = normflows_7d(n, 778);
     let spec = FlowSpec { pairs: env("FLOW_PAIRS", 3), hidden: env("FLOW_HIDDEN", 64), ..FlowSpec::new(7) };
-    let settings = TrainSettings { loss: Loss::Nll, steps: env("FLOW_STEPS", 5000), batch: env("FLOW_BATCH", 1000), lr: 1e-3, val_fraction: 0.0, eval_every: 1000, patience: 1000, seed: 0, quiet: true, ..Default::default() };
+    let settings = TrainSettings {
+        loss: Loss::Nll,
+        steps: env("FLOW_STEPS", 5000),
+        batch: env("FLOW_BATCH", 1000),
+        lr: 1e-3,
+        val_fraction: 0.0,
+        eval_every: 1000,
+        patience: 1000,
+        seed: 0,
+        quiet: true,
+        ..Default::default()
+    };
     let space = ParamSpace::unbounded(names())?;
     let prior = FlowPrior::train(space, true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &settings)?;
     let m = prior.sidecar().metrics.clone().unwrap_or_default();
@@ -71,7 +82,18 @@ fn architectures() -> Result<()> {
         for lu in [false, true] {
             let spec = FlowSpec { kind, lu, pairs: 3, hidden: 64, ..FlowSpec::new(7) };
             // Constant rate, as in the architecture table of benches/README.md.
-            let settings = TrainSettings { loss: Loss::Kl, steps, batch: 1000, lr: 2e-3, lr_schedule: LrSchedule::Constant, val_fraction: 0.05, eval_every: 100, patience: 1000, seed: 1, quiet: true };
+            let settings = TrainSettings {
+                loss: Loss::Kl,
+                steps,
+                batch: 1000,
+                lr: 2e-3,
+                lr_schedule: LrSchedule::Constant,
+                val_fraction: 0.05,
+                eval_every: 100,
+                patience: 1000,
+                seed: 1,
+                quiet: true,
+            };
             let space = ParamSpace::new(names(), BOUNDED_7D_BOX.to_vec())?;
             let prior = FlowPrior::train(space, true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &settings)?;
             let m = prior.sidecar().metrics.clone().unwrap_or_default();
@@ -94,7 +116,18 @@ fn accuracy() -> Result<()> {
     let (ta, _) = bounded_7d(n, 2);
     let (tb, _) = bounded_7d(n, 3);
     let spec = FlowSpec { pairs: env("FLOW_PAIRS", 3), hidden: env("FLOW_HIDDEN", 64), ..FlowSpec::new(7) };
-    let settings = TrainSettings { loss: Loss::Kl, steps: env("FLOW_STEPS", 1000), batch: env("FLOW_BATCH", 1000), lr: 2e-3, val_fraction: 0.05, eval_every: 100, patience: 5, seed: 1, quiet: true, ..Default::default() };
+    let settings = TrainSettings {
+        loss: Loss::Kl,
+        steps: env("FLOW_STEPS", 1000),
+        batch: env("FLOW_BATCH", 1000),
+        lr: 2e-3,
+        val_fraction: 0.05,
+        eval_every: 100,
+        patience: 5,
+        seed: 1,
+        quiet: true,
+        ..Default::default()
+    };
     let space = ParamSpace::new(names(), BOUNDED_7D_BOX.to_vec())?;
     let prior = FlowPrior::train(space, true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &settings)?;
     let m = prior.sidecar().metrics.clone().unwrap_or_default();
@@ -113,6 +146,8 @@ fn main() -> Result<()> {
         Some("normflows") => normflows(),
         Some("architectures") => architectures(),
         Some("accuracy") => accuracy(),
-        _ => bail!("usage: flow_bench normflows | architectures | accuracy (knobs: FLOW_N, FLOW_STEPS, FLOW_PAIRS, FLOW_HIDDEN, FLOW_BATCH, FLOW_ARCHS)"),
+        _ => bail!(
+            "usage: flow_bench normflows | architectures | accuracy (knobs: FLOW_N, FLOW_STEPS, FLOW_PAIRS, FLOW_HIDDEN, FLOW_BATCH, FLOW_ARCHS)"
+        ),
     }
 }

@@ -23,7 +23,10 @@ fn main() -> anyhow::Result<()> {
     let mut writer = ChainWriter::create(out.as_ref(), &ChainLayout::new(names, w), 4096)?;
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let sd = 1.0 / (1.0f64 - 0.81).sqrt();
-    let mut x = Array2::from_shape_fn((w, d), |_| { let z: f64 = StandardNormal.sample(&mut rng); sd * z });
+    let mut x = Array2::from_shape_fn((w, d), |_| {
+        let z: f64 = StandardNormal.sample(&mut rng);
+        sd * z
+    });
     let mut lp: Array1<f64> = Array1::zeros(w);
     let mut shifted: Array2<f64> = Array2::zeros((w, d));
     for _ in 0..n {

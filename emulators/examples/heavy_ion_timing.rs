@@ -38,5 +38,8 @@ fn main() {
     let single_us = t.elapsed().as_secs_f64() / 200.0 * 1e6;
     let xv = latin_hypercube(100, &heavy_ion::BOUNDS, 2);
     let v = validate::holdout(&emu, xv.view(), heavy_ion::run(&xv).view()).unwrap();
-    println!("fit {fit_s:.2} s, predict 10k mean+sd {sd_s:.3} s, mean+cov {cov_s:.3} s, single point {single_us:.0} us; rmse {:.4} cov1 {:.3} cov2 {:.3}", v.rmse_std, v.coverage_1sd, v.coverage_2sd);
+    println!(
+        "fit {fit_s:.2} s, predict 10k mean+sd {sd_s:.3} s, mean+cov {cov_s:.3} s, single point {single_us:.0} us; rmse {:.4} cov1 {:.3} cov2 {:.3}",
+        v.rmse_std, v.coverage_1sd, v.coverage_2sd
+    );
 }

@@ -129,7 +129,13 @@ impl GpEmulator {
     /// # Errors
     /// As [`train`](GpEmulator::train); also errors of the wrong shape, or
     /// negative or non-finite.
-    pub fn train_with_errors(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>, errors: Option<ArrayView2<'_, f64>>, bounds: &[(f64, f64)], settings: &TrainSettings) -> Result<GpEmulator, EmuError> {
+    pub fn train_with_errors(
+        x: ArrayView2<'_, f64>,
+        y: ArrayView2<'_, f64>,
+        errors: Option<ArrayView2<'_, f64>>,
+        bounds: &[(f64, f64)],
+        settings: &TrainSettings,
+    ) -> Result<GpEmulator, EmuError> {
         settings.check()?;
         let (n, p) = x.dim();
         if bounds.len() != p {
@@ -155,7 +161,13 @@ impl GpEmulator {
             None => vec![Vec::new(); scores.len()],
             Some(e) => {
                 if e.dim() != y.dim() {
-                    return Err(EmuError::Data(format!("the output errors are {}×{} but the outputs {}×{}", e.nrows(), e.ncols(), y.nrows(), y.ncols())));
+                    return Err(EmuError::Data(format!(
+                        "the output errors are {}×{} but the outputs {}×{}",
+                        e.nrows(),
+                        e.ncols(),
+                        y.nrows(),
+                        y.ncols()
+                    )));
                 }
                 if let Some(((i, j), v)) = e.indexed_iter().find(|(_, v)| !(v.is_finite() && **v >= 0.0)) {
                     return Err(EmuError::Data(format!("output errors row {}, column {}: {v} is not a finite sd >= 0", i + 1, j + 1)));
@@ -167,7 +179,9 @@ impl GpEmulator {
             .par_iter()
             .zip(known.into_par_iter())
             .enumerate()
-            .map(|(c, (s, kn))| Gp::fit(settings.kernel, u.clone(), p, s, kn, settings.restarts, settings.seed.wrapping_add(c as u64), HyperBounds::default()))
+            .map(|(c, (s, kn))| {
+                Gp::fit(settings.kernel, u.clone(), p, s, kn, settings.restarts, settings.seed.wrapping_add(c as u64), HyperBounds::default())
+            })
             .collect::<Result<_, _>>()?;
         let input_names = (1..=p).map(|d| format!("x{d}")).collect();
         let output_names = (1..=y.ncols()).map(|j| format!("y{j}")).collect();
@@ -311,7 +325,11 @@ impl GpEmulator {
             inputs_unit: x.chunks(p).map(|r| r.to_vec()).collect(),
             log_params: self.gps.iter().map(|g| g.log_params.clone()).collect(),
             scores: self.scores.clone(),
-            known_noise: if self.gps.iter().all(|g| g.known_noise().is_empty()) { Vec::new() } else { self.gps.iter().map(|g| g.known_noise().to_vec()).collect() },
+            known_noise: if self.gps.iter().all(|g| g.known_noise().is_empty()) {
+                Vec::new()
+            } else {
+                self.gps.iter().map(|g| g.known_noise().to_vec()).collect()
+            },
         };
         serde_json::to_string(&saved).map_err(|e| EmuError::Format(e.to_string()))
     }
@@ -346,9 +364,27 @@ impl GpEmulator {
         }
         let x: Vec<f64> = s.inputs_unit.concat();
         let gps = (0..k)
-            .map(|c| Gp::condition(s.settings.kernel, s.log_params[c].clone(), x.clone(), p, &s.scores[c], s.known_noise.get(c).cloned().unwrap_or_default()))
+            .map(|c| {
+                Gp::condition(
+                    s.settings.kernel,
+                    s.log_params[c].clone(),
+                    x.clone(),
+                    p,
+                    &s.scores[c],
+                    s.known_noise.get(c).cloned().unwrap_or_default(),
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(GpEmulator { lower: s.lower, upper: s.upper, input_names: s.input_names, output_names: s.output_names, settings: s.settings, pca: s.pca, gps, scores: s.scores })
+        Ok(GpEmulator {
+            lower: s.lower,
+            upper: s.upper,
+            input_names: s.input_names,
+            output_names: s.output_names,
+            settings: s.settings,
+            pca: s.pca,
+            gps,
+            scores: s.scores,
+        })
     }
 }
 

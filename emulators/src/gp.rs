@@ -12,9 +12,9 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::kernel::Kernel;
-use crate::{linalg, simd};
 use crate::optim::minimize;
 use crate::EmuError;
+use crate::{linalg, simd};
 
 /// Bounds of the hyperparameters (natural scale; inputs live in the unit box,
 /// targets have unit variance).
@@ -164,7 +164,8 @@ impl Gp {
         let (inv_l2, signal, noise) = unpack(&log_params, p);
         let k = train_cov(kernel, &x, p, &inv_l2, signal, noise, &known);
         let n = y.len();
-        let f = factor(k, y).ok_or_else(|| EmuError::Fit("the training covariance is not positive definite (duplicate design points with no noise?)".into()))?;
+        let f = factor(k, y)
+            .ok_or_else(|| EmuError::Fit("the training covariance is not positive definite (duplicate design points with no noise?)".into()))?;
         let lml = -0.5 * simd::dot(y, &f.alpha) - 0.5 * f.logdet - 0.5 * n as f64 * (2.0 * std::f64::consts::PI).ln();
         let linv_t = DMatrix::from_column_slice(n, n, &linalg::tri_inverse(&f.l, n)).transpose();
         let alpha = DVector::from_vec(f.alpha);
@@ -177,7 +178,16 @@ impl Gp {
     /// default start and `restarts` random starts (seeded), keeping the best.
     /// `known`: the known noise variance of each training point, or empty.
     #[allow(clippy::too_many_arguments)]
-    pub fn fit(kernel: Kernel, x: Vec<f64>, p: usize, y: &[f64], known: Vec<f64>, restarts: usize, seed: u64, bounds: HyperBounds) -> Result<Gp, EmuError> {
+    pub fn fit(
+        kernel: Kernel,
+        x: Vec<f64>,
+        p: usize,
+        y: &[f64],
+        known: Vec<f64>,
+        restarts: usize,
+        seed: u64,
+        bounds: HyperBounds,
+    ) -> Result<Gp, EmuError> {
         let yv = DVector::from_column_slice(y);
         let mut lo = vec![bounds.length.0.ln(); p];
         let mut hi = vec![bounds.length.1.ln(); p];
@@ -205,7 +215,8 @@ impl Gp {
                 }
             }
         }
-        let (_, params) = best.ok_or_else(|| EmuError::Fit("no start of the hyperparameter optimization gave a positive-definite covariance".into()))?;
+        let (_, params) =
+            best.ok_or_else(|| EmuError::Fit("no start of the hyperparameter optimization gave a positive-definite covariance".into()))?;
         Gp::condition(kernel, params, x, p, y, known)
     }
 
@@ -303,7 +314,9 @@ mod tests {
         let (x, y) = data(90);
         let yv = DVector::from_vec(y);
         let some: Vec<f64> = (0..90).map(|i| 1e-3 * (1 + i % 3) as f64).collect();
-        for (kernel, known) in [(Kernel::Se, vec![]), (Kernel::Matern32, vec![]), (Kernel::Matern52, vec![]), (Kernel::Se, some.clone()), (Kernel::Matern52, some)] {
+        for (kernel, known) in
+            [(Kernel::Se, vec![]), (Kernel::Matern32, vec![]), (Kernel::Matern52, vec![]), (Kernel::Se, some.clone()), (Kernel::Matern52, some)]
+        {
             let t = vec![-1.0, 0.3, 0.2, -5.0];
             let (_, g) = lml_grad(kernel, &x, 2, &yv, &known, &t).unwrap();
             for d in 0..4 {

@@ -44,8 +44,8 @@
 
 mod emulator;
 mod gp;
-mod linalg;
 pub mod kernel;
+mod linalg;
 mod optim;
 mod pca;
 mod settings;
@@ -54,9 +54,9 @@ pub mod synthetic;
 pub mod validate;
 
 pub use emulator::{ComponentInfo, GpEmulator};
-pub use settings::{EmulatorSettings, TrainSettings, DEFAULT_EXPLAINED, DEFAULT_RESTARTS, MAX_RESTARTS};
 pub use kernel::{Kernel, UnknownKernel};
 pub use pca::Components;
+pub use settings::{EmulatorSettings, TrainSettings, DEFAULT_EXPLAINED, DEFAULT_RESTARTS, MAX_RESTARTS};
 pub use validate::Validation;
 
 /// Errors of the emulator crate.

@@ -47,7 +47,17 @@ pub(crate) fn inverse_from_tri_inverse(m: &[f64], n: usize) -> Vec<f64> {
     let mut out = vec![0.0; n * n];
     let mr = MatRef::from_column_major_slice(m, n, n);
     let dst = MatMut::from_column_major_slice_mut(&mut out, n, n);
-    tri_matmul(dst, BlockStructure::TriangularLower, Accum::Replace, mr.transpose(), BlockStructure::TriangularUpper, mr, BlockStructure::TriangularLower, 1.0, Par::Seq);
+    tri_matmul(
+        dst,
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        mr.transpose(),
+        BlockStructure::TriangularUpper,
+        mr,
+        BlockStructure::TriangularLower,
+        1.0,
+        Par::Seq,
+    );
     mirror_lower(&mut out, n);
     out
 }
@@ -86,7 +96,17 @@ pub(crate) fn add_row_sumsq_times_upper(ks: &[f64], m: usize, n: usize, lt: &[f6
 pub(crate) fn add_gram(c: &mut [f64], b: &[f64], k: usize, o: usize) {
     let br = MatRef::from_row_major_slice(b, k, o);
     let dst = MatMut::from_column_major_slice_mut(c, o, o);
-    tri_matmul(dst, BlockStructure::TriangularLower, Accum::Add, br.transpose(), BlockStructure::Rectangular, br, BlockStructure::Rectangular, 1.0, Par::Seq);
+    tri_matmul(
+        dst,
+        BlockStructure::TriangularLower,
+        Accum::Add,
+        br.transpose(),
+        BlockStructure::Rectangular,
+        br,
+        BlockStructure::Rectangular,
+        1.0,
+        Par::Seq,
+    );
     mirror_lower(c, o);
 }
 

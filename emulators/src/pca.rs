@@ -60,7 +60,9 @@ impl Pca {
                 return Err(EmuError::Data(format!("npc = {k}: choose between 1 and {max_k} (outputs: {m}, runs: {n})")));
             }
             Components::Fixed(k) => k,
-            Components::Explained(f) if !(f > 0.0 && f <= 1.0) => return Err(EmuError::Data(format!("explained-variance fraction {f} is not in (0, 1]"))),
+            Components::Explained(f) if !(f > 0.0 && f <= 1.0) => {
+                return Err(EmuError::Data(format!("explained-variance fraction {f} is not in (0, 1]")))
+            }
             Components::Explained(f) => {
                 let mut acc = 0.0;
                 let mut k = max_k;

@@ -61,7 +61,12 @@ impl EmulatorSettings {
             (None, Some(f)) => Components::Explained(f),
             (None, None) => Components::Explained(DEFAULT_EXPLAINED),
         };
-        let s = TrainSettings { components, kernel: self.kernel, restarts: self.restarts.unwrap_or(DEFAULT_RESTARTS), seed: self.seed.unwrap_or(default_seed) };
+        let s = TrainSettings {
+            components,
+            kernel: self.kernel,
+            restarts: self.restarts.unwrap_or(DEFAULT_RESTARTS),
+            seed: self.seed.unwrap_or(default_seed),
+        };
         s.check()?;
         Ok(s)
     }
@@ -97,7 +102,9 @@ impl TrainSettings {
     pub fn check(&self) -> Result<(), EmuError> {
         match self.components {
             Components::Fixed(0) => return Err(EmuError::Settings("npc = 0: keep at least 1 principal component".into())),
-            Components::Explained(f) if !(f > 0.0 && f <= 1.0) => return Err(EmuError::Settings(format!("explained = {f}: the explained-variance fraction must be in (0, 1]"))),
+            Components::Explained(f) if !(f > 0.0 && f <= 1.0) => {
+                return Err(EmuError::Settings(format!("explained = {f}: the explained-variance fraction must be in (0, 1]")))
+            }
             _ => {}
         }
         if self.restarts > MAX_RESTARTS {

@@ -56,7 +56,18 @@ seqcal_vmath::dispatch! {
 /// term. `xs`: training inputs over length scales, `p × n`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn grad_column_body(kernel: Kernel, signal: f64, i: usize, n: usize, xs: &[f64], alpha: &[f64], kinv_col: &[f64], k_col: &[f64], c: &mut [f64], dl: &mut [f64]) -> f64 {
+fn grad_column_body(
+    kernel: Kernel,
+    signal: f64,
+    i: usize,
+    n: usize,
+    xs: &[f64],
+    alpha: &[f64],
+    kinv_col: &[f64],
+    k_col: &[f64],
+    c: &mut [f64],
+    dl: &mut [f64],
+) -> f64 {
     let m = n - i - 1;
     let (c, ai) = (&mut c[..m], alpha[i]);
     let p = xs.len() / n;

@@ -81,14 +81,29 @@ pub fn run_model(x: &Array2<f64>, outputs: usize, f: impl Fn(&[f64]) -> Vec<f64>
 /// of the size an event-averaged observable has (0.3% to 3%).
 pub mod heavy_ion {
     use ndarray::Array2;
+    use rand::RngExt;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
-    use rand::RngExt;
 
     /// Parameter names.
     pub const PARAMS: [&str; 17] = [
-        "norm", "trento_p", "fluct_k", "nucleon_w", "dmin3", "tau_fs", "v_fs", "etas_hrg", "etas_min", "etas_slope", "etas_crv", "etas_t_kink", "zetas_max",
-        "zetas_width", "zetas_t0", "t_switch", "n_c",
+        "norm",
+        "trento_p",
+        "fluct_k",
+        "nucleon_w",
+        "dmin3",
+        "tau_fs",
+        "v_fs",
+        "etas_hrg",
+        "etas_min",
+        "etas_slope",
+        "etas_crv",
+        "etas_t_kink",
+        "zetas_max",
+        "zetas_width",
+        "zetas_t0",
+        "t_switch",
+        "n_c",
     ];
     /// Prior box.
     pub const BOUNDS: [(f64, f64); 17] = [
@@ -162,7 +177,14 @@ pub mod heavy_ion {
         };
         let beta = |c: f64| {
             let (e, z) = (avg(c, &etas), avg(c, &zetas));
-            (0.75 * (1.0 - c).powf(0.3) * (1.0 + 0.12 * (1.0 + tau).ln() * vfs) * (0.8 / w).powf(0.25) * (1.0 - 1.2 * z) * (1.0 - 0.25 * e) * (1.0 + 0.02 * dmin)).tanh()
+            (0.75
+                * (1.0 - c).powf(0.3)
+                * (1.0 + 0.12 * (1.0 + tau).ln() * vfs)
+                * (0.8 / w).powf(0.25)
+                * (1.0 - 1.2 * z)
+                * (1.0 - 0.25 * e)
+                * (1.0 + 0.02 * dmin))
+                .tanh()
         };
         let mass = [0.1396, 0.4937, 0.9383];
         let mpt = |c: f64, m: f64| {
@@ -178,7 +200,9 @@ pub mod heavy_ion {
         for m in mass {
             out.extend(C8.iter().map(|&c| mpt(c, m)));
         }
-        out.extend(C8.iter().map(|&c| 0.01 * (1.0 + 3.0 * c).powf(1.1) / (norm / 15.0).sqrt() * k.powf(-0.3) * (w / 0.8).powf(-0.3) * (1.0 + 0.3 / nc)));
+        out.extend(
+            C8.iter().map(|&c| 0.01 * (1.0 + 3.0 * c).powf(1.1) / (norm / 15.0).sqrt() * k.powf(-0.3) * (w / 0.8).powf(-0.3) * (1.0 + 0.3 / nc)),
+        );
         // Eccentricities: geometry plus fluctuations (fewer for large k, wider nucleons, more constituents).
         let fl = |c: f64| (0.8 / w).sqrt() * (1.0 + 0.6 * c) * (1.0 + 0.5 / nc) * (1.0 + 0.04 * dmin) / k.sqrt();
         let geo = |c: f64| 0.5 * c * (1.25 - c) * (1.0 + 0.15 * tp);

@@ -52,7 +52,12 @@ pub fn score(mean: &Array2<f64>, sd: &Array2<f64>, truth: ArrayView2<'_, f64>, s
         c1 += a;
         c2 += b;
         let nf = n.max(1) as f64;
-        outputs.push(OutputScore { name: names.get(j).cloned().unwrap_or_else(|| format!("y{}", j + 1)), rmse_std: (s / nf).sqrt(), coverage_1sd: a as f64 / nf, coverage_2sd: b as f64 / nf });
+        outputs.push(OutputScore {
+            name: names.get(j).cloned().unwrap_or_else(|| format!("y{}", j + 1)),
+            rmse_std: (s / nf).sqrt(),
+            coverage_1sd: a as f64 / nf,
+            coverage_2sd: b as f64 / nf,
+        });
     }
     let tot = (n * o).max(1) as f64;
     Validation { n_points: n, rmse_std: (se / tot).sqrt(), coverage_1sd: c1 as f64 / tot, coverage_2sd: c2 as f64 / tot, outputs }
@@ -85,7 +90,13 @@ pub fn holdout(emu: &GpEmulator, x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>)
 ///
 /// # Errors
 /// As [`GpEmulator::train`]; `k` outside `2..=n`.
-pub fn kfold(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>, bounds: &[(f64, f64)], settings: &TrainSettings, k: usize) -> Result<Validation, EmuError> {
+pub fn kfold(
+    x: ArrayView2<'_, f64>,
+    y: ArrayView2<'_, f64>,
+    bounds: &[(f64, f64)],
+    settings: &TrainSettings,
+    k: usize,
+) -> Result<Validation, EmuError> {
     let n = x.nrows();
     if k < 2 || k > n {
         return Err(EmuError::Data(format!("k-fold needs 2 <= k <= {n}, got {k}")));

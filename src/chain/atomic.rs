@@ -31,9 +31,10 @@ pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<
             None => ".partial".to_string(),
         })
         .tempfile_in(dir)
-        .map_err(|e| Error::io(path, std::io::Error::new(e.kind(), format!("cannot create a file in {}: {}", dir.display(), std::io::Error::from(e.kind())))))?;
+        .map_err(|e| {
+            Error::io(path, std::io::Error::new(e.kind(), format!("cannot create a file in {}: {}", dir.display(), std::io::Error::from(e.kind()))))
+        })?;
     write(tmp.path())?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }
-

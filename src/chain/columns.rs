@@ -64,7 +64,12 @@ pub type Columns = PerDraw<bool>;
 impl<T> PerDraw<T> {
     /// Builds each column's value with `f`.
     pub fn from_fn(mut f: impl FnMut(Column) -> T) -> Self {
-        PerDraw { log_prob: f(Column::LogProb), log_prior: f(Column::LogPrior), log_likelihood: f(Column::LogLikelihood), weights: f(Column::Weights) }
+        PerDraw {
+            log_prob: f(Column::LogProb),
+            log_prior: f(Column::LogPrior),
+            log_likelihood: f(Column::LogLikelihood),
+            weights: f(Column::Weights),
+        }
     }
 
     /// The value of column `c`.

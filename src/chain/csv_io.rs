@@ -26,10 +26,11 @@ pub fn write_csv(chain: &Chain, path: &Path) -> Result<()> {
     }
     super::write_atomically(path, |tmp| {
         let mut w = csv::Writer::from_path(tmp).map_err(|e| Error::chain(path, e.to_string()))?;
-        let extra: Vec<(&str, &Array2<f64>)> = [("log_prob", &chain.log_prob), ("log_prior", &chain.log_prior), ("log_likelihood", &chain.log_likelihood), ("weight", &chain.weights)]
-            .into_iter()
-            .filter_map(|(n, a)| a.as_ref().map(|a| (n, a)))
-            .collect();
+        let extra: Vec<(&str, &Array2<f64>)> =
+            [("log_prob", &chain.log_prob), ("log_prior", &chain.log_prior), ("log_likelihood", &chain.log_likelihood), ("weight", &chain.weights)]
+                .into_iter()
+                .filter_map(|(n, a)| a.as_ref().map(|a| (n, a)))
+                .collect();
         let mut header = vec!["iteration".to_string(), "walker".to_string()];
         header.extend(chain.names.iter().cloned());
         header.extend(extra.iter().map(|(n, _)| n.to_string()));
@@ -111,7 +112,10 @@ pub fn read_csv(path: &Path) -> Result<Chain> {
     let n = rows.iter().map(|r| r.0).max().unwrap_or(0) + 1;
     let w = rows.iter().map(|r| r.1).max().unwrap_or(0) + 1;
     if n * w != rows.len() {
-        return Err(Error::chain(path, format!("{} rows do not fill {n} iterations x {w} walkers: every (iteration, walker) pair must appear exactly once", rows.len())));
+        return Err(Error::chain(
+            path,
+            format!("{} rows do not fill {n} iterations x {w} walkers: every (iteration, walker) pair must appear exactly once", rows.len()),
+        ));
     }
     let d = names.len();
     let mut draws = Array3::from_elem((n, w, d), f64::NAN);

@@ -72,7 +72,12 @@ impl Chain {
 
     /// The per-draw arrays, as one [`PerDraw`] of references.
     pub fn per_draw(&self) -> PerDraw<Option<&Array2<f64>>> {
-        PerDraw { log_prob: self.log_prob.as_ref(), log_prior: self.log_prior.as_ref(), log_likelihood: self.log_likelihood.as_ref(), weights: self.weights.as_ref() }
+        PerDraw {
+            log_prob: self.log_prob.as_ref(),
+            log_prior: self.log_prior.as_ref(),
+            log_likelihood: self.log_likelihood.as_ref(),
+            weights: self.weights.as_ref(),
+        }
     }
 
     /// Replaces every per-draw array.
@@ -171,7 +176,10 @@ impl Chain {
 pub(crate) fn check_finite_draws(source: &Path, draws: &Array3<f64>, row0: usize, names: &[String]) -> Result<()> {
     if let Some(((i, w, j), v)) = draws.indexed_iter().find(|(_, v)| !v.is_finite()) {
         let name = names.get(j).map(String::as_str).unwrap_or("?");
-        return Err(Error::chain(source, format!("draw at iteration {}, walker {w}, parameter {name:?} is {v}: a chain must hold finite values", row0 + i)));
+        return Err(Error::chain(
+            source,
+            format!("draw at iteration {}, walker {w}, parameter {name:?} is {v}: a chain must hold finite values", row0 + i),
+        ));
     }
     Ok(())
 }

@@ -36,4 +36,3 @@ pub fn write_any(chain: &Chain, path: &Path) -> Result<()> {
 pub fn is_csv(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))
 }
-

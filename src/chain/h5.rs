@@ -8,8 +8,8 @@ use hdf5::Dataset;
 use ndarray::{s, Array1, Array2, Array3};
 
 use super::columns::{Column, Columns, PerDraw};
-use super::schema::{attr_i64, attr_string, dataset, h5err, open_file, open_group, required_usize, string_list_attr, ACCEPTED, CHAIN, RESERVED};
 use super::data::{check_finite_draws, check_per_draw, Chain};
+use super::schema::{attr_i64, attr_string, dataset, h5err, open_file, open_group, required_usize, string_list_attr, ACCEPTED, CHAIN, RESERVED};
 use crate::memory;
 use crate::{Error, Result};
 
@@ -105,10 +105,16 @@ impl ChainReader {
         let log_prob = dataset(path, &g, Column::LogProb.name())?;
         let shape = chain.shape();
         if shape.len() != 3 || shape[1] != walkers || shape[2] != dim {
-            return Err(Error::chain(path, format!("dataset 'chain' has shape {shape:?} but the attributes say {walkers} walkers x {dim} parameters")));
+            return Err(Error::chain(
+                path,
+                format!("dataset 'chain' has shape {shape:?} but the attributes say {walkers} walkers x {dim} parameters"),
+            ));
         }
         if shape[0] < iterations {
-            return Err(Error::chain(path, format!("attribute 'iteration' says {iterations} rows but dataset 'chain' holds only {}: the file is truncated", shape[0])));
+            return Err(Error::chain(
+                path,
+                format!("attribute 'iteration' says {iterations} rows but dataset 'chain' holds only {}: the file is truncated", shape[0]),
+            ));
         }
         let check2 = |ds: &Dataset, name: &str| -> Result<()> {
             let s = ds.shape();

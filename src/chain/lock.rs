@@ -53,7 +53,14 @@ impl OutputLock {
         use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
         use std::os::unix::io::AsRawFd;
         for _ in 0..100 {
-            let mut f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(NEW_FILE_MODE).open(&lock).map_err(|e| Error::io(&lock, e))?;
+            let mut f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(NEW_FILE_MODE)
+                .open(&lock)
+                .map_err(|e| Error::io(&lock, e))?;
             // SAFETY: flock on a descriptor owned by `f`.
             let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
             if r != 0 {
@@ -62,7 +69,10 @@ impl OutputLock {
                     Some(libc::EWOULDBLOCK) => {
                         let mut text = String::new();
                         let _ = f.read_to_string(&mut text);
-                        let holder = text.trim().parse::<u32>().map_or_else(|_| "another seqcal process".to_string(), |pid| format!("another seqcal process (pid {pid})"));
+                        let holder = text
+                            .trim()
+                            .parse::<u32>()
+                            .map_or_else(|_| "another seqcal process".to_string(), |pid| format!("another seqcal process (pid {pid})"));
                         Err(Error::Usage(format!(
                             "{} is being written by {holder}: wait for it to finish or stop it (two writers would mix their results; lock file {})",
                             target.display(),

@@ -32,15 +32,14 @@ mod state;
 mod stats;
 mod writer;
 
+pub(crate) use atomic::write_atomically;
 pub use columns::{Column, Columns, PerDraw};
 pub use csv_io::{read_csv, write_csv};
+pub use data::Chain;
+pub use files::{is_csv, read_any, write_any};
 pub use h5::{read_hdf5, ChainReader, Header, RowBlock};
 pub use lock::OutputLock;
 pub use schema::GROUP;
 pub use state::SamplerState;
 pub use stats::{ParamSummary, Summary};
 pub use writer::{write_hdf5, ChainLayout, ChainWriter, Step};
-pub use data::Chain;
-pub(crate) use atomic::write_atomically;
-pub use files::{is_csv, read_any, write_any};
-

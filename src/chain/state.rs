@@ -15,8 +15,8 @@ use hdf5::types::VarLenUnicode;
 use ndarray::{s, Array1, Array2};
 use sha2::{Digest, Sha256};
 
-use super::schema::{h5err, set_i64_attr, set_string_attr, STATE_GROUP};
 use super::h5::ChainReader;
+use super::schema::{h5err, set_i64_attr, set_string_attr, STATE_GROUP};
 use crate::{Error, Result};
 
 /// Everything a sampler needs to continue a run exactly where it stopped:
@@ -98,13 +98,19 @@ impl SamplerState {
         if let Some(lp) = &row.per_draw.log_prob {
             let same = lp.row(0).iter().zip(self.values.column(0)).all(|(a, b)| a.to_bits() == b.to_bits());
             if !same {
-                return refuse(format!("does not match the chain's log_prob at iteration {} (a kill during a flush can leave them apart)", self.iteration));
+                return refuse(format!(
+                    "does not match the chain's log_prob at iteration {} (a kill during a flush can leave them apart)",
+                    self.iteration
+                ));
             }
         }
         if stored_coordinates {
             let same = row.draws.slice(s![0, .., ..]).iter().zip(self.positions.iter()).all(|(a, b)| a.to_bits() == b.to_bits());
             if !same {
-                return refuse(format!("does not match the chain's draws at iteration {} (a kill during a flush can leave them apart)", self.iteration));
+                return refuse(format!(
+                    "does not match the chain's draws at iteration {} (a kill during a flush can leave them apart)",
+                    self.iteration
+                ));
             }
         }
         Ok(())
@@ -148,7 +154,8 @@ pub(crate) fn read_state(p: &Path, g: &hdf5::Group) -> Result<Option<SamplerStat
     if !g.link_exists(STATE_GROUP) {
         return Ok(None);
     }
-    let damaged = |what: String| Error::chain(p, format!("cannot resume: the stored sampler state is damaged or truncated ({what}); start over with --force"));
+    let damaged =
+        |what: String| Error::chain(p, format!("cannot resume: the stored sampler state is damaged or truncated ({what}); start over with --force"));
     let e = |err: hdf5::Error| damaged(err.to_string());
     let sg = g.group(STATE_GROUP).map_err(e)?;
     let kind = sg.attr("kind").and_then(|a| a.read_scalar::<VarLenUnicode>()).map_err(e)?.as_str().to_owned();

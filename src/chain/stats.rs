@@ -85,7 +85,11 @@ impl Moments {
     }
 
     fn sd(&self) -> f64 {
-        if self.w > 0.0 { (self.m2 / self.w).max(0.0).sqrt() } else { f64::NAN }
+        if self.w > 0.0 {
+            (self.m2 / self.w).max(0.0).sqrt()
+        } else {
+            f64::NAN
+        }
     }
 }
 

@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 use hdf5::types::VarLenUnicode;
 use ndarray::{s, Array1, Array2, Array3, ArrayView1, ArrayView2};
 
-use super::columns::{Column, Columns, PerDraw};
-use super::schema::{dataset, h5err, open_file, open_group, set_i64_attr, set_string_attr, ACCEPTED, CHAIN, GROUP};
-use super::state::{write_state, SamplerState};
 use super::atomic::write_atomically;
+use super::columns::{Column, Columns, PerDraw};
 use super::data::Chain;
 use super::h5::{ChainReader, Header};
+use super::schema::{dataset, h5err, open_file, open_group, set_i64_attr, set_string_attr, ACCEPTED, CHAIN, GROUP};
+use super::state::{write_state, SamplerState};
 use crate::memory;
 use crate::{Error, Result};
 
@@ -215,7 +215,13 @@ impl ChainWriter {
     pub fn resume_at(path: &Path, state: &SamplerState, flush_every: usize) -> Result<(Self, Header)> {
         let (mut w, header) = Self::resume(path, flush_every)?;
         if state.iteration > header.iterations || state.accepted.len() != header.walkers {
-            return Err(Error::chain(path, format!("the sampler state (iteration {}) does not match the chain ({} rows, {} walkers)", state.iteration, header.iterations, header.walkers)));
+            return Err(Error::chain(
+                path,
+                format!(
+                    "the sampler state (iteration {}) does not match the chain ({} rows, {} walkers)",
+                    state.iteration, header.iterations, header.walkers
+                ),
+            ));
         }
         w.rows_on_disk = state.iteration;
         w.accepted = state.accepted.to_vec();
@@ -366,7 +372,8 @@ impl ChainWriter {
         if self.buf_rows > 0 {
             let chain = dataset(&p, &g, CHAIN)?;
             chain.resize((new, w, d)).map_err(|e| h5err(&p, "growing 'chain'", e))?;
-            let block = Array3::from_shape_vec((self.buf_rows, w, d), std::mem::take(&mut self.buf_draws)).map_err(|e| Error::chain(&p, e.to_string()))?;
+            let block =
+                Array3::from_shape_vec((self.buf_rows, w, d), std::mem::take(&mut self.buf_draws)).map_err(|e| Error::chain(&p, e.to_string()))?;
             chain.write_slice(&block, s![old..new, .., ..]).map_err(|e| h5err(&p, "writing 'chain'", e))?;
             for (c, keep) in stored(self.columns).iter() {
                 if !*keep {
@@ -374,7 +381,8 @@ impl ChainWriter {
                 }
                 let ds = dataset(&p, &g, c.name())?;
                 ds.resize((new, w)).map_err(|e| h5err(&p, "growing a per-draw dataset", e))?;
-                let a = Array2::from_shape_vec((self.buf_rows, w), std::mem::take(self.buf.get_mut(c))).map_err(|e| Error::chain(&p, e.to_string()))?;
+                let a =
+                    Array2::from_shape_vec((self.buf_rows, w), std::mem::take(self.buf.get_mut(c))).map_err(|e| Error::chain(&p, e.to_string()))?;
                 ds.write_slice(&a, s![old..new, ..]).map_err(|e| h5err(&p, "writing a per-draw dataset", e))?;
             }
         }
@@ -513,7 +521,8 @@ fn create_layout(path: &Path, layout: &ChainLayout, flush_every: usize) -> Resul
 pub fn write_hdf5(chain: &Chain, path: &Path) -> Result<()> {
     chain.validate(path)?;
     write_atomically(path, |tmp| {
-        let layout = ChainLayout::new(chain.names.clone(), chain.walkers()).bounds(chain.bounds.clone()).columns(chain.columns()).attrs(chain.attrs.clone());
+        let layout =
+            ChainLayout::new(chain.names.clone(), chain.walkers()).bounds(chain.bounds.clone()).columns(chain.columns()).attrs(chain.attrs.clone());
         let mut w = ChainWriter::create(tmp, &layout, chain.iterations())?;
         w.write_block(chain)?;
         w.finish()

@@ -37,7 +37,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a staged calibration: emulators, stages in dependency order, comparisons, report.
-    #[command(after_help = "Examples:\n  seqcal run examples/sequential/pipeline.toml\n  seqcal run pipeline.toml --only joint\n  seqcal run pipeline.toml --force --runs-dir /scratch/runs\n\nA stage whose inputs and settings are unchanged is reused (content hash); --force reruns.")]
+    #[command(
+        after_help = "Examples:\n  seqcal run examples/sequential/pipeline.toml\n  seqcal run pipeline.toml --only joint\n  seqcal run pipeline.toml --force --runs-dir /scratch/runs\n\nA stage whose inputs and settings are unchanged is reused (content hash); --force reruns."
+    )]
     Run(RunArgs),
     /// Shipped examples.
     #[command(subcommand)]
@@ -66,7 +68,9 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum EmulatorCommand {
     /// Train a PCA + GP emulator on a design and its model outputs.
-    #[command(after_help = "Example:\n  seqcal emulator example -o ex\n  seqcal emulator train --design ex/design.csv --outputs ex/outputs.csv --bounds ex/bounds.csv --npc 8 -o emu.json")]
+    #[command(
+        after_help = "Example:\n  seqcal emulator example -o ex\n  seqcal emulator train --design ex/design.csv --outputs ex/outputs.csv --bounds ex/bounds.csv --npc 8 -o emu.json"
+    )]
     Train(EmuTrainArgs),
     /// Score an emulator on held-out runs: per-output RMSE (in training sd) and 1/2-sd coverage.
     #[command(after_help = "Example:\n  seqcal emulator validate emu.json --design ex/design_val.csv --outputs ex/outputs_val.csv -o report.json")]
@@ -383,7 +387,9 @@ pub struct CompareArgs {
 #[derive(Debug, Subcommand)]
 pub enum PlotCommand {
     /// Corner plot: 1-D marginals on the diagonal, 39.3/86.5/98.9% contours below, chains overlaid.
-    #[command(after_help = "Examples:\n  seqcal plot corner run.h5 -o corner.png\n  seqcal plot corner seq.h5 joint.h5 --labels sequential,joint --discard 1000 -o compare.svg\n  seqcal plot corner stage.h5 --truths truth.csv --range prior --titles -o corner.png")]
+    #[command(
+        after_help = "Examples:\n  seqcal plot corner run.h5 -o corner.png\n  seqcal plot corner seq.h5 joint.h5 --labels sequential,joint --discard 1000 -o compare.svg\n  seqcal plot corner stage.h5 --truths truth.csv --range prior --titles -o corner.png"
+    )]
     Corner(CornerArgs),
 }
 
@@ -443,17 +449,23 @@ pub enum PlotRange {
 #[derive(Debug, Subcommand)]
 pub enum PriorCommand {
     /// Draw from a prior described in a TOML file and write the draws as a chain.
-    #[command(after_help = "Example prior.toml:\n  kind = \"product\"\n  blocks = [\n    { kind = \"uniform\", names = [\"a\", \"b\"], bounds = [[0, 1], [-2, 2]] },\n    { kind = \"normal\", names = [\"c\"], mean = 0.5, sd = 0.1 },\n  ]\n\nThen:\n  seqcal prior sample --config prior.toml -n 10000 -o draws.h5 --seed 7")]
+    #[command(
+        after_help = "Example prior.toml:\n  kind = \"product\"\n  blocks = [\n    { kind = \"uniform\", names = [\"a\", \"b\"], bounds = [[0, 1], [-2, 2]] },\n    { kind = \"normal\", names = [\"c\"], mean = 0.5, sd = 0.1 },\n  ]\n\nThen:\n  seqcal prior sample --config prior.toml -n 10000 -o draws.h5 --seed 7"
+    )]
     Sample(SampleArgs),
     /// List the prior kinds and their settings.
     List,
     /// Train a normalizing-flow prior on a posterior chain (RealNVP as in Roch & Shen; MAF and neural spline flows with --arch).
-    #[command(after_help = "Example:\n  seqcal prior train stage1.h5 --loss kl --layers 6 --batch 1000 --lr 1e-3 --steps 5000 -o prior.safetensors\n  seqcal prior train stage1.h5 --arch nsf_coupling --bins 8 --tail-bound 5 --lu -o prior.safetensors\n\nWrites prior.safetensors (weights) and prior.json (architecture, bounds, metrics, chain hash).\nUse it as `kind = \"flow\", model = \"prior.safetensors\"` or with `seqcal prior sample prior.safetensors`.")]
+    #[command(
+        after_help = "Example:\n  seqcal prior train stage1.h5 --loss kl --layers 6 --batch 1000 --lr 1e-3 --steps 5000 -o prior.safetensors\n  seqcal prior train stage1.h5 --arch nsf_coupling --bins 8 --tail-bound 5 --lu -o prior.safetensors\n\nWrites prior.safetensors (weights) and prior.json (architecture, bounds, metrics, chain hash).\nUse it as `kind = \"flow\", model = \"prior.safetensors\"` or with `seqcal prior sample prior.safetensors`."
+    )]
     Train(TrainArgs),
     /// Evaluate a flow prior's log density at the points of a CSV file.
     Eval(EvalArgs),
     /// Train a grid of flow configurations, rank them by average KL against held-out draws, keep the best.
-    #[command(after_help = "Example:\n  seqcal prior scan chain.h5 --arch realnvp,nsf_coupling --batch 500,1000 --layers 2,6 --lr 1e-3,5e-4 --loss kl,nll --steps 2000 -o scan/\n\nWrites scan/scan.json, scan/scan.md and the best model scan/best.safetensors (+ best.json).")]
+    #[command(
+        after_help = "Example:\n  seqcal prior scan chain.h5 --arch realnvp,nsf_coupling --batch 500,1000 --layers 2,6 --lr 1e-3,5e-4 --loss kl,nll --steps 2000 -o scan/\n\nWrites scan/scan.json, scan/scan.md and the best model scan/best.safetensors (+ best.json)."
+    )]
     Scan(ScanArgs),
 }
 

@@ -60,7 +60,13 @@ pub(super) fn train(a: &EmuTrainArgs) -> Result<()> {
     };
     let bounds: Vec<(f64, f64)> = bounds_lu.rows().into_iter().map(|r| (r[0], r[1])).collect();
     if design.data.nrows() != outputs.data.nrows() {
-        return Err(Error::Usage(format!("{} has {} runs but {} has {}: the rows must match", a.design.display(), design.data.nrows(), a.outputs.display(), outputs.data.nrows())));
+        return Err(Error::Usage(format!(
+            "{} has {} runs but {} has {}: the rows must match",
+            a.design.display(),
+            design.data.nrows(),
+            a.outputs.display(),
+            outputs.data.nrows()
+        )));
     }
     let t = std::time::Instant::now();
     let emu = GpEmulator::train_with_errors(design.data.view(), outputs.data.view(), errors.as_ref().map(|e| e.view()), &bounds, &settings)
@@ -68,9 +74,9 @@ pub(super) fn train(a: &EmuTrainArgs) -> Result<()> {
         .with_names(design.header, outputs.header);
     let fit_s = t.elapsed().as_secs_f64();
     let cv = match a.kfold {
-        Some(k) => Some(
-            val::kfold(design.data.view(), outputs.data.view(), &bounds, &settings, k).map_err(|e| Error::Usage(format!("--kfold {k}: {e}")))?,
-        ),
+        Some(k) => {
+            Some(val::kfold(design.data.view(), outputs.data.view(), &bounds, &settings, k).map_err(|e| Error::Usage(format!("--kfold {k}: {e}")))?)
+        }
         None => None,
     };
     write_text(&a.output, &emu.to_json()?)?;
@@ -79,13 +85,29 @@ pub(super) fn train(a: &EmuTrainArgs) -> Result<()> {
         let j = serde_json::json!({"output": a.output, "fit_s": fit_s, "n_components": emu.n_components(), "explained": emu.explained_variance(), "kernel": kernel.name(), "components": comps, "kfold": cv});
         println!("{j}");
     } else {
-        println!("trained {} components ({:.4} of the variance), kernel {}, in {fit_s:.2} s -> {}", emu.n_components(), emu.explained_variance(), kernel.name(), a.output.display());
+        println!(
+            "trained {} components ({:.4} of the variance), kernel {}, in {fit_s:.2} s -> {}",
+            emu.n_components(),
+            emu.explained_variance(),
+            kernel.name(),
+            a.output.display()
+        );
         for (c, info) in comps.iter().enumerate() {
             let ls: Vec<String> = info.length_scales.iter().map(|l| format!("{l:.3}")).collect();
-            println!("  pc{:<3} length scales [{}]  signal {:.3}  noise {:.2e}  log ML {:.1}", c + 1, ls.join(", "), info.signal_variance, info.noise_variance, info.log_marginal_likelihood);
+            println!(
+                "  pc{:<3} length scales [{}]  signal {:.3}  noise {:.2e}  log ML {:.1}",
+                c + 1,
+                ls.join(", "),
+                info.signal_variance,
+                info.noise_variance,
+                info.log_marginal_likelihood
+            );
         }
         if let (Some(v), Some(k)) = (&cv, a.kfold) {
-            println!("{k}-fold cross-validation: rmse/sd {:.4}, 1-sd coverage {:.3}, 2-sd coverage {:.3} ({} runs)", v.rmse_std, v.coverage_1sd, v.coverage_2sd, v.n_points);
+            println!(
+                "{k}-fold cross-validation: rmse/sd {:.4}, 1-sd coverage {:.3}, 2-sd coverage {:.3} ({} runs)",
+                v.rmse_std, v.coverage_1sd, v.coverage_2sd, v.n_points
+            );
         }
     }
     Ok(())
@@ -108,7 +130,8 @@ pub(super) fn validate(a: &EmuValidateArgs) -> Result<()> {
     let emu = load(&a.emulator)?;
     let design = read_table_as(&a.design, &["design_val", "design"])?.select(emu.input_names(), "the emulator's inputs")?;
     let outputs = read_table_as(&a.outputs, &["outputs_val", "outputs"])?.select(emu.output_names(), "the emulator's outputs")?;
-    let v = val::holdout(&emu, design.view(), outputs.view()).map_err(|e| Error::Usage(format!("{} / {}: {e}", a.design.display(), a.outputs.display())))?;
+    let v = val::holdout(&emu, design.view(), outputs.view())
+        .map_err(|e| Error::Usage(format!("{} / {}: {e}", a.design.display(), a.outputs.display())))?;
     let json = serde_json::to_string_pretty(&v).map_err(|e| Error::Usage(e.to_string()))?;
     if let Some(out) = &a.output {
         write_text(out, &json)?;
@@ -121,7 +144,15 @@ pub(super) fn validate(a: &EmuValidateArgs) -> Result<()> {
     for o in &v.outputs {
         let _ = writeln!(s, "{:<16} {:>10} {:>9.3} {:>9.3}", o.name, four_digits(o.rmse_std), o.coverage_1sd, o.coverage_2sd);
     }
-    let _ = writeln!(s, "{:<16} {:>10} {:>9.3} {:>9.3}   ({} points; Gaussian: 0.683, 0.954)", "all", four_digits(v.rmse_std), v.coverage_1sd, v.coverage_2sd, v.n_points);
+    let _ = writeln!(
+        s,
+        "{:<16} {:>10} {:>9.3} {:>9.3}   ({} points; Gaussian: 0.683, 0.954)",
+        "all",
+        four_digits(v.rmse_std),
+        v.coverage_1sd,
+        v.coverage_2sd,
+        v.n_points
+    );
     print!("{s}");
     Ok(())
 }
@@ -190,7 +221,11 @@ pub(super) fn example(a: &EmuExampleArgs) -> Result<()> {
     let (pnames, onames, bounds_v): (Vec<String>, Vec<String>, Vec<(f64, f64)>) = if heavy {
         (heavy_ion::PARAMS.iter().map(|s| s.to_string()).collect(), heavy_ion::output_names(), heavy_ion::BOUNDS.to_vec())
     } else {
-        (synthetic::PARAMS.iter().map(|s| s.to_string()).collect(), (1..=synthetic::OUTPUTS).map(|j| format!("y{j:02}")).collect(), synthetic::BOUNDS.to_vec())
+        (
+            synthetic::PARAMS.iter().map(|s| s.to_string()).collect(),
+            (1..=synthetic::OUTPUTS).map(|j| format!("y{j:02}")).collect(),
+            synthetic::BOUNDS.to_vec(),
+        )
     };
     let x = synthetic::latin_hypercube(n_design, &bounds_v, a.seed);
     let xv = synthetic::latin_hypercube(n_validation, &bounds_v, a.seed.wrapping_add(1));
@@ -204,15 +239,24 @@ pub(super) fn example(a: &EmuExampleArgs) -> Result<()> {
         (synthetic::run(&x), synthetic::run(&xv), None)
     };
     let lu: Vec<String> = vec!["lower".into(), "upper".into()];
-    let mut tables: Vec<(&str, &Array2<f64>, &[String])> =
-        vec![("design", &x, &pnames), ("outputs", &y, &onames), ("design_val", &xv, &pnames), ("outputs_val", &yv, &onames), ("bounds", &bounds, &lu)];
+    let mut tables: Vec<(&str, &Array2<f64>, &[String])> = vec![
+        ("design", &x, &pnames),
+        ("outputs", &y, &onames),
+        ("design_val", &xv, &pnames),
+        ("outputs_val", &yv, &onames),
+        ("bounds", &bounds, &lu),
+    ];
     if let Some(e) = &err {
         tables.push(("output_errors", e, &onames));
     }
     if a.hdf5 {
         let path = a.output.join("runs.h5");
         write_hdf5_tables(&path, &tables)?;
-        println!("wrote {} with datasets {} ({n_design} runs, {n_validation} validation runs)", path.display(), tables.iter().map(|t| t.0).collect::<Vec<_>>().join(", "));
+        println!(
+            "wrote {} with datasets {} ({n_design} runs, {n_validation} validation runs)",
+            path.display(),
+            tables.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
+        );
         return Ok(());
     }
     let table = |x: &Array2<f64>, head: &[String]| {

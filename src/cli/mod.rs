@@ -10,8 +10,8 @@ mod emulator_cmd;
 mod plot_cmd;
 mod prior_cmd;
 mod run_cmd;
-mod scan_cmd;
 mod sample_cmd;
+mod scan_cmd;
 
 pub use args::Cli;
 

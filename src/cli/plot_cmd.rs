@@ -25,7 +25,12 @@ pub(super) fn corner(a: &CornerArgs) -> Result<()> {
         let wanted = if a.params.is_empty() { c.names.clone() } else { a.params.clone() };
         let idx: Vec<usize> = wanted
             .iter()
-            .map(|n| c.names.iter().position(|m| m == n).ok_or_else(|| Error::chain(path, format!("has no parameter {n:?} (it has: {})", c.names.join(", ")))))
+            .map(|n| {
+                c.names
+                    .iter()
+                    .position(|m| m == n)
+                    .ok_or_else(|| Error::chain(path, format!("has no parameter {n:?} (it has: {})", c.names.join(", "))))
+            })
             .collect::<Result<_>>()?;
         match &names {
             None => {
@@ -34,7 +39,10 @@ pub(super) fn corner(a: &CornerArgs) -> Result<()> {
                 all_names = c.names.clone();
             }
             Some(n) if *n != wanted => {
-                return Err(Error::chain(path, format!("holds parameters [{}], the first chain [{}]: pass --params to plot the common ones", wanted.join(", "), n.join(", "))));
+                return Err(Error::chain(
+                    path,
+                    format!("holds parameters [{}], the first chain [{}]: pass --params to plot the common ones", wanted.join(", "), n.join(", ")),
+                ));
             }
             Some(_) => {
                 for (b, &j) in bounds.iter_mut().zip(&idx) {

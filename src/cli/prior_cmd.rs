@@ -27,7 +27,12 @@ pub(super) fn sample(a: &SampleArgs, registry: &PriorRegistry) -> Result<()> {
     let n = usize::try_from(a.n).unwrap_or(usize::MAX);
     // The draws, their log densities (twice) and the sampler's working copies.
     let bytes = a.n as f64 * (2.0 * prior.dim() as f64 + 4.0) * 8.0;
-    check_memory(format!("{} draws of {} parameters", a.n, prior.dim()), bytes, "ask for fewer draws with -n, or draw several files with different --seed").map_err(|e| Error::Usage(e.to_string()))?;
+    check_memory(
+        format!("{} draws of {} parameters", a.n, prior.dim()),
+        bytes,
+        "ask for fewer draws with -n, or draw several files with different --seed",
+    )
+    .map_err(|e| Error::Usage(e.to_string()))?;
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
     let x = prior.sample(&mut rng, n);
     let mut lp = vec![0.0; n];
@@ -71,7 +76,10 @@ pub(super) fn list(registry: &PriorRegistry) -> Result<()> {
 
 pub(super) fn train(a: &TrainArgs) -> Result<()> {
     if a.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
-        return Err(Error::Usage(format!("{}: the model needs an extension other than .json (its sidecar is the .json), e.g. prior.safetensors", a.output.display())));
+        return Err(Error::Usage(format!(
+            "{}: the model needs an extension other than .json (its sidecar is the .json), e.g. prior.safetensors",
+            a.output.display()
+        )));
     }
     let mut opts = FlowOptions {
         loss: a.loss,

@@ -25,7 +25,8 @@ pub(super) fn run(a: &RunArgs, registry: &PriorRegistry) -> Result<()> {
                 v
             })
             .collect();
-        let j = serde_json::json!({"dir": report.dir, "wall_seconds": t.elapsed().as_secs_f64(), "stages": stages, "comparisons": report.comparisons});
+        let j =
+            serde_json::json!({"dir": report.dir, "wall_seconds": t.elapsed().as_secs_f64(), "stages": stages, "comparisons": report.comparisons});
         println!("{}", serde_json::to_string_pretty(&j).map_err(|e| Error::Usage(e.to_string()))?);
         return Ok(());
     }

@@ -80,7 +80,11 @@ fn resolve(a: &SampleCmdArgs, stage: &StageFile) -> Result<Resolved> {
     if sampler != "ensemble" {
         return Err(Error::Usage(format!("unknown sampler {sampler:?}; samplers: ensemble")));
     }
-    let spec = a.target.clone().or_else(|| stage.target.clone()).ok_or_else(|| Error::Usage("no target: pass --target or set `target` in the stage file".into()))?;
+    let spec = a
+        .target
+        .clone()
+        .or_else(|| stage.target.clone())
+        .ok_or_else(|| Error::Usage("no target: pass --target or set `target` in the stage file".into()))?;
     let r = Resolved {
         spec,
         walkers: a.walkers.or(sm.walkers).unwrap_or(32),
@@ -111,7 +115,10 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
     let r = resolve(a, &stage)?;
     let burn_given = a.burn.or(stage.sampler.burn);
     if let Some(b) = burn_given.filter(|&b| b >= r.steps) {
-        return Err(Error::Usage(format!("--burn {b} is not below --steps {}: burn-in drops the first iterations, the rest are summarized; lower --burn or raise --steps", r.steps)));
+        return Err(Error::Usage(format!(
+            "--burn {b} is not below --steps {}: burn-in drops the first iterations, the rest are summarized; lower --burn or raise --steps",
+            r.steps
+        )));
     }
     if let Some(n) = a.threads {
         // Only fails when a pool already exists (a second call in one process).
@@ -137,7 +144,9 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
     let sampler_dim = target.likelihood.dim();
     settings.check(sampler_dim)?;
     let out_dim = target.space.dim();
-    memory::require(run_bytes(r.steps, r.walkers, out_dim.max(sampler_dim)), || format!("sampling {} iterations x {} walkers x {} parameters", r.steps, r.walkers, out_dim))?;
+    memory::require(run_bytes(r.steps, r.walkers, out_dim.max(sampler_dim)), || {
+        format!("sampling {} iterations x {} walkers x {} parameters", r.steps, r.walkers, out_dim)
+    })?;
     let prior_text = target.prior.as_ref().map(|p| p.describe()).unwrap_or_else(|| "none (the target's density is the posterior)".into());
     let run_id = run_identity(&spec, &r, &settings, &prior_text);
 
@@ -209,7 +218,16 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
     if steps == 0 && !a.quiet {
         eprintln!("the chain already holds {done_before} iterations (>= --steps {}): nothing to run", r.steps);
     }
-    let run = EnsembleRun { posterior: &posterior, transform: transform.as_deref(), out_dim, steps, progress: !a.quiet && !a.json, accepted_before, done_before, relocate_until };
+    let run = EnsembleRun {
+        posterior: &posterior,
+        transform: transform.as_deref(),
+        out_dim,
+        steps,
+        progress: !a.quiet && !a.json,
+        accepted_before,
+        done_before,
+        relocate_until,
+    };
     let outcome = run.run(&mut ensemble, writer.as_mut());
     if let Some(w) = writer {
         match &outcome {
@@ -245,7 +263,8 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
     let burn = burn_given.unwrap_or(iterations / 10).min(iterations);
     let kept = draws.slice(s![burn.., .., ..]);
     let stranded = diagnostics::stranded_walkers(log_prob.slice(s![burn.., ..]), sampler_dim);
-    let summary = summarize(a, &r, &spec, &settings, space.names(), &outcome, kept.to_owned(), &accepted, iterations, burn, log_z, &stranded, relocate_until);
+    let summary =
+        summarize(a, &r, &spec, &settings, space.names(), &outcome, kept.to_owned(), &accepted, iterations, burn, log_z, &stranded, relocate_until);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| Error::Usage(e.to_string()))?);
     } else if !a.quiet {
@@ -311,7 +330,13 @@ fn initial_positions(
     Err(Error::Usage("this target has no proper prior to start the walkers from: pass --prior prior.toml or --init chain.h5".into()))
 }
 
-fn positions_from_file(path: &Path, space: &seqcal_api::ParamSpace, transform: Option<&dyn targets::Transform>, walkers: usize, dim: usize) -> Result<Array2<f64>> {
+fn positions_from_file(
+    path: &Path,
+    space: &seqcal_api::ParamSpace,
+    transform: Option<&dyn targets::Transform>,
+    walkers: usize,
+    dim: usize,
+) -> Result<Array2<f64>> {
     let c = chain::read_any(path)?;
     if c.names != space.names() {
         return Err(Error::chain(path, format!("holds parameters [{}] but the target's are [{}]", c.names.join(", "), space.names().join(", "))));
@@ -360,7 +385,10 @@ fn summarize(
         "try --relocate-stuck N with --burn N (stranded walkers are moved onto others during burn-in)"
     };
     let warnings = diagnostics::warnings(&d, stranded, settings.walkers, o.failed_evaluations, o.evaluations, hint);
-    let flat = kept.to_shape((kept.len_of(Axis(0)) * kept.len_of(Axis(1)), kept.len_of(Axis(2)))).map(|v| v.to_owned()).unwrap_or_else(|_| Array2::zeros((0, names.len())));
+    let flat = kept
+        .to_shape((kept.len_of(Axis(0)) * kept.len_of(Axis(1)), kept.len_of(Axis(2))))
+        .map(|v| v.to_owned())
+        .unwrap_or_else(|_| Array2::zeros((0, names.len())));
     let mean: Vec<f64> = (0..names.len()).map(|j| flat.column(j).mean().unwrap_or(f64::NAN)).collect();
     let sd: Vec<f64> = (0..names.len()).map(|j| flat.column(j).std(0.0)).collect();
     let acc = accepted.mapv(|x| x / iterations.max(1) as f64);
@@ -379,13 +407,22 @@ fn summarize(
         evaluations: o.evaluations,
         evaluations_per_second: o.evaluations as f64 / o.wall_seconds.max(1e-12),
         density_seconds: o.density_seconds,
-        overhead_ns_per_evaluation: if o.evaluations > 0 { (o.wall_seconds - o.density_seconds).max(0.0) * 1e9 / o.evaluations as f64 } else { f64::NAN },
+        overhead_ns_per_evaluation: if o.evaluations > 0 {
+            (o.wall_seconds - o.density_seconds).max(0.0) * 1e9 / o.evaluations as f64
+        } else {
+            f64::NAN
+        },
         failed_evaluations: o.failed_evaluations,
         rejected_non_finite: o.non_finite,
         relocated_walkers: o.relocated,
         stuck_walkers: stranded.walkers.len(),
         stuck_fraction: stranded.fraction,
-        acceptance: Acceptance { mean: acc.mean().unwrap_or(f64::NAN), min: acc.iter().copied().fold(f64::INFINITY, f64::min), max: acc.iter().copied().fold(f64::NEG_INFINITY, f64::max), per_walker: acc.to_vec() },
+        acceptance: Acceptance {
+            mean: acc.mean().unwrap_or(f64::NAN),
+            min: acc.iter().copied().fold(f64::INFINITY, f64::min),
+            max: acc.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            per_walker: acc.to_vec(),
+        },
         mean,
         sd,
         tau: d.autocorr.tau.clone(),

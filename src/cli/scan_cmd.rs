@@ -49,7 +49,8 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
             for &layers in &a.layers {
                 for &batch in &a.batch {
                     for &lr in &a.lr {
-                        let mut o = FlowOptions { arch, loss, layers, batch, lr, hidden: a.hidden, steps: a.steps, seed: a.seed, ..FlowOptions::default() };
+                        let mut o =
+                            FlowOptions { arch, loss, layers, batch, lr, hidden: a.hidden, steps: a.steps, seed: a.seed, ..FlowOptions::default() };
                         a.layer.apply(&mut o);
                         grid.push(o.check().map_err(|e| Error::Usage(e.to_string()))?);
                     }
@@ -63,7 +64,8 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
     }
     let chain = full.discard(a.discard);
     let space = ParamSpace::new(chain.names.clone(), chain.bounds.clone()).map_err(|e| Error::chain(&a.chain, e.to_string()))?;
-    let d = TrainingDraws::from_chain(&chain_draws(&chain, a.chain.display().to_string(), &a.chain, a.discard)).map_err(|e| Error::chain(&a.chain, e.to_string()))?;
+    let d = TrainingDraws::from_chain(&chain_draws(&chain, a.chain.display().to_string(), &a.chain, a.discard))
+        .map_err(|e| Error::chain(&a.chain, e.to_string()))?;
     let n = d.x.nrows();
     if n < 50 {
         return Err(Error::chain(&a.chain, format!("{n} usable draws: a scan needs at least 50")));
@@ -78,12 +80,17 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
     let hold: Array2<f64> = match &d.weights {
         None => d.x.select(Axis(0), hold_idx),
         Some(w) => {
-            let cum: Vec<f64> = hold_idx.iter().scan(0.0, |acc, &i| {
-                *acc += w[i];
-                Some(*acc)
-            }).collect();
+            let cum: Vec<f64> = hold_idx
+                .iter()
+                .scan(0.0, |acc, &i| {
+                    *acc += w[i];
+                    Some(*acc)
+                })
+                .collect();
             let total = cum.last().copied().unwrap_or(0.0);
-            let picks: Vec<usize> = (0..hold_idx.len()).map(|_| hold_idx[cum.partition_point(|&c| c <= rng.random_range(0.0..total.max(f64::MIN_POSITIVE))).min(hold_idx.len() - 1)]).collect();
+            let picks: Vec<usize> = (0..hold_idx.len())
+                .map(|_| hold_idx[cum.partition_point(|&c| c <= rng.random_range(0.0..total.max(f64::MIN_POSITIVE))).min(hold_idx.len() - 1)])
+                .collect();
             d.x.select(Axis(0), &picks)
         }
     };
@@ -99,11 +106,23 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
         let mut spec = o.spec.clone();
         spec.dim = space.dim();
         let loss = o.train.loss;
-        let mut row = Row { arch: spec.kind.name().to_string(), loss: loss.name().to_string(), layers: 2 * spec.pairs, batch: o.train.batch, lr: o.train.lr, steps: 0, ms_per_step: f64::NAN, kl_1d: f64::NAN, kl_2d: f64::NAN, error: None };
+        let mut row = Row {
+            arch: spec.kind.name().to_string(),
+            loss: loss.name().to_string(),
+            layers: 2 * spec.pairs,
+            batch: o.train.batch,
+            lr: o.train.lr,
+            steps: 0,
+            ms_per_step: f64::NAN,
+            kl_1d: f64::NAN,
+            kl_2d: f64::NAN,
+            error: None,
+        };
         match FlowPrior::train(space.clone(), o.bounded, &draws, &spec, &o.train) {
             Ok(mut prior) => {
                 let m = prior.sidecar().metrics.clone().unwrap_or_default();
-                let sample = prior.try_sample(&mut ChaCha8Rng::seed_from_u64(a.seed ^ 0x5eed), hold.nrows()).map_err(|e| Error::Usage(e.to_string()))?;
+                let sample =
+                    prior.try_sample(&mut ChaCha8Rng::seed_from_u64(a.seed ^ 0x5eed), hold.nrows()).map_err(|e| Error::Usage(e.to_string()))?;
                 let kl = KlSummary::compute(hold.view(), sample.view());
                 (row.steps, row.ms_per_step, row.kl_1d, row.kl_2d) = (m.steps, m.ms_per_step, kl.mean_kl_1d, kl.mean_kl_2d);
                 if best.as_ref().is_none_or(|(b, _)| kl.mean_kl_1d < *b) {
@@ -114,7 +133,19 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
             Err(e) => row.error = Some(e.to_string()),
         }
         if !a.quiet {
-            eprintln!("[{}/{total}] arch {}{} loss {} layers {} batch {} lr {:e}: KL 1-D {:.5}, 2-D {:.5}{}", rows.len() + 1, row.arch, if a.layer.lu { " + lu" } else { "" }, row.loss, row.layers, row.batch, row.lr, row.kl_1d, row.kl_2d, row.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default());
+            eprintln!(
+                "[{}/{total}] arch {}{} loss {} layers {} batch {} lr {:e}: KL 1-D {:.5}, 2-D {:.5}{}",
+                rows.len() + 1,
+                row.arch,
+                if a.layer.lu { " + lu" } else { "" },
+                row.loss,
+                row.layers,
+                row.batch,
+                row.lr,
+                row.kl_1d,
+                row.kl_2d,
+                row.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+            );
         }
         rows.push(row);
     }
@@ -131,7 +162,21 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
         floor.mean_kl_2d
     );
     for (i, r) in rows.iter().enumerate() {
-        md.push_str(&format!("| {} | {}{} | {} | {} | {} | {:e} | {} | {:.2} | {:.5} | {:.5} | {} |\n", i + 1, r.arch, if a.layer.lu { " + lu" } else { "" }, r.loss, r.layers, r.batch, r.lr, r.steps, r.ms_per_step, r.kl_1d, r.kl_2d, r.error.as_deref().unwrap_or("")));
+        md.push_str(&format!(
+            "| {} | {}{} | {} | {} | {} | {:e} | {} | {:.2} | {:.5} | {:.5} | {} |\n",
+            i + 1,
+            r.arch,
+            if a.layer.lu { " + lu" } else { "" },
+            r.loss,
+            r.layers,
+            r.batch,
+            r.lr,
+            r.steps,
+            r.ms_per_step,
+            r.kl_1d,
+            r.kl_2d,
+            r.error.as_deref().unwrap_or("")
+        ));
     }
     let Some((_, prior)) = best else {
         return Err(Error::Usage(format!("no configuration trained: {}", rows.first().and_then(|r| r.error.clone()).unwrap_or_default())));

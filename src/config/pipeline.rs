@@ -237,7 +237,9 @@ impl Pipeline {
             let in_set = |e: Error| err(format!("data set {name:?}: {e}"));
             d.emulator.check(self.seed).map_err(|e| err(format!("data set {name:?}: emulator: {e}")))?;
             // Design columns by name: the parameters, in any order.
-            crate::table::read_table_as(&self.resolve(&d.design), &["design"]).and_then(|t| t.select(&params.names, "the pipeline's parameters")).map_err(in_set)?;
+            crate::table::read_table_as(&self.resolve(&d.design), &["design"])
+                .and_then(|t| t.select(&params.names, "the pipeline's parameters"))
+                .map_err(in_set)?;
             // The data: `value` and `error`, or `value` (and an unused `error`) with a covariance file.
             let data = crate::table::read_table_as(&self.resolve(&d.data), &["data"]).map_err(in_set)?;
             let (required, optional): (&[&str], &[&str]) = if d.covariance.is_some() { (&["value"], &["error"]) } else { (&["value", "error"], &[]) };
@@ -402,17 +404,43 @@ b = "joint"
         assert!(e.contains("prior file") && e.contains("published.h5 does not exist"), "{e}");
         let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"A\"]\n[[compare]]\na = \"x\"\nb = \"z\"\n", "");
         assert!(e.contains("[[compare]] names stage \"z\""), "{e}");
-        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n", "[datasets.D]\ndata = \"A.csv\"\ndesign = \"design3.csv\"\noutputs = \"A_model.csv\"\n");
-        assert!(e.contains("data set \"D\"") && e.contains("unknown column \"c\": the pipeline's parameters are [a, b], in any order; the header has 3 columns [a, b, c]"), "{e}");
-        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n", "[datasets.D]\ndata = \"hash.csv\"\ndesign = \"design.csv\"\noutputs = \"A_model.csv\"\n");
-        assert!(e.contains("hash.csv: no column \"value\", unknown column \"# value\": the data's columns are [value, error]") && e.contains("remove the '#'"), "{e}");
-        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n", "[datasets.D]\ndata = \"A.csv\"\ndesign = \"nohead.csv\"\noutputs = \"A_model.csv\"\n");
+        let e = error(
+            "[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n",
+            "[datasets.D]\ndata = \"A.csv\"\ndesign = \"design3.csv\"\noutputs = \"A_model.csv\"\n",
+        );
+        assert!(
+            e.contains("data set \"D\"")
+                && e.contains("unknown column \"c\": the pipeline's parameters are [a, b], in any order; the header has 3 columns [a, b, c]"),
+            "{e}"
+        );
+        let e = error(
+            "[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n",
+            "[datasets.D]\ndata = \"hash.csv\"\ndesign = \"design.csv\"\noutputs = \"A_model.csv\"\n",
+        );
+        assert!(
+            e.contains("hash.csv: no column \"value\", unknown column \"# value\": the data's columns are [value, error]")
+                && e.contains("remove the '#'"),
+            "{e}"
+        );
+        let e = error(
+            "[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n",
+            "[datasets.D]\ndata = \"A.csv\"\ndesign = \"nohead.csv\"\noutputs = \"A_model.csv\"\n",
+        );
         assert!(e.contains("nohead.csv: line 1 looks like data, not a header"), "{e}");
-        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n", "[datasets.D]\ndata = \"A.csv\"\ndesign = \"design.csv\"\noutputs = \"A_model.csv\"\nemulator = { kernal = \"se\" }\n");
+        let e = error(
+            "[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n",
+            "[datasets.D]\ndata = \"A.csv\"\ndesign = \"design.csv\"\noutputs = \"A_model.csv\"\nemulator = { kernal = \"se\" }\n",
+        );
         assert!(e.contains("unknown field `kernal`, expected one of `npc`, `explained`, `kernel`, `restarts`, `seed`"), "{e}");
-        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n", "[datasets.D]\ndata = \"A.csv\"\ndesign = \"design.csv\"\noutputs = \"A_model.csv\"\nemulator = { restarts = 5000 }\n");
+        let e = error(
+            "[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n",
+            "[datasets.D]\ndata = \"A.csv\"\ndesign = \"design.csv\"\noutputs = \"A_model.csv\"\nemulator = { restarts = 5000 }\n",
+        );
         assert!(e.contains("data set \"D\": emulator: restarts = 5000: at most 1000"), "{e}");
-        let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n", "[datasets.D]\ndata = \"nope.csv\"\ndesign = \"design.csv\"\noutputs = \"A_model.csv\"\n");
+        let e = error(
+            "[[stages]]\nname = \"x\"\ndatasets = [\"D\"]\n",
+            "[datasets.D]\ndata = \"nope.csv\"\ndesign = \"design.csv\"\noutputs = \"A_model.csv\"\n",
+        );
         assert!(e.contains("data file") && e.contains("nope.csv does not exist"), "{e}");
         let e = error("[[stages]]\nname = \"x\"\ndatasets = [\"A\"]\nsampler = { walkerz = 3 }\n", "");
         assert!(e.contains("unknown field `walkerz`"), "{e}");

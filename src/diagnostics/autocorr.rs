@@ -70,7 +70,11 @@ fn center(x: ArrayView1<'_, f64>, nfft: usize) -> (f64, Option<f64>) {
     let ss: f64 = x.iter().map(|&v| (v - mean) * (v - mean)).sum();
     // A NaN or infinite value makes `ss` non-finite: the NaN flows into the
     // spectrum on purpose, so that the result reports it.
-    if ss == 0.0 { (mean, None) } else { (mean, Some(1.0 / (nfft as f64 * ss))) }
+    if ss == 0.0 {
+        (mean, None)
+    } else {
+        (mean, Some(1.0 / (nfft as f64 * ss)))
+    }
 }
 
 impl AcfPlan {
@@ -248,7 +252,7 @@ fn windowed_time(f: &[f64], c: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{Array3, s};
+    use ndarray::{s, Array3};
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
     use rand_distr::{Distribution, StandardNormal};
@@ -309,9 +313,17 @@ mod tests {
         // the walkers' own ACFs (odd walker count, one constant walker, and
         // a strided view of the chain).
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let full = Array3::from_shape_fn((600, 5, 2), |(t, k, d)| {
-            if k == 3 && d == 1 { 2.5 } else { (t as f64 * 0.05 * (k + 1) as f64).sin() + rng.random::<f64>() }
-        });
+        let full =
+            Array3::from_shape_fn(
+                (600, 5, 2),
+                |(t, k, d)| {
+                    if k == 3 && d == 1 {
+                        2.5
+                    } else {
+                        (t as f64 * 0.05 * (k + 1) as f64).sin() + rng.random::<f64>()
+                    }
+                },
+            );
         let chain = full.slice(s![..;2, .., ..]);
         let (n, w, dim) = chain.dim();
         let at = integrated_time(chain, DEFAULT_C, DEFAULT_TOL);

@@ -95,7 +95,6 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
     use rand_distr::{Distribution, StandardNormal};
 
-
     #[test]
     fn iid_draws_have_full_ess() {
         // For white noise the window stops at m ≈ 5, so τ̂ = 1 + 2 Σ_{k≤5} r̂_k

@@ -85,7 +85,6 @@ mod tests {
     use crate::diagnostics::testing::normal_chain;
     use ndarray::Array3;
 
-
     #[test]
     fn hand_computed_value() {
         // Halves [1, 2] and [3, 5]: W = (0.5 + 2)/2 = 1.25, n = 2,

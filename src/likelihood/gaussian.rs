@@ -61,12 +61,19 @@ impl DataSet {
     pub fn with_cov(name: &str, indices: Vec<usize>, values: Vec<f64>, cov: DMatrix<f64>) -> Result<DataSet> {
         let n = values.len();
         if indices.len() != n || cov.shape() != (n, n) {
-            return Err(Error::Usage(format!("data set '{name}': {n} values, {} output indices and a {}×{} covariance", indices.len(), cov.nrows(), cov.ncols())));
+            return Err(Error::Usage(format!(
+                "data set '{name}': {n} values, {} output indices and a {}×{} covariance",
+                indices.len(),
+                cov.nrows(),
+                cov.ncols()
+            )));
         }
         if values.iter().chain(cov.iter()).any(|v| !v.is_finite()) {
             return Err(Error::Usage(format!("data set '{name}': values and covariance must be finite")));
         }
-        let asym = (0..n).flat_map(|i| (0..i).map(move |j| (i, j))).any(|(i, j)| (cov[(i, j)] - cov[(j, i)]).abs() > 1e-10 * (cov[(i, i)].abs() + cov[(j, j)].abs()));
+        let asym = (0..n)
+            .flat_map(|i| (0..i).map(move |j| (i, j)))
+            .any(|(i, j)| (cov[(i, j)] - cov[(j, i)]).abs() > 1e-10 * (cov[(i, i)].abs() + cov[(j, j)].abs()));
         if asym {
             return Err(Error::Usage(format!("data set '{name}': the covariance matrix is not symmetric")));
         }
@@ -114,7 +121,10 @@ impl GaussianLikelihood {
             .iter()
             .map(|n| {
                 self.sets.iter().find(|s| s.name == *n).cloned().ok_or_else(|| {
-                    Error::Usage(format!("no data set '{n}'; there are: {}", self.sets.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")))
+                    Error::Usage(format!(
+                        "no data set '{n}'; there are: {}",
+                        self.sets.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ))
                 })
             })
             .collect::<Result<Vec<_>>>()?;

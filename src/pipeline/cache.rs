@@ -74,7 +74,13 @@ pub(super) fn dataset_hash(p: &Pipeline, name: &str, emulator_hash: &str) -> Res
 
 /// The hash of stage `i`, given its data sets' hashes and those of the
 /// stages before it (`dataset`, `stage`: by name).
-pub(super) fn stage_hash(cp: &CheckedPipeline, registry: &PriorRegistry, i: usize, dataset: impl Fn(&str) -> String, stage: impl Fn(&str) -> String) -> Result<String> {
+pub(super) fn stage_hash(
+    cp: &CheckedPipeline,
+    registry: &PriorRegistry,
+    i: usize,
+    dataset: impl Fn(&str) -> String,
+    stage: impl Fn(&str) -> String,
+) -> Result<String> {
     let p = &cp.pipeline;
     let st = &p.stages[i];
     let res = resolve_stage(p, st);

@@ -91,25 +91,37 @@ impl Likelihoods<'_> {
         let data_path = p.resolve(&d.data);
         let data = read_table_as(&data_path, &["data"])?;
         let col = |c: &str| data.header.iter().position(|h| h == c);
-        let value = col("value").ok_or_else(|| Error::config(&data_path, "needs a column named `value` (and `error`, unless the data set gives a covariance file)"))?;
+        let value = col("value")
+            .ok_or_else(|| Error::config(&data_path, "needs a column named `value` (and `error`, unless the data set gives a covariance file)"))?;
         let values: Vec<f64> = data.data.column(value).to_vec();
         let m = values.len();
         let outputs = seqcal_api::Emulator::output_dim(emu.as_ref());
         if m != outputs {
-            return Err(Error::config(&data_path, format!("holds {m} observables but the model outputs of data set {name:?} have {outputs} columns")));
+            return Err(Error::config(
+                &data_path,
+                format!("holds {m} observables but the model outputs of data set {name:?} have {outputs} columns"),
+            ));
         }
         let set = match &d.covariance {
             Some(c) => {
                 let cp = p.resolve(c);
                 let t = read_table_as(&cp, &["covariance"])?;
                 if t.data.dim() != (m, m) {
-                    return Err(Error::config(&cp, format!("the covariance must be {m} x {m} (one row and column per observable), found {} x {}", t.data.nrows(), t.data.ncols())));
+                    return Err(Error::config(
+                        &cp,
+                        format!(
+                            "the covariance must be {m} x {m} (one row and column per observable), found {} x {}",
+                            t.data.nrows(),
+                            t.data.ncols()
+                        ),
+                    ));
                 }
                 let cov = nalgebra::DMatrix::from_fn(m, m, |i, j| t.data[[i, j]]);
                 DataSet::with_cov(name, (0..m).collect(), values, cov)
             }
             None => {
-                let err = col("error").ok_or_else(|| Error::config(&data_path, "needs a column named `error` (or give the data set a covariance file)"))?;
+                let err =
+                    col("error").ok_or_else(|| Error::config(&data_path, "needs a column named `error` (or give the data set a covariance file)"))?;
                 DataSet::with_errors(name, (0..m).collect(), values, data.data.column(err).as_slice().unwrap_or(&data.data.column(err).to_vec()))
             }
         }

@@ -74,7 +74,8 @@ impl Layout {
         let Ok(entries) = std::fs::read_dir(&rdir) else { return Ok(()) };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let ours = name == "compare.json" || name == "summary.md" || (name.starts_with("corner_") && (name.ends_with(".png") || name.ends_with(".svg")));
+            let ours =
+                name == "compare.json" || name == "summary.md" || (name.starts_with("corner_") && (name.ends_with(".png") || name.ends_with(".svg")));
             if ours {
                 std::fs::remove_file(e.path()).map_err(|err| Error::io(&e.path(), err))?;
             }

@@ -158,7 +158,12 @@ pub fn run(cp: &CheckedPipeline, source: &Path, opts: &RunOptions, registry: &Pr
         let cached = cache::cached_record(&layout, &st.name, &hash);
         let rec = match (cached, selected) {
             (Some(rec), true) if !opts.force => {
-                say.say(format!("[{}/{total}] stage {}: inputs and settings unchanged, reusing {}", k + 1, st.name, layout.stage_dir(&st.name).display()));
+                say.say(format!(
+                    "[{}/{total}] stage {}: inputs and settings unchanged, reusing {}",
+                    k + 1,
+                    st.name,
+                    layout.stage_dir(&st.name).display()
+                ));
                 Some((rec, true))
             }
             (_, true) => {
@@ -185,7 +190,14 @@ fn stage_draws(layout: &Layout, rec: &StageRecord) -> Result<Array2<f64>> {
 
 /// `report/`: compare.json, corner plots, summary.md. Each stage's chain
 /// is read once; comparisons use every draw, plots at most 200 000.
-fn report(cp: &CheckedPipeline, source: &Path, layout: &Layout, space: &ParamSpace, stages: &[(StageRecord, bool)], say: Say) -> Result<Vec<Comparison>> {
+fn report(
+    cp: &CheckedPipeline,
+    source: &Path,
+    layout: &Layout,
+    space: &ParamSpace,
+    stages: &[(StageRecord, bool)],
+    say: Say,
+) -> Result<Vec<Comparison>> {
     let p = &cp.pipeline;
     let rdir = layout.report();
     std::fs::create_dir_all(&rdir).map_err(|e| Error::io(&rdir, e))?;

@@ -6,8 +6,8 @@
 //! source.
 
 use crate::prior::PriorRegistry;
-use seqcal_api::PriorFactory;
 use crate::{Error, Result};
+use seqcal_api::PriorFactory;
 
 /// Calls `f` on every prior table in `t` (a table with a `kind` key, `t`
 /// itself included), parents before the tables nested in them (`base`,

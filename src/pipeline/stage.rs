@@ -78,7 +78,9 @@ pub(super) fn steps_and_burn(sm: &SamplerTable, walkers: usize, dim: usize) -> R
     }
     let burn = sm.burn.unwrap_or(steps / 5);
     if burn >= steps {
-        return Err(Error::Usage(format!("burn = {burn} is not below steps = {steps}: burn-in drops the first iterations, the rest are the posterior; lower burn or raise steps")));
+        return Err(Error::Usage(format!(
+            "burn = {burn} is not below steps = {steps}: burn-in drops the first iterations, the rest are the posterior; lower burn or raise steps"
+        )));
     }
     memory::require(run_bytes(steps, walkers, dim), || format!("sampling {steps} iterations x {walkers} walkers x {dim} parameters"))?;
     Ok((steps, burn))
@@ -86,7 +88,15 @@ pub(super) fn steps_and_burn(sm: &SamplerTable, walkers: usize, dim: usize) -> R
 
 /// Runs stage `i` (its hash `hash`) with priors from `registry`; `finished`
 /// names the stages whose chains are complete.
-pub(super) fn run_stage(inp: RunContext<'_>, registry: &PriorRegistry, i: usize, hash: String, likelihoods: &mut Likelihoods<'_>, flows: &FlowTrainer, finished: &BTreeMap<String, usize>) -> Result<StageRecord> {
+pub(super) fn run_stage(
+    inp: RunContext<'_>,
+    registry: &PriorRegistry,
+    i: usize,
+    hash: String,
+    likelihoods: &mut Likelihoods<'_>,
+    flows: &FlowTrainer,
+    finished: &BTreeMap<String, usize>,
+) -> Result<StageRecord> {
     let p = inp.pipeline;
     let st = p.stages[i].clone();
     let res = resolve_stage(p, &st);
@@ -140,7 +150,16 @@ pub(super) fn run_stage(inp: RunContext<'_>, registry: &PriorRegistry, i: usize,
     let chain_path = inp.layout.chain(&st.name);
     let mut writer = ChainWriter::create(&chain_path, &layout, sm.checkpoint_every.unwrap_or(500).max(1) as usize)?;
     inp.say.say(format!("  sampling {} walkers x {steps} iterations", settings.walkers));
-    let run = EnsembleRun { posterior: &posterior, transform: None, out_dim: dim, steps, progress: inp.say.0, accepted_before: None, done_before: 0, relocate_until: burn };
+    let run = EnsembleRun {
+        posterior: &posterior,
+        transform: None,
+        out_dim: dim,
+        steps,
+        progress: inp.say.0,
+        accepted_before: None,
+        done_before: 0,
+        relocate_until: burn,
+    };
     let outcome = run.run(&mut ens, Some(&mut writer));
     match &outcome {
         Ok(_) => writer.finish()?,

@@ -34,7 +34,10 @@ impl ChainSource for ChainFiles {
     fn draws(&self, chain: ChainRef<'_>) -> Result<ChainDraws, ChainError> {
         let (path, burn, label) = match chain {
             ChainRef::Stage(s) => {
-                let (p, b) = self.stages.get(s).ok_or_else(|| ChainError::UnknownStage { stage: s.to_string(), known: self.stages.keys().cloned().collect() })?;
+                let (p, b) = self
+                    .stages
+                    .get(s)
+                    .ok_or_else(|| ChainError::UnknownStage { stage: s.to_string(), known: self.stages.keys().cloned().collect() })?;
                 (p.as_path(), *b, format!("stage {s}"))
             }
             ChainRef::Path(p) => (p, 0, p.display().to_string()),

@@ -1,8 +1,8 @@
 //! Kind `mixture`: the defensive mixture `(1-ε)·P + ε·Q`
 //! ([`DefensiveMixture`], from `seqcal-api` so that any plugin may build one).
 
-use serde::Deserialize;
 use seqcal_api::{parse_table, DefensiveMixture, KeyDoc, Prior, PriorError, PriorPlugin, StageContext};
+use serde::Deserialize;
 
 use super::spec;
 
@@ -24,8 +24,11 @@ impl MixtureOptions {
     /// # Errors
     /// A missing key, an epsilon outside `(0, 1)`, components over different parameters.
     pub fn check(self, ctx: &StageContext<'_>) -> Result<DefensiveMixture, PriorError> {
-        let eps = self.epsilon.ok_or_else(|| PriorError::spec("mixture", "missing key \"epsilon\" (weight of the defensive component, e.g. 0.05)"))?;
-        let table = |t: Option<toml::Table>, key: &str| t.ok_or_else(|| PriorError::spec("mixture", format!("missing table {key:?} (a prior with its own kind)")));
+        let eps =
+            self.epsilon.ok_or_else(|| PriorError::spec("mixture", "missing key \"epsilon\" (weight of the defensive component, e.g. 0.05)"))?;
+        let table = |t: Option<toml::Table>, key: &str| {
+            t.ok_or_else(|| PriorError::spec("mixture", format!("missing table {key:?} (a prior with its own kind)")))
+        };
         let main = ctx.factory.build(&table(self.main, "main")?, ctx)?;
         let def = ctx.factory.build(&table(self.defensive, "defensive")?, ctx)?;
         DefensiveMixture::new(main, def, eps)
@@ -46,7 +49,11 @@ impl PriorPlugin for MixturePlugin {
         Ok(Box::new(parse_table::<MixtureOptions>("mixture", t)?.check(ctx)?))
     }
     fn keys(&self) -> Vec<KeyDoc> {
-        vec![spec::key("epsilon", "weight of the defensive component, in (0, 1)"), spec::key("main", "the main component, a prior table"), spec::key("defensive", "the defensive component, a prior table")]
+        vec![
+            spec::key("epsilon", "weight of the defensive component, in (0, 1)"),
+            spec::key("main", "the main component, a prior table"),
+            spec::key("defensive", "the defensive component, a prior table"),
+        ]
     }
 }
 

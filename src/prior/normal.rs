@@ -3,8 +3,8 @@
 use ndarray::Array2;
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
-use serde::Deserialize;
 use seqcal_api::{parse_table, KeyDoc, ParamSpace, Prior, PriorError, PriorPlugin, StageContext};
+use serde::Deserialize;
 use statrs::function::erf::{erfc, erfc_inv};
 
 use super::spec::{self, BoundPair, PerParam};
@@ -83,7 +83,11 @@ impl Prior for Normal {
         }
         let q: f64 = theta.iter().zip(&self.mean).zip(&self.sd).map(|((x, m), s)| ((x - m) / s).powi(2)).sum();
         let lp = self.log_norm - 0.5 * q;
-        if lp.is_nan() { f64::NEG_INFINITY } else { lp }
+        if lp.is_nan() {
+            f64::NEG_INFINITY
+        } else {
+            lp
+        }
     }
 
     fn sample(&self, rng: &mut dyn Rng, n: usize) -> Array2<f64> {
@@ -129,7 +133,10 @@ impl TruncatedNormal {
         for (j, &(a, b)) in std_bounds.iter().enumerate() {
             let lm = log_mass(a, b);
             if !lm.is_finite() {
-                return Err(PriorError::spec(kind, format!("parameter {:?}: the interval holds no mass of N({}, {}^2)", space.names()[j], mean[j], sd[j])));
+                return Err(PriorError::spec(
+                    kind,
+                    format!("parameter {:?}: the interval holds no mass of N({}, {}^2)", space.names()[j], mean[j], sd[j]),
+                ));
             }
             log_norm -= sd[j].ln() + LN_SQRT_2PI + lm;
         }
@@ -240,7 +247,8 @@ impl TruncatedNormalOptions {
         let kind = "truncated_normal";
         let names = spec::names(self.names, kind, ctx)?;
         let d = names.len();
-        let bounds = spec::bounds_or_stage(self.bounds, &names, ctx).ok_or_else(|| PriorError::spec(kind, "missing key \"bounds\" ([lower, upper] per parameter)"))?;
+        let bounds = spec::bounds_or_stage(self.bounds, &names, ctx)
+            .ok_or_else(|| PriorError::spec(kind, "missing key \"bounds\" ([lower, upper] per parameter)"))?;
         let space = spec::space(kind, names, bounds)?;
         TruncatedNormal::new(space, PerParam::values(self.mean.as_ref(), kind, "mean", d)?, PerParam::values(self.sd.as_ref(), kind, "sd", d)?)
     }
@@ -260,7 +268,11 @@ impl PriorPlugin for NormalPlugin {
         Ok(Box::new(parse_table::<NormalOptions>("normal", t)?.check(ctx)?))
     }
     fn keys(&self) -> Vec<KeyDoc> {
-        vec![spec::key("names", "parameter names (default: the stage's)"), spec::key("mean", "a number or one per parameter"), spec::key("sd", "a number or one per parameter")]
+        vec![
+            spec::key("names", "parameter names (default: the stage's)"),
+            spec::key("mean", "a number or one per parameter"),
+            spec::key("sd", "a number or one per parameter"),
+        ]
     }
 }
 

@@ -2,8 +2,8 @@
 
 use ndarray::{s, Array2};
 use rand::Rng;
-use serde::Deserialize;
 use seqcal_api::{parse_table, KeyDoc, ParamSpace, Prior, PriorError, PriorPlugin, StageContext};
+use serde::Deserialize;
 
 use super::spec;
 

@@ -4,9 +4,9 @@
 
 use std::fmt;
 
+use seqcal_api::{KeyDoc, ParamSpace, PriorError, StageContext};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
-use seqcal_api::{KeyDoc, ParamSpace, PriorError, StageContext};
 
 /// A bound: a number, or `"inf"` / `"-inf"` (TOML's `inf` works too).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -103,7 +103,9 @@ impl PerParam {
             None => Err(PriorError::spec(kind, format!("missing key {key:?} (one number per parameter)"))),
             Some(PerParam::One(x)) => Ok(vec![*x; dim]),
             Some(PerParam::Each(list)) if list.len() == dim => Ok(list.clone()),
-            Some(PerParam::Each(list)) => Err(PriorError::spec(kind, format!("{key:?} has {} values but the prior has {dim} parameters", list.len()))),
+            Some(PerParam::Each(list)) => {
+                Err(PriorError::spec(kind, format!("{key:?} has {} values but the prior has {dim} parameters", list.len())))
+            }
         }
     }
 }
@@ -137,7 +139,10 @@ impl<'de> Deserialize<'de> for BoundPair {
 pub(crate) fn names(names: Option<Vec<String>>, kind: &str, ctx: &StageContext<'_>) -> Result<Vec<String>, PriorError> {
     match names {
         Some(n) => Ok(n),
-        None => ctx.space.map(|s| s.names().to_vec()).ok_or_else(|| PriorError::spec(kind, "missing key \"names\" (the parameter names this prior is over)")),
+        None => ctx
+            .space
+            .map(|s| s.names().to_vec())
+            .ok_or_else(|| PriorError::spec(kind, "missing key \"names\" (the parameter names this prior is over)")),
     }
 }
 

@@ -2,8 +2,8 @@
 
 use ndarray::Array2;
 use rand::{Rng, RngExt};
-use serde::Deserialize;
 use seqcal_api::{parse_table, KeyDoc, ParamSpace, Prior, PriorError, PriorPlugin, StageContext};
+use serde::Deserialize;
 
 use super::spec::{self, BoundPair};
 
@@ -69,7 +69,8 @@ impl UniformOptions {
     /// No names or bounds given or known from the stage, or invalid bounds.
     pub fn check(self, ctx: &StageContext<'_>) -> Result<UniformBox, PriorError> {
         let names = spec::names(self.names, "uniform", ctx)?;
-        let bounds = spec::bounds_or_stage(self.bounds, &names, ctx).ok_or_else(|| PriorError::spec("uniform", "missing key \"bounds\" ([lower, upper] per parameter)"))?;
+        let bounds = spec::bounds_or_stage(self.bounds, &names, ctx)
+            .ok_or_else(|| PriorError::spec("uniform", "missing key \"bounds\" ([lower, upper] per parameter)"))?;
         UniformBox::new(spec::space("uniform", names, bounds)?)
     }
 }

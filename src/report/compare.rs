@@ -104,7 +104,15 @@ impl Comparison {
             .map(|(j, n)| {
                 let (ma, mb) = (xa.column(j).mean().unwrap_or(f64::NAN), xb.column(j).mean().unwrap_or(f64::NAN));
                 let (sa, sb) = (ca[[j, j]].sqrt(), cb[[j, j]].sqrt());
-                ParamDiff { name: n.clone(), mean_a: ma, mean_b: mb, mean_diff_in_sd: relative(ma - mb, sb), sd_ratio: ratio(sa, sb), kl_1d_ab: ab.kl_1d[j], kl_1d_ba: ba.kl_1d[j] }
+                ParamDiff {
+                    name: n.clone(),
+                    mean_a: ma,
+                    mean_b: mb,
+                    mean_diff_in_sd: relative(ma - mb, sb),
+                    sd_ratio: ratio(sa, sb),
+                    kl_1d_ab: ab.kl_1d[j],
+                    kl_1d_ba: ba.kl_1d[j],
+                }
             })
             .collect();
         let verdict = verdict(&params, 0.5 * (ab.mean_kl_1d + ba.mean_kl_1d), 0.5 * (ab.mean_kl_2d + ba.mean_kl_2d));
@@ -148,9 +156,17 @@ impl Comparison {
         let _ = writeln!(s, "KL 2-D      {:.5} (B||A), {:.5} (A||B), averaged over pairs", self.mean_kl_2d_ab, self.mean_kl_2d_ba);
         let _ = writeln!(s, "covariance  relative Frobenius error {:.4}", self.cov_frobenius_rel);
         let w = self.params.iter().map(|p| p.name.len()).max().unwrap_or(4).max(9);
-        let _ = writeln!(s, "\n{:<w$} {:>12} {:>12} {:>10} {:>9} {:>9} {:>9}", "parameter", "mean A", "mean B", "dmean/sd", "sd A/B", "KL B||A", "KL A||B");
+        let _ = writeln!(
+            s,
+            "\n{:<w$} {:>12} {:>12} {:>10} {:>9} {:>9} {:>9}",
+            "parameter", "mean A", "mean B", "dmean/sd", "sd A/B", "KL B||A", "KL A||B"
+        );
         for p in &self.params {
-            let _ = writeln!(s, "{:<w$} {:>12.5} {:>12.5} {:>10.3} {:>9.3} {:>9.4} {:>9.4}", p.name, p.mean_a, p.mean_b, p.mean_diff_in_sd, p.sd_ratio, p.kl_1d_ab, p.kl_1d_ba);
+            let _ = writeln!(
+                s,
+                "{:<w$} {:>12.5} {:>12.5} {:>10.3} {:>9.3} {:>9.4} {:>9.4}",
+                p.name, p.mean_a, p.mean_b, p.mean_diff_in_sd, p.sd_ratio, p.kl_1d_ab, p.kl_1d_ba
+            );
         }
         let _ = writeln!(s, "\n{}", self.verdict);
         s
@@ -165,7 +181,8 @@ fn verdict(params: &[ParamDiff], kl: f64, kl2: f64) -> String {
             format!("consistent: average 1-D KL {kl:.4} <= {KL_SAME}, 2-D KL {kl2:.4} <= {KL2_SAME}, every mean within {MEAN_SAME} sd")
         }
         Some(w) => {
-            let worst_kl = params.iter().max_by(|p, q| (p.kl_1d_ab + p.kl_1d_ba).total_cmp(&(q.kl_1d_ab + q.kl_1d_ba))).map_or("?", |p| p.name.as_str());
+            let worst_kl =
+                params.iter().max_by(|p, q| (p.kl_1d_ab + p.kl_1d_ba).total_cmp(&(q.kl_1d_ab + q.kl_1d_ba))).map_or("?", |p| p.name.as_str());
             format!(
                 "differ: average 1-D KL {kl:.4} (<= {KL_SAME} wanted), 2-D KL {kl2:.4} (<= {KL2_SAME}); largest mean shift {:.2} sd in {}; largest 1-D KL in {worst_kl}",
                 w.mean_diff_in_sd, w.name

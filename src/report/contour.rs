@@ -70,10 +70,7 @@ fn segment_edges(g: &Grid, t: f64) -> Vec<[EdgeKey; 2]> {
             // Corners counter-clockwise: (i,j) (i+1,j) (i+1,j+1) (i,j+1);
             // edge e joins corner e and corner e+1.
             let c = [at(i, j), at(i + 1, j), at(i + 1, j + 1), at(i, j + 1)];
-            let idx = c
-                .iter()
-                .enumerate()
-                .fold(0usize, |a, (k, &v)| a | (usize::from(v >= t) << k));
+            let idx = c.iter().enumerate().fold(0usize, |a, (k, &v)| a | (usize::from(v >= t) << k));
             if idx == 0 || idx == 15 {
                 continue;
             }
@@ -83,9 +80,7 @@ fn segment_edges(g: &Grid, t: f64) -> Vec<[EdgeKey; 2]> {
                 2 => (true, i, j + 1),
                 _ => (false, i, j),
             };
-            let edges: Vec<usize> = (0..4)
-                .filter(|&e| ((idx >> e) & 1) != ((idx >> ((e + 1) % 4)) & 1))
-                .collect();
+            let edges: Vec<usize> = (0..4).filter(|&e| ((idx >> e) & 1) != ((idx >> ((e + 1) % 4)) & 1)).collect();
             match edges.as_slice() {
                 [a, b] => out.push([key(*a), key(*b)]),
                 [e0, e1, e2, e3] => {
@@ -110,26 +105,15 @@ fn segment_edges(g: &Grid, t: f64) -> Vec<[EdgeKey; 2]> {
 /// between the edge's two nodes, the same from both cells that share it).
 fn crossing(g: &Grid, t: f64, (horizontal, i, j): EdgeKey) -> (f64, f64) {
     let a = g.v[i * g.ny + j];
-    let (b, di, dj) = if horizontal {
-        (g.v[(i + 1) * g.ny + j], 1.0, 0.0)
-    } else {
-        (g.v[i * g.ny + j + 1], 0.0, 1.0)
-    };
-    let f = if b != a {
-        ((t - a) / (b - a)).clamp(0.0, 1.0)
-    } else {
-        0.5
-    };
+    let (b, di, dj) = if horizontal { (g.v[(i + 1) * g.ny + j], 1.0, 0.0) } else { (g.v[i * g.ny + j + 1], 0.0, 1.0) };
+    let f = if b != a { ((t - a) / (b - a)).clamp(0.0, 1.0) } else { 0.5 };
     g.centre(i as f64 + f * di, j as f64 + f * dj)
 }
 
 /// Line segments of the iso-line `v = t`, by marching squares over the cell
 /// centres; saddle cells are resolved by the centre average.
 pub fn contour_segments(g: &Grid, t: f64) -> Vec<[(f64, f64); 2]> {
-    segment_edges(g, t)
-        .into_iter()
-        .map(|[a, b]| [crossing(g, t, a), crossing(g, t, b)])
-        .collect()
+    segment_edges(g, t).into_iter().map(|[a, b]| [crossing(g, t, a), crossing(g, t, b)]).collect()
 }
 
 /// The iso-line `v = t` as polylines: the segments of [`contour_segments`]
@@ -138,8 +122,7 @@ pub fn contour_segments(g: &Grid, t: f64) -> Vec<[(f64, f64); 2]> {
 /// the grid alone.
 pub fn contour_lines(g: &Grid, t: f64) -> Vec<Vec<(f64, f64)>> {
     let segs = segment_edges(g, t);
-    let mut at_edge: std::collections::HashMap<EdgeKey, Vec<usize>> =
-        std::collections::HashMap::new();
+    let mut at_edge: std::collections::HashMap<EdgeKey, Vec<usize>> = std::collections::HashMap::new();
     for (k, s) in segs.iter().enumerate() {
         for e in s {
             at_edge.entry(*e).or_default().push(k);
@@ -153,11 +136,7 @@ pub fn contour_lines(g: &Grid, t: f64) -> Vec<Vec<(f64, f64)>> {
         let (mut k, mut entry) = (k0, from);
         loop {
             used[k] = true;
-            let exit = if segs[k][0] == entry {
-                segs[k][1]
-            } else {
-                segs[k][0]
-            };
+            let exit = if segs[k][0] == entry { segs[k][1] } else { segs[k][0] };
             line.push(crossing(g, t, exit));
             match at_edge[&exit].iter().find(|&&n| !used[n]) {
                 Some(&n) => (k, entry) = (n, exit),
@@ -193,13 +172,7 @@ mod tests {
         // sqrt(-2 ln(1 - p)); its boundary contour must lie at that radius.
         let n = 200;
         let mut v = vec![0.0; n * n];
-        let g0 = Grid {
-            v: vec![],
-            nx: n,
-            ny: n,
-            x: (-5.0, 5.0),
-            y: (-5.0, 5.0),
-        };
+        let g0 = Grid { v: vec![], nx: n, ny: n, x: (-5.0, 5.0), y: (-5.0, 5.0) };
         for i in 0..n {
             for j in 0..n {
                 let (x, y) = g0.centre(i as f64, j as f64);
@@ -215,10 +188,7 @@ mod tests {
             for s in segs {
                 for (x, y) in s {
                     let r = (x * x + y * y).sqrt();
-                    assert!(
-                        (r - r_exact).abs() < 0.06,
-                        "level {p}: contour point at radius {r}, expected {r_exact}"
-                    );
+                    assert!((r - r_exact).abs() < 0.06, "level {p}: contour point at radius {r}, expected {r_exact}");
                 }
             }
         }
@@ -227,13 +197,7 @@ mod tests {
     #[test]
     fn contour_lines_join_segments_into_loops_and_open_lines() {
         let n = 60;
-        let g0 = Grid {
-            v: vec![],
-            nx: n,
-            ny: n,
-            x: (-3.0, 3.0),
-            y: (-3.0, 3.0),
-        };
+        let g0 = Grid { v: vec![], nx: n, ny: n, x: (-3.0, 3.0), y: (-3.0, 3.0) };
         let mut v = vec![0.0; n * n];
         for i in 0..n {
             for j in 0..n {
@@ -250,13 +214,8 @@ mod tests {
         assert_eq!(l.len() - 1, contour_segments(&g, t).len());
         // Shifted off the grid's edge: the loop becomes one open line whose
         // ends lie on the border cells' centres.
-        let g2 = Grid {
-            x: (0.0, 6.0),
-            ..g.clone()
-        };
-        let v2: Vec<f64> = (0..n * n)
-            .map(|k| g.v[(k / n + n / 2).min(n - 1) * n + k % n])
-            .collect();
+        let g2 = Grid { x: (0.0, 6.0), ..g.clone() };
+        let v2: Vec<f64> = (0..n * n).map(|k| g.v[(k / n + n / 2).min(n - 1) * n + k % n]).collect();
         let g2 = Grid { v: v2, ..g2 };
         let lines = contour_lines(&g2, t);
         assert_eq!(lines.len(), 1);

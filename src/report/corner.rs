@@ -101,10 +101,7 @@ impl CornerOptions {
     /// name the command-line option.
     pub fn validate(&self) -> Result<()> {
         if self.bins < 5 {
-            return Err(Error::Usage(format!(
-                "--bins {} is out of range: use 5 to {MAX_BINS} bins per axis",
-                self.bins
-            )));
+            return Err(Error::Usage(format!("--bins {} is out of range: use 5 to {MAX_BINS} bins per axis", self.bins)));
         }
         if self.bins > MAX_BINS {
             return Err(Error::Usage(format!(
@@ -122,16 +119,10 @@ impl CornerOptions {
             )));
         }
         if !(40..=2000).contains(&self.panel) {
-            return Err(Error::Usage(format!(
-                "--panel {} is out of range: use 40 to 2000 pixels per panel",
-                self.panel
-            )));
+            return Err(Error::Usage(format!("--panel {} is out of range: use 40 to 2000 pixels per panel", self.panel)));
         }
         if self.levels.is_empty() || self.levels.iter().any(|p| !(*p > 0.0 && *p < 1.0)) {
-            return Err(Error::Usage(format!(
-                "contour levels {:?}: give one or more probability masses strictly between 0 and 1",
-                self.levels
-            )));
+            return Err(Error::Usage(format!("contour levels {:?}: give one or more probability masses strictly between 0 and 1", self.levels)));
         }
         Ok(())
     }
@@ -175,10 +166,7 @@ static FONT_OK: OnceLock<bool> = OnceLock::new();
 /// (DejaVu, Liberation, Noto; `SEQCAL_FONT` names a file explicitly).
 fn ensure_font() -> Result<()> {
     let ok = *FONT_OK.get_or_init(|| {
-        let mut candidates: Vec<std::path::PathBuf> = std::env::var_os("SEQCAL_FONT")
-            .map(Into::into)
-            .into_iter()
-            .collect();
+        let mut candidates: Vec<std::path::PathBuf> = std::env::var_os("SEQCAL_FONT").map(Into::into).into_iter().collect();
         for dir in [
             "/usr/share/fonts/truetype/dejavu",
             "/usr/share/fonts/dejavu",
@@ -188,12 +176,7 @@ fn ensure_font() -> Result<()> {
             "/Library/Fonts",
             "/System/Library/Fonts/Supplemental",
         ] {
-            for name in [
-                "DejaVuSans.ttf",
-                "LiberationSans-Regular.ttf",
-                "NotoSans-Regular.ttf",
-                "Arial.ttf",
-            ] {
+            for name in ["DejaVuSans.ttf", "LiberationSans-Regular.ttf", "NotoSans-Regular.ttf", "Arial.ttf"] {
                 candidates.push(Path::new(dir).join(name));
             }
         }
@@ -208,19 +191,16 @@ fn ensure_font() -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Usage("no TrueType font found for plot labels: install fonts-dejavu-core (Debian/Ubuntu) or set SEQCAL_FONT=/path/to/font.ttf".into()))
+        Err(Error::Usage(
+            "no TrueType font found for plot labels: install fonts-dejavu-core (Debian/Ubuntu) or set SEQCAL_FONT=/path/to/font.ttf".into(),
+        ))
     }
 }
 
 /// Weighted quantiles `ps` (ascending) of the finite values of `x`.
 fn quantiles(x: &[f64], w: Option<&[f64]>, ps: &[f64]) -> Option<Vec<f64>> {
-    let mut v: Vec<(f64, f64)> = x
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| v.is_finite())
-        .map(|(i, &v)| (v, w.map_or(1.0, |w| w[i])))
-        .filter(|(_, w)| *w > 0.0)
-        .collect();
+    let mut v: Vec<(f64, f64)> =
+        x.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(i, &v)| (v, w.map_or(1.0, |w| w[i]))).filter(|(_, w)| *w > 0.0).collect();
     if v.is_empty() {
         return None;
     }
@@ -256,54 +236,29 @@ pub fn panel_ranges(sets: &[Samples], bounds: &[(f64, f64)], mode: RangeMode) ->
     let dim = bounds.len();
     (0..dim)
         .map(|j| {
-            let mut all: Vec<f64> = sets
-                .iter()
-                .flat_map(|s| s.column(j, dim))
-                .filter(|v| v.is_finite())
-                .collect();
+            let mut all: Vec<f64> = sets.iter().flat_map(|s| s.column(j, dim)).filter(|v| v.is_finite()).collect();
             all.sort_by(f64::total_cmp);
             let data = if all.is_empty() {
                 (0.0, 1.0)
             } else {
                 let q = |p: f64| all[((all.len() - 1) as f64 * p).round() as usize];
                 let (lo, hi) = (q(0.001), q(0.999));
-                let pad = if hi > lo {
-                    0.05 * (hi - lo)
-                } else {
-                    0.5 * lo.abs().max(1.0)
-                };
+                let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 * lo.abs().max(1.0) };
                 (lo - pad, hi + pad)
             };
             let (b0, b1) = bounds[j];
             let (lower, upper) = match mode {
-                RangeMode::Data => (
-                    b0.is_finite() && data.0 <= b0,
-                    b1.is_finite() && data.1 >= b1,
-                ),
+                RangeMode::Data => (b0.is_finite() && data.0 <= b0, b1.is_finite() && data.1 >= b1),
                 RangeMode::Prior => (b0.is_finite(), b1.is_finite()),
             };
-            let density = (
-                if lower { b0 } else { data.0 },
-                if upper { b1 } else { data.1 },
-            );
+            let density = (if lower { b0 } else { data.0 }, if upper { b1 } else { data.1 });
             if density.1.partial_cmp(&density.0) != Some(std::cmp::Ordering::Greater) {
                 // Draws entirely outside the bounds: show the draws.
-                return PanelRange {
-                    axis: data,
-                    density: data,
-                    bounded: Edges::default(),
-                };
+                return PanelRange { axis: data, density: data, bounded: Edges::default() };
             }
             let pad = BOUND_PAD * (density.1 - density.0);
-            let axis = (
-                density.0 - if lower { pad } else { 0.0 },
-                density.1 + if upper { pad } else { 0.0 },
-            );
-            PanelRange {
-                axis,
-                density,
-                bounded: Edges { lower, upper },
-            }
+            let axis = (density.0 - if lower { pad } else { 0.0 }, density.1 + if upper { pad } else { 0.0 });
+            PanelRange { axis, density, bounded: Edges { lower, upper } }
         })
         .collect()
 }
@@ -319,31 +274,25 @@ pub fn panel_ranges(sets: &[Samples], bounds: &[(f64, f64)], mode: RangeMode) ->
 pub fn read_truths(path: &Path, known: &[String], plotted: &[String]) -> Result<Vec<Option<f64>>> {
     let t = crate::table::read_table(path)?;
     if t.data.nrows() != 1 {
-        return Err(Error::Csv { path: path.into(), line: 2, message: format!("{} rows of values: a truths file has a header naming parameters and one row of values", t.data.nrows()) });
+        return Err(Error::Csv {
+            path: path.into(),
+            line: 2,
+            message: format!("{} rows of values: a truths file has a header naming parameters and one row of values", t.data.nrows()),
+        });
     }
     for (k, name) in t.header.iter().enumerate() {
         if !known.contains(name) {
             return Err(Error::Csv {
                 path: path.into(),
                 line: 1,
-                message: format!(
-                    "column {name:?} names no parameter of the chain (its parameters: {})",
-                    known.join(", ")
-                ),
+                message: format!("column {name:?} names no parameter of the chain (its parameters: {})", known.join(", ")),
             });
         }
         if t.header[..k].contains(name) {
-            return Err(Error::Csv {
-                path: path.into(),
-                line: 1,
-                message: format!("parameter {name:?} is named twice"),
-            });
+            return Err(Error::Csv { path: path.into(), line: 1, message: format!("parameter {name:?} is named twice") });
         }
     }
-    Ok(plotted
-        .iter()
-        .map(|p| t.header.iter().position(|h| h == p).map(|k| t.data[[0, k]]))
-        .collect())
+    Ok(plotted.iter().map(|p| t.header.iter().position(|h| h == p).map(|k| t.data[[0, k]])).collect())
 }
 
 /// The layout [`corner_plot`] would draw for these inputs: image size,
@@ -351,34 +300,19 @@ pub fn read_truths(path: &Path, known: &[String], plotted: &[String]) -> Result<
 ///
 /// # Errors
 /// As [`corner_plot`], except for writing.
-pub fn corner_layout(
-    sets: &[Samples],
-    names: &[String],
-    bounds: &[(f64, f64)],
-    opts: &CornerOptions,
-) -> Result<CornerLayout> {
+pub fn corner_layout(sets: &[Samples], names: &[String], bounds: &[(f64, f64)], opts: &CornerOptions) -> Result<CornerLayout> {
     opts.validate()?;
     let dim = names.len();
     if sets.is_empty() || dim == 0 {
         return Err(Error::Usage("nothing to plot".into()));
     }
     if bounds.len() != dim {
-        return Err(Error::Usage(format!(
-            "{} bounds for {dim} parameters",
-            bounds.len()
-        )));
+        return Err(Error::Usage(format!("{} bounds for {dim} parameters", bounds.len())));
     }
     if !opts.truths.is_empty() && opts.truths.len() != dim {
-        return Err(Error::Usage(format!(
-            "{} true values for {dim} parameters",
-            opts.truths.len()
-        )));
+        return Err(Error::Usage(format!("{} true values for {dim} parameters", opts.truths.len())));
     }
-    if let Some(s) = sets.iter().find(|s| {
-        s.draws.len() % dim != 0
-            || s.n(dim) < 2
-            || s.weights.as_ref().is_some_and(|w| w.len() != s.n(dim))
-    }) {
+    if let Some(s) = sets.iter().find(|s| s.draws.len() % dim != 0 || s.n(dim) < 2 || s.weights.as_ref().is_some_and(|w| w.len() != s.n(dim))) {
         return Err(Error::Usage(format!("sample set {:?} does not hold at least two draws of {dim} parameters (and one weight per draw)", s.label)));
     }
     check_image_memory(dim, opts.panel)?;
@@ -393,29 +327,12 @@ pub fn corner_layout(
 /// # Errors
 /// Invalid options, no sets, sets of different dimension, an image too large
 /// for memory, no font, or a failed write.
-pub fn corner_plot(
-    sets: &[Samples],
-    names: &[String],
-    bounds: &[(f64, f64)],
-    path: &Path,
-    opts: &CornerOptions,
-) -> Result<()> {
+pub fn corner_plot(sets: &[Samples], names: &[String], bounds: &[(f64, f64)], path: &Path, opts: &CornerOptions) -> Result<()> {
     let layout = corner_layout(sets, names, bounds, opts)?;
-    let fig = Figure {
-        sets,
-        layout: &layout,
-        opts,
-    };
-    let svg = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    let fig = Figure { sets, layout: &layout, opts };
+    let svg = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
     let (w, h) = (layout.width, layout.height);
-    let failed = |e: String| {
-        Error::Usage(format!(
-            "{}: drawing the corner plot failed: {e}",
-            path.display()
-        ))
-    };
+    let failed = |e: String| Error::Usage(format!("{}: drawing the corner plot failed: {e}", path.display()));
     crate::chain::write_atomically(path, |tmp| {
         if svg {
             let root = SVGBackend::new(tmp, (w, h)).into_drawing_area();
@@ -437,12 +354,7 @@ pub fn corner_plot(
 
 /// Writes an RGB image as PNG, compressed as far as the encoder goes (the
 /// figures are mostly white: about a third smaller than the fast default).
-fn write_png(
-    path: &Path,
-    w: u32,
-    h: u32,
-    rgb: &[u8],
-) -> std::result::Result<(), png::EncodingError> {
+fn write_png(path: &Path, w: u32, h: u32, rgb: &[u8]) -> std::result::Result<(), png::EncodingError> {
     let file = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut enc = png::Encoder::new(file, w, h);
     enc.set_color(png::ColorType::Rgb);
@@ -484,12 +396,7 @@ mod tests {
     fn quantiles_of_a_uniform_grid() {
         let x: Vec<f64> = (0..1001).map(|i| i as f64 / 1000.0).collect();
         let (lo, med, hi) = median_interval(&x, None).unwrap();
-        assert!(
-            (med - 0.5).abs() < 1.5e-3
-                && (lo - 0.1587).abs() < 1.5e-3
-                && (hi - 0.8413).abs() < 1.5e-3,
-            "{lo} {med} {hi}"
-        );
+        assert!((med - 0.5).abs() < 1.5e-3 && (lo - 0.1587).abs() < 1.5e-3 && (hi - 0.8413).abs() < 1.5e-3, "{lo} {med} {hi}");
         // Weights: doubling the weight of the upper half moves the median up.
         let w: Vec<f64> = x.iter().map(|&v| if v > 0.5 { 2.0 } else { 1.0 }).collect();
         let (_, med, _) = median_interval(&x, Some(&w)).unwrap();
@@ -499,10 +406,7 @@ mod tests {
     #[test]
     fn images_too_large_for_memory_are_refused_with_the_size() {
         let e = check_image_memory(10_000, 220).unwrap_err().to_string();
-        assert!(
-            e.contains("10000 parameters at 220 pixels per panel") && e.contains("--params"),
-            "{e}"
-        );
+        assert!(e.contains("10000 parameters at 220 pixels per panel") && e.contains("--params"), "{e}");
         assert!(check_image_memory(7, 220).is_ok());
     }
 

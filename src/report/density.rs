@@ -77,8 +77,7 @@ impl Smoother {
                 let (j0, j1) = ((u - 0.5 - r).ceil() as i64, (u - 0.5 + r).floor() as i64);
                 let kern = |j: i64| (-0.5 * ((j as f64 + 0.5 - u) / s).powi(2)).exp();
                 let z: f64 = (j0..=j1).map(kern).sum();
-                let inside =
-                    |j: i64| (j >= 0 || !axis.bounded.lower) && (j < n || !axis.bounded.upper);
+                let inside = |j: i64| (j >= 0 || !axis.bounded.lower) && (j < n || !axis.bounded.upper);
                 // Kernel moments over the part of the window inside the support.
                 let (mut a0, mut a1, mut a2) = (0.0, 0.0, 0.0);
                 for j in (j0..=j1).filter(|&j| inside(j)) {
@@ -112,16 +111,7 @@ impl Smoother {
     }
 
     fn apply(&self, h: &[f64]) -> Vec<f64> {
-        self.rows
-            .iter()
-            .map(|(j0, w)| {
-                w.iter()
-                    .zip(&h[*j0..])
-                    .map(|(a, b)| a * b)
-                    .sum::<f64>()
-                    .max(0.0)
-            })
-            .collect()
+        self.rows.iter().map(|(j0, w)| w.iter().zip(&h[*j0..]).map(|(a, b)| a * b).sum::<f64>().max(0.0)).collect()
     }
 }
 
@@ -162,22 +152,13 @@ pub fn density_curve(x: &[f64], w: Option<&[f64]>, axis: &DensityAxis) -> Vec<(f
     u.push(axis.bins as f64);
     let y = Smoother::new(axis, &u).apply(&raw_histogram(x, w, axis));
     let width = axis.width();
-    u.into_iter()
-        .zip(y)
-        .map(|(u, y)| (axis.range.0 + u * width, y))
-        .collect()
+    u.into_iter().zip(y).map(|(u, y)| (axis.range.0 + u * width, y)).collect()
 }
 
 /// Weighted 2-D histogram over `xa × ya`, smoothed separably (each axis
 /// boundary-corrected at its hard bounds), normalized so that the cells'
 /// values times the cell area sum to one before smoothing.
-pub fn histogram_2d(
-    x: &[f64],
-    y: &[f64],
-    w: Option<&[f64]>,
-    xa: &DensityAxis,
-    ya: &DensityAxis,
-) -> Grid {
+pub fn histogram_2d(x: &[f64], y: &[f64], w: Option<&[f64]>, xa: &DensityAxis, ya: &DensityAxis) -> Grid {
     let (nx, ny) = (xa.bins, ya.bins);
     let mut v = vec![0.0; nx * ny];
     for k in 0..x.len().min(y.len()) {
@@ -202,13 +183,7 @@ pub fn histogram_2d(
             v[i * ny + j] = c;
         }
     }
-    Grid {
-        v,
-        nx,
-        ny,
-        x: xa.range,
-        y: ya.range,
-    }
+    Grid { v, nx, ny, x: xa.range, y: ya.range }
 }
 
 #[cfg(test)]
@@ -216,12 +191,7 @@ mod tests {
     use super::*;
 
     fn axis(bins: usize, smooth: f64, lower: bool, upper: bool) -> DensityAxis {
-        DensityAxis {
-            range: (0.0, 1.0),
-            bins,
-            smooth,
-            bounded: Edges { lower, upper },
-        }
+        DensityAxis { range: (0.0, 1.0), bins, smooth, bounded: Edges { lower, upper } }
     }
 
     #[test]
@@ -243,9 +213,7 @@ mod tests {
         // Bin masses of f(x) = 2x on [0, 1], as exact bin averages.
         let bins = 30;
         let a = axis(bins, 2.0, true, true);
-        let h: Vec<f64> = (0..bins)
-            .map(|j| 2.0 * (j as f64 + 0.5) / bins as f64)
-            .collect();
+        let h: Vec<f64> = (0..bins).map(|j| 2.0 * (j as f64 + 0.5) / bins as f64).collect();
         let mut u = vec![0.0];
         u.extend(centres(bins));
         u.push(bins as f64);
@@ -258,19 +226,9 @@ mod tests {
     #[test]
     fn smoothing_conserves_a_2d_uniform_density_at_bounds() {
         let n = 200;
-        let x: Vec<f64> = (0..n * n)
-            .map(|k| ((k / n) as f64 + 0.5) / n as f64)
-            .collect();
-        let y: Vec<f64> = (0..n * n)
-            .map(|k| ((k % n) as f64 + 0.5) / n as f64)
-            .collect();
-        let g = histogram_2d(
-            &x,
-            &y,
-            None,
-            &axis(20, 1.0, true, true),
-            &axis(20, 1.0, true, true),
-        );
+        let x: Vec<f64> = (0..n * n).map(|k| ((k / n) as f64 + 0.5) / n as f64).collect();
+        let y: Vec<f64> = (0..n * n).map(|k| ((k % n) as f64 + 0.5) / n as f64).collect();
+        let g = histogram_2d(&x, &y, None, &axis(20, 1.0, true, true), &axis(20, 1.0, true, true));
         assert!(g.v.iter().all(|v| (v - 1.0).abs() < 1e-9));
     }
 }

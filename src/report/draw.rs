@@ -15,14 +15,8 @@ use super::density::{density_curve, histogram_2d, DensityAxis};
 use super::layout::{fixed, text_width, CornerLayout, CAP};
 
 /// Colours of the sample sets, in order.
-pub(super) const COLOURS: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(255, 127, 14),
-    RGBColor(23, 190, 207),
-];
+pub(super) const COLOURS: [RGBColor; 6] =
+    [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189), RGBColor(255, 127, 14), RGBColor(23, 190, 207)];
 const SHADE: RGBColor = RGBColor(232, 232, 232);
 const BOUND: RGBColor = RGBColor(110, 110, 110);
 const TRUTH: RGBColor = RGBColor(0, 0, 0);
@@ -31,12 +25,7 @@ const TRUTH: RGBColor = RGBColor(0, 0, 0);
 /// dash pattern in points (on, off, ...; empty: solid). Solid, dashed,
 /// dotted, dash-dotted, then repeating.
 pub fn level_style(i: usize) -> (f64, &'static [f64]) {
-    const STYLES: [(f64, &[f64]); 4] = [
-        (1.0, &[]),
-        (0.9, &[3.2, 1.6]),
-        (0.9, &[0.9, 1.3]),
-        (0.8, &[3.0, 1.2, 0.9, 1.2]),
-    ];
+    const STYLES: [(f64, &[f64]); 4] = [(1.0, &[]), (0.9, &[3.2, 1.6]), (0.9, &[0.9, 1.3]), (0.8, &[3.0, 1.2, 0.9, 1.2])];
     STYLES[i % STYLES.len()]
 }
 
@@ -68,18 +57,11 @@ struct Canvas<'a, DB: DrawingBackend> {
 
 impl<DB: DrawingBackend> Canvas<'_, DB> {
     fn at(&self, (x, y): (f64, f64)) -> (i32, i32) {
-        (
-            (x * self.scale).round() as i32,
-            (y * self.scale).round() as i32,
-        )
+        ((x * self.scale).round() as i32, (y * self.scale).round() as i32)
     }
 
     fn style(&self, c: RGBAColor, width: f64) -> ShapeStyle {
-        ShapeStyle {
-            color: c,
-            filled: false,
-            stroke_width: (width * self.scale).round().max(1.0) as u32,
-        }
+        ShapeStyle { color: c, filled: false, stroke_width: (width * self.scale).round().max(1.0) as u32 }
     }
 
     fn line(&self, pts: &[(f64, f64)], c: RGBAColor, width: f64) -> R {
@@ -88,9 +70,7 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
         if path.len() < 2 {
             return Ok(());
         }
-        self.area
-            .draw(&PathElement::new(path, self.style(c, width)))
-            .map_err(|e| e.to_string())
+        self.area.draw(&PathElement::new(path, self.style(c, width))).map_err(|e| e.to_string())
     }
 
     /// A polyline dashed by `pattern` (lengths in pixels, on/off), the
@@ -107,10 +87,7 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
             let mut done = 0.0;
             while len - done > left {
                 done += left;
-                let p = (
-                    a.0 + (b.0 - a.0) * done / len,
-                    a.1 + (b.1 - a.1) * done / len,
-                );
+                let p = (a.0 + (b.0 - a.0) * done / len, a.1 + (b.1 - a.1) * done / len);
                 if on {
                     piece.push(p);
                     self.line(&piece, c, width)?;
@@ -130,37 +107,22 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
     }
 
     fn fill(&self, (x0, y0): (f64, f64), (x1, y1): (f64, f64), c: RGBAColor) -> R {
-        self.area
-            .draw(&Rectangle::new(
-                [self.at((x0, y0)), self.at((x1, y1))],
-                c.filled(),
-            ))
-            .map_err(|e| e.to_string())
+        self.area.draw(&Rectangle::new([self.at((x0, y0)), self.at((x1, y1))], c.filled())).map_err(|e| e.to_string())
     }
 
     /// Text with its baseline at `y`, anchored at `x` by `h`.
     fn text(&self, s: &str, x: f64, y: f64, em: f64, h: HPos) -> R {
         let (size, drop) = self.font(em);
-        let style = ("sans-serif", size * self.scale)
-            .into_font()
-            .color(&BLACK)
-            .pos(Pos::new(h, VPos::Top));
-        self.area
-            .draw(&Text::new(s.to_string(), self.at((x, y - drop)), style))
-            .map_err(|e| e.to_string())
+        let style = ("sans-serif", size * self.scale).into_font().color(&BLACK).pos(Pos::new(h, VPos::Top));
+        self.area.draw(&Text::new(s.to_string(), self.at((x, y - drop)), style)).map_err(|e| e.to_string())
     }
 
     /// Text reading upwards, centred on `y`, its baseline at `x`.
     fn text_up(&self, s: &str, x: f64, y: f64, em: f64) -> R {
         let (size, drop) = self.font(em);
-        let style = ("sans-serif", size * self.scale)
-            .into_font()
-            .transform(FontTransform::Rotate270)
-            .color(&BLACK)
-            .pos(Pos::new(HPos::Center, VPos::Top));
-        self.area
-            .draw(&Text::new(s.to_string(), self.at((x - drop, y)), style))
-            .map_err(|e| e.to_string())
+        let style =
+            ("sans-serif", size * self.scale).into_font().transform(FontTransform::Rotate270).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top));
+        self.area.draw(&Text::new(s.to_string(), self.at((x - drop, y)), style)).map_err(|e| e.to_string())
     }
 
     /// Font size for an em of `em` pixels and the distance from the text's
@@ -175,68 +137,34 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
 }
 
 /// Draws the figure on `area` (`scale` backend pixels per layout pixel).
-pub(super) fn render<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    scale: f64,
-    svg: bool,
-    f: &Figure,
-) -> R {
+pub(super) fn render<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, scale: f64, svg: bool, f: &Figure) -> R {
     let cv = Canvas { area, scale, svg };
     area.fill(&WHITE).map_err(|e| e.to_string())?;
     let l = f.layout;
     let d = l.dim;
-    let cols: Vec<Vec<Vec<f64>>> = f
-        .sets
-        .iter()
-        .map(|s| (0..d).map(|j| s.column(j, d)).collect())
-        .collect();
-    let axis = |j: usize| DensityAxis {
-        range: l.ranges[j].density,
-        bins: f.opts.bins,
-        smooth: f.opts.smooth,
-        bounded: l.ranges[j].bounded,
-    };
+    let cols: Vec<Vec<Vec<f64>>> = f.sets.iter().map(|s| (0..d).map(|j| s.column(j, d)).collect()).collect();
+    let axis = |j: usize| DensityAxis { range: l.ranges[j].density, bins: f.opts.bins, smooth: f.opts.smooth, bounded: l.ranges[j].bounded };
     for row in 0..d {
         for col in 0..=row {
             let (x0, y0, x1, y1) = l.panel_rect(row, col);
             shade(&cv, l, col, row, row != col)?;
             if row == col {
-                let curves: Vec<Vec<(f64, f64)>> = f
-                    .sets
-                    .iter()
-                    .enumerate()
-                    .map(|(k, s)| density_curve(&cols[k][col], s.weights.as_deref(), &axis(col)))
-                    .collect();
+                let curves: Vec<Vec<(f64, f64)>> =
+                    f.sets.iter().enumerate().map(|(k, s)| density_curve(&cols[k][col], s.weights.as_deref(), &axis(col))).collect();
                 let top = 1.08 * curves.iter().flatten().map(|p| p.1).fold(0.0, f64::max);
                 for (k, c) in curves.iter().enumerate() {
-                    let pts: Vec<(f64, f64)> = c
-                        .iter()
-                        .map(|&(x, v)| {
-                            (
-                                l.x_px(col, x),
-                                y1 - if top > 0.0 { v / top } else { 0.0 } * l.panel,
-                            )
-                        })
-                        .collect();
+                    let pts: Vec<(f64, f64)> =
+                        c.iter().map(|&(x, v)| (l.x_px(col, x), y1 - if top > 0.0 { v / top } else { 0.0 } * l.panel)).collect();
                     cv.line(&pts, COLOURS[k % COLOURS.len()].to_rgba(), l.lw(1.0))?;
                 }
             } else {
                 for (k, s) in f.sets.iter().enumerate() {
-                    let g = histogram_2d(
-                        &cols[k][col],
-                        &cols[k][row],
-                        s.weights.as_deref(),
-                        &axis(col),
-                        &axis(row),
-                    );
+                    let g = histogram_2d(&cols[k][col], &cols[k][row], s.weights.as_deref(), &axis(col), &axis(row));
                     for (li, t) in hdr_thresholds(&g, &f.opts.levels).into_iter().enumerate() {
                         let (w, dash) = level_style(li);
                         let dash: Vec<f64> = dash.iter().map(|v| v * l.px_per_pt).collect();
                         for line in contour_lines(&g, t) {
-                            let pts: Vec<(f64, f64)> = line
-                                .iter()
-                                .map(|&(x, y)| (l.x_px(col, x), l.y_px(row, y)))
-                                .collect();
+                            let pts: Vec<(f64, f64)> = line.iter().map(|&(x, y)| (l.x_px(col, x), l.y_px(row, y))).collect();
                             cv.dashed(&pts, COLOURS[k % COLOURS.len()].to_rgba(), l.lw(w), &dash)?;
                         }
                     }
@@ -265,13 +193,7 @@ pub(super) fn render<DB: DrawingBackend>(
 }
 
 /// Shades the parts of a panel outside the parameters' bounds.
-fn shade<DB: DrawingBackend>(
-    cv: &Canvas<DB>,
-    l: &CornerLayout,
-    col: usize,
-    row: usize,
-    two_d: bool,
-) -> R {
+fn shade<DB: DrawingBackend>(cv: &Canvas<DB>, l: &CornerLayout, col: usize, row: usize, two_d: bool) -> R {
     let (x0, y0, x1, y1) = l.panel_rect(row, col);
     let r = &l.ranges[col];
     if r.bounded.lower {
@@ -293,32 +215,20 @@ fn shade<DB: DrawingBackend>(
 }
 
 /// Lines at the parameters' bounds, and the true values.
-fn bounds_and_truths<DB: DrawingBackend>(
-    cv: &Canvas<DB>,
-    l: &CornerLayout,
-    o: &CornerOptions,
-    col: usize,
-    row: usize,
-) -> R {
+fn bounds_and_truths<DB: DrawingBackend>(cv: &Canvas<DB>, l: &CornerLayout, o: &CornerOptions, col: usize, row: usize) -> R {
     let (x0, y0, x1, y1) = l.panel_rect(row, col);
     let inside = |j: usize, v: f64| v > l.ranges[j].axis.0 && v < l.ranges[j].axis.1;
     let vline = |x: f64, c: RGBAColor, w: f64| cv.line(&[(x, y0), (x, y1)], c, w);
     let hline = |y: f64, c: RGBAColor, w: f64| cv.line(&[(x0, y), (x1, y)], c, w);
     let r = &l.ranges[col];
-    for (b, on) in [
-        (r.density.0, r.bounded.lower),
-        (r.density.1, r.bounded.upper),
-    ] {
+    for (b, on) in [(r.density.0, r.bounded.lower), (r.density.1, r.bounded.upper)] {
         if on {
             vline(l.x_px(col, b), BOUND.to_rgba(), l.lw(0.6))?;
         }
     }
     if row != col {
         let r = &l.ranges[row];
-        for (b, on) in [
-            (r.density.0, r.bounded.lower),
-            (r.density.1, r.bounded.upper),
-        ] {
+        for (b, on) in [(r.density.0, r.bounded.lower), (r.density.1, r.bounded.upper)] {
             if on {
                 hline(l.y_px(row, b), BOUND.to_rgba(), l.lw(0.6))?;
             }
@@ -346,40 +256,17 @@ fn labels<DB: DrawingBackend>(cv: &Canvas<DB>, l: &CornerLayout) -> R {
     let d = l.dim;
     for col in 0..d {
         for t in &l.ticks[col] {
-            cv.text(
-                &t.label,
-                l.x_px(col, t.value),
-                l.xtick_baseline(),
-                l.tick_em,
-                HPos::Center,
-            )?;
+            cv.text(&t.label, l.x_px(col, t.value), l.xtick_baseline(), l.tick_em, HPos::Center)?;
         }
         let (x0, _, x1, _) = l.panel_rect(d - 1, col);
-        cv.text(
-            &l.names[col],
-            0.5 * (x0 + x1),
-            l.xname_baseline(col),
-            l.name_em[col],
-            HPos::Center,
-        )?;
+        cv.text(&l.names[col], 0.5 * (x0 + x1), l.xname_baseline(col), l.name_em[col], HPos::Center)?;
     }
     for row in 1..d {
         for t in &l.ticks[row] {
-            cv.text(
-                &t.label,
-                l.left - l.pad,
-                l.y_px(row, t.value) + 0.5 * CAP * l.tick_em,
-                l.tick_em,
-                HPos::Right,
-            )?;
+            cv.text(&t.label, l.left - l.pad, l.y_px(row, t.value) + 0.5 * CAP * l.tick_em, l.tick_em, HPos::Right)?;
         }
         let (_, y0, _, y1) = l.panel_rect(row, 0);
-        cv.text_up(
-            &l.names[row],
-            l.yname_baseline(row),
-            0.5 * (y0 + y1),
-            l.name_em[row],
-        )?;
+        cv.text_up(&l.names[row], l.yname_baseline(row), 0.5 * (y0 + y1), l.name_em[row])?;
     }
     Ok(())
 }
@@ -392,28 +279,16 @@ fn titles<DB: DrawingBackend>(cv: &Canvas<DB>, f: &Figure) -> R {
         return Ok(());
     };
     for j in 0..l.dim {
-        let Some((lo, med, hi)) = median_interval(&set.column(j, l.dim), set.weights.as_deref())
-        else {
+        let Some((lo, med, hi)) = median_interval(&set.column(j, l.dim), set.weights.as_deref()) else {
             continue;
         };
         let err = (med - lo).min(hi - med);
-        let dec = if err > 0.0 && err.is_finite() {
-            (1.0 - err.log10().floor()).clamp(0.0, 8.0) as usize
-        } else {
-            3
-        };
+        let dec = if err > 0.0 && err.is_finite() { (1.0 - err.log10().floor()).clamp(0.0, 8.0) as usize } else { 3 };
         let fmt = |v: f64| fixed(v, dec);
-        let (up, down) = (
-            format!("+{}", fmt(hi - med)),
-            format!("\u{2212}{}", fmt(med - lo)),
-        );
+        let (up, down) = (format!("+{}", fmt(hi - med)), format!("\u{2212}{}", fmt(med - lo)));
         let (x0, y0, x1, _) = l.panel_rect(j, j);
         let room = l.panel + 0.9 * l.gap;
-        let width = |main: &str, em: f64| {
-            text_width(main, em)
-                + 0.1 * em
-                + text_width(&up, 0.7 * em).max(text_width(&down, 0.7 * em))
-        };
+        let width = |main: &str, em: f64| text_width(main, em) + 0.1 * em + text_width(&up, 0.7 * em).max(text_width(&down, 0.7 * em));
         let mut main = format!("{} = {}", l.names[j], fmt(med));
         if width(&main, l.title_em) > room {
             main = fmt(med);
@@ -442,18 +317,12 @@ fn legend<DB: DrawingBackend>(cv: &Canvas<DB>, f: &Figure) -> R {
     let d = l.dim;
     let mut items: Vec<(Swatch, String)> = Vec::new();
     for (k, s) in f.sets.iter().enumerate() {
-        items.push((
-            Swatch::Line(COLOURS[k % COLOURS.len()].to_rgba(), 1.2, vec![]),
-            s.label.clone(),
-        ));
+        items.push((Swatch::Line(COLOURS[k % COLOURS.len()].to_rgba(), 1.2, vec![]), s.label.clone()));
     }
     if d > 1 {
         for (i, &p) in f.opts.levels.iter().enumerate() {
             let (w, dash) = level_style(i);
-            items.push((
-                Swatch::Line(BLACK.to_rgba(), w, dash.to_vec()),
-                level_name(p),
-            ));
+            items.push((Swatch::Line(BLACK.to_rgba(), w, dash.to_vec()), level_name(p)));
         }
     }
     if f.opts.truths.iter().any(Option::is_some) {
@@ -464,16 +333,7 @@ fn legend<DB: DrawingBackend>(cv: &Canvas<DB>, f: &Figure) -> R {
     }
     let pitch = l.panel + l.gap;
     let (_, top, right, _) = l.panel_rect(0, d - 1);
-    let size = |em: f64| {
-        (
-            3.4 * em
-                + items
-                    .iter()
-                    .map(|(_, t)| text_width(t, em))
-                    .fold(0.0, f64::max),
-            1.5 * em * items.len() as f64,
-        )
-    };
+    let size = |em: f64| (3.4 * em + items.iter().map(|(_, t)| text_width(t, em)).fold(0.0, f64::max), 1.5 * em * items.len() as f64);
     let fits = |em: f64| {
         let (w, h) = size(em);
         let x_left = right - w;
@@ -482,12 +342,7 @@ fn legend<DB: DrawingBackend>(cv: &Canvas<DB>, f: &Figure) -> R {
             return false;
         }
         let (_, row_top, _, _) = l.panel_rect(c_min as usize, c_min as usize);
-        let limit = row_top
-            - if l.titles {
-                l.pad + 1.4 * l.title_em
-            } else {
-                l.gap
-            };
+        let limit = row_top - if l.titles { l.pad + 1.4 * l.title_em } else { l.gap };
         top + h <= limit
     };
     let em0 = l.name_em.iter().copied().fold(0.0, f64::max);
@@ -498,11 +353,7 @@ fn legend<DB: DrawingBackend>(cv: &Canvas<DB>, f: &Figure) -> R {
         }
     }
     let (w, h) = size(em);
-    let (x, y) = if d > 1 {
-        (right - w, top)
-    } else {
-        (right - w - 0.3 * em, top + 0.3 * em)
-    };
+    let (x, y) = if d > 1 { (right - w, top) } else { (right - w - 0.3 * em, top + 0.3 * em) };
     if d == 1 {
         cv.fill((x - 0.2 * em, y), (x + w, y + h), WHITE.mix(0.85))?;
     }
@@ -514,19 +365,8 @@ fn legend<DB: DrawingBackend>(cv: &Canvas<DB>, f: &Figure) -> R {
                 cv.dashed(&[(x, yc), (x + 2.6 * em, yc)], *c, l.lw(*width), &dash)?;
             }
             Swatch::Shade => {
-                cv.fill(
-                    (x, yc - 0.45 * em),
-                    (x + 2.6 * em, yc + 0.45 * em),
-                    SHADE.to_rgba(),
-                )?;
-                cv.line(
-                    &[
-                        (x + 2.6 * em, yc - 0.45 * em),
-                        (x + 2.6 * em, yc + 0.45 * em),
-                    ],
-                    BOUND.to_rgba(),
-                    l.lw(0.6),
-                )?;
+                cv.fill((x, yc - 0.45 * em), (x + 2.6 * em, yc + 0.45 * em), SHADE.to_rgba())?;
+                cv.line(&[(x + 2.6 * em, yc - 0.45 * em), (x + 2.6 * em, yc + 0.45 * em)], BOUND.to_rgba(), l.lw(0.6))?;
             }
         }
         cv.text(text, x + 3.4 * em, yc + 0.5 * CAP * em, em, HPos::Left)?;

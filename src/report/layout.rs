@@ -138,28 +138,13 @@ impl CornerLayout {
                 }
             })
             .collect::<Vec<f64>>();
-        let ticks: Vec<Vec<Tick>> = ranges
-            .iter()
-            .map(|r| choose_ticks(r.axis, p, gap, tick_em))
-            .collect();
-        let ytick_w = ticks
-            .iter()
-            .skip(1)
-            .flatten()
-            .map(|t| text_width(&t.label, tick_em))
-            .fold(0.0, f64::max);
+        let ticks: Vec<Vec<Tick>> = ranges.iter().map(|r| choose_ticks(r.axis, p, gap, tick_em)).collect();
+        let ytick_w = ticks.iter().skip(1).flatten().map(|t| text_width(&t.label, tick_em)).fold(0.0, f64::max);
         let name_h = name_em.iter().copied().fold(0.0, f64::max);
-        let left =
-            (pad + ytick_w + 0.5 * tick_em + (CAP + DESCENT) * name_h + 0.3 * tick_em).ceil();
+        let left = (pad + ytick_w + 0.5 * tick_em + (CAP + DESCENT) * name_h + 0.3 * tick_em).ceil();
         let title_em = 1.05 * tick_em;
-        let top = if titles {
-            (pad + 1.3 * title_em).ceil()
-        } else {
-            (0.4 * tick_em).ceil()
-        };
-        let bottom =
-            (pad + CAP * tick_em + 0.55 * tick_em + (CAP + DESCENT) * name_h + 0.3 * tick_em)
-                .ceil();
+        let top = if titles { (pad + 1.3 * title_em).ceil() } else { (0.4 * tick_em).ceil() };
+        let bottom = (pad + CAP * tick_em + 0.55 * tick_em + (CAP + DESCENT) * name_h + 0.3 * tick_em).ceil();
         let right = (0.5 * gap + 0.3 * tick_em).ceil();
         let side = dim as f64 * p + (dim.max(1) - 1) as f64 * gap;
         CornerLayout {
@@ -236,49 +221,25 @@ impl CornerLayout {
         for col in 0..d {
             for t in &self.ticks[col] {
                 let (x, w) = (self.x_px(col, t.value), text_width(&t.label, self.tick_em));
-                out.push(TextBox {
-                    text: t.label.clone(),
-                    x0: x - 0.5 * w,
-                    y0: base - CAP * self.tick_em,
-                    x1: x + 0.5 * w,
-                    y1: base,
-                });
+                out.push(TextBox { text: t.label.clone(), x0: x - 0.5 * w, y0: base - CAP * self.tick_em, x1: x + 0.5 * w, y1: base });
             }
             let (x0, _, x1, _) = self.panel_rect(d - 1, col);
             let (em, b) = (self.name_em[col], self.xname_baseline(col));
             let (xc, w) = (0.5 * (x0 + x1), text_width(&self.names[col], em));
-            out.push(TextBox {
-                text: self.names[col].clone(),
-                x0: xc - 0.5 * w,
-                y0: b - CAP * em,
-                x1: xc + 0.5 * w,
-                y1: b + DESCENT * em,
-            });
+            out.push(TextBox { text: self.names[col].clone(), x0: xc - 0.5 * w, y0: b - CAP * em, x1: xc + 0.5 * w, y1: b + DESCENT * em });
         }
         for row in 1..d {
             let x1 = self.left - self.pad;
             for t in &self.ticks[row] {
                 let (y, w) = (self.y_px(row, t.value), text_width(&t.label, self.tick_em));
-                out.push(TextBox {
-                    text: t.label.clone(),
-                    x0: x1 - w,
-                    y0: y - 0.5 * CAP * self.tick_em,
-                    x1,
-                    y1: y + 0.5 * CAP * self.tick_em,
-                });
+                out.push(TextBox { text: t.label.clone(), x0: x1 - w, y0: y - 0.5 * CAP * self.tick_em, x1, y1: y + 0.5 * CAP * self.tick_em });
             }
         }
         for row in 1..d {
             let (_, y0, _, y1) = self.panel_rect(row, 0);
             let (em, b) = (self.name_em[row], self.yname_baseline(row));
             let (yc, w) = (0.5 * (y0 + y1), text_width(&self.names[row], em));
-            out.push(TextBox {
-                text: self.names[row].clone(),
-                x0: b - CAP * em,
-                y0: yc - 0.5 * w,
-                x1: b + DESCENT * em,
-                y1: yc + 0.5 * w,
-            });
+            out.push(TextBox { text: self.names[row].clone(), x0: b - CAP * em, y0: yc - 0.5 * w, x1: b + DESCENT * em, y1: yc + 0.5 * w });
         }
         out
     }
@@ -290,16 +251,7 @@ fn tick_labels(values: &[f64], step: f64) -> Vec<String> {
     let big = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     if big >= 1e5 || step < 1e-4 {
         let digits = ((big.log10().floor() - step.log10().floor()).max(0.0) as usize).min(6);
-        return values
-            .iter()
-            .map(|&v| {
-                if v == 0.0 {
-                    "0".to_string()
-                } else {
-                    format!("{v:.digits$e}").replace('-', "\u{2212}")
-                }
-            })
-            .collect();
+        return values.iter().map(|&v| if v == 0.0 { "0".to_string() } else { format!("{v:.digits$e}").replace('-', "\u{2212}") }).collect();
     }
     let decimals = (0..=8usize).find(|&d| {
         let s = step * 10f64.powi(d as i32);
@@ -312,10 +264,7 @@ fn tick_labels(values: &[f64], step: f64) -> Vec<String> {
 /// `v` with `d` decimals, a true minus sign, and no "-0".
 pub(super) fn fixed(v: f64, d: usize) -> String {
     let s = format!("{v:.d$}");
-    if s.trim_start_matches('-')
-        .chars()
-        .all(|c| c == '0' || c == '.')
-    {
+    if s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
         s.trim_start_matches('-').to_string()
     } else {
         s.replace('-', "\u{2212}")
@@ -355,13 +304,8 @@ pub(super) fn choose_ticks(range: (f64, f64), len: f64, gap: f64, em: f64) -> Ve
                     (x - half >= -0.5 * gap && x + half <= len + 0.5 * gap).then_some((v, w, l))
                 })
                 .collect();
-            let spaced = kept
-                .windows(2)
-                .all(|p| px(p[1].0) - px(p[0].0) >= 0.5 * (p[0].1 + p[1].1) + 0.8 * em);
-            let ticks: Vec<Tick> = kept
-                .into_iter()
-                .map(|(value, _, label)| Tick { value, label })
-                .collect();
+            let spaced = kept.windows(2).all(|p| px(p[1].0) - px(p[0].0) >= 0.5 * (p[0].1 + p[1].1) + 0.8 * em);
+            let ticks: Vec<Tick> = kept.into_iter().map(|(value, _, label)| Tick { value, label }).collect();
             if !spaced || ticks.len() > 5 {
                 continue;
             }
@@ -383,10 +327,7 @@ mod tests {
 
     #[test]
     fn labels_use_the_decimals_the_step_needs() {
-        assert_eq!(
-            tick_labels(&[-0.5, 0.0, 0.5], 0.5),
-            ["\u{2212}0.5", "0.0", "0.5"]
-        );
+        assert_eq!(tick_labels(&[-0.5, 0.0, 0.5], 0.5), ["\u{2212}0.5", "0.0", "0.5"]);
         assert_eq!(tick_labels(&[0.25, 0.5], 0.25), ["0.25", "0.50"]);
         assert_eq!(tick_labels(&[100.0, 200.0], 100.0), ["100", "200"]);
         assert_eq!(tick_labels(&[-0.0], 0.1), ["0.0"]);

@@ -10,10 +10,16 @@ use super::{Comparison, StageRecord};
 /// posterior means, its warnings, and the comparisons.
 pub fn summary_md(name: &str, source: &Path, names: &[String], stages: &[(StageRecord, bool)], comparisons: &[Comparison]) -> String {
     let mut s = format!("# {name}: staged calibration report\n\nWritten by seqcal {} from {}.\n\n## Stages\n\n", crate::VERSION, source.display());
-    let _ = writeln!(s, "| stage | data sets | prior | iterations (burn) x walkers | sampling s | flow s | acceptance | min ESS | max R-hat | mode loss |");
+    let _ = writeln!(
+        s,
+        "| stage | data sets | prior | iterations (burn) x walkers | sampling s | flow s | acceptance | min ESS | max R-hat | mode loss |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
     for (r, reused) in stages {
-        let ml = r.mode_loss.as_ref().map_or("-".to_string(), |m| format!("{:.2}%{}", 100.0 * m.fraction, if m.warning.is_some() { " WARNING" } else { "" }));
+        let ml = r
+            .mode_loss
+            .as_ref()
+            .map_or("-".to_string(), |m| format!("{:.2}%{}", 100.0 * m.fraction, if m.warning.is_some() { " WARNING" } else { "" }));
         let _ = writeln!(
             s,
             "| {}{} | {} | {} | {} ({}) x {} | {:.1} | {:.1} | {:.2} | {:.0} | {:.3} | {} |",
@@ -55,9 +61,22 @@ pub fn summary_md(name: &str, source: &Path, names: &[String], stages: &[(StageR
         let _ = writeln!(s, "\n## Comparisons (reference = b)\n\n| a | b | avg 1-D KL | avg 2-D KL | cov. Frobenius rel. | largest \\|Δmean\\|/sd | verdict |\n|---|---|---|---|---|---|---|");
         for c in comparisons {
             let worst = c.params.iter().map(|p| p.mean_diff_in_sd.abs()).fold(0.0, f64::max);
-            let _ = writeln!(s, "| {} | {} | {:.4} | {:.4} | {:.3} | {:.2} | {} |", c.a, c.b, c.mean_kl_1d(), c.mean_kl_2d(), c.cov_frobenius_rel, worst, c.verdict.split(':').next().unwrap_or(""));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.4} | {:.4} | {:.3} | {:.2} | {} |",
+                c.a,
+                c.b,
+                c.mean_kl_1d(),
+                c.mean_kl_2d(),
+                c.cov_frobenius_rel,
+                worst,
+                c.verdict.split(':').next().unwrap_or("")
+            );
         }
-        let _ = writeln!(s, "\nKL: histogram estimate, 50 bins per parameter and 20 x 20 per pair, averaged over both directions (see `seqcal compare`).");
+        let _ = writeln!(
+            s,
+            "\nKL: histogram estimate, 50 bins per parameter and 20 x 20 per pair, averaged over both directions (see `seqcal compare`)."
+        );
     }
     let _ = writeln!(s, "\n## Figures\n\n- `corner_stages.png`: every stage overlaid");
     for c in comparisons {

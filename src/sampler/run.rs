@@ -109,7 +109,12 @@ impl EnsembleRun<'_> {
         memory::require(run_bytes(self.steps, w, d), || format!("a run of {} iterations x {w} walkers x {d} parameters", self.steps))?;
         let start = Instant::now();
         let c = self.posterior.counters();
-        let (ev0, fail0, nf0, ns0) = (c.evaluations.load(Ordering::Relaxed), c.failed.load(Ordering::Relaxed), c.non_finite.load(Ordering::Relaxed), c.density_nanos.load(Ordering::Relaxed));
+        let (ev0, fail0, nf0, ns0) = (
+            c.evaluations.load(Ordering::Relaxed),
+            c.failed.load(Ordering::Relaxed),
+            c.non_finite.load(Ordering::Relaxed),
+            c.density_nanos.load(Ordering::Relaxed),
+        );
         let mut accepted = self.accepted_before.clone().unwrap_or_else(|| Array1::zeros(w));
         let mut draws = Vec::with_capacity(self.steps * w * d);
         let mut log_probs = Vec::with_capacity(self.steps * w);
@@ -181,7 +186,8 @@ impl EnsembleRun<'_> {
                     st.accepted.assign(&accepted);
                     st
                 });
-                let mut step = Step::new(stored.view()).with(Column::LogProb, cols.log_prob.view()).with(Column::LogLikelihood, cols.log_likelihood.view());
+                let mut step =
+                    Step::new(stored.view()).with(Column::LogProb, cols.log_prob.view()).with(Column::LogLikelihood, cols.log_likelihood.view());
                 if has_prior {
                     step = step.with(Column::LogPrior, cols.log_prior.view());
                 }
@@ -227,7 +233,11 @@ impl EnsembleRun<'_> {
             return None;
         }
         let b = ProgressBar::new((self.done_before + self.steps) as u64).with_position(self.done_before as u64);
-        b.set_style(ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} steps ({per_sec}, eta {eta}) {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+        b.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} steps ({per_sec}, eta {eta}) {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
         Some(b)
     }
 }

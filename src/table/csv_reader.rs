@@ -104,7 +104,10 @@ fn check_header(path: &Path, header: &[String]) -> Result<()> {
     if header.iter().all(|h| h.parse::<f64>().is_ok()) {
         let shown: String = header.join(",").chars().take(60).collect();
         let more = if shown.len() < header.join(",").len() { "..." } else { "" };
-        return Err(Error::Usage(format!("{}: line 1 looks like data, not a header: {shown}{more}; add a header line naming the columns", path.display())));
+        return Err(Error::Usage(format!(
+            "{}: line 1 looks like data, not a header: {shown}{more}; add a header line naming the columns",
+            path.display()
+        )));
     }
     if let Some(j) = header.iter().position(String::is_empty) {
         return Err(csv_error(path, 1, format!("column {} has no name in the header", j + 1)));
@@ -144,7 +147,11 @@ mod tests {
 
     #[test]
     fn every_malformed_table_is_named() {
-        assert!(err("0.1,0.2\n0.3,0.4\n").contains("t.csv: line 1 looks like data, not a header: 0.1,0.2; add a header line"), "{}", err("0.1,0.2\n"));
+        assert!(
+            err("0.1,0.2\n0.3,0.4\n").contains("t.csv: line 1 looks like data, not a header: 0.1,0.2; add a header line"),
+            "{}",
+            err("0.1,0.2\n")
+        );
         assert!(err("").contains("empty file"), "{}", err(""));
         assert!(err("a,,c\n1,2,3\n").contains("column 2 has no name"));
         assert!(err("a,a\n1,2\n").contains("two columns are named \"a\""));

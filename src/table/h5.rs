@@ -20,7 +20,9 @@ pub(super) fn read_hdf5(path: &Path, ds: Option<String>, defaults: &[&str]) -> R
     let datasets = list_datasets(&file);
     let name = match ds {
         Some(d) => d,
-        None if defaults.iter().any(|d| file.link_exists(d)) => defaults.iter().find(|d| file.link_exists(d)).map(|d| d.to_string()).unwrap_or_default(),
+        None if defaults.iter().any(|d| file.link_exists(d)) => {
+            defaults.iter().find(|d| file.link_exists(d)).map(|d| d.to_string()).unwrap_or_default()
+        }
         None => {
             let two_d: Vec<&(String, usize)> = datasets.iter().filter(|(_, nd)| *nd == 2).collect();
             match two_d.as_slice() {

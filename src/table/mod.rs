@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, ArrayView1, Axis};
 
+use crate::{Error, Result};
 pub use csv_reader::{read_csv, read_table, Values};
 pub use h5::write_hdf5_tables;
-use crate::{Error, Result};
 
 /// A numeric table: column names and one row of values per record.
 #[derive(Debug, Clone)]
@@ -186,17 +186,29 @@ mod tests {
         let (_d, t) = table("b,c,a\n2,3,1\n5,6,4\n");
         assert_eq!(t.select(&names(&["a", "b", "c"]), "the parameters").unwrap(), ndarray::arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
         let e = t.select(&names(&["a", "b", "d"]), "the parameters").unwrap_err().to_string();
-        assert!(e.contains("t.csv: no column \"d\", unknown column \"c\": the parameters are [a, b, d], in any order; the header has 3 columns [b, c, a]"), "{e}");
+        assert!(
+            e.contains(
+                "t.csv: no column \"d\", unknown column \"c\": the parameters are [a, b, d], in any order; the header has 3 columns [b, c, a]"
+            ),
+            "{e}"
+        );
         let (_d, t) = table("# value,error\n1,0.1\n");
         let e = t.check_columns(&["value"], &["error"], "the data's columns").unwrap_err().to_string();
-        assert!(e.contains("no column \"value\", unknown column \"# value\"") && e.contains("(optional: error)") && e.contains("remove the '#'"), "{e}");
+        assert!(
+            e.contains("no column \"value\", unknown column \"# value\"") && e.contains("(optional: error)") && e.contains("remove the '#'"),
+            "{e}"
+        );
         let (_d, t) = table("value\n1\n");
         assert!(t.check_columns(&["value"], &["error"], "x").is_ok());
         // Long lists are cut.
         let many: Vec<String> = (0..30).map(|j| format!("y{j}")).collect();
         let (_d, t) = table("a,b\n1,2\n");
         let e = t.select(&many, "the outputs").unwrap_err().to_string();
-        assert!(e.contains("no columns \"y0\", \"y1\", \"y2\" and 27 more, unknown column \"a\", unknown column \"b\": the outputs are [y0, y1,") && e.contains("y11, ... (30 in all)], in any order"), "{e}");
+        assert!(
+            e.contains("no columns \"y0\", \"y1\", \"y2\" and 27 more, unknown column \"a\", unknown column \"b\": the outputs are [y0, y1,")
+                && e.contains("y11, ... (30 in all)], in any order"),
+            "{e}"
+        );
     }
 
     #[test]

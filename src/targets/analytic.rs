@@ -10,7 +10,6 @@ use crate::math::{log_add_exp, LN_2PI};
 use crate::prior::{Normal, UniformBox};
 use crate::{Error, Result};
 
-
 /// A log density given by a function of the point.
 pub(crate) struct FnDensity<F> {
     pub dim: usize,
@@ -168,15 +167,40 @@ fn correlated_gaussian(a: &TargetArgs) -> Result<Target> {
 /// The 7-D Gaussian of `shared/peers/emcee_gaussian.py`: mean and covariance
 /// drawn by numpy (`default_rng(12345)`: M = normal(7×7), C = M Mᵀ/7 + 0.1 I,
 /// mu = normal(7)), copied here to full precision.
-const BENCH_MU: [f64; 7] = [0.07091460028470935, 0.4336545370528692, 0.277483659870901, 0.5302523866401211, 0.5367209691186955, 0.618350014800829, -0.7950174561466702];
+const BENCH_MU: [f64; 7] =
+    [0.07091460028470935, 0.4336545370528692, 0.277483659870901, 0.5302523866401211, 0.5367209691186955, 0.618350014800829, -0.7950174561466702];
 const BENCH_COV: [[f64; 7]; 7] = [
     [1.0821362192329553, -0.017157811200785734, -0.38020800113147946, 0.584847296893358, 0.4087613762080133, 0.1426956292692733, -0.3818290735517657],
-    [-0.017157811200785734, 1.8434354186178268, -0.589572907464117, 0.6155524279787205, 0.17242709548597085, -0.15443197329306504, -0.3596924887458555],
-    [-0.38020800113147946, -0.589572907464117, 1.0229207066384975, -0.38915483631719416, -0.7862839825922224, 0.16270780564371817, 0.3995385914795901],
+    [
+        -0.017157811200785734,
+        1.8434354186178268,
+        -0.589572907464117,
+        0.6155524279787205,
+        0.17242709548597085,
+        -0.15443197329306504,
+        -0.3596924887458555,
+    ],
+    [
+        -0.38020800113147946,
+        -0.589572907464117,
+        1.0229207066384975,
+        -0.38915483631719416,
+        -0.7862839825922224,
+        0.16270780564371817,
+        0.3995385914795901,
+    ],
     [0.584847296893358, 0.6155524279787205, -0.38915483631719416, 0.8962299218379723, 0.2521000679541175, 0.21218206631636188, -0.27654175812933324],
     [0.4087613762080133, 0.17242709548597085, -0.7862839825922224, 0.2521000679541175, 2.3138939417359032, 0.13311960905397915, -0.12408581228819078],
     [0.1426956292692733, -0.15443197329306504, 0.16270780564371817, 0.21218206631636188, 0.13311960905397915, 0.5262355916132557, 0.3530841611392998],
-    [-0.3818290735517657, -0.3596924887458555, 0.3995385914795901, -0.27654175812933324, -0.12408581228819078, 0.3530841611392998, 0.7701222499411752],
+    [
+        -0.3818290735517657,
+        -0.3596924887458555,
+        0.3995385914795901,
+        -0.27654175812933324,
+        -0.12408581228819078,
+        0.3530841611392998,
+        0.7701222499411752,
+    ],
 ];
 
 /// A tight ball around the mean: `mu + 1e-2 L e`.
@@ -315,10 +339,22 @@ fn funnel(a: &TargetArgs) -> Result<Target> {
 pub(super) fn entries() -> Vec<TargetEntry> {
     vec![
         TargetEntry { name: "gaussian", help: "dim=3: standard normal, flat prior, walkers from N(0, 1)", build: gaussian },
-        TargetEntry { name: "correlated_gaussian", help: "dim=3,rho=0.95: correlated normal in U(-10, 10)^dim, log Z = -dim ln 20", build: correlated_gaussian },
-        TargetEntry { name: "bench_gaussian7", help: "the 7-D normal of the emcee throughput benchmark (shared/peers/emcee_gaussian.py)", build: bench_gaussian7 },
+        TargetEntry {
+            name: "correlated_gaussian",
+            help: "dim=3,rho=0.95: correlated normal in U(-10, 10)^dim, log Z = -dim ln 20",
+            build: correlated_gaussian,
+        },
+        TargetEntry {
+            name: "bench_gaussian7",
+            help: "the 7-D normal of the emcee throughput benchmark (shared/peers/emcee_gaussian.py)",
+            build: bench_gaussian7,
+        },
         TargetEntry { name: "rosenbrock", help: "2-D Rosenbrock in U(-10, 10)^2, log Z = -6.471617", build: rosenbrock },
-        TargetEntry { name: "gaussian_shells", help: "dim=2: two Gaussian shells in U(-6, 6)^dim, log Z known for dim 2 and 10", build: gaussian_shells },
+        TargetEntry {
+            name: "gaussian_shells",
+            help: "dim=2: two Gaussian shells in U(-6, 6)^dim, log Z known for dim 2 and 10",
+            build: gaussian_shells,
+        },
         TargetEntry { name: "eggbox", help: "2-D eggbox in U(0, 10 pi)^2, log Z = 235.85594", build: eggbox },
         TargetEntry { name: "funnel", help: "dim=10: Neal's funnel (flat prior), walkers from N(0, 1)", build: funnel },
     ]

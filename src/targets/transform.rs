@@ -280,7 +280,8 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     fn all_kinds() -> Elementwise {
-        let kinds = vec![Bijection::Identity, Bijection::Lower(-2.0), Bijection::Upper(3.0), Bijection::Interval(-1.0, 4.0), Bijection::AbovePrevious];
+        let kinds =
+            vec![Bijection::Identity, Bijection::Lower(-2.0), Bijection::Upper(3.0), Bijection::Interval(-1.0, 4.0), Bijection::AbovePrevious];
         Elementwise::new((0..5).map(|i| format!("u{i}")).collect(), kinds).unwrap()
     }
 
@@ -333,8 +334,13 @@ mod tests {
             }
         }
         let mut u = vec![0.0; 5];
-        for bad in [[0.0, -2.0, 0.0, 0.0, 1.0], [0.0, 0.0, 3.5, 0.0, 1.0], [0.0, 0.0, 0.0, 4.0, 5.0], [0.0, 0.0, 0.0, 1.0, 1.0], [f64::NAN, 0.0, 0.0, 0.0, 1.0]]
-        {
+        for bad in [
+            [0.0, -2.0, 0.0, 0.0, 1.0],
+            [0.0, 0.0, 3.5, 0.0, 1.0],
+            [0.0, 0.0, 0.0, 4.0, 5.0],
+            [0.0, 0.0, 0.0, 1.0, 1.0],
+            [f64::NAN, 0.0, 0.0, 0.0, 1.0],
+        ] {
             assert!(!t.unconstrain(&bad, &mut u), "{bad:?}");
         }
     }

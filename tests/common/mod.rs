@@ -105,6 +105,10 @@ pub fn python_with_emcee(test: &str) -> Option<std::ffi::OsString> {
         return Some(py.clone());
     }
     let tried: Vec<String> = candidates.iter().map(|c| c.to_string_lossy().into_owned()).collect();
-    missing_dependency(test, &format!("no python with emcee, h5py and numpy (tried {})", tried.join(", ")), "Run `scripts/deps.sh python` (as `make test` does) or set SEQCAL_PYTHON to such an interpreter");
+    missing_dependency(
+        test,
+        &format!("no python with emcee, h5py and numpy (tried {})", tried.join(", ")),
+        "Run `scripts/deps.sh python` (as `make test` does) or set SEQCAL_PYTHON to such an interpreter",
+    );
     None
 }

@@ -24,7 +24,18 @@ use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 
 /// f32 or f64, with vectorizable elementary functions.
 pub trait Real:
-    Copy + Send + Sync + Default + PartialOrd + 'static + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self> + AddAssign
+    Copy
+    + Send
+    + Sync
+    + Default
+    + PartialOrd
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
 {
     /// 0.
     const ZERO: Self;
@@ -102,10 +113,43 @@ macro_rules! real_impl {
 // Taylor coefficients of e^r up to r^13 (f64: truncation < 5e-18 for |r| <= ln(2)/2) and
 // r^7 (f32: < 6e-9). `ln 2` is split in two: the high part has trailing zero bits, so
 // `k · ln2_hi` is exact for the k that occur.
-real_impl!(f64, reduce_f64, 52, 1023u64, -708.0, 709.0, 6.931_471_803_691_238e-1, 1.908_214_929_270_587_7e-10,
-    [1.0, 1.0, 0.5, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0, 1.0 / 5040.0, 1.0 / 40320.0, 1.0 / 362880.0, 1.0 / 3628800.0, 1.0 / 39916800.0, 1.0 / 479001600.0, 1.0 / 6227020800.0]);
-real_impl!(f32, reduce_f32, 23, 127u32, -87.0, 88.0, 0.693_359_4, -2.121_944_4e-4,
-    [1.0, 1.0, 0.5, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0, 1.0 / 5040.0]);
+real_impl!(
+    f64,
+    reduce_f64,
+    52,
+    1023u64,
+    -708.0,
+    709.0,
+    6.931_471_803_691_238e-1,
+    1.908_214_929_270_587_7e-10,
+    [
+        1.0,
+        1.0,
+        0.5,
+        1.0 / 6.0,
+        1.0 / 24.0,
+        1.0 / 120.0,
+        1.0 / 720.0,
+        1.0 / 5040.0,
+        1.0 / 40320.0,
+        1.0 / 362880.0,
+        1.0 / 3628800.0,
+        1.0 / 39916800.0,
+        1.0 / 479001600.0,
+        1.0 / 6227020800.0
+    ]
+);
+real_impl!(
+    f32,
+    reduce_f32,
+    23,
+    127u32,
+    -87.0,
+    88.0,
+    0.693_359_4,
+    -2.121_944_4e-4,
+    [1.0, 1.0, 0.5, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0, 1.0 / 5040.0]
+);
 
 /// `e^x` for `x <= 0`, as the GP kernels use it: arguments below −700 give
 /// `e^{−700}` ≈ 1e−304 instead of a smaller number or 0; relative error below
@@ -223,7 +267,21 @@ mod tests {
         let k = t - ROUND;
         let r = (x - k * LN2_HI) - k * LN2_LO;
         let mut p = 1.0 / 6_227_020_800.0;
-        for c in [1.0 / 479_001_600.0, 1.0 / 39_916_800.0, 1.0 / 3_628_800.0, 1.0 / 362_880.0, 1.0 / 40_320.0, 1.0 / 5_040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        for c in [
+            1.0 / 479_001_600.0,
+            1.0 / 39_916_800.0,
+            1.0 / 3_628_800.0,
+            1.0 / 362_880.0,
+            1.0 / 40_320.0,
+            1.0 / 5_040.0,
+            1.0 / 720.0,
+            1.0 / 120.0,
+            1.0 / 24.0,
+            1.0 / 6.0,
+            0.5,
+            1.0,
+            1.0,
+        ] {
             p = p * r + c;
         }
         let ki = (t.to_bits() as i64).wrapping_sub(ROUND.to_bits() as i64);

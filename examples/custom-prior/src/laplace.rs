@@ -60,7 +60,10 @@ impl Laplace {
             }
             let (f_lo, f_hi) = (cdf(lo, m, b), cdf(hi, m, b));
             if !(f_hi > f_lo) {
-                return Err(PriorError::spec(KIND, format!("parameter {:?}: the box [{lo}, {hi}] holds no mass of Laplace({m}, {b})", space.names()[i])));
+                return Err(PriorError::spec(
+                    KIND,
+                    format!("parameter {:?}: the box [{lo}, {hi}] holds no mass of Laplace({m}, {b})", space.names()[i]),
+                ));
             }
             mass.push((f_lo, f_hi));
             log_norm += (2.0 * b).ln() + (f_hi - f_lo).ln();
@@ -104,7 +107,9 @@ impl Prior for Laplace {
 fn per_parameter(t: &toml::Table, key: &str, d: usize) -> Result<Vec<f64>, PriorError> {
     let num = |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
     match t.get(key) {
-        Some(toml::Value::Array(a)) if a.len() == d => a.iter().map(|v| num(v).ok_or_else(|| PriorError::spec(KIND, format!("{key}: {v} is not a number")))).collect(),
+        Some(toml::Value::Array(a)) if a.len() == d => {
+            a.iter().map(|v| num(v).ok_or_else(|| PriorError::spec(KIND, format!("{key}: {v} is not a number")))).collect()
+        }
         Some(toml::Value::Array(a)) => Err(PriorError::spec(KIND, format!("{key} has {} values but the prior has {d} parameters", a.len()))),
         Some(v) => num(v).map(|x| vec![x; d]).ok_or_else(|| PriorError::spec(KIND, format!("{key}: {v} is not a number"))),
         None => Err(PriorError::spec(KIND, format!("missing key {key:?}"))),
@@ -131,7 +136,10 @@ impl PriorPlugin for LaplacePlugin {
         }
         let space = match (spec.get("names"), ctx.space) {
             (Some(toml::Value::Array(a)), _) => {
-                let names: Vec<String> = a.iter().map(|v| v.as_str().map(str::to_owned).ok_or_else(|| PriorError::spec(KIND, "names must be strings"))).collect::<Result<_, _>>()?;
+                let names: Vec<String> = a
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| PriorError::spec(KIND, "names must be strings")))
+                    .collect::<Result<_, _>>()?;
                 match ctx.space {
                     // Inside a stage the names must be its parameters; the box is its box.
                     Some(s) if s.names() == names.as_slice() => s.clone(),

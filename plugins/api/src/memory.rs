@@ -47,9 +47,12 @@ pub fn available_bytes() -> Option<u64> {
         Some(kib.saturating_mul(1024))
     });
     // cgroup v2, then v1: the limit minus what the group already uses.
-    let cgroup = [("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"), ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")]
-        .iter()
-        .find_map(|(limit, usage)| Some(read_u64(limit)?.saturating_sub(read_u64(usage).unwrap_or(0))));
+    let cgroup = [
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ]
+    .iter()
+    .find_map(|(limit, usage)| Some(read_u64(limit)?.saturating_sub(read_u64(usage).unwrap_or(0))));
     match (meminfo, cgroup) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

@@ -83,8 +83,7 @@ impl ParamSpace {
     /// True when `theta` has the right length and lies inside the bounds
     /// (closed interval).
     pub fn contains(&self, theta: &[f64]) -> bool {
-        theta.len() == self.dim()
-            && theta.iter().zip(&self.bounds).all(|(x, (l, u))| *x >= *l && *x <= *u)
+        theta.len() == self.dim() && theta.iter().zip(&self.bounds).all(|(x, (l, u))| *x >= *l && *x <= *u)
     }
 
     /// Index of a parameter by name.
@@ -118,22 +117,10 @@ mod tests {
     #[test]
     fn rejects_bad_spaces() {
         assert_eq!(ParamSpace::new(vec![], vec![]), Err(SpaceError::Empty));
-        assert!(matches!(
-            ParamSpace::new(names(&["a", "a"]), vec![(0.0, 1.0); 2]),
-            Err(SpaceError::BadName(_))
-        ));
-        assert!(matches!(
-            ParamSpace::new(names(&["a"]), vec![(0.0, 1.0); 2]),
-            Err(SpaceError::LengthMismatch { names: 1, bounds: 2 })
-        ));
-        assert!(matches!(
-            ParamSpace::new(names(&["a"]), vec![(1.0, 1.0)]),
-            Err(SpaceError::BadBounds { .. })
-        ));
-        assert!(matches!(
-            ParamSpace::new(names(&["a"]), vec![(f64::NAN, 1.0)]),
-            Err(SpaceError::BadBounds { .. })
-        ));
+        assert!(matches!(ParamSpace::new(names(&["a", "a"]), vec![(0.0, 1.0); 2]), Err(SpaceError::BadName(_))));
+        assert!(matches!(ParamSpace::new(names(&["a"]), vec![(0.0, 1.0); 2]), Err(SpaceError::LengthMismatch { names: 1, bounds: 2 })));
+        assert!(matches!(ParamSpace::new(names(&["a"]), vec![(1.0, 1.0)]), Err(SpaceError::BadBounds { .. })));
+        assert!(matches!(ParamSpace::new(names(&["a"]), vec![(f64::NAN, 1.0)]), Err(SpaceError::BadBounds { .. })));
     }
 
     #[test]

@@ -16,8 +16,19 @@ fn main() -> anyhow::Result<()> {
     let n: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(85_000);
     let (x, lp) = normflows_7d(n, 777);
     let spec = FlowSpec { pairs: 3, hidden: 64, ..FlowSpec::new(7) };
-    let settings = TrainSettings { loss: Loss::Nll, steps, batch: 1000, lr: 1e-3, val_fraction: 0.0, eval_every: 1000, patience: 1000, seed: 0, ..Default::default() };
-    let prior = FlowPrior::train(ParamSpace::unbounded(names())?, true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &settings)?;
+    let settings = TrainSettings {
+        loss: Loss::Nll,
+        steps,
+        batch: 1000,
+        lr: 1e-3,
+        val_fraction: 0.0,
+        eval_every: 1000,
+        patience: 1000,
+        seed: 0,
+        ..Default::default()
+    };
+    let prior =
+        FlowPrior::train(ParamSpace::unbounded(names())?, true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &settings)?;
     let m = prior.sidecar().metrics.clone().unwrap_or_default();
     let reps = 5;
     let (t, c) = (std::time::Instant::now(), cpu_seconds());

@@ -24,7 +24,9 @@ use candle_core::{DType, Device, Tensor};
 use rand::Rng;
 
 use crate::error::{FlowError, Result};
-use crate::layers::{parity_mask, ActNorm, AffineCoupling, ElementwiseAffine, Layer, LuLinear, Made, MaskedAffine, Mlp, SplineAutoregressive, SplineCoupling};
+use crate::layers::{
+    parity_mask, ActNorm, AffineCoupling, ElementwiseAffine, Layer, LuLinear, Made, MaskedAffine, Mlp, SplineAutoregressive, SplineCoupling,
+};
 use crate::params::{self, Params};
 use crate::spec::{spline_params, FlowKind, FlowSpec};
 
@@ -123,7 +125,9 @@ pub fn check_params(spec: &FlowSpec, params: &Params) -> Result<()> {
     for (name, t) in params {
         let v: Vec<f64> = t.flatten_all()?.to_dtype(DType::F64)?.to_vec1()?;
         if v.iter().any(|x| !x.is_finite()) {
-            return Err(FlowError::invalid(format!("flow tensor {name:?} holds non-finite values (NaN or inf): the model is broken; train it again")));
+            return Err(FlowError::invalid(format!(
+                "flow tensor {name:?} holds non-finite values (NaN or inf): the model is broken; train it again"
+            )));
         }
     }
     Ok(())

@@ -49,7 +49,11 @@ impl FastFlow {
     pub fn new(spec: &FlowSpec, params: &Params) -> Result<Self> {
         if !Self::supports(spec) {
             spec.check()?;
-            return Err(FlowError::invalid(format!("the f64 evaluator covers RealNVP without LU layers, not {}{}", spec.kind, if spec.lu { " with LU layers" } else { "" })));
+            return Err(FlowError::invalid(format!(
+                "the f64 evaluator covers RealNVP without LU layers, not {}{}",
+                spec.kind,
+                if spec.lu { " with LU layers" } else { "" }
+            )));
         }
         let d = spec.dim;
         let sizes = spec.net_sizes();
@@ -72,7 +76,11 @@ impl FastFlow {
                         let w = values_f64(params, &params::weight(&net, j))?;
                         let b = values_f64(params, &params::bias(&net, j))?;
                         if w.len() != sizes[j] * sizes[j + 1] || b.len() != sizes[j + 1] {
-                            return Err(FlowError::invalid(format!("flow layer {net}.{j} does not have the sidecar's shape {} x {}", sizes[j], sizes[j + 1])));
+                            return Err(FlowError::invalid(format!(
+                                "flow layer {net}.{j} does not have the sidecar's shape {} x {}",
+                                sizes[j],
+                                sizes[j + 1]
+                            )));
                         }
                         theta.extend(w);
                         theta.extend(b);
@@ -222,7 +230,8 @@ mod tests {
         let fast = FastFlow::new(&spec, &random(&spec, 8)).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let x: Vec<f64> = (0..1000 * 7).map(|_| StandardNormal.sample(&mut rng)).collect();
-        let run = |t: usize| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap().install(|| (fast.log_prob(&x), fast.sample_from_base(&x)));
+        let run =
+            |t: usize| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap().install(|| (fast.log_prob(&x), fast.sample_from_base(&x)));
         assert_eq!(run(1), run(4));
     }
 }

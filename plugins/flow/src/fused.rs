@@ -89,7 +89,13 @@ impl FusedCoupling {
         (gx, gt)
     }
 
-    fn bwd_typed<T: Real + WithDType>(&self, x: &Tensor, theta: &Tensor, grad: &Tensor, saved: Option<Vec<Saved<T>>>) -> candle_core::Result<(Tensor, Tensor)> {
+    fn bwd_typed<T: Real + WithDType>(
+        &self,
+        x: &Tensor,
+        theta: &Tensor,
+        grad: &Tensor,
+        saved: Option<Vec<Saved<T>>>,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
         let xv: Vec<T> = x.flatten_all()?.to_vec1()?;
         let tv: Vec<T> = theta.flatten_all()?.to_vec1()?;
         let gv: Vec<T> = grad.flatten_all()?.to_vec1()?;
@@ -107,7 +113,12 @@ impl CustomOp2 for FusedCoupling {
         let d = self.mask.len();
         let n = l1.shape().elem_count() / d.max(1);
         if l1.shape().dims() != [n, d] || l2.shape().elem_count() != n_params(&self.sizes) {
-            return Err(candle_core::Error::Msg(format!("fused coupling: input {:?} and {} parameters do not match a {d}-D coupling with widths {:?}", l1.shape(), l2.shape().elem_count(), self.sizes)));
+            return Err(candle_core::Error::Msg(format!(
+                "fused coupling: input {:?} and {} parameters do not match a {d}-D coupling with widths {:?}",
+                l1.shape(),
+                l2.shape().elem_count(),
+                self.sizes
+            )));
         }
         let mut cache = self.cache.lock().map_err(|_| candle_core::Error::Msg("fused coupling: poisoned cache".into()))?;
         match (s1, s2) {
@@ -128,14 +139,24 @@ impl CustomOp2 for FusedCoupling {
     fn bwd(&self, arg1: &Tensor, arg2: &Tensor, _res: &Tensor, grad_res: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let cached = self.cache.lock().map_err(|_| candle_core::Error::Msg("fused coupling: poisoned cache".into()))?.take();
         let (gx, gt) = match arg1.dtype() {
-            DType::F32 => self.bwd_typed::<f32>(arg1, arg2, grad_res, match cached {
-                Some(Cache::F32(s)) => Some(s),
-                _ => None,
-            })?,
-            DType::F64 => self.bwd_typed::<f64>(arg1, arg2, grad_res, match cached {
-                Some(Cache::F64(s)) => Some(s),
-                _ => None,
-            })?,
+            DType::F32 => self.bwd_typed::<f32>(
+                arg1,
+                arg2,
+                grad_res,
+                match cached {
+                    Some(Cache::F32(s)) => Some(s),
+                    _ => None,
+                },
+            )?,
+            DType::F64 => self.bwd_typed::<f64>(
+                arg1,
+                arg2,
+                grad_res,
+                match cached {
+                    Some(Cache::F64(s)) => Some(s),
+                    _ => None,
+                },
+            )?,
             other => return Err(candle_core::Error::Msg(format!("fused coupling: unsupported dtype {other:?}"))),
         };
         Ok((Some(gx), Some(gt)))

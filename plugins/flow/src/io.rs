@@ -84,7 +84,15 @@ struct Defining<'a> {
 /// # Errors
 /// The fields cannot be encoded.
 pub fn sidecar_digest(s: &Sidecar) -> Result<String> {
-    let d = Defining { format: &s.format, spec: &s.spec, names: &s.names, bounds: &s.bounds, bounded: s.bounded, transforms: &s.transforms, chain_hash: &s.chain_hash };
+    let d = Defining {
+        format: &s.format,
+        spec: &s.spec,
+        names: &s.names,
+        bounds: &s.bounds,
+        bounded: s.bounded,
+        transforms: &s.transforms,
+        chain_hash: &s.chain_hash,
+    };
     let bytes = serde_json::to_vec(&d).map_err(|e| FlowError::invalid(format!("cannot encode sidecar: {e}")))?;
     Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }
@@ -118,7 +126,8 @@ pub fn save(path: &Path, params: &Params, sidecar: &Sidecar) -> Result<()> {
     let written: Sidecar = serde_json::from_str(&json).map_err(|e| FlowError::invalid(format!("cannot re-read the sidecar just encoded: {e}")))?;
     let meta = HashMap::from([(DIGEST_KEY.to_string(), sidecar_digest(&written)?)]);
     let f32s = cast(params, DType::F32)?;
-    let bytes = safetensors::serialize(f32s.iter(), Some(meta)).map_err(|e| FlowError::invalid(format!("{}: cannot encode weights: {e}", path.display())))?;
+    let bytes =
+        safetensors::serialize(f32s.iter(), Some(meta)).map_err(|e| FlowError::invalid(format!("{}: cannot encode weights: {e}", path.display())))?;
     let (tw, ts) = (tmp_path(path), tmp_path(&side));
     let result = (|| -> Result<()> {
         std::fs::write(&tw, bytes).map_err(|e| io_err(path, e))?;
@@ -157,7 +166,10 @@ pub fn load(path: &Path) -> Result<(Params, Sidecar)> {
     let weights_err = |e: &dyn std::fmt::Display| FlowError::invalid(format!("{}: cannot read weights: {e}", path.display()));
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| weights_err(&e))?;
     let stored = meta.metadata().as_ref().and_then(|m| m.get(DIGEST_KEY)).ok_or_else(|| {
-        FlowError::invalid(format!("{}: the weights carry no digest of their sidecar (not written by this version of seqcal): train the flow again", path.display()))
+        FlowError::invalid(format!(
+            "{}: the weights carry no digest of their sidecar (not written by this version of seqcal): train the flow again",
+            path.display()
+        ))
     })?;
     if *stored != sidecar_digest(&sidecar)? {
         return Err(bad(format!(

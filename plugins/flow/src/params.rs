@@ -66,7 +66,12 @@ pub fn log_scale(prefix: &str) -> String {
 
 /// The parts of an LU layer, with their shapes for `d` coordinates.
 pub fn lu_parts(prefix: &str, d: usize) -> [(String, Vec<usize>); 4] {
-    [(format!("{prefix}.lower"), vec![d, d]), (format!("{prefix}.upper"), vec![d, d]), (format!("{prefix}.log_s"), vec![1, d]), (format!("{prefix}.bias"), vec![1, d])]
+    [
+        (format!("{prefix}.lower"), vec![d, d]),
+        (format!("{prefix}.upper"), vec![d, d]),
+        (format!("{prefix}.log_s"), vec![1, d]),
+        (format!("{prefix}.bias"), vec![1, d]),
+    ]
 }
 
 /// The tensor `name`.
@@ -74,7 +79,10 @@ pub fn lu_parts(prefix: &str, d: usize) -> [(String, Vec<usize>); 4] {
 /// # Errors
 /// It is missing: the weights do not match the architecture.
 pub fn get(params: &Params, name: &str) -> Result<Tensor> {
-    params.get(name).cloned().ok_or_else(|| FlowError::invalid(format!("flow weights lack tensor {name:?}: the model file does not match its sidecar")))
+    params
+        .get(name)
+        .cloned()
+        .ok_or_else(|| FlowError::invalid(format!("flow weights lack tensor {name:?}: the model file does not match its sidecar")))
 }
 
 /// The tensor `name` as f64 values, row-major.

@@ -32,7 +32,10 @@ impl PriorPlugin for FlowPlugin {
         let (_, flow) = flow_of(&table, ctx)?;
         if let Some(space) = ctx.space {
             if flow.names() != space.names() {
-                return Err(PriorError::spec(KIND, format!("the flow is over [{}] but the stage's parameters are [{}]", flow.names().join(", "), space.names().join(", "))));
+                return Err(PriorError::spec(
+                    KIND,
+                    format!("the flow is over [{}] but the stage's parameters are [{}]", flow.names().join(", "), space.names().join(", ")),
+                ));
             }
         }
         match table.mixture {

@@ -199,7 +199,9 @@ impl FlowPrior {
         let rows: Vec<Vec<f64>> = thetas.rows().into_iter().map(|r| r.to_vec()).collect();
         let (out, nan) = self.eval_rows_counting(&rows)?;
         if let Some(i) = nan {
-            return Err(FlowError::invalid(format!("the flow's log density is not a number at row {i}, inside its support: the model is numerically broken there; train it again")));
+            return Err(FlowError::invalid(format!(
+                "the flow's log density is not a number at row {i}, inside its support: the model is numerically broken there; train it again"
+            )));
         }
         Ok(out)
     }
@@ -283,7 +285,10 @@ impl FlowPrior {
             for row in x.chunks_exact(d) {
                 let th: Vec<f64> = row.iter().zip(&self.sidecar.transforms).map(|(&y, t)| t.from_latent(y)).collect();
                 // Reject only numerically degenerate draws (overflow, or rounding onto a bound).
-                if self.space.contains(&th) && th.iter().all(|v| v.is_finite()) && th.iter().zip(self.space.bounds()).all(|(v, b)| *v != b.0 && *v != b.1) {
+                if self.space.contains(&th)
+                    && th.iter().all(|v| v.is_finite())
+                    && th.iter().zip(self.space.bounds()).all(|(v, b)| *v != b.0 && *v != b.1)
+                {
                     out.row_mut(filled).iter_mut().zip(th).for_each(|(o, v)| *o = v);
                     filled += 1;
                 }
@@ -329,7 +334,10 @@ impl Prior for FlowPrior {
             k => (format!("{k}, {} bins on ±{}", s.bins, s.tail_bound), "layer"),
         };
         let lu = if s.lu { " + LU" } else { "" };
-        format!("flow ({arch}{lu}, {} {unit} pairs, hidden {}x{}, {:?}, bounded {}, loss {loss}, chain {hash})", s.pairs, s.depth, s.hidden, s.activation, self.sidecar.bounded)
+        format!(
+            "flow ({arch}{lu}, {} {unit} pairs, hidden {}x{}, {:?}, bounded {}, loss {loss}, chain {hash})",
+            s.pairs, s.depth, s.hidden, s.activation, self.sidecar.bounded
+        )
     }
 }
 
@@ -347,7 +355,21 @@ mod tests {
 
     fn quick(loss: Loss, steps: usize) -> (FlowSpec, TrainSettings) {
         let spec = FlowSpec { pairs: 2, hidden: 32, ..FlowSpec::new(2) };
-        (spec, TrainSettings { loss, steps, batch: 256, lr: 3e-3, val_fraction: 0.1, eval_every: 50, patience: 100, seed: 7, quiet: true, ..Default::default() })
+        (
+            spec,
+            TrainSettings {
+                loss,
+                steps,
+                batch: 256,
+                lr: 3e-3,
+                val_fraction: 0.1,
+                eval_every: 50,
+                patience: 100,
+                seed: 7,
+                quiet: true,
+                ..Default::default()
+            },
+        )
     }
 
     /// Correlated Gaussian draws (sd 1 and 0.5, rho 0.8) with their exact log density.
@@ -396,9 +418,20 @@ mod tests {
         let n = 8000;
         let x = Array2::from_shape_fn((n, 2), |_| 2.0 * Distribution::<f64>::sample(&StandardNormal, &mut rng));
         let ln_n = |v: f64, m: f64, s: f64| -0.5 * ((v - m) / s).powi(2) - s.ln();
-        let w: Vec<f64> = x.rows().into_iter().map(|r| (ln_n(r[0], 1.0, 0.5) + ln_n(r[1], -1.0, 0.5) - ln_n(r[0], 0.0, 2.0) - ln_n(r[1], 0.0, 2.0)).exp()).collect();
+        let w: Vec<f64> = x
+            .rows()
+            .into_iter()
+            .map(|r| (ln_n(r[0], 1.0, 0.5) + ln_n(r[1], -1.0, 0.5) - ln_n(r[0], 0.0, 2.0) - ln_n(r[1], 0.0, 2.0)).exp())
+            .collect();
         let (spec, s) = quick(Loss::Nll, 400);
-        let prior = FlowPrior::train(space2(vec![(f64::NEG_INFINITY, f64::INFINITY); 2]), true, &Draws { x: x.view(), log_prob: None, weights: Some(&w) }, &spec, &s).unwrap();
+        let prior = FlowPrior::train(
+            space2(vec![(f64::NEG_INFINITY, f64::INFINITY); 2]),
+            true,
+            &Draws { x: x.view(), log_prob: None, weights: Some(&w) },
+            &spec,
+            &s,
+        )
+        .unwrap();
         let draws = prior.sample(&mut ChaCha8Rng::seed_from_u64(4), 4000);
         let m0 = draws.column(0).mean().unwrap();
         let m1 = draws.column(1).mean().unwrap();
@@ -489,7 +522,15 @@ mod tests {
         assert!(FlowPrior::train(sp(), true, &Draws { x: x3.view(), log_prob: None, weights: None }, &spec, &s).is_err());
         let mut xn = x.clone();
         xn[[5, 1]] = f64::NAN;
-        let e = FlowPrior::train(sp(), true, &Draws { x: xn.view(), log_prob: None, weights: None }, &spec, &TrainSettings { loss: Loss::Nll, ..s.clone() }).err().unwrap();
+        let e = FlowPrior::train(
+            sp(),
+            true,
+            &Draws { x: xn.view(), log_prob: None, weights: None },
+            &spec,
+            &TrainSettings { loss: Loss::Nll, ..s.clone() },
+        )
+        .err()
+        .unwrap();
         assert!(e.to_string().contains("not finite"), "{e}");
     }
 
@@ -529,7 +570,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for (kind, lu) in [(FlowKind::Maf, false), (FlowKind::NsfCoupling, false), (FlowKind::NsfAr, true), (FlowKind::Realnvp, true)] {
             let spec = FlowSpec { kind, lu, hidden: 32, pairs: 2, bins: 6, ..FlowSpec::new(2) };
-            let s = TrainSettings { loss: Loss::Nll, steps: 300, batch: 256, lr: 3e-3, val_fraction: 0.1, eval_every: 50, patience: 100, seed: 3, quiet: true, ..Default::default() };
+            let s = TrainSettings {
+                loss: Loss::Nll,
+                steps: 300,
+                batch: 256,
+                lr: 3e-3,
+                val_fraction: 0.1,
+                eval_every: 50,
+                patience: 100,
+                seed: 3,
+                quiet: true,
+                ..Default::default()
+            };
             let prior = FlowPrior::train(space.clone(), true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &s).unwrap();
             // Monte Carlo KL(p||q) on fresh truth draws; the untrained flow (standardized
             // marginals, no correlation) sits at -ln sqrt(1 - 0.64) = 0.51.
@@ -554,7 +606,15 @@ mod tests {
         let (x, _) = gaussian(500, 2, [0.0, 0.0]);
         let lp: Vec<f64> = (0..500).map(|i| if i % 2 == 0 { 1e39 } else { -1e39 }).collect();
         let (spec, s) = quick(Loss::Kl, 100);
-        let e = FlowPrior::train(space2(vec![(f64::NEG_INFINITY, f64::INFINITY); 2]), true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &s).err().unwrap();
+        let e = FlowPrior::train(
+            space2(vec![(f64::NEG_INFINITY, f64::INFINITY); 2]),
+            true,
+            &Draws { x: x.view(), log_prob: Some(&lp), weights: None },
+            &spec,
+            &s,
+        )
+        .err()
+        .unwrap();
         assert!(e.to_string().contains("diverged"), "{e}");
     }
 }

@@ -16,8 +16,8 @@
 //! mixture's component, a product's block) and [`merge_defaults`] fills their
 //! unset keys from a pipeline's `[defaults.flow]`.
 
-use serde::Deserialize;
 use seqcal_api::{check_keys, field_names, parse_table, PriorError};
+use serde::Deserialize;
 use toml::{Table, Value};
 
 use crate::options::FlowOptions;
@@ -89,7 +89,12 @@ impl FlowTable {
         let mixture = match (s.epsilon, s.base) {
             (None, None) => None,
             (Some(e), Some(b)) => Some((e, b)),
-            _ => return Err(PriorError::spec(KIND, "a defensive mixture needs both epsilon (e.g. 0.05) and base = { kind = ... } (the stage's base prior)")),
+            _ => {
+                return Err(PriorError::spec(
+                    KIND,
+                    "a defensive mixture needs both epsilon (e.g. 0.05) and base = { kind = ... } (the stage's base prior)",
+                ))
+            }
         };
         Ok(FlowTable { source, options, mixture })
     }
@@ -139,7 +144,10 @@ mod tests {
 
     #[test]
     fn tables_parse_with_their_settings_and_mistakes_are_named() {
-        let t = parse("kind = \"flow\"\nfrom = \"A\"\narch = \"nsf_ar\"\nbins = 4\ntail_bound = 3.0\nlu = true\nepsilon = 0.1\nbase = { kind = \"uniform\" }").unwrap();
+        let t = parse(
+            "kind = \"flow\"\nfrom = \"A\"\narch = \"nsf_ar\"\nbins = 4\ntail_bound = 3.0\nlu = true\nepsilon = 0.1\nbase = { kind = \"uniform\" }",
+        )
+        .unwrap();
         assert_eq!(t.source, FlowSource::Stage("A".into()));
         assert_eq!((t.options.arch, t.options.bins, t.options.tail_bound, t.options.lu), (crate::FlowKind::NsfAr, 4, 3.0, true));
         assert_eq!(t.mixture.as_ref().map(|m| m.0), Some(0.1));
@@ -161,7 +169,10 @@ mod tests {
 
     #[test]
     fn defaults_fill_every_nested_flow_table_without_overriding() {
-        let mut prior: Table = "kind = \"mixture\"\nepsilon = 0.1\nmain = { kind = \"flow\", from = \"A\", steps = 7 }\ndefensive = { kind = \"uniform\" }".parse().unwrap();
+        let mut prior: Table =
+            "kind = \"mixture\"\nepsilon = 0.1\nmain = { kind = \"flow\", from = \"A\", steps = 7 }\ndefensive = { kind = \"uniform\" }"
+                .parse()
+                .unwrap();
         merge_defaults(&mut prior, &"steps = 100\nloss = \"nll\"".parse().unwrap());
         let main = prior["main"].as_table().unwrap();
         assert_eq!((main["steps"].as_integer(), main["loss"].as_str()), (Some(7), Some("nll")));

@@ -65,12 +65,13 @@ pub fn bounded_7d_log_density(r: &[f64]) -> f64 {
     if r.len() != 7 || r.iter().zip(BOUNDED_7D_BOX).any(|(v, (l, u))| !(*v > l && *v < u)) {
         return f64::NEG_INFINITY;
     }
-    3f64.ln() + 2.0 * (1.0 - r[0]).ln()
-        + ln_normal(r[1], 2.0 * r[0] - 0.5, 0.5)
-        + log_add(ln_normal(r[2], -1.5, 0.4), ln_normal(r[2], 1.5, 0.4)) - 2f64.ln()
+    3f64.ln() + 2.0 * (1.0 - r[0]).ln() + ln_normal(r[1], 2.0 * r[0] - 0.5, 0.5) + log_add(ln_normal(r[2], -1.5, 0.4), ln_normal(r[2], 1.5, 0.4))
+        - 2f64.ln()
         + ln_normal(r[3], 0.6 * r[2], 0.5)
-        + ln_normal(r[4].ln(), 0.0, 0.8) - r[4].ln()
-        + 4f64.ln() + 3.0 * r[5].ln()
+        + ln_normal(r[4].ln(), 0.0, 0.8)
+        - r[4].ln()
+        + 4f64.ln()
+        + 3.0 * r[5].ln()
         + ln_normal(r[6], 0.0, 0.5 + r[0])
 }
 
@@ -97,9 +98,11 @@ pub fn normflows_7d(n: usize, seed: u64) -> (Array2<f64>, Vec<f64>) {
         lp.push(
             ln_normal(r[0], 0.0, 1.0)
                 + ln_normal(r[1], 0.5 * (r[0] * r[0] - 1.0), 0.5)
-                + log_add(ln_normal(r[2], 2.0, 0.5), ln_normal(r[2], -2.0, 0.5)) - 2f64.ln()
+                + log_add(ln_normal(r[2], 2.0, 0.5), ln_normal(r[2], -2.0, 0.5))
+                - 2f64.ln()
                 + ln_normal(r[3], 0.6 * r[2], 0.8)
-                + ln_normal(l4, 0.0, 0.5) - l4
+                + ln_normal(l4, 0.0, 0.5)
+                - l4
                 + ln_normal(r[5], 0.7 * r[4], 0.3)
                 + ln_normal(r[6], 0.0, 1.0 + 0.5 * r[0].abs()),
         );

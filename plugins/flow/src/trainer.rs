@@ -151,7 +151,13 @@ impl FlowTrainer {
     /// # Errors
     /// A malformed table, a chain that cannot be provided, a failed training,
     /// or a model that cannot be written or read.
-    pub fn train_tables(&self, prior: &mut Table, ctx: &StageContext<'_>, dir: &Path, say: &dyn Fn(String)) -> std::result::Result<Vec<(String, FlowPrior)>, PriorError> {
+    pub fn train_tables(
+        &self,
+        prior: &mut Table,
+        ctx: &StageContext<'_>,
+        dir: &Path,
+        say: &dyn Fn(String),
+    ) -> std::result::Result<Vec<(String, FlowPrior)>, PriorError> {
         let mut flows = Vec::new();
         let mut k = 0;
         for_each_flow(prior, &mut |t| -> std::result::Result<(), PriorError> {
@@ -165,7 +171,8 @@ impl FlowTrainer {
             let path = dir.join(if k == 0 { "flow_prior.safetensors".to_string() } else { format!("flow_prior_{k}.safetensors") });
             k += 1;
             let space = ctx.space.map(|s| (s.names(), s.bounds()));
-            let key = format!("{}|{}|{}", chain.hash, serde_json::to_string(&space).unwrap_or_default(), serde_json::to_string(&opts).unwrap_or_default());
+            let key =
+                format!("{}|{}|{}", chain.hash, serde_json::to_string(&space).unwrap_or_default(), serde_json::to_string(&opts).unwrap_or_default());
             let earlier = self.trained.lock().map_err(|_| spec_err("a flow training panicked"))?.get(&key).cloned();
             let flow = match earlier {
                 Some(src) => {
@@ -176,7 +183,12 @@ impl FlowTrainer {
                     FlowPrior::load(&path).map_err(spec_err)?
                 }
                 None => {
-                    say(format!("  training a flow prior on {label} ({} draws, loss {:?}, {} steps)", chain.x.nrows(), opts.train.loss, opts.train.steps));
+                    say(format!(
+                        "  training a flow prior on {label} ({} draws, loss {:?}, {} steps)",
+                        chain.x.nrows(),
+                        opts.train.loss,
+                        opts.train.steps
+                    ));
                     opts.train.quiet = self.quiet;
                     let t0 = Instant::now();
                     let flow = train_on_draws(&chain, ctx.space, &opts).map_err(spec_err)?;
@@ -220,9 +232,23 @@ mod tests {
     fn stage_a() -> OneStage {
         let x = Array2::from_shape_fn((400, 2), |(i, j)| {
             let u = ((i * 7919 + j * 31) % 397) as f64 / 397.0 * 0.98 + 0.01;
-            if j == 0 { u } else { -1.0 + 3.0 * u * u }
+            if j == 0 {
+                u
+            } else {
+                -1.0 + 3.0 * u * u
+            }
         });
-        OneStage(ChainDraws { label: "stage A".into(), source: "A.h5".into(), names: vec!["a".into(), "b".into()], bounds: vec![(0.0, 1.0), (-1.0, 2.0)], x, log_prob: None, weights: None, burn: 0, hash: "h".into() })
+        OneStage(ChainDraws {
+            label: "stage A".into(),
+            source: "A.h5".into(),
+            names: vec!["a".into(), "b".into()],
+            bounds: vec![(0.0, 1.0), (-1.0, 2.0)],
+            x,
+            log_prob: None,
+            weights: None,
+            burn: 0,
+            hash: "h".into(),
+        })
     }
 
     /// No factory is needed: the tables below have no nested priors.

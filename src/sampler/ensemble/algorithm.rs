@@ -6,8 +6,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use seqcal_api::DensityError;
 
-use super::moves::{centered, log_uniform, propose, Complement};
 use super::hyperparams::{EnsembleSettings, MoveKind};
+use super::moves::{centered, log_uniform, propose, Complement};
 use crate::chain::SamplerState;
 use crate::sampler::posterior::{Evaluation, Posterior, Scratch};
 use crate::{Error, Result};

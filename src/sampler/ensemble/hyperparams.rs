@@ -135,7 +135,11 @@ impl EnsembleSettings {
         let half = self.walkers / 2;
         for m in &self.moves {
             if half < m.kind.min_complement() {
-                return Err(Error::Usage(format!("move {} needs at least {} walkers in each half; use more walkers", m.kind.name(), m.kind.min_complement())));
+                return Err(Error::Usage(format!(
+                    "move {} needs at least {} walkers in each half; use more walkers",
+                    m.kind.name(),
+                    m.kind.min_complement()
+                )));
             }
             let ok = match m.kind {
                 MoveKind::Stretch { a } => a > 1.0 && a.is_finite(),

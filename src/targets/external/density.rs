@@ -335,13 +335,15 @@ impl ExternalTarget {
         inner.batches = batch;
         let queued = inner.process.to_stdin.as_ref().is_some_and(|tx| tx.send(text.into_bytes()).is_ok());
         if !queued {
-            let failure = Failure::Gone { context: format!("before batch {batch}"), detail: Some("its standard input is closed".into()), input_closed: true };
+            let failure =
+                Failure::Gone { context: format!("before batch {batch}"), detail: Some("its standard input is closed".into()), input_closed: true };
             return Err(inner.fatal(failure));
         }
         let n = sent.len();
         let timeout = inner.process.timeout;
         for (k, &i) in sent.iter().enumerate() {
-            let context = || format!("while seqcal waited for line {} of the answer to batch {batch} ({n} point{})", k + 1, if n == 1 { "" } else { "s" });
+            let context =
+                || format!("while seqcal waited for line {} of the answer to batch {batch} ({n} point{})", k + 1, if n == 1 { "" } else { "s" });
             match inner.process.events.recv_timeout(timeout) {
                 Ok(Event::Line(line)) => match parse_answer(&line) {
                     Ok(Answer::Value(v)) => out[i] = v,

@@ -476,7 +476,8 @@ pub(super) fn exit_hint(status: ExitStatus) -> &'static str {
 /// `/proc/meminfo`), else the physical memory, if known.
 pub(super) fn available_memory() -> Option<u64> {
     if let Ok(text) = std::fs::read_to_string("/proc/meminfo") {
-        let kib = text.lines().find_map(|l| l.strip_prefix("MemAvailable:")).and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+        let kib =
+            text.lines().find_map(|l| l.strip_prefix("MemAvailable:")).and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
         if let Some(kib) = kib {
             return Some(kib.saturating_mul(1024));
         }

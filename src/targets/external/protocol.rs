@@ -16,9 +16,11 @@ const MAX_QUOTE_CHARS: usize = 200;
 const RESERVED: [char; 4] = ['=', '(', ')', ','];
 
 pub(super) const HANDSHAKE_FORM: &str = "`seqcal-target 1 DIM [NAME ...]` or `seqcal-target 2 DIM [PARAM ...]`";
-pub(super) const HINT_HANDSHAKE: &str = "make the model print `seqcal-target 1 DIM [NAME ...]` (or version 2) on its standard output first, and flush it; \
+pub(super) const HINT_HANDSHAKE: &str =
+    "make the model print `seqcal-target 1 DIM [NAME ...]` (or version 2) on its standard output first, and flush it; \
     print diagnostics on standard error (see docs/external-targets.md)";
-pub(super) const HINT_SILENT: &str = "make the model flush its standard output after each answer (Python: `sys.stdout.flush()`; C: `fflush(stdout)`); \
+pub(super) const HINT_SILENT: &str =
+    "make the model flush its standard output after each answer (Python: `sys.stdout.flush()`; C: `fflush(stdout)`); \
     if one evaluation really takes that long, raise the timeout";
 pub(super) const HINT_ANSWER: &str = "make each answer line one number: the log density, `-inf` for zero density, or `nan` or `reject` \
     for a point the model cannot evaluate; print diagnostics on standard error, not standard output";
@@ -132,8 +134,11 @@ pub(super) fn parse_handshake(line: &str, expected_dim: Option<usize>, limit: &D
     if let Some(expected) = expected_dim {
         if expected != dim {
             let names: Vec<&str> = params.iter().map(|p| p.sampled.as_str()).collect();
-            let what =
-                format!("declares {dim} parameter{} ({}) in its handshake, but {expected} were expected", if dim == 1 { "" } else { "s" }, names.join(", "));
+            let what = format!(
+                "declares {dim} parameter{} ({}) in its handshake, but {expected} were expected",
+                if dim == 1 { "" } else { "s" },
+                names.join(", ")
+            );
             return Err((what, "check that the command runs the intended model, or the dimension it is expected to have"));
         }
     }

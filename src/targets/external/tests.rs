@@ -195,7 +195,9 @@ fn handshake_problems_fail_at_spawn_and_kill_the_group() {
     let err = model_message(ExternalTarget::spawn("echo 'seqcal-target 3 3'; cat >/dev/null", ExternalOptions::default()));
     assert!(err.contains("protocol version '3'"), "{err}");
     assert!(matches!(ExternalTarget::spawn("", ExternalOptions::default()), Err(Error::Usage(m)) if m.contains("command is empty")));
-    assert!(matches!(ExternalTarget::spawn("true", ExternalOptions::default().with_timeout(Duration::ZERO)), Err(Error::Usage(m)) if m.contains("timeout")));
+    assert!(
+        matches!(ExternalTarget::spawn("true", ExternalOptions::default().with_timeout(Duration::ZERO)), Err(Error::Usage(m)) if m.contains("timeout"))
+    );
 }
 
 #[test]
@@ -208,7 +210,10 @@ fn a_huge_declared_dimension_is_refused_before_allocating() {
         "{err}"
     );
     assert!(err.contains("check the DIM"), "{err}");
-    let err = model_message(ExternalTarget::spawn("echo 'seqcal-target 2 5'; cat >/dev/null", ExternalOptions::default().with_max_dim(4, "four at most here")));
+    let err = model_message(ExternalTarget::spawn(
+        "echo 'seqcal-target 2 5'; cat >/dev/null",
+        ExternalOptions::default().with_max_dim(4, "four at most here"),
+    ));
     assert!(err.contains("declares 5 parameters in its handshake; four at most here"), "{err}");
     // Through the sampling target: the memory an ensemble needs.
     let err = model_message(external("echo 'seqcal-target 1 100000000'; cat >/dev/null", Duration::from_secs(60)).map(|t| t.name));
@@ -347,7 +352,8 @@ fn missing_command_fails_at_spawn_with_status_127() {
 
 #[test]
 fn drop_kills_a_process_that_ignores_end_of_input() {
-    let t = ExternalTarget::spawn("echo 'seqcal-target 1 1'; exec sleep 600", ExternalOptions::default().with_grace(Duration::from_millis(200))).unwrap();
+    let t =
+        ExternalTarget::spawn("echo 'seqcal-target 1 1'; exec sleep 600", ExternalOptions::default().with_grace(Duration::from_millis(200))).unwrap();
     let pid = t.id();
     assert!(!process_gone(pid));
     drop(t);
@@ -365,7 +371,8 @@ fn close_reports_how_the_process_ended() {
         other => panic!("{other:?}"),
     }
     assert!(process_gone(pid));
-    let t = ExternalTarget::spawn("echo 'seqcal-target 1 1'; exec sleep 600", ExternalOptions::default().with_grace(Duration::from_millis(100))).unwrap();
+    let t =
+        ExternalTarget::spawn("echo 'seqcal-target 1 1'; exec sleep 600", ExternalOptions::default().with_grace(Duration::from_millis(100))).unwrap();
     match t.close() {
         Err(Error::Model { message, .. }) => assert!(message.contains("did not exit within 100ms"), "{message}"),
         other => panic!("{other:?}"),

@@ -13,7 +13,7 @@
 use nalgebra::{DMatrix, DVector};
 use seqcal_api::DensityError;
 
-use super::{assemble, check_len, indexed, log_half_cauchy, parse_data, Bij, elementwise, LeastSquares, Model, HALF_LN_2PI, POS, REAL};
+use super::{assemble, check_len, elementwise, indexed, log_half_cauchy, parse_data, Bij, LeastSquares, Model, HALF_LN_2PI, POS, REAL};
 use crate::targets::target::{Target, TargetArgs};
 use crate::{Error, Result};
 
@@ -62,7 +62,8 @@ pub(super) fn build(_a: &TargetArgs) -> Result<Target> {
     // alpha and K betas: N(0, 10); n normal observations; sigma's half-Cauchy constant is in log_half_cauchy.
     let log_norm = -((k + 1) as f64) * (HALF_LN_2PI + 10f64.ln()) - n as f64 * HALF_LN_2PI;
     let model = ArK { ls: LeastSquares::new(&x, &y)?, n: n as f64, log_norm };
-    let params: Vec<(String, Bij)> = std::iter::once("alpha".to_string()).chain(indexed("beta", k)).map(|s| (s, Bij::Free)).chain([("sigma".to_string(), Bij::Log)]).collect();
+    let params: Vec<(String, Bij)> =
+        std::iter::once("alpha".to_string()).chain(indexed("beta", k)).map(|s| (s, Bij::Free)).chain([("sigma".to_string(), Bij::Log)]).collect();
     let stored = params.iter().map(|(s, b)| (s.clone(), if *b == Bij::Log { POS } else { REAL })).collect();
     assemble(
         "arK",

@@ -13,9 +13,9 @@
 
 use seqcal_api::DensityError;
 
-use super::{assemble, indexed, parse_data, softplus, Bij, elementwise, Model, HALF_LN_2PI, POS, REAL};
-use crate::targets::target::{Target, TargetArgs};
+use super::{assemble, elementwise, indexed, parse_data, softplus, Bij, Model, HALF_LN_2PI, POS, REAL};
 use crate::math::log_add_exp;
+use crate::targets::target::{Target, TargetArgs};
 use crate::{Error, Result};
 
 const POSTERIOR: &str = "low_dim_gauss_mix-low_dim_gauss_mix";

@@ -18,7 +18,7 @@
 use nalgebra::{Cholesky, SMatrix, SVector};
 use seqcal_api::DensityError;
 
-use super::{assemble, check_len, parse_data, Bij, elementwise, Model, HALF_LN_2PI, POS};
+use super::{assemble, check_len, elementwise, parse_data, Bij, Model, HALF_LN_2PI, POS};
 use crate::targets::target::{Target, TargetArgs};
 use crate::{Error, Result};
 
@@ -68,7 +68,9 @@ impl Model for GpRegr {
                 cov[(j, i)] = v;
             }
         }
-        let chol = Cholesky::new(cov).ok_or_else(|| DensityError::Reject(format!("GP covariance not positive definite at rho={rho:e}, alpha={:e}, sigma={sigma:e}", alpha2.sqrt())))?;
+        let chol = Cholesky::new(cov).ok_or_else(|| {
+            DensityError::Reject(format!("GP covariance not positive definite at rho={rho:e}, alpha={:e}, sigma={sigma:e}", alpha2.sqrt()))
+        })?;
         let l = chol.l_dirty();
         // Forward substitution L z = y: y' cov^-1 y = |z|².
         let mut z = [0.0f64; N];

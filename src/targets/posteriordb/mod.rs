@@ -48,8 +48,8 @@ use nalgebra::{DMatrix, DVector};
 use seqcal_api::{DensityError, LogDensity, ParamSpace};
 
 use super::target::{PriorUse, Target, TargetEntry};
-use super::transform::{Bijection, Elementwise, Transform};
 pub(super) use super::transform::softplus;
+use super::transform::{Bijection, Elementwise, Transform};
 use crate::prior::UniformBox;
 use crate::{Error, Result};
 
@@ -200,13 +200,23 @@ impl LeastSquares {
 
 /// Assembles a target: stored parameters with their bounds, the transform,
 /// the model; walkers start uniformly in (-2, 2) on the sampler coordinates.
-fn assemble<M: Model>(name: &str, description: String, stored: Vec<(String, (f64, f64))>, transform: std::sync::Arc<dyn Transform>, model: M) -> Result<Target> {
+fn assemble<M: Model>(
+    name: &str,
+    description: String,
+    stored: Vec<(String, (f64, f64))>,
+    transform: std::sync::Arc<dyn Transform>,
+    model: M,
+) -> Result<Target> {
     let (names, bounds): (Vec<String>, Vec<(f64, f64)>) = stored.into_iter().unzip();
     let space = ParamSpace::new(names, bounds).map_err(|e| Error::Usage(e.to_string()))?;
     let sampler = transform.sampler_names();
     let d = sampler.len();
     if d != space.dim() || d != model.dim() {
-        return Err(Error::Usage(format!("target {name}: {} stored parameters, {d} sampler coordinates, model of dimension {}", space.dim(), model.dim())));
+        return Err(Error::Usage(format!(
+            "target {name}: {} stored parameters, {d} sampler coordinates, model of dimension {}",
+            space.dim(),
+            model.dim()
+        )));
     }
     let init_space = ParamSpace::new(sampler, vec![(-2.0, 2.0); d]).map_err(|e| Error::Usage(e.to_string()))?;
     Ok(Target {

@@ -9,7 +9,15 @@ use super::view::{CouplingView, Direction, Saved};
 use crate::spec::Activation;
 
 #[inline(always)]
-pub(super) fn coupling_block_backward_impl<T: Real>(net: &CouplingView<'_, T>, dir: Direction, sv: &Saved<T>, rows: usize, g: &[T], g_stride: usize, gx: &mut [T]) -> Vec<T> {
+pub(super) fn coupling_block_backward_impl<T: Real>(
+    net: &CouplingView<'_, T>,
+    dir: Direction,
+    sv: &Saved<T>,
+    rows: usize,
+    g: &[T],
+    g_stride: usize,
+    gx: &mut [T],
+) -> Vec<T> {
     let d = net.dim();
     let sizes = net.sizes;
     let depth = sizes.len() - 1;

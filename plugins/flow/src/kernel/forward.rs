@@ -36,7 +36,16 @@ fn act_fwd<T: Real>(act: Activation, v: &mut [T], pre: Option<&mut Vec<T>>) {
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(super) fn coupling_block_impl<T: Real>(net: &CouplingView<'_, T>, dir: Direction, x: &[T], rows: usize, out: &mut [T], out_stride: usize, ld: Option<&mut [T]>, keep: bool) -> Saved<T> {
+pub(super) fn coupling_block_impl<T: Real>(
+    net: &CouplingView<'_, T>,
+    dir: Direction,
+    x: &[T],
+    rows: usize,
+    out: &mut [T],
+    out_stride: usize,
+    ld: Option<&mut [T]>,
+    keep: bool,
+) -> Saved<T> {
     let mut ld = ld;
     let d = net.dim();
     let sizes = net.sizes;
@@ -72,7 +81,8 @@ pub(super) fn coupling_block_impl<T: Real>(net: &CouplingView<'_, T>, dir: Direc
     let c = T::of(net.clamp);
     let inv_c = T::of(1.0 / net.clamp);
     let n_el = rows * d;
-    let (mut u, mut es, mut tt) = if keep { (Vec::with_capacity(n_el), Vec::with_capacity(n_el), Vec::with_capacity(n_el)) } else { (Vec::new(), Vec::new(), Vec::new()) };
+    let (mut u, mut es, mut tt) =
+        if keep { (Vec::with_capacity(n_el), Vec::with_capacity(n_el), Vec::with_capacity(n_el)) } else { (Vec::new(), Vec::new(), Vec::new()) };
     let mut yk = if keep { Vec::with_capacity(n_el) } else { Vec::new() };
     let mut us = vec![T::ZERO; d];
     let mut ss = vec![T::ZERO; d];

@@ -9,7 +9,19 @@ use seqcal_vmath::Real;
 /// `C` is `m × n` row-major with row stride `n`; `acc` adds to `C`.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-pub(super) fn matmul<T: Real>(m: usize, n: usize, k: usize, c: &mut [T], acc: bool, a: &[T], a_rs: usize, a_cs: usize, b: &[T], b_rs: usize, b_cs: usize) {
+pub(super) fn matmul<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: &mut [T],
+    acc: bool,
+    a: &[T],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[T],
+    b_rs: usize,
+    b_cs: usize,
+) {
     // The preconditions of the unsafe call below, checked in every build.
     assert!(c.len() >= m * n, "matmul: C holds {} values, needs {m} x {n}", c.len());
     assert!(m == 0 || k == 0 || a.len() > (m - 1) * a_rs + (k - 1) * a_cs, "matmul: A is too short for {m} x {k} with strides ({a_rs}, {a_cs})");

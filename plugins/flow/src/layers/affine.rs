@@ -203,11 +203,14 @@ mod tests {
                 let net = Mlp::load(&params, "n", depth, act).unwrap();
                 let plain = AffineCoupling::new(&mask, net, 2.0, dtype, &Device::Cpu).unwrap().with_fused(false);
                 let xv = Var::from_tensor(&x).unwrap();
-                let weights: Vec<(Tensor, Tensor)> = (0..=depth).map(|j| (params[&format!("n.{j}.w")].clone(), params[&format!("n.{j}.b")].clone())).collect();
+                let weights: Vec<(Tensor, Tensor)> =
+                    (0..=depth).map(|j| (params[&format!("n.{j}.w")].clone(), params[&format!("n.{j}.b")].clone())).collect();
                 let mb: Vec<bool> = mask.iter().map(|&m| m == 1.0).collect();
                 // A loss that weighs every output and the log-determinant differently.
                 let coef = Tensor::arange(0u32, d as u32, &Device::Cpu).unwrap().to_dtype(dtype).unwrap().affine(0.3, -0.4).unwrap();
-                let loss = |y: &Tensor, ld: &Tensor| -> Tensor { (y.sqr().unwrap().broadcast_mul(&coef).unwrap().sum_all().unwrap() + (ld * 0.7).unwrap().sum_all().unwrap()).unwrap() };
+                let loss = |y: &Tensor, ld: &Tensor| -> Tensor {
+                    (y.sqr().unwrap().broadcast_mul(&coef).unwrap().sum_all().unwrap() + (ld * 0.7).unwrap().sum_all().unwrap()).unwrap()
+                };
                 for dir in [Direction::Forward, Direction::Inverse] {
                     let (yp, lp) = match dir {
                         Direction::Forward => plain.forward(xv.as_tensor()).unwrap(),

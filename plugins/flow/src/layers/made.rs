@@ -63,7 +63,15 @@ impl Made {
 
     /// Initial weights (as [`Mlp::init`]: uniform hidden layers, zero output layer,
     /// so that the layer built on it starts as the identity).
-    pub fn init(values: &mut HashMap<String, Vec<f64>>, shapes: &mut HashMap<String, Vec<usize>>, prefix: &str, dim: usize, per_dim: usize, widths: &[usize], rng: &mut dyn Rng) {
+    pub fn init(
+        values: &mut HashMap<String, Vec<f64>>,
+        shapes: &mut HashMap<String, Vec<usize>>,
+        prefix: &str,
+        dim: usize,
+        per_dim: usize,
+        widths: &[usize],
+        rng: &mut dyn Rng,
+    ) {
         let mut sizes = vec![dim];
         sizes.extend(widths);
         sizes.push(dim * per_dim);
@@ -75,7 +83,17 @@ impl Made {
     /// # Errors
     /// A missing tensor or weights of the wrong shape.
     #[allow(clippy::too_many_arguments)]
-    pub fn load(params: &Params, prefix: &str, dim: usize, per_dim: usize, depth: usize, act: Activation, order: &[usize], dtype: DType, device: &Device) -> Result<Self> {
+    pub fn load(
+        params: &Params,
+        prefix: &str,
+        dim: usize,
+        per_dim: usize,
+        depth: usize,
+        act: Activation,
+        order: &[usize],
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
         if order.len() != dim {
             return Err(FlowError::invalid(format!("MADE order has {} entries for {dim} coordinates", order.len())));
         }

@@ -33,7 +33,9 @@ impl Mlp {
     /// # Errors
     /// A missing tensor.
     pub fn load(params: &Params, net: &str, depth: usize, act: Activation) -> Result<Self> {
-        let layers = (0..=depth).map(|j| Ok((params::get(params, &params::weight(net, j))?, params::get(params, &params::bias(net, j))?))).collect::<Result<_>>()?;
+        let layers = (0..=depth)
+            .map(|j| Ok((params::get(params, &params::weight(net, j))?, params::get(params, &params::bias(net, j))?)))
+            .collect::<Result<_>>()?;
         Ok(Mlp { layers, act })
     }
 

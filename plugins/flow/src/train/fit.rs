@@ -123,7 +123,10 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
     let mut lr_now = s.lr;
     let bar = (!s.quiet && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(s.steps as u64);
-        b.set_style(indicatif::ProgressStyle::with_template("training {bar:40} {pos}/{len} steps, {msg} [{elapsed}<{eta}]").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        b.set_style(
+            indicatif::ProgressStyle::with_template("training {bar:40} {pos}/{len} steps, {msg} [{elapsed}<{eta}]")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
         b
     });
     let t0 = Instant::now();
@@ -201,7 +204,9 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
     let out: Params = names.into_iter().zip(best).map(|(k, t)| Ok((k, t.to_dtype(DType::F64)?))).collect::<Result<_>>()?;
     for (name, t) in &out {
         if t.flatten_all()?.to_vec1::<f64>()?.iter().any(|v| !v.is_finite()) {
-            return Err(FlowError::invalid(format!("training produced non-finite weights in {name}: check the chain's log_prob column, lower the learning rate, or try --loss nll")));
+            return Err(FlowError::invalid(format!(
+                "training produced non-finite weights in {name}: check the chain's log_prob column, lower the learning rate, or try --loss nll"
+            )));
         }
     }
     Ok((out, metrics))
@@ -209,8 +214,8 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::loss::Loss;
+    use super::*;
 
     /// Training (fused couplings, blocks of rows in parallel) gives bit-identical weights
     /// whatever the number of threads.
@@ -247,7 +252,11 @@ mod tests {
     fn impossible_sizes_are_refused_before_anything_is_allocated() {
         let data = LatentData { x: vec![0.5; 200], dim: 2, log_prob: None, weights: None };
         let s = TrainSettings { loss: Loss::Nll, steps: 1, ..Default::default() };
-        for spec in [FlowSpec { hidden: 1 << 40, ..FlowSpec::new(2) }, FlowSpec { pairs: 1 << 50, ..FlowSpec::new(2) }, FlowSpec { depth: 1 << 40, ..FlowSpec::new(2) }] {
+        for spec in [
+            FlowSpec { hidden: 1 << 40, ..FlowSpec::new(2) },
+            FlowSpec { pairs: 1 << 50, ..FlowSpec::new(2) },
+            FlowSpec { depth: 1 << 40, ..FlowSpec::new(2) },
+        ] {
             let e = train(&spec, &data, &s).err().unwrap().to_string();
             assert!(e.contains("would need about") && e.contains("GiB"), "{e}");
         }

@@ -40,7 +40,18 @@ pub struct TrainSettings {
 
 impl Default for TrainSettings {
     fn default() -> Self {
-        TrainSettings { loss: Loss::Kl, steps: 5000, batch: 1000, lr: 1e-3, lr_schedule: LrSchedule::Cosine, val_fraction: 0.1, eval_every: 100, patience: 10, seed: 0, quiet: true }
+        TrainSettings {
+            loss: Loss::Kl,
+            steps: 5000,
+            batch: 1000,
+            lr: 1e-3,
+            lr_schedule: LrSchedule::Cosine,
+            val_fraction: 0.1,
+            eval_every: 100,
+            patience: 10,
+            seed: 0,
+            quiet: true,
+        }
     }
 }
 

@@ -501,6 +501,6 @@ fn validation_table_shows_what_the_json_holds() {
 fn huge_example_sizes_are_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let err = fails(&["emulator", "example", "--n-design", "1000000000000000", "-o", s(&dir.path().join("ex"))]);
-    assert!(err.contains("--n-design 1000000000000000 and --n-validation 200 need about") && err.contains("GB of memory"), "{err}");
+    assert!(err.contains("--n-design 1000000000000000 and --n-validation 200 would need about") && err.contains("GiB of memory"), "{err}");
     assert!(!dir.path().join("ex").exists());
 }

@@ -184,14 +184,6 @@ pub(super) fn predict(a: &EmuPredictArgs) -> Result<()> {
     write_text(&a.output, &text)
 }
 
-/// Memory available to new allocations (Linux: `MemAvailable`), in bytes.
-fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb.saturating_mul(1024))
-}
-
 /// `seqcal emulator example`.
 pub(super) fn example(a: &EmuExampleArgs) -> Result<()> {
     use synthetic::heavy_ion;
@@ -208,15 +200,8 @@ pub(super) fn example(a: &EmuExampleArgs) -> Result<()> {
     let (p, o) = if heavy { (heavy_ion::PARAMS.len(), heavy_ion::OUTPUTS) } else { (synthetic::PARAMS.len(), synthetic::OUTPUTS) };
     // Inputs, outputs (noisy and true), errors, and the CSV text: ~40 bytes a value.
     let need = (n_design as u128 + n_validation as u128) * (p + o) as u128 * 40;
-    // Where the system does not say (no /proc/meminfo), assume 16 GB.
-    let avail = available_memory().unwrap_or(16 << 30);
-    if need > avail as u128 {
-        return Err(Error::Usage(format!(
-            "--n-design {n_design} and --n-validation {n_validation} need about {:.1} GB of memory, more than the {:.1} GB available",
-            need as f64 / 1e9,
-            avail as f64 / 1e9
-        )));
-    }
+    seqcal_api::check_memory(format!("--n-design {n_design} and --n-validation {n_validation}"), need as f64, "ask for fewer points")
+        .map_err(|e| Error::Usage(e.to_string()))?;
     std::fs::create_dir_all(&a.output).map_err(|e| Error::io(&a.output, e))?;
     let (pnames, onames, bounds_v): (Vec<String>, Vec<String>, Vec<(f64, f64)>) = if heavy {
         (heavy_ion::PARAMS.iter().map(|s| s.to_string()).collect(), heavy_ion::output_names(), heavy_ion::BOUNDS.to_vec())

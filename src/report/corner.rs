@@ -136,20 +136,12 @@ fn human_bytes(b: f64) -> String {
     }
 }
 
-/// Memory the system can give now (`MemAvailable`), if known.
-fn available_memory() -> Option<f64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024.0)
-}
-
 /// Refuses a figure whose pixel buffers would not fit in half the available
 /// memory (2 GB assumed where that is unknown).
 fn check_image_memory(dim: usize, panel: u32) -> Result<()> {
     let side = (dim as f64 + 1.2) * f64::from(panel);
     let need = side * side * 3.0 * f64::from(SUPERSAMPLE * SUPERSAMPLE + 1);
-    let have = available_memory().unwrap_or(4e9) / 2.0;
+    let have = seqcal_api::available_bytes().map_or(4e9, |b| b as f64) / 2.0;
     if need > have || side > 60_000.0 {
         return Err(Error::Usage(format!(
             "a corner plot of {dim} parameters at {panel} pixels per panel is about {side:.0} pixels wide and needs {} of memory ({} available): plot fewer parameters with --params or pass a smaller --panel",

@@ -46,13 +46,21 @@ pub fn available_bytes() -> Option<u64> {
         let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib.saturating_mul(1024))
     });
-    // cgroup v2, then v1: the limit minus what the group already uses.
-    let cgroup = [
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
-    ]
-    .iter()
-    .find_map(|(limit, usage)| Some(read_u64(limit)?.saturating_sub(read_u64(usage).unwrap_or(0))));
+    // cgroup v2 (the process's own group, named in /proc/self/cgroup as
+    // "0::/path", else the root), then v1: the limit minus what the group
+    // already uses. v1 reports "no limit" as a number near 2^63.
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("0::").map(|p| format!("/sys/fs/cgroup{}", p.trim().trim_end_matches('/')))));
+    let mut v2: Vec<String> = own.into_iter().collect();
+    v2.push("/sys/fs/cgroup".into());
+    let cgroup = v2
+        .iter()
+        .find_map(|dir| Some(read_u64(&format!("{dir}/memory.max"))?.saturating_sub(read_u64(&format!("{dir}/memory.current")).unwrap_or(0))))
+        .or_else(|| {
+            let limit = read_u64("/sys/fs/cgroup/memory/memory.limit_in_bytes").filter(|&l| l < 1 << 62)?;
+            Some(limit.saturating_sub(read_u64("/sys/fs/cgroup/memory/memory.usage_in_bytes").unwrap_or(0)))
+        });
     match (meminfo, cgroup) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use ndarray::ArrayView2;
 use seqcal_api::{DensityError, LogDensity};
 
-use super::process::{available_memory, describe_exit, exit_hint, lock, Event, Failure, Process};
+use super::process::{describe_exit, exit_hint, lock, Event, Failure, Process};
 use super::protocol::{parse_answer, parse_handshake, quote, Answer, DimLimit, Parameter, HANDSHAKE_FORM, HINT_EXTRA};
 use crate::Error;
 
@@ -92,7 +92,7 @@ pub(super) fn human_bytes(bytes: u128) -> String {
 
 /// The dimension limit of a handshake: the caller's, and the memory's.
 fn dim_limit(opts: &ExternalOptions) -> DimLimit {
-    let available = available_memory();
+    let available = seqcal_api::available_bytes();
     let memory_max = available.map_or(usize::MAX, |b| usize::try_from(b / BYTES_PER_PARAMETER).unwrap_or(usize::MAX));
     match &opts.max_dim {
         Some((max, reason)) if *max <= memory_max => {

@@ -97,7 +97,7 @@ const SAMPLING_BYTES_PER_DIM2: u64 = 16;
 /// the reason, for [`ExternalOptions::with_max_dim`]; `None` when the
 /// memory available is unknown.
 fn sampling_limit() -> Option<(usize, String)> {
-    let bytes = process::available_memory()?;
+    let bytes = seqcal_api::available_bytes()?;
     let max = ((bytes / SAMPLING_BYTES_PER_DIM2) as f64).sqrt().floor() as usize;
     let reason = format!(
         "sampling them needs at least 2 x DIM walkers of DIM coordinates each ({SAMPLING_BYTES_PER_DIM2} x DIM² bytes), \

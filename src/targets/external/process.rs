@@ -472,27 +472,6 @@ pub(super) fn exit_hint(status: ExitStatus) -> &'static str {
     }
 }
 
-/// Bytes of memory available for new allocations (Linux: `MemAvailable` of
-/// `/proc/meminfo`), else the physical memory, if known.
-pub(super) fn available_memory() -> Option<u64> {
-    if let Ok(text) = std::fs::read_to_string("/proc/meminfo") {
-        let kib =
-            text.lines().find_map(|l| l.strip_prefix("MemAvailable:")).and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
-        if let Some(kib) = kib {
-            return Some(kib.saturating_mul(1024));
-        }
-    }
-    #[cfg(unix)]
-    {
-        // SAFETY: sysconf(3) takes an integer name and touches no memory of ours.
-        let (pages, size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
-        if pages > 0 && size > 0 {
-            return Some((pages as u64).saturating_mul(size as u64));
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,11 +486,5 @@ mod tests {
         assert!(long.ends_with("x..."));
         assert_eq!(read_line_capped(&mut input).unwrap().as_deref(), Some("c"));
         assert_eq!(read_line_capped(&mut input).unwrap(), None);
-    }
-
-    #[test]
-    fn available_memory_is_known_and_plausible() {
-        let bytes = available_memory().expect("this test runs on a system that reports its memory");
-        assert!(bytes > 1 << 20, "{bytes} bytes");
     }
 }

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# The speed benchmark of issue 4: a stand-in for a real heavy-ion design (17 parameters,
+# The emulator speed benchmark: a stand-in for a real heavy-ion design (17 parameters,
 # 110 outputs, 485 Latin-hypercube runs with statistical errors; `seqcal emulator example
 # --model heavy-ion`), PCA to 10 components, squared-exponential ARD kernel + white noise,
 # one optimizer start per component on both sides. Times the fit and the prediction of
 # 10 000 points (mean + sd; mean + full 110×110 covariance) with seqcal, and the same with
-# scikit-learn (shared/peers/sklearn_gp.py). Prints one JSON line per measurement, each
+# scikit-learn (benches/peers/sklearn_gp.py). Prints one JSON line per measurement, each
 # with the load average at its start.
-# scikit-learn: $PEERS_PYTHON, else a venv at target/py (created here if missing).
+# scikit-learn comes from benches/peers/python.sh ($PEERS_PYTHON, or target/py completed from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${REPS:-2}
-SK=${SKLEARN_GP:-/work/shared/peers/sklearn_gp.py}
+SK=benches/peers/sklearn_gp.py
 cargo build --release -q --bin seqcal --example emulator_bench
 SEQCAL=target/release/seqcal
 load() { cut -d' ' -f1 /proc/loadavg; }
@@ -35,17 +35,9 @@ $SEQCAL emulator train --design "$EX/design.csv" --outputs "$EX/outputs.csv" --b
   | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"bench":"seqcal_fit_output_errors","fit_s":round(d["fit_s"],2)}))' | tag "{\"load\": $l}"
 $SEQCAL emulator validate "$tmp/emu_err.json" --design "$EX/design_val.csv" --outputs "$EX/outputs_val.csv" --json \
   | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"bench":"seqcal_validation_output_errors","rmse_std":round(d["rmse_std"],4),"coverage_1sd":round(d["coverage_1sd"],3),"coverage_2sd":round(d["coverage_2sd"],3)}))'
-PY=${PEERS_PYTHON:-target/py/bin/python}
-if ! { [[ -x $PY ]] && "$PY" -c 'import sklearn' 2>/dev/null; }; then
-  PY=target/py/bin/python
-  { python3 -m venv target/py && target/py/bin/pip install -q --disable-pip-version-check numpy scipy scikit-learn; } >&2 || true
-fi
-if [[ -x $PY ]] && "$PY" -c 'import sklearn' 2>/dev/null; then
-  for rep in $(seq "$REPS"); do
-    l=$(load)
-    "$PY" "$SK" --design "$EX/design.csv" --outputs "$EX/outputs.csv" --design-val "$EX/design_val.csv" \
-      --outputs-val "$EX/outputs_val.csv" --bounds "$EX/bounds.csv" --npc 10 | tag "{\"load\": $l}"
-  done
-else
-  echo "no Python with scikit-learn (set PEERS_PYTHON, or let this script make target/py)" >&2
-fi
+PY=$(benches/peers/python.sh scikit-learn scipy numpy)
+for rep in $(seq "$REPS"); do
+  l=$(load)
+  "$PY" "$SK" --design "$EX/design.csv" --outputs "$EX/outputs.csv" --design-val "$EX/design_val.csv" \
+    --outputs-val "$EX/outputs_val.csv" --bounds "$EX/bounds.csv" --npc 10 | tag "{\"load\": $l}"
+done

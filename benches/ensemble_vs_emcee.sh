@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # seqcal's ensemble sampler vs emcee on the same work: the 7-D correlated
-# Gaussian of shared/peers/emcee_gaussian.py, 32 walkers, 20 000 steps,
+# Gaussian of benches/peers/emcee_gaussian.py, 32 walkers, 20 000 steps,
 # stretch move, first 2000 steps dropped; three seeds each, one job at a
 # time. Prints one JSON line per run and a summary of medians and ratios.
-#   benches/ensemble_vs_emcee.sh            (needs ../shared/peers and PyPI for emcee)
+#   benches/ensemble_vs_emcee.sh            (installs emcee from PyPI into target/py if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-peers=${PEERS:-../shared/peers}
+peers=benches/peers
 cargo build --release --quiet
-PY=$("$peers/setup.sh" light)
+PY=$("$peers/python.sh" emcee numpy)
 out=${OUT:-/tmp/seqcal-ensemble-bench.jsonl}
 : > "$out"
 for seed in 0 1 2; do

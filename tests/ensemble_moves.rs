@@ -1,7 +1,7 @@
 //! emcee's own statistical acceptance tests, for every move, plus
 //! thread-count independence.
 //!
-//! From emcee's test suite (as listed in shared/reference/targets.toml):
+//! From emcee's test suite (`src/emcee/tests/integration/test_proposal.py`):
 //! standard normal target, ndim 1 or 3, 32 walkers, 2000 steps (8000 in
 //! 3-D), walkers started from N(0, 1): every walker's acceptance fraction in
 //! (0.1, 0.9), |mean| < 0.08, |sd - 1| < 0.05, and in 1-D a KS statistic

@@ -164,7 +164,7 @@ fn correlated_gaussian(a: &TargetArgs) -> Result<Target> {
     })
 }
 
-/// The 7-D Gaussian of `shared/peers/emcee_gaussian.py`: mean and covariance
+/// The 7-D Gaussian of `benches/peers/emcee_gaussian.py`: mean and covariance
 /// drawn by numpy (`default_rng(12345)`: M = normal(7×7), C = M Mᵀ/7 + 0.1 I,
 /// mu = normal(7)), copied here to full precision.
 const BENCH_MU: [f64; 7] =
@@ -346,7 +346,7 @@ pub(super) fn entries() -> Vec<TargetEntry> {
         },
         TargetEntry {
             name: "bench_gaussian7",
-            help: "the 7-D normal of the emcee throughput benchmark (shared/peers/emcee_gaussian.py)",
+            help: "the 7-D normal of the emcee throughput benchmark (benches/peers/emcee_gaussian.py)",
             build: bench_gaussian7,
         },
         TargetEntry { name: "rosenbrock", help: "2-D Rosenbrock in U(-10, 10)^2, log Z = -6.471617", build: rosenbrock },

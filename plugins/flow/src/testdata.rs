@@ -75,7 +75,7 @@ pub fn bounded_7d_log_density(r: &[f64]) -> f64 {
         + ln_normal(r[6], 0.0, 0.5 + r[0])
 }
 
-/// The 7-D law of the normflows peer script (`shared/peers/normflows_realnvp.py`),
+/// The 7-D law of the normflows peer script (`benches/peers/normflows_realnvp.py`),
 /// drawn with our own seeded RNG, with its exact log density:
 /// banana, bimodal, correlated, log-normal, heteroscedastic coordinates on R^7.
 pub fn normflows_7d(n: usize, seed: u64) -> (Array2<f64>, Vec<f64>) {

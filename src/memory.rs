@@ -80,7 +80,7 @@ pub fn human(n: u128) -> String {
 /// says what they are for ("64 walkers x 10^12 iterations").
 ///
 /// # Errors
-/// [`Error::Usage`] naming what, how much it needs and how much there is.
+/// [`Error::Memory`] naming what, how much it needs and how much there is.
 pub fn require(needed: u128, what: impl FnOnce() -> String) -> Result<()> {
     let (limit, known) = match available() {
         Some(a) => (a, true),
@@ -89,7 +89,7 @@ pub fn require(needed: u128, what: impl FnOnce() -> String) -> Result<()> {
     if needed <= limit {
         return Ok(());
     }
-    Err(Error::Usage(format!(
+    Err(Error::Memory(format!(
         "{} needs {} of memory but {}: use smaller sizes",
         what(),
         human(needed),

@@ -73,11 +73,14 @@ impl OutputLock {
                             .trim()
                             .parse::<u32>()
                             .map_or_else(|_| "another seqcal process".to_string(), |pid| format!("another seqcal process (pid {pid})"));
-                        Err(Error::Usage(format!(
+                        Err(Error::Locked {
+                            path: target.to_path_buf(),
+                            message: format!(
                             "{} is being written by {holder}: wait for it to finish or stop it (two writers would mix their results; lock file {})",
                             target.display(),
                             lock.display()
-                        )))
+                            ),
+                        })
                     }
                     // File systems without flock: go on unlocked.
                     Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS) => Ok(OutputLock { path: lock, file: None }),
@@ -98,7 +101,10 @@ impl OutputLock {
             write!(f, "{}", std::process::id()).map_err(|e| Error::io(&lock, e))?;
             return Ok(OutputLock { path: lock, file: Some(f) });
         }
-        Err(Error::Usage(format!("{}: could not take the lock {}: it keeps changing", target.display(), lock.display())))
+        Err(Error::Locked {
+            path: target.to_path_buf(),
+            message: format!("{}: could not take the lock {}: it keeps changing", target.display(), lock.display()),
+        })
     }
 
     #[cfg(not(unix))]

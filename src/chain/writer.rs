@@ -372,8 +372,7 @@ impl ChainWriter {
         if self.buf_rows > 0 {
             let chain = dataset(&p, &g, CHAIN)?;
             chain.resize((new, w, d)).map_err(|e| h5err(&p, "growing 'chain'", e))?;
-            let block =
-                Array3::from_shape_vec((self.buf_rows, w, d), std::mem::take(&mut self.buf_draws)).map_err(|e| Error::chain(&p, e.to_string()))?;
+            let block = Array3::from_shape_vec((self.buf_rows, w, d), std::mem::take(&mut self.buf_draws))?;
             chain.write_slice(&block, s![old..new, .., ..]).map_err(|e| h5err(&p, "writing 'chain'", e))?;
             for (c, keep) in stored(self.columns).iter() {
                 if !*keep {
@@ -381,8 +380,7 @@ impl ChainWriter {
                 }
                 let ds = dataset(&p, &g, c.name())?;
                 ds.resize((new, w)).map_err(|e| h5err(&p, "growing a per-draw dataset", e))?;
-                let a =
-                    Array2::from_shape_vec((self.buf_rows, w), std::mem::take(self.buf.get_mut(c))).map_err(|e| Error::chain(&p, e.to_string()))?;
+                let a = Array2::from_shape_vec((self.buf_rows, w), std::mem::take(self.buf.get_mut(c)))?;
                 ds.write_slice(&a, s![old..new, ..]).map_err(|e| h5err(&p, "writing a per-draw dataset", e))?;
             }
         }

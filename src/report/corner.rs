@@ -151,7 +151,7 @@ fn check_image_memory(dim: usize, panel: u32) -> Result<()> {
     let need = side * side * 3.0 * f64::from(SUPERSAMPLE * SUPERSAMPLE + 1);
     let have = available_memory().unwrap_or(4e9) / 2.0;
     if need > have || side > 60_000.0 {
-        return Err(Error::Usage(format!(
+        return Err(Error::Memory(format!(
             "a corner plot of {dim} parameters at {panel} pixels per panel is about {side:.0} pixels wide and needs {} of memory ({} available): plot fewer parameters with --params or pass a smaller --panel",
             human_bytes(need),
             human_bytes(have)
@@ -332,7 +332,7 @@ pub fn corner_plot(sets: &[Samples], names: &[String], bounds: &[(f64, f64)], pa
     let fig = Figure { sets, layout: &layout, opts };
     let svg = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
     let (w, h) = (layout.width, layout.height);
-    let failed = |e: String| Error::Usage(format!("{}: drawing the corner plot failed: {e}", path.display()));
+    let failed = |message: String| Error::Plot { path: path.to_path_buf(), what: "corner plot".into(), message };
     crate::chain::write_atomically(path, |tmp| {
         if svg {
             let root = SVGBackend::new(tmp, (w, h)).into_drawing_area();

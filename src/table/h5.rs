@@ -12,11 +12,12 @@ use crate::{Error, Result};
 /// without one the first of `defaults` the file holds, or the file's only
 /// 2-D dataset if it holds none of them (see [`super::read_table_as`]).
 pub(super) fn read_hdf5(path: &Path, ds: Option<String>, defaults: &[&str]) -> Result<Table> {
-    let bad = |m: String| Error::Usage(format!("{}: {m}", path.display()));
+    let bad = |message: String| Error::Data { input: path.display().to_string(), message };
+    let h5 = |what: String| move |source| Error::Hdf5 { path: path.to_path_buf(), what, source };
     if !path.exists() {
         return Err(Error::io(&path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
     }
-    let file = hdf5::File::open(&path).map_err(|e| bad(format!("not a readable HDF5 file ({e})")))?;
+    let file = hdf5::File::open(&path).map_err(h5("not a readable HDF5 file".into()))?;
     let datasets = list_datasets(&file);
     let name = match ds {
         Some(d) => d,
@@ -45,11 +46,11 @@ pub(super) fn read_hdf5(path: &Path, ds: Option<String>, defaults: &[&str]) -> R
     })?;
     let shape = d.shape();
     let data: Array2<f64> = match shape.len() {
-        2 => d.read_2d::<f64>().map_err(|e| bad(format!("dataset '{name}' is not numeric ({e})")))?,
+        2 => d.read_2d::<f64>().map_err(h5(format!("dataset '{name}' is not numeric")))?,
         1 => {
-            let v = d.read_1d::<f64>().map_err(|e| bad(format!("dataset '{name}' is not numeric ({e})")))?;
+            let v = d.read_1d::<f64>().map_err(h5(format!("dataset '{name}' is not numeric")))?;
             let n = v.len();
-            v.into_shape_with_order((n, 1)).map_err(|e| bad(e.to_string()))?
+            v.into_shape_with_order((n, 1))?
         }
         k => return Err(bad(format!("dataset '{name}' has {k} dimensions {shape:?}; expected a 2-D table (rows × columns)"))),
     };
@@ -112,7 +113,7 @@ fn string_list(d: &hdf5::Dataset, name: &str) -> Option<Vec<String>> {
 pub fn write_hdf5_tables(path: &Path, tables: &[(&str, &Array2<f64>, &[String])]) -> Result<()> {
     use hdf5::types::VarLenUnicode;
     use std::str::FromStr;
-    let bad = |e: hdf5::Error| Error::Usage(format!("{}: {e}", path.display()));
+    let bad = |source| Error::Hdf5 { path: path.to_path_buf(), what: "writing the tables".into(), source };
     let file = hdf5::File::create(path).map_err(bad)?;
     for (name, data, cols) in tables {
         let d = file.new_dataset_builder().with_data(&data.view()).create(*name).map_err(bad)?;

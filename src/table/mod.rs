@@ -71,7 +71,7 @@ impl Table {
     }
 
     fn error(&self, message: String) -> Error {
-        Error::Usage(format!("{}: {message}", self.source.display()))
+        Error::Data { input: self.source.display().to_string(), message }
     }
 
     /// The columns named `names`, in that order (whatever their order in the

@@ -103,11 +103,11 @@ fn names(d: usize) -> Vec<String> {
 }
 
 fn unbounded(d: usize) -> Result<ParamSpace> {
-    ParamSpace::unbounded(names(d)).map_err(|e| Error::Usage(e.to_string()))
+    Ok(ParamSpace::unbounded(names(d))?)
 }
 
 fn uniform(d: usize, lo: f64, hi: f64) -> Result<UniformBox> {
-    let space = ParamSpace::new(names(d), vec![(lo, hi); d]).map_err(|e| Error::Usage(e.to_string()))?;
+    let space = ParamSpace::new(names(d), vec![(lo, hi); d])?;
     Ok(UniformBox::new(space)?)
 }
 
@@ -153,7 +153,7 @@ fn correlated_gaussian(a: &TargetArgs) -> Result<Target> {
     Ok(Target {
         name: "correlated_gaussian".into(),
         description: format!("{d}-D normal, mean from -1 to 1, unit variances, correlation {rho}; prior U(-10, 10)^{d}"),
-        space: ParamSpace::new(names(d), vec![(-10.0, 10.0); d]).map_err(|e| Error::Usage(e.to_string()))?,
+        space: ParamSpace::new(names(d), vec![(-10.0, 10.0); d])?,
         prior: Some(Box::new(uniform(d, -10.0, 10.0)?)),
         likelihood: density(d, move |x| mvn.log_pdf(x)),
         transform: None,
@@ -259,7 +259,7 @@ fn rosenbrock(_a: &TargetArgs) -> Result<Target> {
     Ok(Target {
         name: "rosenbrock".into(),
         description: "2-D Rosenbrock banana, logL = -((1-x)^2 + 100 (y-x^2)^2)/2, prior U(-10, 10)^2".into(),
-        space: ParamSpace::new(names(2), vec![(-10.0, 10.0); 2]).map_err(|e| Error::Usage(e.to_string()))?,
+        space: ParamSpace::new(names(2), vec![(-10.0, 10.0); 2])?,
         prior: Some(Box::new(uniform(2, -10.0, 10.0)?)),
         likelihood: density(2, |x| -0.5 * ((1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2))),
         transform: None,
@@ -285,7 +285,7 @@ fn gaussian_shells(a: &TargetArgs) -> Result<Target> {
     Ok(Target {
         name: "gaussian_shells".into(),
         description: format!("two thin Gaussian shells (radius 2, width 0.1, centres x0 = ±3.5) in {d}-D, prior U(-6, 6)^{d}"),
-        space: ParamSpace::new(names(d), vec![(-6.0, 6.0); d]).map_err(|e| Error::Usage(e.to_string()))?,
+        space: ParamSpace::new(names(d), vec![(-6.0, 6.0); d])?,
         prior: Some(Box::new(uniform(d, -6.0, 6.0)?)),
         likelihood: density(d, move |x| log_add_exp(shell(x, -3.5), shell(x, 3.5))),
         transform: None,
@@ -300,7 +300,7 @@ fn eggbox(_a: &TargetArgs) -> Result<Target> {
     Ok(Target {
         name: "eggbox".into(),
         description: "2-D eggbox, logL = (2 + cos(x/2) cos(y/2))^5, prior U(0, 10 pi)^2: many equal modes".into(),
-        space: ParamSpace::new(names(2), vec![(0.0, hi); 2]).map_err(|e| Error::Usage(e.to_string()))?,
+        space: ParamSpace::new(names(2), vec![(0.0, hi); 2])?,
         prior: Some(Box::new(uniform(2, 0.0, hi)?)),
         likelihood: density(2, |x| (2.0 + (x[0] / 2.0).cos() * (x[1] / 2.0).cos()).powi(5)),
         transform: None,
@@ -316,7 +316,7 @@ fn funnel(a: &TargetArgs) -> Result<Target> {
     let d = dim_arg(a, 10, 2)?;
     let mut space_names = vec!["v".to_string()];
     space_names.extend((1..d).map(|i| format!("x{i}")));
-    let space = ParamSpace::unbounded(space_names.clone()).map_err(|e| Error::Usage(e.to_string()))?;
+    let space = ParamSpace::unbounded(space_names.clone())?;
     Ok(Target {
         name: "funnel".into(),
         description: format!("Neal's funnel in {d}-D: v ~ N(0, 9), x_i ~ N(0, exp(v)); scales change by orders of magnitude"),

@@ -217,7 +217,7 @@ impl PulledBack {
         if names.len() != prior.dim() {
             return Err(Error::Usage(format!("the prior has {} parameters but the target's transform {}", prior.dim(), names.len())));
         }
-        let space = ParamSpace::unbounded(names).map_err(|e| Error::Usage(e.to_string()))?;
+        let space = ParamSpace::unbounded(names)?;
         Ok(PulledBack { prior, transform, space })
     }
 }

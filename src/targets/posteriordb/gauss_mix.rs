@@ -73,7 +73,7 @@ pub(super) fn build(_a: &TargetArgs) -> Result<Target> {
     let d: Data = parse_data(POSTERIOR, include_str!("data/low_dim_gauss_mix-low_dim_gauss_mix.json"))?;
     super::check_len(POSTERIOR, "y", d.y.len(), d.N)?;
     if d.y.iter().any(|y| !y.is_finite()) {
-        return Err(Error::Usage(format!("posteriordb data of {POSTERIOR}: y has a non-finite value")));
+        return Err(Error::Data { input: format!("posteriordb data of {POSTERIOR}"), message: "y has a non-finite value".into() });
     }
     // mu: two N(0, 2); sigma: two half-normals N+(0, 2) (2 N(0, 2) on the half-line); theta: beta(5, 5), 1/B(5, 5) = 630;
     // each observation's normal constant -ln(2 pi)/2 (the -ln sigma and ln theta parts are per call).

@@ -51,20 +51,20 @@ use super::target::{PriorUse, Target, TargetEntry};
 pub(super) use super::transform::softplus;
 use super::transform::{Bijection, Elementwise, Transform};
 use crate::prior::UniformBox;
-use crate::{Error, Result};
+use crate::{Error, Result, ResultExt};
 
 /// `ln(2π) / 2`.
 const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
 
 /// Parses a posteriordb `data.json`.
 fn parse_data<T: serde::de::DeserializeOwned>(posterior: &str, text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::Usage(format!("posteriordb data of {posterior}: {e}")))
+    serde_json::from_str(text).context_with(|| format!("posteriordb data of {posterior}"))
 }
 
 /// Errors when a data vector does not have the length its model says.
 fn check_len(posterior: &str, what: &str, got: usize, want: usize) -> Result<()> {
     if got != want {
-        return Err(Error::Usage(format!("posteriordb data of {posterior}: {what} has {got} values, expected {want}")));
+        return Err(Error::Data { input: format!("posteriordb data of {posterior}"), message: format!("{what} has {got} values, expected {want}") });
     }
     Ok(())
 }
@@ -169,7 +169,9 @@ impl LeastSquares {
     fn new(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<Self> {
         let p = x.ncols();
         assert!(p <= MAX_COEFS && x.nrows() == y.len());
-        let chol = (x.transpose() * x).cholesky().ok_or_else(|| Error::Usage("regression design is not of full rank".into()))?;
+        let chol = (x.transpose() * x)
+            .cholesky()
+            .ok_or_else(|| Error::Data { input: "posteriordb data".into(), message: "the regression design is not of full rank".into() })?;
         let bhat = chol.solve(&(x.transpose() * y));
         let resid = y - x * &bhat;
         let g = x.transpose() * &resid;
@@ -208,7 +210,7 @@ fn assemble<M: Model>(
     model: M,
 ) -> Result<Target> {
     let (names, bounds): (Vec<String>, Vec<(f64, f64)>) = stored.into_iter().unzip();
-    let space = ParamSpace::new(names, bounds).map_err(|e| Error::Usage(e.to_string()))?;
+    let space = ParamSpace::new(names, bounds)?;
     let sampler = transform.sampler_names();
     let d = sampler.len();
     if d != space.dim() || d != model.dim() {
@@ -218,7 +220,7 @@ fn assemble<M: Model>(
             model.dim()
         )));
     }
-    let init_space = ParamSpace::new(sampler, vec![(-2.0, 2.0); d]).map_err(|e| Error::Usage(e.to_string()))?;
+    let init_space = ParamSpace::new(sampler, vec![(-2.0, 2.0); d])?;
     Ok(Target {
         name: name.into(),
         description,

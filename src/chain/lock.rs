@@ -61,8 +61,11 @@ impl OutputLock {
                 .mode(NEW_FILE_MODE)
                 .open(&lock)
                 .map_err(|e| Error::io(&lock, e))?;
-            // SAFETY: flock on a descriptor owned by `f`.
-            let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            let fd = f.as_raw_fd();
+            assert!(fd >= 0, "lock file descriptor {fd}");
+            // SAFETY: flock(2) on an open descriptor (asserted above) owned by `f`,
+            // which outlives the call; it touches no memory of ours.
+            let r = unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) };
             if r != 0 {
                 let err = std::io::Error::last_os_error();
                 return match err.raw_os_error() {

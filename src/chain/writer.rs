@@ -441,9 +441,11 @@ fn reserve_space(path: &Path, bytes: u64, rows_kept: usize) -> Result<()> {
         let f = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| Error::io(path, e))?;
         let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
         let (Ok(off), Ok(n)) = (libc::off_t::try_from(len), libc::off_t::try_from(bytes)) else { return Ok(()) };
+        let fd = f.as_raw_fd();
+        assert!(fd >= 0 && off >= 0 && n >= 0, "posix_fallocate({fd}, {off}, {n})");
         // SAFETY: the descriptor is open for writing and owned by `f` for the
-        // duration of the call; offsets are non-negative.
-        let r = unsafe { libc::posix_fallocate(f.as_raw_fd(), off, n) };
+        // duration of the call; it and the offsets are non-negative (asserted above).
+        let r = unsafe { libc::posix_fallocate(fd, off, n) };
         match r {
             0 | libc::EINVAL | libc::EOPNOTSUPP | libc::ENODEV | libc::ESPIPE => {}
             libc::ENOSPC | libc::EFBIG | libc::EDQUOT => {

@@ -10,8 +10,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontTransform;
 
 use super::contour::{contour_lines, hdr_thresholds};
-use super::corner::{median_interval, CornerOptions, Samples};
 use super::density::{density_curve, histogram_2d, DensityAxis};
+use super::inputs::{median_interval, CornerOptions, Samples};
 use super::layout::{fixed, text_width, CornerLayout, CAP};
 
 /// Colours of the sample sets, in order.

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use ndarray::Array2;
 
-use super::Table;
+use super::frame::Table;
 use crate::{Error, Result};
 
 /// Which values a table may hold.

@@ -18,7 +18,7 @@
 use nalgebra::{Cholesky, SMatrix, SVector};
 use seqcal_api::DensityError;
 
-use super::{assemble, check_len, elementwise, parse_data, Bij, Model, HALF_LN_2PI, POS};
+use super::model::{assemble, check_len, elementwise, parse_data, Bij, Model, HALF_LN_2PI, POS};
 use crate::targets::target::{Target, TargetArgs};
 use crate::{Error, Result};
 

@@ -151,7 +151,7 @@ fn a_cached_rerun_after_any_setting_change_gives_the_bytes_of_a_fresh_run() {
         t["datasets"]["A"]["emulator"].as_table_mut().unwrap().insert(k.into(), v);
     };
     type Change<'a> = (&'a str, Box<dyn Fn(&mut toml::Table) + 'a>);
-    let changes: Vec<Change> = vec![
+    let changes: Vec<Change<'_>> = vec![
         (
             "pipeline seed",
             Box::new(|t: &mut toml::Table| {

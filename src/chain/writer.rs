@@ -126,6 +126,7 @@ impl ChainLayout {
 /// stops the flush before the file is touched: the rows flushed before stay
 /// readable, with the sampler state that matches them, and the run can be
 /// resumed once there is room. A writer whose flush failed refuses further rows.
+#[derive(Debug)]
 pub struct ChainWriter {
     path: PathBuf,
     names: Vec<String>,

@@ -132,7 +132,7 @@ impl GaussianLikelihood {
     }
 
     /// Log likelihood from one point's predictive mean (`o`) and covariance (`o × o`, row-major).
-    fn from_prediction(&self, mean: &[f64], cov: &[f64]) -> Result<f64, DensityError> {
+    fn log_likelihood_at(&self, mean: &[f64], cov: &[f64]) -> Result<f64, DensityError> {
         let o = mean.len();
         let mut total = 0.0;
         for s in &self.sets {
@@ -178,8 +178,8 @@ impl LogDensity for GaussianLikelihood {
         })?;
         let (mean, cov) = (p.mean.as_slice(), p.cov.as_slice());
         match (mean, cov) {
-            (Some(m), Some(c)) => self.from_prediction(m, c),
-            _ => self.from_prediction(&p.mean.iter().copied().collect::<Vec<_>>(), &p.cov.iter().copied().collect::<Vec<_>>()),
+            (Some(m), Some(c)) => self.log_likelihood_at(m, c),
+            _ => self.log_likelihood_at(&p.mean.iter().copied().collect::<Vec<_>>(), &p.cov.iter().copied().collect::<Vec<_>>()),
         }
     }
 
@@ -213,7 +213,7 @@ impl LogDensity for GaussianLikelihood {
         let cov = pred.cov.as_standard_layout().into_owned();
         let (ms, cs) = (mean.as_slice().unwrap_or(&[]), cov.as_slice().unwrap_or(&[]));
         out.par_iter_mut().enumerate().for_each(|(i, v)| {
-            *v = self.from_prediction(&ms[i * o..(i + 1) * o], &cs[i * o * o..(i + 1) * o * o]).unwrap_or(f64::NAN);
+            *v = self.log_likelihood_at(&ms[i * o..(i + 1) * o], &cs[i * o * o..(i + 1) * o * o]).unwrap_or(f64::NAN);
         });
         Ok(())
     }

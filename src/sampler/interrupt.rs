@@ -22,6 +22,7 @@ static GUARDS: Mutex<(usize, [usize; 2])> = Mutex::new((0, [0; 2]));
 const SIGNALS: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
 
 /// Catches SIGINT and SIGTERM while it lives (see the module docs).
+#[derive(Debug)]
 pub struct InterruptGuard(());
 
 #[cfg(unix)]

@@ -15,9 +15,9 @@ pub(super) fn read_hdf5(path: &Path, ds: Option<String>, defaults: &[&str]) -> R
     let bad = |message: String| Error::Data { input: path.display().to_string(), message };
     let h5 = |what: String| move |source| Error::Hdf5 { path: path.to_path_buf(), what, source };
     if !path.exists() {
-        return Err(Error::io(&path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
+        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
     }
-    let file = hdf5::File::open(&path).map_err(h5("not a readable HDF5 file".into()))?;
+    let file = hdf5::File::open(path).map_err(h5("not a readable HDF5 file".into()))?;
     let datasets = list_datasets(&file);
     let name = match ds {
         Some(d) => d,

@@ -29,6 +29,7 @@ const CHUNK: usize = 4096;
 
 /// Draws of a chain to train on: `n × d` values, optionally each draw's log
 /// posterior density (up to a constant) and importance weight.
+#[derive(Debug)]
 pub struct Draws<'a> {
     /// The draws, one per row.
     pub x: ArrayView2<'a, f64>,
@@ -68,6 +69,7 @@ fn outside(v: f64, (lower, upper): (f64, f64)) -> bool {
 /// Bounded parameters go through a logit (both bounds) or log (one bound)
 /// transform before the flow, and `log_prob` includes that Jacobian, so the
 /// density is exactly zero outside the support and integrates to one.
+#[derive(Debug)]
 pub struct FlowPrior {
     space: ParamSpace,
     flow: Flow,

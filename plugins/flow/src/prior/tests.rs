@@ -219,18 +219,7 @@ fn every_kind_trains_saves_and_loads() {
     let dir = tempfile::tempdir().unwrap();
     for (kind, lu) in [(FlowKind::Maf, false), (FlowKind::NsfCoupling, false), (FlowKind::NsfAr, true), (FlowKind::Realnvp, true)] {
         let spec = FlowSpec { kind, lu, hidden: 32, pairs: 2, bins: 6, ..FlowSpec::new(2) };
-        let s = TrainSettings {
-            loss: Loss::Nll,
-            steps: 300,
-            batch: 256,
-            lr: 3e-3,
-            val_fraction: 0.1,
-            eval_every: 50,
-            patience: 100,
-            seed: 3,
-            quiet: true,
-            ..Default::default()
-        };
+        let s = TrainSettings { loss: Loss::Nll, steps: 300, batch: 256, lr: 3e-3, eval_every: 50, patience: 100, seed: 3, ..Default::default() };
         let prior = FlowPrior::train(space.clone(), true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &s).unwrap();
         // Monte Carlo KL(p||q) on fresh truth draws; the untrained flow (standardized
         // marginals, no correlation) sits at -ln sqrt(1 - 0.64) = 0.51.

@@ -40,9 +40,9 @@ fn main() -> anyhow::Result<()> {
             ChainLayout::new(names(), 1).bounds(BOUNDED_7D_BOX.to_vec()).columns(Columns { log_prob: true, ..Default::default() }).attrs(attrs);
         let path = dir.join(file);
         let mut w = ChainWriter::create(&path, &layout, FLUSH)?;
-        for i in 0..N {
+        for (i, &lp_i) in lp.iter().enumerate().take(N) {
             let row = x.slice(ndarray::s![i..i + 1, ..]);
-            let l = Array1::from_elem(1, lp[i]);
+            let l = Array1::from_elem(1, lp_i);
             w.append(Step::new(row).with(Column::LogProb, l.view()).accepted(&[true]))?;
         }
         w.finish()?;

@@ -45,7 +45,7 @@ pub mod sampler;
 pub mod table;
 pub mod targets;
 
-pub use error::{Error, Result};
+pub use error::{Error, InContext, Result, ResultExt};
 pub use seqcal_api as api;
 
 /// seqcal's version, written into every file it produces.

@@ -53,9 +53,9 @@ pub fn human(n: u128) -> String {
 /// its wording are [`seqcal_api::check_memory`]'s, as for plugins.
 ///
 /// # Errors
-/// [`Error::Usage`] naming what, how much it would need and how much there is.
+/// [`Error::Memory`] naming what, how much it would need and how much there is.
 pub fn require(needed: u128, what: impl FnOnce() -> String) -> Result<()> {
-    seqcal_api::check_memory(what(), needed as f64, "use smaller sizes").map_err(|e| Error::Usage(e.to_string()))
+    seqcal_api::check_memory(what(), needed as f64, "use smaller sizes").map_err(Error::from)
 }
 
 #[cfg(test)]

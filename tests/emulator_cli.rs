@@ -33,6 +33,16 @@ struct Small {
     bounds: PathBuf,
 }
 
+impl Small {
+    /// `seqcal emulator train` on this slice, with `extra` settings, writing `emu`.
+    fn train<'a>(&'a self, emu: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["emulator", "train", "--design", s(&self.design), "--outputs", s(&self.outputs), "--bounds", s(&self.bounds)];
+        args.extend_from_slice(extra);
+        args.extend(["-o", s(emu)]);
+        args
+    }
+}
+
 fn small() -> Small {
     let dir = tempfile::tempdir().unwrap();
     let design = head(dir.path(), "design.csv", 61, "d.csv");
@@ -45,25 +55,7 @@ fn small() -> Small {
 fn train_validate_predict() {
     let w = small();
     let emu = w.dir.path().join("emu.json");
-    let out = succeeds(&[
-        "emulator",
-        "train",
-        "--design",
-        s(&w.design),
-        "--outputs",
-        s(&w.outputs),
-        "--bounds",
-        s(&w.bounds),
-        "--npc",
-        "10",
-        "--restarts",
-        "0",
-        "--kernel",
-        "matern52",
-        "-o",
-        s(&emu),
-        "--json",
-    ]);
+    let out = succeeds(&w.train(&emu, &["--npc", "10", "--restarts", "0", "--kernel", "matern52", "--json"]));
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["n_components"], 10);
     assert_eq!(j["components"][0]["length_scales"].as_array().unwrap().len(), 6);
@@ -103,43 +95,12 @@ fn train_validate_predict() {
 fn kfold_cross_validation() {
     let w = small();
     let emu = w.dir.path().join("emu.json");
-    let out = succeeds(&[
-        "emulator",
-        "train",
-        "--design",
-        s(&w.design),
-        "--outputs",
-        s(&w.outputs),
-        "--bounds",
-        s(&w.bounds),
-        "--npc",
-        "6",
-        "--restarts",
-        "0",
-        "--kfold",
-        "3",
-        "-o",
-        s(&emu),
-        "--json",
-    ]);
+    let out = succeeds(&w.train(&emu, &["--npc", "6", "--restarts", "0", "--kfold", "3", "--json"]));
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["kfold"]["n_points"], 60);
     let r = j["kfold"]["rmse_std"].as_f64().unwrap();
     assert!(r > 0.0 && r < 0.3, "{r}");
-    let err = fails(&[
-        "emulator",
-        "train",
-        "--design",
-        s(&w.design),
-        "--outputs",
-        s(&w.outputs),
-        "--bounds",
-        s(&w.bounds),
-        "--kfold",
-        "1",
-        "-o",
-        s(&w.dir.path().join("e2.json")),
-    ]);
+    let err = fails(&w.train(&w.dir.path().join("e2.json"), &["--kfold", "1"]));
     assert!(err.contains("k-fold needs 2 <= k"), "{err}");
     assert!(!w.dir.path().join("e2.json").exists());
 }
@@ -243,22 +204,7 @@ fn bad_emulator_or_points() {
     let err = fails(&["emulator", "predict", s(&junk), s(&w.design), "-o", s(&w.dir.path().join("p.csv"))]);
     assert!(err.contains("junk.json") && err.contains("not a seqcal emulator"), "{err}");
     let emu = w.dir.path().join("emu.json");
-    succeeds(&[
-        "emulator",
-        "train",
-        "--design",
-        s(&w.design),
-        "--outputs",
-        s(&w.outputs),
-        "--bounds",
-        s(&w.bounds),
-        "--npc",
-        "2",
-        "--restarts",
-        "0",
-        "-o",
-        s(&emu),
-    ]);
+    succeeds(&w.train(&emu, &["--npc", "2", "--restarts", "0"]));
     let err = fails(&["emulator", "predict", s(&emu), s(&w.bounds), "-o", s(&w.dir.path().join("p.csv"))]);
     assert!(
         err.contains("b.csv: no columns \"amp\", \"decay\", \"freq\" and 3 more, unknown column \"lower\", unknown column \"upper\"")
@@ -369,22 +315,7 @@ fn reordered_columns_are_matched_by_name() {
     let w = small();
     let d = w.dir.path();
     let emu = d.join("emu.json");
-    succeeds(&[
-        "emulator",
-        "train",
-        "--design",
-        s(&w.design),
-        "--outputs",
-        s(&w.outputs),
-        "--bounds",
-        s(&w.bounds),
-        "--npc",
-        "6",
-        "--restarts",
-        "0",
-        "-o",
-        s(&emu),
-    ]);
+    succeeds(&w.train(&emu, &["--npc", "6", "--restarts", "0"]));
     let dv = head(d, "design_val.csv", 41, "dv.csv");
     let yv = head(d, "outputs_val.csv", 41, "yv.csv");
     let dperm = [3, 0, 5, 1, 4, 2];

@@ -19,7 +19,7 @@ use seqcal::diagnostics::KlSummary;
 use seqcal_api::{ParamSpace, Prior};
 use seqcal_flow::prior::Draws;
 use seqcal_flow::testdata::{bounded_7d, bounded_7d_log_density, names, BOUNDED_7D_BOX};
-use seqcal_flow::{FlowPrior, FlowSpec, Loss, TrainSettings};
+use seqcal_flow::{FlowPrior, FlowSpec, TrainSettings};
 
 /// Training draws, and the size of each truth sample.
 const N: usize = 30_000;
@@ -32,18 +32,8 @@ fn flow_prior_on_the_bounded_7d_chain_is_accurate_and_normalized() {
     let space = ParamSpace::new(names(), BOUNDED_7D_BOX.to_vec()).unwrap();
     // 10 affine couplings of 7-64-64-14 networks (the shipped example's flows), 3000 steps.
     let spec = FlowSpec { pairs: 5, hidden: 64, ..FlowSpec::new(7) };
-    let settings = TrainSettings {
-        loss: Loss::Kl,
-        steps: 3000,
-        batch: 1000,
-        lr: 2e-3,
-        val_fraction: 0.05,
-        eval_every: 100,
-        patience: 5,
-        seed: 1,
-        quiet: true,
-        ..Default::default()
-    };
+    // Forward KL on batches of 1000, as the defaults have it.
+    let settings = TrainSettings { steps: 3000, lr: 2e-3, val_fraction: 0.05, patience: 5, seed: 1, ..Default::default() };
     let prior = FlowPrior::train(space, true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &settings).unwrap();
     let draws = prior.sample(&mut ChaCha8Rng::seed_from_u64(5), N);
     let flow = KlSummary::compute(truth_a.view(), draws.view());

@@ -19,28 +19,17 @@ fn chain(dir: &Path) -> std::path::PathBuf {
     out
 }
 
+/// `seqcal prior train` of chain `c` with `settings`, quietly, to model `m`.
+fn train_with(c: &Path, m: &Path, settings: &[&str]) {
+    let mut args = vec!["prior", "train", s(c)];
+    args.extend_from_slice(settings);
+    args.extend(["-o", s(m), "-q"]);
+    succeeds(&args);
+}
+
 fn train(dir: &Path, c: &Path) -> std::path::PathBuf {
     let m = dir.join("m.safetensors");
-    succeeds(&[
-        "prior",
-        "train",
-        s(c),
-        "--loss",
-        "kl",
-        "--layers",
-        "2",
-        "--hidden",
-        "16",
-        "--steps",
-        "150",
-        "--batch",
-        "200",
-        "--seed",
-        "4",
-        "-o",
-        s(&m),
-        "-q",
-    ]);
+    train_with(c, &m, &["--loss", "kl", "--layers", "2", "--hidden", "16", "--steps", "150", "--batch", "200", "--seed", "4"]);
     m
 }
 
@@ -80,24 +69,7 @@ fn constant_learning_rate_schedule_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let c = chain(dir.path());
     let m = dir.path().join("k.safetensors");
-    succeeds(&[
-        "prior",
-        "train",
-        s(&c),
-        "--layers",
-        "2",
-        "--hidden",
-        "8",
-        "--steps",
-        "40",
-        "--batch",
-        "100",
-        "--lr-schedule",
-        "constant",
-        "-o",
-        s(&m),
-        "-q",
-    ]);
+    train_with(&c, &m, &["--layers", "2", "--hidden", "8", "--steps", "40", "--batch", "100", "--lr-schedule", "constant"]);
     let side: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("k.json")).unwrap()).unwrap();
     assert_eq!(side["settings"]["lr_schedule"], "constant");
     assert!((side["metrics"]["final_lr"].as_f64().unwrap() - 1e-3).abs() < 1e-12, "constant rate at the end: {}", side["metrics"]["final_lr"]);
@@ -189,29 +161,11 @@ fn architectures_train_from_the_cli_and_the_sidecar_records_them() {
     let dir = tempfile::tempdir().unwrap();
     let c = chain(dir.path());
     let m = dir.path().join("nsf.safetensors");
-    succeeds(&[
-        "prior",
-        "train",
-        s(&c),
-        "--arch",
-        "nsf_coupling",
-        "--bins",
-        "4",
-        "--tail-bound",
-        "3",
-        "--lu",
-        "--layers",
-        "2",
-        "--hidden",
-        "16",
-        "--steps",
-        "60",
-        "--batch",
-        "200",
-        "-o",
-        s(&m),
-        "-q",
-    ]);
+    train_with(
+        &c,
+        &m,
+        &["--arch", "nsf_coupling", "--bins", "4", "--tail-bound", "3", "--lu", "--layers", "2", "--hidden", "16", "--steps", "60", "--batch", "200"],
+    );
     let side: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("nsf.json")).unwrap()).unwrap();
     assert_eq!(side["spec"]["kind"], "nsf_coupling");
     assert_eq!(side["spec"]["bins"], 4);

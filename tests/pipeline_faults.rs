@@ -151,7 +151,7 @@ fn a_cached_rerun_after_any_setting_change_gives_the_bytes_of_a_fresh_run() {
         t["datasets"]["A"]["emulator"].as_table_mut().unwrap().insert(k.into(), v);
     };
     type Change<'a> = (&'a str, Box<dyn Fn(&mut toml::Table) + 'a>);
-    let changes: Vec<Change> = vec![
+    let changes: Vec<Change<'_>> = vec![
         (
             "pipeline seed",
             Box::new(|t: &mut toml::Table| {
@@ -265,8 +265,12 @@ fn ctrl_c_during_a_stage_stops_it_cleanly_and_a_rerun_reproduces_the_run() {
         assert!(child.try_wait().unwrap().is_none(), "the run ended before stage A wrote rows");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    // SAFETY: kill(2) on a child we spawned and have not reaped.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let pid = i32::try_from(child.id()).expect("a process id fits a pid_t");
+    // 0 and -1 would signal our own group or every process we may signal.
+    assert!(pid > 0, "kill of pid {pid}");
+    // SAFETY: kill(2) on a child we spawned and have not reaped, named by its
+    // positive pid (asserted above); it touches no memory of ours.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
     let o = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{stderr}");
@@ -347,7 +351,10 @@ fn results_are_written_with_the_users_umask() {
         let runs = dir.path().join(format!("runs{mask:o}"));
         let mut cmd = Command::new(bin());
         cmd.args(["run", s(&pipeline), "--runs-dir", s(&runs), "-q"]);
-        // SAFETY: umask(2) is async-signal-safe; it runs in the child before exec.
+        assert_eq!(mask & !0o777, 0, "umask {mask:o}");
+        // SAFETY: the closure runs in the child between fork and exec, where only
+        // async-signal-safe calls are allowed: umask(2) is one, and it allocates
+        // nothing; the mask holds permission bits only (asserted above).
         unsafe {
             cmd.pre_exec(move || {
                 libc::umask(mask);

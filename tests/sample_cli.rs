@@ -211,7 +211,8 @@ fn external_model_samples_and_its_death_keeps_the_chain() {
     for (sd, ess) in j["sd"].as_array().unwrap().iter().zip(j["ess"].as_array().unwrap()) {
         // sd error of a normal sample: sd / sqrt(2 ESS); allow 5 of them.
         let (sd, ess) = (sd.as_f64().unwrap(), ess.as_f64().unwrap());
-        assert!((sd - 0.5f64.sqrt()).abs() < 5.0 * 0.7071 / (2.0 * ess).sqrt(), "sd {sd} (ESS {ess})");
+        let want = std::f64::consts::FRAC_1_SQRT_2;
+        assert!((sd - want).abs() < 5.0 * want / (2.0 * ess).sqrt(), "sd {sd} (ESS {ess})");
     }
     // A model that dies after 60 batches: clear error, and the chain written so far stays valid.
     let dying = dir.path().join("dying.py");

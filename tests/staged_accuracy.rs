@@ -88,13 +88,13 @@ fn outcome(out: &Path) -> Outcome {
 /// Every headline claim `o` breaks, in words; empty when all hold.
 fn broken_claims(o: &Outcome) -> Vec<String> {
     let mut v = Vec::new();
-    if !(o.kl <= FACTOR * o.floor) {
+    if matches!(o.kl.partial_cmp(&(FACTOR * o.floor)), None | Some(std::cmp::Ordering::Greater)) {
         v.push(format!("A→B vs joint average 1-D KL {:.5} exceeds {FACTOR} x the floor {:.5}", o.kl, o.floor));
     }
     if !o.verdict.starts_with("consistent: average 1-D KL") {
         v.push(format!("A→B vs joint verdict: {}", o.verdict));
     }
-    if !(o.mode_loss < MODE_LOSS_MAX) || !o.mode_loss_warning.is_null() {
+    if o.mode_loss.partial_cmp(&MODE_LOSS_MAX) != Some(std::cmp::Ordering::Less) || !o.mode_loss_warning.is_null() {
         v.push(format!("mode-loss fraction {:.4} (below {MODE_LOSS_MAX} wanted), warning {}", o.mode_loss, o.mode_loss_warning));
     }
     v

@@ -60,8 +60,12 @@ fn wait_for(child: &mut std::process::Child, mut done: impl FnMut() -> bool) -> 
 }
 
 fn signal(child: &std::process::Child, sig: i32) {
-    // SAFETY: kill(2) on a child we spawned and have not reaped.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+    let pid = i32::try_from(child.id()).expect("a process id fits a pid_t");
+    // 0 and -1 would signal our own group or every process we may signal.
+    assert!(pid > 0, "kill of pid {pid}");
+    // SAFETY: kill(2) on a child we spawned and have not reaped, named by its
+    // positive pid (asserted above); it touches no memory of ours.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
 }
 
 #[test]
@@ -164,7 +168,11 @@ fn ctrl_c_then_resume_gives_the_uninterrupted_chain() {
 fn sample_with_size_limit(args: &[&str], limit: u64) -> std::process::Output {
     let mut cmd = Command::new(bin());
     cmd.args(args);
-    // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
+    assert!(libc::rlim_t::try_from(limit).is_ok(), "size limit {limit}");
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe calls are allowed: it calls setrlimit(2) and
+    // last_os_error (errno), both async-signal-safe, and allocates nothing; the
+    // limit fits rlim_t (asserted above).
     unsafe {
         cmd.pre_exec(move || {
             let r = libc::rlimit { rlim_cur: limit as libc::rlim_t, rlim_max: limit as libc::rlim_t };
@@ -367,7 +375,10 @@ fn files_are_written_with_the_users_umask() {
         let out = dir.path().join(format!("u{mask:o}.h5"));
         let mut cmd = Command::new(bin());
         cmd.args(["sample", "--target", "gaussian:dim=2", "--walkers", "8", "--steps", "20", "-q", "-o", s(&out)]);
-        // SAFETY: umask(2) is async-signal-safe; it runs in the child before exec.
+        assert_eq!(mask & !0o777, 0, "umask {mask:o}");
+        // SAFETY: the closure runs in the child between fork and exec, where only
+        // async-signal-safe calls are allowed: umask(2) is one, and it allocates
+        // nothing; the mask holds permission bits only (asserted above).
         unsafe {
             cmd.pre_exec(move || {
                 libc::umask(mask);

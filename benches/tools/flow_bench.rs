@@ -17,38 +17,41 @@
 //! Run: `cargo run --release --example flow_bench -- normflows`.
 
 use anyhow::{bail, Result};
+use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use seqcal::diagnostics::KlSummary;
 use seqcal_api::{ParamSpace, Prior};
 use seqcal_flow::prior::Draws;
 use seqcal_flow::testdata::{bounded_7d, names, normflows_7d, BOUNDED_7D_BOX};
-use seqcal_flow::{FlowKind, FlowPrior, FlowSpec, Loss, LrSchedule, TrainSettings};
+use seqcal_flow::{FlowKind, FlowPrior, FlowSpec, Loss, LrSchedule, TrainMetrics, TrainSettings};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The flow (`FLOW_PAIRS` couplings of `FLOW_HIDDEN` units, 7-D) and its
+/// training: `base`, with `FLOW_STEPS` steps (default `steps`) of batches of
+/// `FLOW_BATCH` draws, quiet.
+fn from_env(steps: usize, base: TrainSettings) -> (FlowSpec, TrainSettings) {
+    let spec = FlowSpec { pairs: env("FLOW_PAIRS", 3), hidden: env("FLOW_HIDDEN", 64), ..FlowSpec::new(7) };
+    (spec, TrainSettings { steps: env("FLOW_STEPS", steps), batch: env("FLOW_BATCH", 1000), quiet: true, ..base })
+}
+
+/// A flow on `space` trained on draws `x` with their log densities `lp`, and its training metrics.
+fn fit(space: ParamSpace, x: &Array2<f64>, lp: &[f64], spec: &FlowSpec, settings: &TrainSettings) -> Result<(FlowPrior, TrainMetrics)> {
+    let prior = FlowPrior::train(space, true, &Draws { x: x.view(), log_prob: Some(lp), weights: None }, spec, settings)?;
+    let m = prior.sidecar().metrics.clone().unwrap_or_default();
+    Ok((prior, m))
 }
 
 fn normflows() -> Result<()> {
     let n = env("FLOW_N", 85_000);
     let (x, lp) = normflows_7d(n, 777);
     let (fresh, _) = normflows_7d(n, 778);
-    let spec = FlowSpec { pairs: env("FLOW_PAIRS", 3), hidden: env("FLOW_HIDDEN", 64), ..FlowSpec::new(7) };
-    let settings = TrainSettings {
-        loss: Loss::Nll,
-        steps: env("FLOW_STEPS", 5000),
-        batch: env("FLOW_BATCH", 1000),
-        lr: 1e-3,
-        val_fraction: 0.0,
-        eval_every: 1000,
-        patience: 1000,
-        seed: 0,
-        quiet: true,
-        ..Default::default()
-    };
-    let space = ParamSpace::unbounded(names())?;
-    let prior = FlowPrior::train(space, true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &settings)?;
-    let m = prior.sidecar().metrics.clone().unwrap_or_default();
+    let base = TrainSettings { loss: Loss::Nll, lr: 1e-3, val_fraction: 0.0, eval_every: 1000, patience: 1000, seed: 0, ..Default::default() };
+    let (spec, settings) = from_env(5000, base);
+    let (prior, m) = fit(ParamSpace::unbounded(names())?, &x, &lp, &spec, &settings)?;
     let t = std::time::Instant::now();
     let mut out = vec![0.0; n];
     prior.log_prob_batch(x.view(), &mut out);
@@ -94,9 +97,7 @@ fn architectures() -> Result<()> {
                 seed: 1,
                 quiet: true,
             };
-            let space = ParamSpace::new(names(), BOUNDED_7D_BOX.to_vec())?;
-            let prior = FlowPrior::train(space, true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &settings)?;
-            let m = prior.sidecar().metrics.clone().unwrap_or_default();
+            let (prior, m) = fit(ParamSpace::new(names(), BOUNDED_7D_BOX.to_vec())?, &x, &lp, &spec, &settings)?;
             let t0 = std::time::Instant::now();
             let draws = prior.sample(&mut ChaCha8Rng::seed_from_u64(5), t.nrows());
             let sample_s = t0.elapsed().as_secs_f64();
@@ -115,22 +116,9 @@ fn accuracy() -> Result<()> {
     let (x, lp) = bounded_7d(n, 1);
     let (ta, _) = bounded_7d(n, 2);
     let (tb, _) = bounded_7d(n, 3);
-    let spec = FlowSpec { pairs: env("FLOW_PAIRS", 3), hidden: env("FLOW_HIDDEN", 64), ..FlowSpec::new(7) };
-    let settings = TrainSettings {
-        loss: Loss::Kl,
-        steps: env("FLOW_STEPS", 1000),
-        batch: env("FLOW_BATCH", 1000),
-        lr: 2e-3,
-        val_fraction: 0.05,
-        eval_every: 100,
-        patience: 5,
-        seed: 1,
-        quiet: true,
-        ..Default::default()
-    };
-    let space = ParamSpace::new(names(), BOUNDED_7D_BOX.to_vec())?;
-    let prior = FlowPrior::train(space, true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &settings)?;
-    let m = prior.sidecar().metrics.clone().unwrap_or_default();
+    let base = TrainSettings { loss: Loss::Kl, lr: 2e-3, val_fraction: 0.05, eval_every: 100, patience: 5, seed: 1, ..Default::default() };
+    let (spec, settings) = from_env(1000, base);
+    let (prior, m) = fit(ParamSpace::new(names(), BOUNDED_7D_BOX.to_vec())?, &x, &lp, &spec, &settings)?;
     let draws = prior.sample(&mut ChaCha8Rng::seed_from_u64(5), n);
     let flow = KlSummary::compute(ta.view(), draws.view());
     let floor = KlSummary::compute(ta.view(), tb.view());

@@ -45,7 +45,7 @@ impl Pca {
         }
         let y_mean: Vec<f64> = (0..m).map(|j| y.column(j).mean()).collect();
         let y_sd: Vec<f64> = (0..m).map(|j| (y.column(j).iter().map(|v| (v - y_mean[j]).powi(2)).sum::<f64>() / n as f64).sqrt()).collect();
-        if let Some(j) = y_sd.iter().position(|s| !(*s > 0.0)) {
+        if let Some(j) = y_sd.iter().position(|s| s.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)) {
             return Err(EmuError::Data(format!("output column {} is constant over the design: drop it or emulate it separately", j + 1)));
         }
         let z = DMatrix::from_fn(n, m, |i, j| (y[(i, j)] - y_mean[j]) / y_sd[j]);
@@ -82,7 +82,7 @@ impl Pca {
         let mut explained = 0.0;
         for &i in order.iter().take(k) {
             let lam = eig.eigenvalues[i];
-            if !(lam > 1e-12 * total) {
+            if lam.partial_cmp(&(1e-12 * total)) != Some(std::cmp::Ordering::Greater) {
                 return Err(EmuError::Data(format!("only {} principal components carry variance: ask for fewer", loadings.len())));
             }
             explained += lam / total;

@@ -74,6 +74,7 @@ impl RowBlock {
 }
 
 /// Reads chain files block by block, never holding more than one block.
+#[derive(Debug)]
 pub struct ChainReader {
     path: PathBuf,
     // Kept open for the datasets' lifetime.

@@ -61,8 +61,11 @@ impl OutputLock {
                 .mode(NEW_FILE_MODE)
                 .open(&lock)
                 .map_err(|e| Error::io(&lock, e))?;
-            // SAFETY: flock on a descriptor owned by `f`.
-            let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            let fd = f.as_raw_fd();
+            assert!(fd >= 0, "lock file descriptor {fd}");
+            // SAFETY: flock(2) on an open descriptor (asserted above) owned by `f`,
+            // which outlives the call; it touches no memory of ours.
+            let r = unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) };
             if r != 0 {
                 let err = std::io::Error::last_os_error();
                 return match err.raw_os_error() {
@@ -73,11 +76,14 @@ impl OutputLock {
                             .trim()
                             .parse::<u32>()
                             .map_or_else(|_| "another seqcal process".to_string(), |pid| format!("another seqcal process (pid {pid})"));
-                        Err(Error::Usage(format!(
+                        Err(Error::Locked {
+                            path: target.to_path_buf(),
+                            message: format!(
                             "{} is being written by {holder}: wait for it to finish or stop it (two writers would mix their results; lock file {})",
                             target.display(),
                             lock.display()
-                        )))
+                            ),
+                        })
                     }
                     // File systems without flock: go on unlocked.
                     Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS) => Ok(OutputLock { path: lock, file: None }),
@@ -98,7 +104,10 @@ impl OutputLock {
             write!(f, "{}", std::process::id()).map_err(|e| Error::io(&lock, e))?;
             return Ok(OutputLock { path: lock, file: Some(f) });
         }
-        Err(Error::Usage(format!("{}: could not take the lock {}: it keeps changing", target.display(), lock.display())))
+        Err(Error::Locked {
+            path: target.to_path_buf(),
+            message: format!("{}: could not take the lock {}: it keeps changing", target.display(), lock.display()),
+        })
     }
 
     #[cfg(not(unix))]

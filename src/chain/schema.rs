@@ -48,7 +48,7 @@ pub(crate) const STATE_GROUP: &str = "sampler_state";
 pub(crate) const RESERVED: &[&str] = &["version", "nwalkers", "ndim", "iteration", "has_blobs", "param_names", "bounds", "has_log_prob", "complete"];
 
 pub(crate) fn h5err(path: &Path, what: &str, e: hdf5::Error) -> Error {
-    Error::chain(path, format!("{what}: {e}"))
+    Error::Hdf5 { path: path.to_path_buf(), what: what.to_owned(), source: e }
 }
 
 /// Opens an existing file, turning HDF5's error into one that says what the
@@ -68,7 +68,7 @@ pub(crate) fn open_file(path: &Path, write: bool) -> Result<hdf5::File> {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            Err(e) => return Err(Error::chain(path, format!("not a readable HDF5 file (truncated, corrupt, or another format): {e}"))),
+            Err(e) => return Err(h5err(path, "not a readable HDF5 file (truncated, corrupt, or another format)", e)),
         }
     }
 }

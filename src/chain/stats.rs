@@ -133,8 +133,8 @@ impl Summary {
             for i in kept_rows(&b, discard, thin) {
                 for k in 0..h.walkers {
                     let wt = b.weight(i, k);
-                    for j in 0..d {
-                        mom[j].push(b.draws[[i, k, j]], wt);
+                    for (j, m) in mom.iter_mut().enumerate() {
+                        m.push(b.draws[[i, k, j]], wt);
                     }
                     if let Some(l) = &b.per_draw.log_prob {
                         if l[[i, k]].is_finite() {

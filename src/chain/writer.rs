@@ -126,6 +126,7 @@ impl ChainLayout {
 /// stops the flush before the file is touched: the rows flushed before stay
 /// readable, with the sampler state that matches them, and the run can be
 /// resumed once there is room. A writer whose flush failed refuses further rows.
+#[derive(Debug)]
 pub struct ChainWriter {
     path: PathBuf,
     names: Vec<String>,
@@ -372,8 +373,7 @@ impl ChainWriter {
         if self.buf_rows > 0 {
             let chain = dataset(&p, &g, CHAIN)?;
             chain.resize((new, w, d)).map_err(|e| h5err(&p, "growing 'chain'", e))?;
-            let block =
-                Array3::from_shape_vec((self.buf_rows, w, d), std::mem::take(&mut self.buf_draws)).map_err(|e| Error::chain(&p, e.to_string()))?;
+            let block = Array3::from_shape_vec((self.buf_rows, w, d), std::mem::take(&mut self.buf_draws))?;
             chain.write_slice(&block, s![old..new, .., ..]).map_err(|e| h5err(&p, "writing 'chain'", e))?;
             for (c, keep) in stored(self.columns).iter() {
                 if !*keep {
@@ -381,8 +381,7 @@ impl ChainWriter {
                 }
                 let ds = dataset(&p, &g, c.name())?;
                 ds.resize((new, w)).map_err(|e| h5err(&p, "growing a per-draw dataset", e))?;
-                let a =
-                    Array2::from_shape_vec((self.buf_rows, w), std::mem::take(self.buf.get_mut(c))).map_err(|e| Error::chain(&p, e.to_string()))?;
+                let a = Array2::from_shape_vec((self.buf_rows, w), std::mem::take(self.buf.get_mut(c)))?;
                 ds.write_slice(&a, s![old..new, ..]).map_err(|e| h5err(&p, "writing a per-draw dataset", e))?;
             }
         }
@@ -443,9 +442,11 @@ fn reserve_space(path: &Path, bytes: u64, rows_kept: usize) -> Result<()> {
         let f = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| Error::io(path, e))?;
         let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
         let (Ok(off), Ok(n)) = (libc::off_t::try_from(len), libc::off_t::try_from(bytes)) else { return Ok(()) };
+        let fd = f.as_raw_fd();
+        assert!(fd >= 0 && off >= 0 && n >= 0, "posix_fallocate({fd}, {off}, {n})");
         // SAFETY: the descriptor is open for writing and owned by `f` for the
-        // duration of the call; offsets are non-negative.
-        let r = unsafe { libc::posix_fallocate(f.as_raw_fd(), off, n) };
+        // duration of the call; it and the offsets are non-negative (asserted above).
+        let r = unsafe { libc::posix_fallocate(fd, off, n) };
         match r {
             0 | libc::EINVAL | libc::EOPNOTSUPP | libc::ENODEV | libc::ESPIPE => {}
             libc::ENOSPC | libc::EFBIG | libc::EDQUOT => {

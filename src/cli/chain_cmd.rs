@@ -93,7 +93,7 @@ fn print_info(reader: &ChainReader, shown: &Path, json: bool, discard: usize, th
             attrs: &h.attrs,
             summary,
         };
-        let text = serde_json::to_string_pretty(&info).map_err(|e| Error::Usage(e.to_string()))?;
+        let text = serde_json::to_string_pretty(&info)?;
         println!("{text}");
         return Ok(());
     }

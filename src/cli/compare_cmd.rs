@@ -24,7 +24,7 @@ pub(super) fn compare(a: &CompareArgs) -> Result<()> {
     }
     let out = Comparison::compute(&a.a.display().to_string(), xa.view(), &a.b.display().to_string(), xb.view(), &names_a);
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| Error::Usage(e.to_string()))?);
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print!("{}", out.render());
     }

@@ -10,7 +10,7 @@ use seqcal_emulators::{synthetic, validate as val, EmulatorSettings, GpEmulator,
 use super::args::{EmuExampleArgs, EmuPredictArgs, EmuTrainArgs, EmuValidateArgs};
 use crate::chain::write_atomically;
 use crate::table::{read_table_as, write_hdf5_tables};
-use crate::{Error, Result};
+use crate::{Error, Result, ResultExt};
 
 fn write_text(path: &Path, text: &str) -> Result<()> {
     write_atomically(path, |tmp| std::fs::write(tmp, text).map_err(|e| Error::io(path, e)))
@@ -18,7 +18,7 @@ fn write_text(path: &Path, text: &str) -> Result<()> {
 
 fn load(path: &Path) -> Result<GpEmulator> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    GpEmulator::from_json(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+    GpEmulator::from_json(&text).context_with(|| path.display().to_string())
 }
 
 fn csv_line(values: impl IntoIterator<Item = String>) -> String {
@@ -30,7 +30,7 @@ fn csv_line(values: impl IntoIterator<Item = String>) -> String {
 /// Training settings from the flags: the same defaults and checks as a pipeline's `emulator` table.
 fn settings(a: &EmuTrainArgs) -> Result<TrainSettings> {
     let s = EmulatorSettings { npc: a.npc, explained: a.explained, kernel: a.kernel.unwrap_or_default(), restarts: a.restarts, seed: Some(a.seed) };
-    s.check(0).map_err(|e| Error::Usage(e.to_string()))
+    Ok(s.check(0)?)
 }
 
 /// `seqcal emulator train`.
@@ -70,13 +70,11 @@ pub(super) fn train(a: &EmuTrainArgs) -> Result<()> {
     }
     let t = std::time::Instant::now();
     let emu = GpEmulator::train_with_errors(design.data.view(), outputs.data.view(), errors.as_ref().map(|e| e.view()), &bounds, &settings)
-        .map_err(|e| Error::Usage(format!("training on {} and {}: {e}", a.design.display(), a.outputs.display())))?
+        .context_with(|| format!("training on {} and {}", a.design.display(), a.outputs.display()))?
         .with_names(design.header, outputs.header);
     let fit_s = t.elapsed().as_secs_f64();
     let cv = match a.kfold {
-        Some(k) => {
-            Some(val::kfold(design.data.view(), outputs.data.view(), &bounds, &settings, k).map_err(|e| Error::Usage(format!("--kfold {k}: {e}")))?)
-        }
+        Some(k) => Some(val::kfold(design.data.view(), outputs.data.view(), &bounds, &settings, k).context_with(|| format!("--kfold {k}"))?),
         None => None,
     };
     write_text(&a.output, &emu.to_json()?)?;
@@ -130,9 +128,8 @@ pub(super) fn validate(a: &EmuValidateArgs) -> Result<()> {
     let emu = load(&a.emulator)?;
     let design = read_table_as(&a.design, &["design_val", "design"])?.select(emu.input_names(), "the emulator's inputs")?;
     let outputs = read_table_as(&a.outputs, &["outputs_val", "outputs"])?.select(emu.output_names(), "the emulator's outputs")?;
-    let v = val::holdout(&emu, design.view(), outputs.view())
-        .map_err(|e| Error::Usage(format!("{} / {}: {e}", a.design.display(), a.outputs.display())))?;
-    let json = serde_json::to_string_pretty(&v).map_err(|e| Error::Usage(e.to_string()))?;
+    let v = val::holdout(&emu, design.view(), outputs.view()).context_with(|| format!("{} / {}", a.design.display(), a.outputs.display()))?;
+    let json = serde_json::to_string_pretty(&v)?;
     if let Some(out) = &a.output {
         write_text(out, &json)?;
     }
@@ -162,14 +159,14 @@ pub(super) fn predict(a: &EmuPredictArgs) -> Result<()> {
     let emu = load(&a.emulator)?;
     let pts = read_table_as(&a.points, &["points", "design"])?.select(emu.input_names(), "the emulator's inputs")?;
     let x = pts.view();
-    let bad = |e: String| Error::Usage(format!("{}: {e}", a.points.display()));
-    let (mean, sd) = emu.predict_mean_sd(x).map_err(|e| bad(e.to_string()))?;
+    let at = || a.points.display().to_string();
+    let (mean, sd) = emu.predict_mean_sd(x).context_with(at)?;
     let names = emu.output_names();
     let o = names.len();
     let mut head: Vec<String> = names.iter().flat_map(|n| [format!("{n}_mean"), format!("{n}_sd")]).collect();
     let cov = if a.cov {
         head.extend((0..o).flat_map(|i| (i..o).map(move |j| format!("cov_{}_{}", i + 1, j + 1))));
-        Some(emu.predict(x).map_err(|e| bad(e.to_string()))?.cov)
+        Some(emu.predict(x).context_with(at)?.cov)
     } else {
         None
     };
@@ -201,7 +198,7 @@ pub(super) fn example(a: &EmuExampleArgs) -> Result<()> {
     // Inputs, outputs (noisy and true), errors, and the CSV text: ~40 bytes a value.
     let need = (n_design as u128 + n_validation as u128) * (p + o) as u128 * 40;
     seqcal_api::check_memory(format!("--n-design {n_design} and --n-validation {n_validation}"), need as f64, "ask for fewer points")
-        .map_err(|e| Error::Usage(e.to_string()))?;
+        .map_err(Error::from)?;
     std::fs::create_dir_all(&a.output).map_err(|e| Error::io(&a.output, e))?;
     let (pnames, onames, bounds_v): (Vec<String>, Vec<String>, Vec<(f64, f64)>) = if heavy {
         (heavy_ion::PARAMS.iter().map(|s| s.to_string()).collect(), heavy_ion::output_names(), heavy_ion::BOUNDS.to_vec())

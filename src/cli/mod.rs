@@ -65,10 +65,11 @@ pub fn run_with(cli: Cli, registry: &PriorRegistry) -> Result<()> {
 /// write past a file size limit is an error, not a crash.
 pub fn main_with(registry: &PriorRegistry) -> ExitCode {
     #[cfg(unix)]
-    // SAFETY: setting signal dispositions at start-up, before any thread exists.
+    // SAFETY: signal(2) with SIG_DFL or SIG_IGN installs no handler of ours, and
+    // SIGPIPE and SIGXFSZ are valid signal numbers (each call's success asserted).
     unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        assert_ne!(libc::signal(libc::SIGPIPE, libc::SIG_DFL), libc::SIG_ERR, "signal(SIGPIPE) failed");
+        assert_ne!(libc::signal(libc::SIGXFSZ, libc::SIG_IGN), libc::SIG_ERR, "signal(SIGXFSZ) failed");
     }
     let cli = Cli::parse();
     match run_with(cli, registry) {

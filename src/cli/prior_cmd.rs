@@ -12,10 +12,10 @@ use seqcal_flow::{train_on_draws, FlowOptions, FlowPrior};
 use super::args::{EvalArgs, SampleArgs, TrainArgs};
 use crate::chain::{self, Chain};
 use crate::prior::{chain_draws, load_prior_file, PriorRegistry};
-use crate::{Error, Result};
+use crate::{Error, Result, ResultExt};
 
 fn load_flow(path: &std::path::Path) -> Result<FlowPrior> {
-    FlowPrior::load(path).map_err(|e| Error::Usage(format!("cannot load flow model: {e}")))
+    FlowPrior::load(path).context_with(|| "cannot load flow model".into())
 }
 
 pub(super) fn sample(a: &SampleArgs, registry: &PriorRegistry) -> Result<()> {
@@ -31,8 +31,7 @@ pub(super) fn sample(a: &SampleArgs, registry: &PriorRegistry) -> Result<()> {
         format!("{} draws of {} parameters", a.n, prior.dim()),
         bytes,
         "ask for fewer draws with -n, or draw several files with different --seed",
-    )
-    .map_err(|e| Error::Usage(e.to_string()))?;
+    )?;
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
     let x = prior.sample(&mut rng, n);
     let mut lp = vec![0.0; n];
@@ -98,7 +97,7 @@ pub(super) fn train(a: &TrainArgs) -> Result<()> {
         ..FlowOptions::default()
     };
     a.layer.apply(&mut opts);
-    let mut checked = opts.check().map_err(|e| Error::Usage(e.to_string()))?;
+    let mut checked = opts.check()?;
     checked.train.quiet = a.quiet;
     let full = chain::read_any(&a.chain)?;
     if a.discard >= full.iterations() {
@@ -106,8 +105,8 @@ pub(super) fn train(a: &TrainArgs) -> Result<()> {
     }
     let c = full.discard(a.discard).thin(usize::try_from(a.thin).unwrap_or(usize::MAX));
     let draws = chain_draws(&c, a.chain.display().to_string(), &a.chain, a.discard);
-    let prior = train_on_draws(&draws, None, &checked).map_err(|e| Error::Usage(e.to_string()))?;
-    prior.save(&a.output).map_err(|e| Error::Usage(e.to_string()))?;
+    let prior = train_on_draws(&draws, None, &checked)?;
+    prior.save(&a.output)?;
     let m = prior.sidecar().metrics.clone().unwrap_or_default();
     eprintln!(
         "trained on {} draws ({} held out): {} steps, {:.2} ms/step, best validation loss {}{}; wrote {} and {}",
@@ -131,7 +130,7 @@ fn read_points(path: &std::path::Path, names: &[String]) -> Result<Array2<f64>> 
 pub(super) fn eval(a: &EvalArgs) -> Result<()> {
     let prior = load_flow(&a.model)?;
     let x = read_points(&a.points, prior.names())?;
-    let lp = prior.log_prob_checked(x.view()).map_err(|e| Error::Usage(format!("{}: {e}", a.model.display())))?;
+    let lp = prior.log_prob_checked(x.view()).context_with(|| a.model.display().to_string())?;
     if lp.iter().all(|v| *v == f64::NEG_INFINITY) {
         eprintln!("warning: every point of {} lies outside the flow's support (its bounds: {})", a.points.display(), bounds_text(&prior));
     }

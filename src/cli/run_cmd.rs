@@ -4,7 +4,7 @@ use super::args::{ExampleGenerateArgs, RunArgs};
 use crate::config::Pipeline;
 use crate::pipeline::{self, example, RunOptions};
 use crate::prior::PriorRegistry;
-use crate::{Error, Result};
+use crate::Result;
 
 pub(super) fn run(a: &RunArgs, registry: &PriorRegistry) -> Result<()> {
     if let Some(n) = a.threads {
@@ -27,7 +27,7 @@ pub(super) fn run(a: &RunArgs, registry: &PriorRegistry) -> Result<()> {
             .collect();
         let j =
             serde_json::json!({"dir": report.dir, "wall_seconds": t.elapsed().as_secs_f64(), "stages": stages, "comparisons": report.comparisons});
-        println!("{}", serde_json::to_string_pretty(&j).map_err(|e| Error::Usage(e.to_string()))?);
+        println!("{}", serde_json::to_string_pretty(&j)?);
         return Ok(());
     }
     if !a.quiet {

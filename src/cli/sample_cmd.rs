@@ -266,7 +266,7 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
     let summary =
         summarize(a, &r, &spec, &settings, space.names(), &outcome, kept.to_owned(), &accepted, iterations, burn, log_z, &stranded, relocate_until);
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| Error::Usage(e.to_string()))?);
+        println!("{}", serde_json::to_string_pretty(&summary)?);
     } else if !a.quiet {
         print_summary(&summary);
     }

@@ -52,7 +52,7 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
                         let mut o =
                             FlowOptions { arch, loss, layers, batch, lr, hidden: a.hidden, steps: a.steps, seed: a.seed, ..FlowOptions::default() };
                         a.layer.apply(&mut o);
-                        grid.push(o.check().map_err(|e| Error::Usage(e.to_string()))?);
+                        grid.push(o.check()?);
                     }
                 }
             }
@@ -121,8 +121,7 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
         match FlowPrior::train(space.clone(), o.bounded, &draws, &spec, &o.train) {
             Ok(mut prior) => {
                 let m = prior.sidecar().metrics.clone().unwrap_or_default();
-                let sample =
-                    prior.try_sample(&mut ChaCha8Rng::seed_from_u64(a.seed ^ 0x5eed), hold.nrows()).map_err(|e| Error::Usage(e.to_string()))?;
+                let sample = prior.try_sample(&mut ChaCha8Rng::seed_from_u64(a.seed ^ 0x5eed), hold.nrows())?;
                 let kl = KlSummary::compute(hold.view(), sample.view());
                 (row.steps, row.ms_per_step, row.kl_1d, row.kl_2d) = (m.steps, m.ms_per_step, kl.mean_kl_1d, kl.mean_kl_2d);
                 if best.as_ref().is_none_or(|(b, _)| kl.mean_kl_1d < *b) {
@@ -179,10 +178,11 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
         ));
     }
     let Some((_, prior)) = best else {
-        return Err(Error::Usage(format!("no configuration trained: {}", rows.first().and_then(|r| r.error.clone()).unwrap_or_default())));
+        let first = rows.first().and_then(|r| r.error.clone()).unwrap_or_default();
+        return Err(Error::Flow { context: Some("no configuration trained".into()), source: seqcal_flow::FlowError::Invalid(first) });
     };
-    prior.save(&a.output.join("best.safetensors")).map_err(|e| Error::Usage(e.to_string()))?;
-    write_atomic(&a.output.join("scan.json"), &serde_json::to_string_pretty(&json).map_err(|e| Error::Usage(e.to_string()))?)?;
+    prior.save(&a.output.join("best.safetensors"))?;
+    write_atomic(&a.output.join("scan.json"), &serde_json::to_string_pretty(&json)?)?;
     write_atomic(&a.output.join("scan.md"), &md)?;
     print!("{md}");
     Ok(())

@@ -30,7 +30,7 @@ pub const DEFAULT_BINS_2D: usize = 20;
 const PSEUDO: f64 = 0.5;
 
 fn bin_of(v: f64, lo: f64, hi: f64, bins: usize) -> usize {
-    if !(hi > lo) || v.is_nan() {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) || v.is_nan() {
         return 0;
     }
     let k = ((v - lo) / (hi - lo) * bins as f64).floor();

@@ -41,6 +41,8 @@ mod ess;
 mod mode_loss;
 mod rhat;
 mod stranded;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use ndarray::ArrayView3;
 use serde::Serialize;
@@ -153,20 +155,5 @@ mod tests {
             // NaN serializes as null rather than failing.
             assert!(serde_json::to_string(&d).is_ok());
         }
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod testing {
-    //! Chains shared by the diagnostics tests.
-    use ndarray::Array3;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-    use rand_distr::{Distribution, StandardNormal};
-
-    /// iid standard-normal draws of the given `(steps, walkers, dim)` shape.
-    pub fn normal_chain(shape: (usize, usize, usize), seed: u64) -> Array3<f64> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        Array3::from_shape_simple_fn(shape, || StandardNormal.sample(&mut rng))
     }
 }

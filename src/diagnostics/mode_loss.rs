@@ -53,7 +53,8 @@ pub fn mode_loss(flow: &dyn Prior, label: &str, names: &[String], post: &Array2<
     let threshold = lp_own[(QUANTILE * lp_own.len() as f64) as usize];
     let mut lp_post = vec![0.0; post.nrows()];
     flow.log_prob_batch(post.view(), &mut lp_post);
-    let fraction = lp_post.iter().filter(|&&v| !(v >= threshold)).count() as f64 / post.nrows().max(1) as f64;
+    let fraction = lp_post.iter().filter(|&&v| matches!(v.partial_cmp(&threshold), None | Some(std::cmp::Ordering::Less))).count() as f64
+        / post.nrows().max(1) as f64;
     let mut parameters = Vec::new();
     for (j, name) in names.iter().enumerate() {
         let mut col = own.column(j).to_vec();

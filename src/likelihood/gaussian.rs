@@ -41,6 +41,11 @@ pub struct DataSet {
     pub cov: DMatrix<f64>,
 }
 
+/// The error of data set `name` holding unusable values.
+fn bad_data(name: &str, message: String) -> Error {
+    Error::Data { input: format!("data set '{name}'"), message }
+}
+
 impl DataSet {
     /// A data set with independent errors (standard deviations `sd`).
     ///
@@ -48,7 +53,7 @@ impl DataSet {
     /// Lengths that differ, non-finite values, an sd that is not positive.
     pub fn with_errors(name: &str, indices: Vec<usize>, values: Vec<f64>, sd: &[f64]) -> Result<DataSet> {
         if let Some(s) = sd.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-            return Err(Error::Usage(format!("data set '{name}': error {s} is not a positive number")));
+            return Err(bad_data(name, format!("error {s} is not a positive number")));
         }
         let cov = DMatrix::from_diagonal(&DVector::from_iterator(sd.len(), sd.iter().map(|s| s * s)));
         DataSet::with_cov(name, indices, values, cov)
@@ -61,21 +66,16 @@ impl DataSet {
     pub fn with_cov(name: &str, indices: Vec<usize>, values: Vec<f64>, cov: DMatrix<f64>) -> Result<DataSet> {
         let n = values.len();
         if indices.len() != n || cov.shape() != (n, n) {
-            return Err(Error::Usage(format!(
-                "data set '{name}': {n} values, {} output indices and a {}×{} covariance",
-                indices.len(),
-                cov.nrows(),
-                cov.ncols()
-            )));
+            return Err(bad_data(name, format!("{n} values, {} output indices and a {}×{} covariance", indices.len(), cov.nrows(), cov.ncols())));
         }
         if values.iter().chain(cov.iter()).any(|v| !v.is_finite()) {
-            return Err(Error::Usage(format!("data set '{name}': values and covariance must be finite")));
+            return Err(bad_data(name, "values and covariance must be finite".into()));
         }
         let asym = (0..n)
             .flat_map(|i| (0..i).map(move |j| (i, j)))
             .any(|(i, j)| (cov[(i, j)] - cov[(j, i)]).abs() > 1e-10 * (cov[(i, i)].abs() + cov[(j, j)].abs()));
         if asym {
-            return Err(Error::Usage(format!("data set '{name}': the covariance matrix is not symmetric")));
+            return Err(bad_data(name, "the covariance matrix is not symmetric".into()));
         }
         Ok(DataSet { name: name.into(), indices, values, cov })
     }
@@ -132,7 +132,7 @@ impl GaussianLikelihood {
     }
 
     /// Log likelihood from one point's predictive mean (`o`) and covariance (`o × o`, row-major).
-    fn from_prediction(&self, mean: &[f64], cov: &[f64]) -> Result<f64, DensityError> {
+    fn log_likelihood_at(&self, mean: &[f64], cov: &[f64]) -> Result<f64, DensityError> {
         let o = mean.len();
         let mut total = 0.0;
         for s in &self.sets {
@@ -178,8 +178,8 @@ impl LogDensity for GaussianLikelihood {
         })?;
         let (mean, cov) = (p.mean.as_slice(), p.cov.as_slice());
         match (mean, cov) {
-            (Some(m), Some(c)) => self.from_prediction(m, c),
-            _ => self.from_prediction(&p.mean.iter().copied().collect::<Vec<_>>(), &p.cov.iter().copied().collect::<Vec<_>>()),
+            (Some(m), Some(c)) => self.log_likelihood_at(m, c),
+            _ => self.log_likelihood_at(&p.mean.iter().copied().collect::<Vec<_>>(), &p.cov.iter().copied().collect::<Vec<_>>()),
         }
     }
 
@@ -213,7 +213,7 @@ impl LogDensity for GaussianLikelihood {
         let cov = pred.cov.as_standard_layout().into_owned();
         let (ms, cs) = (mean.as_slice().unwrap_or(&[]), cov.as_slice().unwrap_or(&[]));
         out.par_iter_mut().enumerate().for_each(|(i, v)| {
-            *v = self.from_prediction(&ms[i * o..(i + 1) * o], &cs[i * o * o..(i + 1) * o * o]).unwrap_or(f64::NAN);
+            *v = self.log_likelihood_at(&ms[i * o..(i + 1) * o], &cs[i * o * o..(i + 1) * o * o]).unwrap_or(f64::NAN);
         });
         Ok(())
     }

@@ -8,6 +8,7 @@ use ndarray::ArrayView2;
 use seqcal_api::{DensityError, LogDensity};
 
 /// The product of independent likelihoods over the same parameters.
+#[derive(Debug)]
 pub struct IndependentProduct {
     parts: Vec<Box<dyn LogDensity>>,
     dim: usize,

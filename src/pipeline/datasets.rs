@@ -12,12 +12,12 @@ use super::layout::write_text;
 use crate::config::Pipeline;
 use crate::likelihood::{DataSet, GaussianLikelihood};
 use crate::table::read_table_as;
-use crate::{Error, Result};
+use crate::{Error, Result, ResultExt};
 
 /// Emulator settings of data set `dataset`, its defaults resolved (the
 /// seed: the pipeline's, unless the table sets its own).
 pub(super) fn emulator_settings(p: &Pipeline, dataset: &str) -> Result<EmuSettings> {
-    p.datasets[dataset].emulator.check(p.seed).map_err(|e| Error::Usage(format!("data set {dataset:?}: emulator: {e}")))
+    p.datasets[dataset].emulator.check(p.seed).context_with(|| format!("data set {dataset:?}: emulator"))
 }
 
 /// The likelihoods of a run's data sets, built on first use.
@@ -48,7 +48,7 @@ impl Likelihoods<'_> {
         let emu = match cached {
             Some(_) if !self.force => {
                 let text = std::fs::read_to_string(&emu_path).map_err(|e| Error::io(&emu_path, e))?;
-                GpEmulator::from_json(&text).map_err(|e| Error::Usage(format!("{}: {e}", emu_path.display())))?
+                GpEmulator::from_json(&text).context_with(|| emu_path.display().to_string())?
             }
             _ => {
                 let (design_path, outputs_path) = (p.resolve(&d.design), p.resolve(&d.outputs));
@@ -65,7 +65,7 @@ impl Likelihoods<'_> {
                 say.say(format!("  training the emulator of data set {name} ({} runs, {} outputs)", design.nrows(), outputs.data.ncols()));
                 let t = Instant::now();
                 let emu = GpEmulator::train(design.view(), outputs.data.view(), space.bounds(), &settings)
-                    .map_err(|e| Error::Usage(format!("data set {name:?}: training the emulator on {}: {e}", outputs_path.display())))?
+                    .context_with(|| format!("data set {name:?}: training the emulator on {}", outputs_path.display()))?
                     .with_names(p.parameters.names.clone(), outputs.header);
                 say.say(format!(
                     "  emulator {name}: {} runs, {} outputs, {} components ({:.3} of the variance), trained in {:.1} s",
@@ -75,7 +75,7 @@ impl Likelihoods<'_> {
                     emu.explained_variance(),
                     t.elapsed().as_secs_f64()
                 ));
-                write_text(&emu_path, &emu.to_json().map_err(|e| Error::Usage(e.to_string()))?)?;
+                write_text(&emu_path, &emu.to_json()?)?;
                 write_text(&hash_path, &hash)?;
                 emu
             }

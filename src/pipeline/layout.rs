@@ -94,7 +94,7 @@ pub(super) fn remove_if_present(path: &Path) -> Result<()> {
 
 /// Pretty JSON of `v`.
 pub(super) fn to_json<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string_pretty(v).map_err(|e| Error::Usage(e.to_string()))
+    Ok(serde_json::to_string_pretty(v)?)
 }
 
 /// Writes `text` to `path` atomically.

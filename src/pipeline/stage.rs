@@ -172,7 +172,7 @@ pub(super) fn run_stage(
     let kept = outcome.draws.slice(s![burn.., .., ..]).to_owned();
     let diag = Diagnostics::compute(kept.view(), 4);
     let (n, d) = (kept.len_of(Axis(0)) * kept.len_of(Axis(1)), kept.len_of(Axis(2)));
-    let flat = kept.into_shape_with_order((n, d)).map_err(|e| Error::Usage(e.to_string()))?;
+    let flat = kept.into_shape_with_order((n, d))?;
     let epsilon = prior_table.get("epsilon").and_then(toml::Value::as_float);
     let mode_loss = trained.first().map(|(label, flow)| diagnostics::mode_loss(flow, label, inp.space.names(), &flat, res.seed, epsilon));
     let stranded = stranded_walkers(outcome.log_prob.slice(s![burn.., ..]), dim);

@@ -1,10 +1,10 @@
 //! Kind `mixture`: the defensive mixture `(1-ε)·P + ε·Q`
 //! ([`DefensiveMixture`], from `seqcal-api` so that any plugin may build one).
 
-use seqcal_api::{parse_table, DefensiveMixture, KeyDoc, Prior, PriorError, PriorPlugin, StageContext};
+use seqcal_api::{DefensiveMixture, PriorError, StageContext};
 use serde::Deserialize;
 
-use super::spec;
+use super::spec::builtin_plugin;
 
 /// The table of `kind = "mixture"`.
 #[derive(Debug, Deserialize)]
@@ -35,34 +35,25 @@ impl MixtureOptions {
     }
 }
 
-/// Registry entry for `kind = "mixture"`.
-pub struct MixturePlugin;
-
-impl PriorPlugin for MixturePlugin {
-    fn kind(&self) -> &'static str {
-        "mixture"
+builtin_plugin!(
+    /// Registry entry for `kind = "mixture"`.
+    MixturePlugin,
+    MixtureOptions,
+    "mixture",
+    "defensive mixture (1-epsilon) P + epsilon Q: epsilon, main = { kind = ... }, defensive = { kind = ... }",
+    {
+        "epsilon" => "weight of the defensive component, in (0, 1)",
+        "main" => "the main component, a prior table",
+        "defensive" => "the defensive component, a prior table",
     }
-    fn summary(&self) -> &'static str {
-        "defensive mixture (1-epsilon) P + epsilon Q: epsilon, main = { kind = ... }, defensive = { kind = ... }"
-    }
-    fn build(&self, t: &toml::Table, ctx: &StageContext<'_>) -> Result<Box<dyn Prior>, PriorError> {
-        Ok(Box::new(parse_table::<MixtureOptions>("mixture", t)?.check(ctx)?))
-    }
-    fn keys(&self) -> Vec<KeyDoc> {
-        vec![
-            spec::key("epsilon", "weight of the defensive component, in (0, 1)"),
-            spec::key("main", "the main component, a prior table"),
-            spec::key("defensive", "the defensive component, a prior table"),
-        ]
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::prior::testing::{check_moments, integrate};
     use crate::prior::{Normal, UniformBox};
-    use seqcal_api::ParamSpace;
+    use seqcal_api::{ParamSpace, Prior};
 
     #[test]
     fn mixture_is_normalized_with_mixed_moments() {

@@ -3,11 +3,11 @@
 use ndarray::Array2;
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
-use seqcal_api::{parse_table, KeyDoc, ParamSpace, Prior, PriorError, PriorPlugin, StageContext};
+use seqcal_api::{ParamSpace, Prior, PriorError, StageContext};
 use serde::Deserialize;
 use statrs::function::erf::{erfc, erfc_inv};
 
-use super::spec::{self, BoundPair, PerParam};
+use super::spec::{self, builtin_plugin, BoundPair, PerParam};
 
 const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
@@ -254,50 +254,32 @@ impl TruncatedNormalOptions {
     }
 }
 
-/// Registry entry for `kind = "normal"`.
-pub struct NormalPlugin;
+builtin_plugin!(
+    /// Registry entry for `kind = "normal"`.
+    NormalPlugin,
+    NormalOptions,
+    "normal",
+    "independent normals: names, mean, sd (a number or one per parameter)",
+    {
+        "names" => "parameter names (default: the stage's)",
+        "mean" => "a number or one per parameter",
+        "sd" => "a number or one per parameter",
+    }
+);
 
-impl PriorPlugin for NormalPlugin {
-    fn kind(&self) -> &'static str {
-        "normal"
+builtin_plugin!(
+    /// Registry entry for `kind = "truncated_normal"`.
+    TruncatedNormalPlugin,
+    TruncatedNormalOptions,
+    "truncated_normal",
+    "normals truncated to bounds: names, mean, sd, bounds (\"-inf\"/\"inf\" allowed; bounds may come from the stage)",
+    {
+        "names" => "parameter names (default: the stage's)",
+        "mean" => "a number or one per parameter",
+        "sd" => "a number or one per parameter",
+        "bounds" => "[[lower, upper], ...], \"-inf\"/\"inf\" allowed (default: the stage's)",
     }
-    fn summary(&self) -> &'static str {
-        "independent normals: names, mean, sd (a number or one per parameter)"
-    }
-    fn build(&self, t: &toml::Table, ctx: &StageContext<'_>) -> Result<Box<dyn Prior>, PriorError> {
-        Ok(Box::new(parse_table::<NormalOptions>("normal", t)?.check(ctx)?))
-    }
-    fn keys(&self) -> Vec<KeyDoc> {
-        vec![
-            spec::key("names", "parameter names (default: the stage's)"),
-            spec::key("mean", "a number or one per parameter"),
-            spec::key("sd", "a number or one per parameter"),
-        ]
-    }
-}
-
-/// Registry entry for `kind = "truncated_normal"`.
-pub struct TruncatedNormalPlugin;
-
-impl PriorPlugin for TruncatedNormalPlugin {
-    fn kind(&self) -> &'static str {
-        "truncated_normal"
-    }
-    fn summary(&self) -> &'static str {
-        "normals truncated to bounds: names, mean, sd, bounds (\"-inf\"/\"inf\" allowed; bounds may come from the stage)"
-    }
-    fn build(&self, t: &toml::Table, ctx: &StageContext<'_>) -> Result<Box<dyn Prior>, PriorError> {
-        Ok(Box::new(parse_table::<TruncatedNormalOptions>("truncated_normal", t)?.check(ctx)?))
-    }
-    fn keys(&self) -> Vec<KeyDoc> {
-        vec![
-            spec::key("names", "parameter names (default: the stage's)"),
-            spec::key("mean", "a number or one per parameter"),
-            spec::key("sd", "a number or one per parameter"),
-            spec::key("bounds", "[[lower, upper], ...], \"-inf\"/\"inf\" allowed (default: the stage's)"),
-        ]
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {

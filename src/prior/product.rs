@@ -2,13 +2,14 @@
 
 use ndarray::{s, Array2};
 use rand::Rng;
-use seqcal_api::{parse_table, KeyDoc, ParamSpace, Prior, PriorError, PriorPlugin, StageContext};
+use seqcal_api::{ParamSpace, Prior, PriorError, StageContext};
 use serde::Deserialize;
 
-use super::spec;
+use super::spec::builtin_plugin;
 
 /// `p(θ) = Π_k p_k(θ_k)`: independent priors over disjoint blocks of
 /// parameters, concatenated in the order given.
+#[derive(Debug)]
 pub struct Product {
     space: ParamSpace,
     blocks: Vec<Box<dyn Prior>>,
@@ -100,23 +101,16 @@ impl ProductOptions {
     }
 }
 
-/// Registry entry for `kind = "product"`.
-pub struct ProductPlugin;
-
-impl PriorPlugin for ProductPlugin {
-    fn kind(&self) -> &'static str {
-        "product"
+builtin_plugin!(
+    /// Registry entry for `kind = "product"`.
+    ProductPlugin,
+    ProductOptions,
+    "product",
+    "independent blocks: blocks = [ { kind = ..., names = [...], ... }, ... ]",
+    {
+        "blocks" => "a list of prior tables, each with its own kind and names",
     }
-    fn summary(&self) -> &'static str {
-        "independent blocks: blocks = [ { kind = ..., names = [...], ... }, ... ]"
-    }
-    fn build(&self, t: &toml::Table, ctx: &StageContext<'_>) -> Result<Box<dyn Prior>, PriorError> {
-        Ok(Box::new(parse_table::<ProductOptions>("product", t)?.check(ctx)?))
-    }
-    fn keys(&self) -> Vec<KeyDoc> {
-        vec![spec::key("blocks", "a list of prior tables, each with its own kind and names")]
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {

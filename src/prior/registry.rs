@@ -9,6 +9,7 @@ use super::{ChainFiles, FlowPlugin, MixturePlugin, NormalPlugin, ProductPlugin, 
 
 /// Prior plugins by kind. [`PriorRegistry::builtin`] holds seqcal's own; a
 /// program with custom priors [`register`](PriorRegistry::register)s more.
+#[derive(Debug)]
 pub struct PriorRegistry {
     plugins: BTreeMap<&'static str, Box<dyn PriorPlugin>>,
 }

@@ -163,3 +163,35 @@ pub(crate) fn space(kind: &str, names: Vec<String>, bounds: Vec<(f64, f64)>) -> 
 pub(crate) fn key(name: &str, help: &str) -> KeyDoc {
     KeyDoc { name: name.into(), default: None, help: help.into() }
 }
+
+/// The registry entry of a built-in kind: `pub struct $plugin;` whose
+/// [`PriorPlugin`](seqcal_api::PriorPlugin) parses a table into the serde
+/// type `$options` (unknown keys refused) and builds the prior with its
+/// `check(ctx)`, documenting each key as `key => help`.
+macro_rules! builtin_plugin {
+    ($(#[$doc:meta])* $plugin:ident, $options:ty, $kind:literal, $summary:expr, { $($key:literal => $help:expr),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $plugin;
+
+        impl seqcal_api::PriorPlugin for $plugin {
+            fn kind(&self) -> &'static str {
+                $kind
+            }
+            fn summary(&self) -> &'static str {
+                $summary
+            }
+            fn build(
+                &self,
+                t: &toml::Table,
+                ctx: &seqcal_api::StageContext<'_>,
+            ) -> Result<Box<dyn seqcal_api::Prior>, seqcal_api::PriorError> {
+                Ok(Box::new(seqcal_api::parse_table::<$options>($kind, t)?.check(ctx)?))
+            }
+            fn keys(&self) -> Vec<seqcal_api::KeyDoc> {
+                vec![$($crate::prior::spec::key($key, $help)),*]
+            }
+        }
+    };
+}
+pub(crate) use builtin_plugin;

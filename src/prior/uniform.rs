@@ -2,10 +2,10 @@
 
 use ndarray::Array2;
 use rand::{Rng, RngExt};
-use seqcal_api::{parse_table, KeyDoc, ParamSpace, Prior, PriorError, PriorPlugin, StageContext};
+use seqcal_api::{ParamSpace, Prior, PriorError, StageContext};
 use serde::Deserialize;
 
-use super::spec::{self, BoundPair};
+use super::spec::{self, builtin_plugin, BoundPair};
 
 /// Independent uniform distributions on `[lower_i, upper_i]`.
 #[derive(Debug, Clone)]
@@ -75,23 +75,17 @@ impl UniformOptions {
     }
 }
 
-/// Registry entry for `kind = "uniform"`.
-pub struct UniformPlugin;
-
-impl PriorPlugin for UniformPlugin {
-    fn kind(&self) -> &'static str {
-        "uniform"
+builtin_plugin!(
+    /// Registry entry for `kind = "uniform"`.
+    UniformPlugin,
+    UniformOptions,
+    "uniform",
+    "uniform on a box: names, bounds = [[lower, upper], ...] (both may come from the stage's parameters)",
+    {
+        "names" => "parameter names (default: the stage's)",
+        "bounds" => "[[lower, upper], ...] (default: the stage's)",
     }
-    fn summary(&self) -> &'static str {
-        "uniform on a box: names, bounds = [[lower, upper], ...] (both may come from the stage's parameters)"
-    }
-    fn build(&self, t: &toml::Table, ctx: &StageContext<'_>) -> Result<Box<dyn Prior>, PriorError> {
-        Ok(Box::new(parse_table::<UniformOptions>("uniform", t)?.check(ctx)?))
-    }
-    fn keys(&self) -> Vec<KeyDoc> {
-        vec![spec::key("names", "parameter names (default: the stage's)"), spec::key("bounds", "[[lower, upper], ...] (default: the stage's)")]
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {

@@ -177,7 +177,7 @@ fn verdict(params: &[ParamDiff], kl: f64, kl2: f64) -> String {
     let worst = params.iter().max_by(|p, q| p.mean_diff_in_sd.abs().total_cmp(&q.mean_diff_in_sd.abs()));
     match worst {
         // A single parameter has no pairs (NaN): it passes the 2-D test.
-        Some(w) if kl <= KL_SAME && !(kl2 > KL2_SAME) && w.mean_diff_in_sd.abs() <= MEAN_SAME => {
+        Some(w) if kl <= KL_SAME && kl2.partial_cmp(&KL2_SAME) != Some(std::cmp::Ordering::Greater) && w.mean_diff_in_sd.abs() <= MEAN_SAME => {
             format!("consistent: average 1-D KL {kl:.4} <= {KL_SAME}, 2-D KL {kl2:.4} <= {KL2_SAME}, every mean within {MEAN_SAME} sd")
         }
         Some(w) => {

@@ -15,126 +15,12 @@ use plotters::prelude::*;
 
 use super::density::Edges;
 use super::draw::{render, Figure};
+use super::inputs::{human_bytes, CornerOptions, RangeMode, Samples};
 use super::layout::{CornerLayout, PanelRange};
 use crate::{Error, Result};
 
-/// One sample set to draw.
-#[derive(Debug, Clone)]
-pub struct Samples {
-    /// Legend label.
-    pub label: String,
-    /// Draws, one row per draw (`n × dim`), row-major.
-    pub draws: Vec<f64>,
-    /// Optional weights, one per draw.
-    pub weights: Option<Vec<f64>>,
-}
-
-impl Samples {
-    fn n(&self, dim: usize) -> usize {
-        self.draws.len() / dim.max(1)
-    }
-    pub(super) fn column(&self, j: usize, dim: usize) -> Vec<f64> {
-        (0..self.n(dim)).map(|i| self.draws[i * dim + j]).collect()
-    }
-}
-
-/// What the axes of a corner plot span.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum RangeMode {
-    /// The 0.1%-99.9% span of the draws, padded by 5% and cut at the
-    /// parameters' bounds (a bound inside the span is drawn).
-    #[default]
-    Data,
-    /// The parameters' bounds (the prior box), drawn; a parameter without a
-    /// finite bound on one side takes the data range there.
-    Prior,
-}
-
-/// Settings of a corner plot.
-#[derive(Debug, Clone)]
-pub struct CornerOptions {
-    /// Histogram bins per axis (5 to [`MAX_BINS`]).
-    pub bins: usize,
-    /// Gaussian smoothing of the histograms, in bins (0 to a quarter of
-    /// `bins`).
-    pub smooth: f64,
-    /// Probability mass inside each contour (default: the 1σ/2σ/3σ masses of a
-    /// 2-D Gaussian, 39.3%, 86.5%, 98.9%), drawn solid, dashed, dotted.
-    pub levels: Vec<f64>,
-    /// Pixels per panel side (40 to 2000).
-    pub panel: u32,
-    /// What the axes span.
-    pub range: RangeMode,
-    /// True values, one per parameter (`None`: no truth for it); empty for
-    /// none at all.
-    pub truths: Vec<Option<f64>>,
-    /// Median and central 68% interval above each diagonal panel (of the
-    /// first sample set).
-    pub titles: bool,
-}
-
-impl Default for CornerOptions {
-    fn default() -> Self {
-        CornerOptions {
-            bins: 40,
-            smooth: 1.0,
-            levels: vec![0.393, 0.865, 0.989],
-            panel: 220,
-            range: RangeMode::Data,
-            truths: Vec::new(),
-            titles: false,
-        }
-    }
-}
-
-/// Most histogram bins per axis: finer than any panel's pixels.
-pub const MAX_BINS: usize = 1000;
-
 /// A PNG is drawn at this multiple of its size, then averaged down.
 const SUPERSAMPLE: u32 = 3;
-
-impl CornerOptions {
-    /// Checks the settings, before anything is read or allocated.
-    ///
-    /// # Errors
-    /// Bins, smoothing, panel size or levels out of range, in words that
-    /// name the command-line option.
-    pub fn validate(&self) -> Result<()> {
-        if self.bins < 5 {
-            return Err(Error::Usage(format!("--bins {} is out of range: use 5 to {MAX_BINS} bins per axis", self.bins)));
-        }
-        if self.bins > MAX_BINS {
-            return Err(Error::Usage(format!(
-                "--bins {} is out of range: use 5 to {MAX_BINS} bins per axis (finer bins than a panel's pixels show nothing; a 2-D histogram of {} bins per axis would need {} of memory)",
-                self.bins,
-                self.bins,
-                human_bytes(8.0 * (self.bins as f64).powi(2))
-            )));
-        }
-        let most = self.bins as f64 / 4.0;
-        if !(self.smooth.is_finite() && (0.0..=most).contains(&self.smooth)) {
-            return Err(Error::Usage(format!(
-                "--smooth {} is out of range: use 0 (none) to {most} bins (a quarter of --bins {})",
-                self.smooth, self.bins
-            )));
-        }
-        if !(40..=2000).contains(&self.panel) {
-            return Err(Error::Usage(format!("--panel {} is out of range: use 40 to 2000 pixels per panel", self.panel)));
-        }
-        if self.levels.is_empty() || self.levels.iter().any(|p| !(*p > 0.0 && *p < 1.0)) {
-            return Err(Error::Usage(format!("contour levels {:?}: give one or more probability masses strictly between 0 and 1", self.levels)));
-        }
-        Ok(())
-    }
-}
-
-fn human_bytes(b: f64) -> String {
-    match b {
-        b if b >= 1e12 => format!("{:.1e} bytes", b),
-        b if b >= 1e9 => format!("{:.1} GB", b / 1e9),
-        b => format!("{:.0} MB", (b / 1e6).ceil()),
-    }
-}
 
 /// Refuses a figure whose pixel buffers would not fit in half the available
 /// memory (2 GB assumed where that is unknown).
@@ -143,7 +29,7 @@ fn check_image_memory(dim: usize, panel: u32) -> Result<()> {
     let need = side * side * 3.0 * f64::from(SUPERSAMPLE * SUPERSAMPLE + 1);
     let have = seqcal_api::available_bytes().map_or(4e9, |b| b as f64) / 2.0;
     if need > have || side > 60_000.0 {
-        return Err(Error::Usage(format!(
+        return Err(Error::Memory(format!(
             "a corner plot of {dim} parameters at {panel} pixels per panel is about {side:.0} pixels wide and needs {} of memory ({} available): plot fewer parameters with --params or pass a smaller --panel",
             human_bytes(need),
             human_bytes(have)
@@ -187,34 +73,6 @@ fn ensure_font() -> Result<()> {
             "no TrueType font found for plot labels: install fonts-dejavu-core (Debian/Ubuntu) or set SEQCAL_FONT=/path/to/font.ttf".into(),
         ))
     }
-}
-
-/// Weighted quantiles `ps` (ascending) of the finite values of `x`.
-fn quantiles(x: &[f64], w: Option<&[f64]>, ps: &[f64]) -> Option<Vec<f64>> {
-    let mut v: Vec<(f64, f64)> =
-        x.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(i, &v)| (v, w.map_or(1.0, |w| w[i]))).filter(|(_, w)| *w > 0.0).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let total: f64 = v.iter().map(|p| p.1).sum();
-    let mut out = Vec::with_capacity(ps.len());
-    let (mut i, mut cum) = (0, v[0].1);
-    for &p in ps {
-        while cum < p * total && i + 1 < v.len() {
-            i += 1;
-            cum += v[i].1;
-        }
-        out.push(v[i].0);
-    }
-    Some(out)
-}
-
-/// Median and central 68.27% interval (the 15.87% and 84.13% quantiles) of
-/// the finite values of `x`, weighted by `w`: `(lower, median, upper)`.
-pub fn median_interval(x: &[f64], w: Option<&[f64]>) -> Option<(f64, f64, f64)> {
-    let q = quantiles(x, w, &[0.158_655, 0.5, 0.841_345])?;
-    Some((q[0], q[1], q[2]))
 }
 
 /// Padding beyond a drawn bound, as a fraction of the range.
@@ -324,7 +182,7 @@ pub fn corner_plot(sets: &[Samples], names: &[String], bounds: &[(f64, f64)], pa
     let fig = Figure { sets, layout: &layout, opts };
     let svg = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
     let (w, h) = (layout.width, layout.height);
-    let failed = |e: String| Error::Usage(format!("{}: drawing the corner plot failed: {e}", path.display()));
+    let failed = |message: String| Error::Plot { path: path.to_path_buf(), what: "corner plot".into(), message };
     crate::chain::write_atomically(path, |tmp| {
         if svg {
             let root = SVGBackend::new(tmp, (w, h)).into_drawing_area();
@@ -383,17 +241,6 @@ fn downsample(big: &[u8], w: usize, h: usize, s: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quantiles_of_a_uniform_grid() {
-        let x: Vec<f64> = (0..1001).map(|i| i as f64 / 1000.0).collect();
-        let (lo, med, hi) = median_interval(&x, None).unwrap();
-        assert!((med - 0.5).abs() < 1.5e-3 && (lo - 0.1587).abs() < 1.5e-3 && (hi - 0.8413).abs() < 1.5e-3, "{lo} {med} {hi}");
-        // Weights: doubling the weight of the upper half moves the median up.
-        let w: Vec<f64> = x.iter().map(|&v| if v > 0.5 { 2.0 } else { 1.0 }).collect();
-        let (_, med, _) = median_interval(&x, Some(&w)).unwrap();
-        assert!((med - 0.625).abs() < 2e-3, "{med}");
-    }
 
     #[test]
     fn images_too_large_for_memory_are_refused_with_the_size() {

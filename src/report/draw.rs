@@ -10,8 +10,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontTransform;
 
 use super::contour::{contour_lines, hdr_thresholds};
-use super::corner::{median_interval, CornerOptions, Samples};
 use super::density::{density_curve, histogram_2d, DensityAxis};
+use super::inputs::{median_interval, CornerOptions, Samples};
 use super::layout::{fixed, text_width, CornerLayout, CAP};
 
 /// Colours of the sample sets, in order.
@@ -137,7 +137,7 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
 }
 
 /// Draws the figure on `area` (`scale` backend pixels per layout pixel).
-pub(super) fn render<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, scale: f64, svg: bool, f: &Figure) -> R {
+pub(super) fn render<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, scale: f64, svg: bool, f: &Figure<'_>) -> R {
     let cv = Canvas { area, scale, svg };
     area.fill(&WHITE).map_err(|e| e.to_string())?;
     let l = f.layout;
@@ -193,7 +193,7 @@ pub(super) fn render<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, scale: f
 }
 
 /// Shades the parts of a panel outside the parameters' bounds.
-fn shade<DB: DrawingBackend>(cv: &Canvas<DB>, l: &CornerLayout, col: usize, row: usize, two_d: bool) -> R {
+fn shade<DB: DrawingBackend>(cv: &Canvas<'_, DB>, l: &CornerLayout, col: usize, row: usize, two_d: bool) -> R {
     let (x0, y0, x1, y1) = l.panel_rect(row, col);
     let r = &l.ranges[col];
     if r.bounded.lower {
@@ -215,7 +215,7 @@ fn shade<DB: DrawingBackend>(cv: &Canvas<DB>, l: &CornerLayout, col: usize, row:
 }
 
 /// Lines at the parameters' bounds, and the true values.
-fn bounds_and_truths<DB: DrawingBackend>(cv: &Canvas<DB>, l: &CornerLayout, o: &CornerOptions, col: usize, row: usize) -> R {
+fn bounds_and_truths<DB: DrawingBackend>(cv: &Canvas<'_, DB>, l: &CornerLayout, o: &CornerOptions, col: usize, row: usize) -> R {
     let (x0, y0, x1, y1) = l.panel_rect(row, col);
     let inside = |j: usize, v: f64| v > l.ranges[j].axis.0 && v < l.ranges[j].axis.1;
     let vline = |x: f64, c: RGBAColor, w: f64| cv.line(&[(x, y0), (x, y1)], c, w);
@@ -252,7 +252,7 @@ fn bounds_and_truths<DB: DrawingBackend>(cv: &Canvas<DB>, l: &CornerLayout, o: &
 }
 
 /// Tick labels and parameter names on the outer panels.
-fn labels<DB: DrawingBackend>(cv: &Canvas<DB>, l: &CornerLayout) -> R {
+fn labels<DB: DrawingBackend>(cv: &Canvas<'_, DB>, l: &CornerLayout) -> R {
     let d = l.dim;
     for col in 0..d {
         for t in &l.ticks[col] {
@@ -273,7 +273,7 @@ fn labels<DB: DrawingBackend>(cv: &Canvas<DB>, l: &CornerLayout) -> R {
 
 /// "name = median (+up, −down)" above each diagonal panel, from the first
 /// sample set: the median and the central 68.3% interval.
-fn titles<DB: DrawingBackend>(cv: &Canvas<DB>, f: &Figure) -> R {
+fn titles<DB: DrawingBackend>(cv: &Canvas<'_, DB>, f: &Figure<'_>) -> R {
     let l = f.layout;
     let Some(set) = f.sets.first() else {
         return Ok(());
@@ -312,7 +312,7 @@ enum Swatch {
 /// The legend: sample sets by colour, contour levels by line style, truths,
 /// the shading beyond the bounds. In the empty upper triangle, shrunk until
 /// it fits there.
-fn legend<DB: DrawingBackend>(cv: &Canvas<DB>, f: &Figure) -> R {
+fn legend<DB: DrawingBackend>(cv: &Canvas<'_, DB>, f: &Figure<'_>) -> R {
     let l = f.layout;
     let d = l.dim;
     let mut items: Vec<(Swatch, String)> = Vec::new();

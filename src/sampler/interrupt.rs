@@ -22,11 +22,14 @@ static GUARDS: Mutex<(usize, [usize; 2])> = Mutex::new((0, [0; 2]));
 const SIGNALS: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
 
 /// Catches SIGINT and SIGTERM while it lives (see the module docs).
+#[derive(Debug)]
 pub struct InterruptGuard(());
 
 #[cfg(unix)]
 extern "C" fn on_signal(sig: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
+    // No assert here: panicking is not async-signal-safe. `sig` is the number the
+    // kernel delivered, so it is valid.
     // SAFETY: signal(2) is async-signal-safe; the next such signal kills.
     unsafe {
         libc::signal(sig, libc::SIG_DFL);
@@ -41,11 +44,14 @@ impl InterruptGuard {
             STOP.store(false, Ordering::SeqCst);
             #[cfg(unix)]
             for (k, sig) in SIGNALS.into_iter().enumerate() {
-                // SAFETY: the handler only stores to an atomic and calls signal(2).
-                // A signal the process was told to ignore stays ignored.
+                // SAFETY: the handler only stores to an atomic and calls signal(2),
+                // both async-signal-safe. A signal the process was told to ignore
+                // stays ignored. The disposition kept for `drop` is one signal(2)
+                // returned, never SIG_ERR (asserted).
                 unsafe {
                     let h = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
                     let old = libc::signal(sig, h);
+                    assert_ne!(old, libc::SIG_ERR, "signal({sig}) failed");
                     if old == libc::SIG_IGN {
                         libc::signal(sig, libc::SIG_IGN);
                     }
@@ -71,7 +77,8 @@ impl Drop for InterruptGuard {
         if g.0 == 0 {
             #[cfg(unix)]
             for (k, sig) in SIGNALS.into_iter().enumerate() {
-                // SAFETY: restoring a disposition signal(2) returned.
+                // SAFETY: restoring a disposition signal(2) returned in `install`,
+                // which asserted it is not SIG_ERR.
                 unsafe {
                     libc::signal(sig, g.1[k]);
                 }

@@ -58,6 +58,7 @@ pub struct Scratch {
 }
 
 /// A prior (or flat) times a tempered likelihood.
+#[derive(Debug)]
 pub struct Posterior {
     prior: Option<Box<dyn Prior>>,
     likelihood: Box<dyn LogDensity>,

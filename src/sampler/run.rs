@@ -62,6 +62,7 @@ pub fn run_bytes(steps: usize, walkers: usize, dim: usize) -> u128 {
 }
 
 /// A configured run of the ensemble sampler.
+#[derive(Debug)]
 pub struct EnsembleRun<'a> {
     /// The posterior.
     pub posterior: &'a Posterior,

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use ndarray::Array2;
 
-use super::Table;
+use super::frame::Table;
 use crate::{Error, Result};
 
 /// Which values a table may hold.
@@ -104,10 +104,10 @@ fn check_header(path: &Path, header: &[String]) -> Result<()> {
     if header.iter().all(|h| h.parse::<f64>().is_ok()) {
         let shown: String = header.join(",").chars().take(60).collect();
         let more = if shown.len() < header.join(",").len() { "..." } else { "" };
-        return Err(Error::Usage(format!(
-            "{}: line 1 looks like data, not a header: {shown}{more}; add a header line naming the columns",
-            path.display()
-        )));
+        return Err(Error::Data {
+            input: path.display().to_string(),
+            message: format!("line 1 looks like data, not a header: {shown}{more}; add a header line naming the columns"),
+        });
     }
     if let Some(j) = header.iter().position(String::is_empty) {
         return Err(csv_error(path, 1, format!("column {} has no name in the header", j + 1)));

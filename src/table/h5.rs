@@ -5,18 +5,19 @@ use std::path::Path;
 
 use ndarray::Array2;
 
-use super::Table;
+use super::frame::Table;
 use crate::{Error, Result};
 
 /// Reads a numeric dataset of an HDF5 file as a table: the dataset `ds`, or
 /// without one the first of `defaults` the file holds, or the file's only
 /// 2-D dataset if it holds none of them (see [`super::read_table_as`]).
 pub(super) fn read_hdf5(path: &Path, ds: Option<String>, defaults: &[&str]) -> Result<Table> {
-    let bad = |m: String| Error::Usage(format!("{}: {m}", path.display()));
+    let bad = |message: String| Error::Data { input: path.display().to_string(), message };
+    let h5 = |what: String| move |source| Error::Hdf5 { path: path.to_path_buf(), what, source };
     if !path.exists() {
-        return Err(Error::io(&path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
+        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
     }
-    let file = hdf5::File::open(&path).map_err(|e| bad(format!("not a readable HDF5 file ({e})")))?;
+    let file = hdf5::File::open(path).map_err(h5("not a readable HDF5 file".into()))?;
     let datasets = list_datasets(&file);
     let name = match ds {
         Some(d) => d,
@@ -45,11 +46,11 @@ pub(super) fn read_hdf5(path: &Path, ds: Option<String>, defaults: &[&str]) -> R
     })?;
     let shape = d.shape();
     let data: Array2<f64> = match shape.len() {
-        2 => d.read_2d::<f64>().map_err(|e| bad(format!("dataset '{name}' is not numeric ({e})")))?,
+        2 => d.read_2d::<f64>().map_err(h5(format!("dataset '{name}' is not numeric")))?,
         1 => {
-            let v = d.read_1d::<f64>().map_err(|e| bad(format!("dataset '{name}' is not numeric ({e})")))?;
+            let v = d.read_1d::<f64>().map_err(h5(format!("dataset '{name}' is not numeric")))?;
             let n = v.len();
-            v.into_shape_with_order((n, 1)).map_err(|e| bad(e.to_string()))?
+            v.into_shape_with_order((n, 1))?
         }
         k => return Err(bad(format!("dataset '{name}' has {k} dimensions {shape:?}; expected a 2-D table (rows × columns)"))),
     };
@@ -112,7 +113,7 @@ fn string_list(d: &hdf5::Dataset, name: &str) -> Option<Vec<String>> {
 pub fn write_hdf5_tables(path: &Path, tables: &[(&str, &Array2<f64>, &[String])]) -> Result<()> {
     use hdf5::types::VarLenUnicode;
     use std::str::FromStr;
-    let bad = |e: hdf5::Error| Error::Usage(format!("{}: {e}", path.display()));
+    let bad = |source| Error::Hdf5 { path: path.to_path_buf(), what: "writing the tables".into(), source };
     let file = hdf5::File::create(path).map_err(bad)?;
     for (name, data, cols) in tables {
         let d = file.new_dataset_builder().with_data(&data.view()).create(*name).map_err(bad)?;
@@ -123,44 +124,4 @@ pub fn write_hdf5_tables(path: &Path, tables: &[(&str, &Array2<f64>, &[String])]
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::table::read_table_as;
-
-    #[test]
-    fn hdf5_tables_by_default_name_or_explicit_dataset() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("runs.h5");
-        let design = Array2::from_shape_fn((4, 3), |(i, j)| (i * 3 + j) as f64);
-        let outputs = Array2::from_shape_fn((4, 2), |(i, j)| (i + j) as f64 * 0.5);
-        let (dn, on) = (vec!["a".to_string(), "b".into(), "c".into()], vec!["y1".to_string(), "y2".into()]);
-        write_hdf5_tables(&p, &[("design", &design, &dn), ("outputs", &outputs, &on)]).unwrap();
-        let t = read_table_as(&p, &["design"]).unwrap();
-        assert_eq!(t.header, dn);
-        assert_eq!(t.data, design);
-        let spec = format!("{}:outputs", p.display());
-        let t = read_table_as(Path::new(&spec), &["design"]).unwrap();
-        assert_eq!(t.data, outputs);
-        // A missing dataset names the ones there are.
-        let e = read_table_as(Path::new(&format!("{}:nope", p.display())), &["design"]).err().unwrap().to_string();
-        assert!(e.contains("no dataset 'nope'") && e.contains("design, outputs"), "{e}");
-        let e = read_table_as(&p, &["bounds"]).err().unwrap().to_string();
-        assert!(e.contains("no dataset 'bounds'"), "{e}");
-        // NaN and a 3-D dataset are errors.
-        let q = dir.path().join("bad.h5");
-        let mut nan = design.clone();
-        nan[(2, 1)] = f64::NAN;
-        write_hdf5_tables(&q, &[("design", &nan, &dn)]).unwrap();
-        let e = read_table_as(&q, &["design"]).err().unwrap().to_string();
-        assert!(e.contains("row 3, column 2"), "{e}");
-        let f = hdf5::File::open_rw(&q).unwrap();
-        f.new_dataset_builder().with_data(&ndarray::Array3::<f64>::zeros((2, 2, 2))).create("cube").unwrap();
-        drop(f);
-        let e = read_table_as(Path::new(&format!("{}:cube", q.display())), &["x"]).err().unwrap().to_string();
-        assert!(e.contains("3 dimensions"), "{e}");
-        // CSV still works through the same function.
-        let c = dir.path().join("t.csv");
-        std::fs::write(&c, "u,v\n1,2\n3,4\n").unwrap();
-        assert_eq!(read_table_as(&c, &["design"]).unwrap().header, vec!["u", "v"]);
-    }
-}
+mod tests;

@@ -103,11 +103,11 @@ fn names(d: usize) -> Vec<String> {
 }
 
 fn unbounded(d: usize) -> Result<ParamSpace> {
-    ParamSpace::unbounded(names(d)).map_err(|e| Error::Usage(e.to_string()))
+    Ok(ParamSpace::unbounded(names(d))?)
 }
 
 fn uniform(d: usize, lo: f64, hi: f64) -> Result<UniformBox> {
-    let space = ParamSpace::new(names(d), vec![(lo, hi); d]).map_err(|e| Error::Usage(e.to_string()))?;
+    let space = ParamSpace::new(names(d), vec![(lo, hi); d])?;
     Ok(UniformBox::new(space)?)
 }
 
@@ -153,7 +153,7 @@ fn correlated_gaussian(a: &TargetArgs) -> Result<Target> {
     Ok(Target {
         name: "correlated_gaussian".into(),
         description: format!("{d}-D normal, mean from -1 to 1, unit variances, correlation {rho}; prior U(-10, 10)^{d}"),
-        space: ParamSpace::new(names(d), vec![(-10.0, 10.0); d]).map_err(|e| Error::Usage(e.to_string()))?,
+        space: ParamSpace::new(names(d), vec![(-10.0, 10.0); d])?,
         prior: Some(Box::new(uniform(d, -10.0, 10.0)?)),
         likelihood: density(d, move |x| mvn.log_pdf(x)),
         transform: None,
@@ -259,7 +259,7 @@ fn rosenbrock(_a: &TargetArgs) -> Result<Target> {
     Ok(Target {
         name: "rosenbrock".into(),
         description: "2-D Rosenbrock banana, logL = -((1-x)^2 + 100 (y-x^2)^2)/2, prior U(-10, 10)^2".into(),
-        space: ParamSpace::new(names(2), vec![(-10.0, 10.0); 2]).map_err(|e| Error::Usage(e.to_string()))?,
+        space: ParamSpace::new(names(2), vec![(-10.0, 10.0); 2])?,
         prior: Some(Box::new(uniform(2, -10.0, 10.0)?)),
         likelihood: density(2, |x| -0.5 * ((1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2))),
         transform: None,
@@ -285,7 +285,7 @@ fn gaussian_shells(a: &TargetArgs) -> Result<Target> {
     Ok(Target {
         name: "gaussian_shells".into(),
         description: format!("two thin Gaussian shells (radius 2, width 0.1, centres x0 = ±3.5) in {d}-D, prior U(-6, 6)^{d}"),
-        space: ParamSpace::new(names(d), vec![(-6.0, 6.0); d]).map_err(|e| Error::Usage(e.to_string()))?,
+        space: ParamSpace::new(names(d), vec![(-6.0, 6.0); d])?,
         prior: Some(Box::new(uniform(d, -6.0, 6.0)?)),
         likelihood: density(d, move |x| log_add_exp(shell(x, -3.5), shell(x, 3.5))),
         transform: None,
@@ -300,7 +300,7 @@ fn eggbox(_a: &TargetArgs) -> Result<Target> {
     Ok(Target {
         name: "eggbox".into(),
         description: "2-D eggbox, logL = (2 + cos(x/2) cos(y/2))^5, prior U(0, 10 pi)^2: many equal modes".into(),
-        space: ParamSpace::new(names(2), vec![(0.0, hi); 2]).map_err(|e| Error::Usage(e.to_string()))?,
+        space: ParamSpace::new(names(2), vec![(0.0, hi); 2])?,
         prior: Some(Box::new(uniform(2, 0.0, hi)?)),
         likelihood: density(2, |x| (2.0 + (x[0] / 2.0).cos() * (x[1] / 2.0).cos()).powi(5)),
         transform: None,
@@ -316,7 +316,7 @@ fn funnel(a: &TargetArgs) -> Result<Target> {
     let d = dim_arg(a, 10, 2)?;
     let mut space_names = vec!["v".to_string()];
     space_names.extend((1..d).map(|i| format!("x{i}")));
-    let space = ParamSpace::unbounded(space_names.clone()).map_err(|e| Error::Usage(e.to_string()))?;
+    let space = ParamSpace::unbounded(space_names.clone())?;
     Ok(Target {
         name: "funnel".into(),
         description: format!("Neal's funnel in {d}-D: v ~ N(0, 9), x_i ~ N(0, exp(v)); scales change by orders of magnitude"),
@@ -361,74 +361,4 @@ pub(super) fn entries() -> Vec<TargetEntry> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mvn_matches_closed_form() {
-        // Equicorrelated 3-D: det = (1-rho)^2 (1+2 rho); inverse known in closed form.
-        let rho = 0.5;
-        let cov = DMatrix::from_fn(3, 3, |i, j| if i == j { 1.0 } else { rho });
-        let m = Mvn::new(vec![0.0; 3], cov).unwrap();
-        let x = [0.3, -1.0, 2.0];
-        let det = (1.0f64 - rho).powi(2) * (1.0 + 2.0 * rho);
-        let s: f64 = x.iter().sum();
-        let q = (x.iter().map(|v| v * v).sum::<f64>() - rho / (1.0 - rho + 3.0 * rho) * s * s) / (1.0 - rho);
-        let exact = -0.5 * (3.0 * LN_2PI + det.ln() + q);
-        assert!((m.log_pdf(&x) - exact).abs() < 1e-12);
-    }
-
-    /// log Z of a 2-D target by the midpoint rule over its prior box.
-    fn quad_log_z(t: &Target, n: usize) -> f64 {
-        let b = t.space.bounds();
-        let (hx, hy) = ((b[0].1 - b[0].0) / n as f64, (b[1].1 - b[1].0) / n as f64);
-        let prior = t.prior.as_ref().unwrap();
-        let mut s = 0.0;
-        for i in 0..n {
-            for j in 0..n {
-                let p = [b[0].0 + (i as f64 + 0.5) * hx, b[1].0 + (j as f64 + 0.5) * hy];
-                s += (prior.log_prob(&p) + t.likelihood.log_density(&p).unwrap()).exp();
-            }
-        }
-        (s * hx * hy).ln()
-    }
-
-    #[test]
-    fn two_d_targets_have_their_published_log_evidence() {
-        for (spec, n) in [("rosenbrock", 4000), ("gaussian_shells", 3000), ("eggbox", 2000), ("correlated_gaussian:dim=2", 2000)] {
-            let t = crate::targets::build(spec).unwrap();
-            let z = quad_log_z(&t, n);
-            assert!((z - t.log_z.unwrap()).abs() < 2e-3, "{spec}: quadrature {z} vs {}", t.log_z.unwrap());
-        }
-    }
-
-    #[test]
-    fn funnel_is_normalized_in_2d() {
-        let t = crate::targets::build("funnel:dim=2").unwrap();
-        let (n, lo, hi) = (2000, -15.0, 15.0);
-        let h = (hi - lo) / n as f64;
-        // x ranges over ±50 at the widest: integrate x analytically-large box by midpoint rule.
-        let mut s = 0.0;
-        for i in 0..n {
-            let v = lo + (i as f64 + 0.5) * h;
-            let sd = (0.5 * v).exp();
-            let (xl, m) = (-10.0 * sd, 400);
-            let hx = 20.0 * sd / m as f64;
-            for j in 0..m {
-                let x = xl + (j as f64 + 0.5) * hx;
-                s += t.likelihood.log_density(&[v, x]).unwrap().exp() * hx;
-            }
-        }
-        assert!((s * h - 1.0).abs() < 1e-3, "{}", s * h);
-    }
-
-    #[test]
-    fn unknown_targets_and_settings_are_named() {
-        let e = crate::targets::build("gauss").err().unwrap().to_string();
-        assert!(e.contains("unknown target \"gauss\"") && e.contains("gaussian_shells"), "{e}");
-        let e = crate::targets::build("gaussian:dims=3").err().unwrap().to_string();
-        assert!(e.contains("no setting \"dims\""), "{e}");
-        let e = crate::targets::build("gaussian:dim=x").err().unwrap().to_string();
-        assert!(e.contains("dim=x is not a valid value"), "{e}");
-    }
-}
+mod tests;

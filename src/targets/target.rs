@@ -9,6 +9,7 @@ use super::transform::{PulledBack, Transform};
 use crate::{Error, Result};
 
 /// A sampling problem with everything needed to run it.
+#[derive(Debug)]
 pub struct Target {
     /// Name as given on the command line (`gaussian`, `arK`, ...).
     pub name: String,
@@ -135,6 +136,7 @@ impl TargetArgs {
 }
 
 /// A registry entry: name, one-line description and constructor.
+#[derive(Debug)]
 pub struct TargetEntry {
     /// Name used in `--target`.
     pub name: &'static str,

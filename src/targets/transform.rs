@@ -201,6 +201,7 @@ impl Transform for Elementwise {
 ///
 /// Its draws are the prior's draws carried to `u` by `T⁻¹`. It is
 /// normalized on `u` exactly when the prior is normalized on `theta`.
+#[derive(Debug)]
 pub struct PulledBack {
     prior: Box<dyn Prior>,
     transform: Arc<dyn Transform>,
@@ -217,7 +218,7 @@ impl PulledBack {
         if names.len() != prior.dim() {
             return Err(Error::Usage(format!("the prior has {} parameters but the target's transform {}", prior.dim(), names.len())));
         }
-        let space = ParamSpace::unbounded(names).map_err(|e| Error::Usage(e.to_string()))?;
+        let space = ParamSpace::unbounded(names)?;
         Ok(PulledBack { prior, transform, space })
     }
 }
@@ -269,6 +270,13 @@ impl Prior for PulledBack {
 
     fn describe(&self) -> String {
         format!("{} (on the stored parameters; sampled on [{}], log-Jacobian added)", self.prior.describe(), self.space.names().join(", "))
+    }
+}
+
+/// A transform shows the sampler's coordinates.
+impl std::fmt::Debug for dyn Transform + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transform").field("sampler_names", &self.sampler_names()).finish_non_exhaustive()
     }
 }
 

@@ -55,11 +55,11 @@ impl Laplace {
         let mut mass = Vec::new();
         let mut log_norm = 0.0;
         for (i, ((&m, &b), &(lo, hi))) in location.iter().zip(&scale).zip(space.bounds()).enumerate() {
-            if !m.is_finite() || !(b > 0.0 && b.is_finite()) {
+            if !(m.is_finite() && b > 0.0 && b.is_finite()) {
                 return Err(PriorError::spec(KIND, format!("parameter {:?}: location {m} must be finite and scale {b} positive", space.names()[i])));
             }
             let (f_lo, f_hi) = (cdf(lo, m, b), cdf(hi, m, b));
-            if !(f_hi > f_lo) {
+            if f_hi.partial_cmp(&f_lo) != Some(std::cmp::Ordering::Greater) {
                 return Err(PriorError::spec(
                     KIND,
                     format!("parameter {:?}: the box [{lo}, {hi}] holds no mass of Laplace({m}, {b})", space.names()[i]),
@@ -117,6 +117,7 @@ fn per_parameter(t: &toml::Table, key: &str, d: usize) -> Result<Vec<f64>, Prior
 }
 
 /// Builds `laplace` priors from their tables.
+#[derive(Debug)]
 pub struct LaplacePlugin;
 
 impl PriorPlugin for LaplacePlugin {

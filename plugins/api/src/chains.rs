@@ -99,6 +99,13 @@ impl ChainSource for NoChains {
     }
 }
 
+/// A chain source shows no more than that it is one.
+impl std::fmt::Debug for dyn ChainSource + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainSource").finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

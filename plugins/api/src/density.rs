@@ -74,6 +74,13 @@ pub trait LogDensity: Send + Sync {
     }
 }
 
+/// A log density shows its dimension.
+impl std::fmt::Debug for dyn LogDensity + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogDensity").field("dim", &self.dim()).finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

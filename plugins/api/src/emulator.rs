@@ -27,3 +27,10 @@ pub trait Emulator: Send + Sync {
     /// Wrong input width, or a prediction that is not finite.
     fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, EmulatorError>;
 }
+
+/// An emulator shows its input and output dimensions.
+impl std::fmt::Debug for dyn Emulator + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator").field("input_dim", &self.input_dim()).field("output_dim", &self.output_dim()).finish_non_exhaustive()
+    }
+}

@@ -28,6 +28,7 @@ fn log_add_exp(a: f64, b: f64) -> f64 {
 /// # Reference
 /// Hesterberg (1995), *Weighted average importance sampling and defensive
 /// mixture distributions*, Technometrics 37(2).
+#[derive(Debug)]
 pub struct DefensiveMixture {
     space: ParamSpace,
     main: Box<dyn Prior>,

@@ -58,7 +58,7 @@ pub trait PriorFactory: Send + Sync {
 }
 
 /// What a plugin may use besides its own table.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct StageContext<'a> {
     /// The stage's parameter space, when the caller declares one. A leaf prior
     /// without `names` takes the names (and, where it needs them, bounds) from here.
@@ -88,5 +88,19 @@ impl<'a> StageContext<'a> {
         } else {
             self.base_dir.join(p)
         }
+    }
+}
+
+/// A plugin shows its kind.
+impl std::fmt::Debug for dyn PriorPlugin + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PriorPlugin").field("kind", &self.kind()).finish_non_exhaustive()
+    }
+}
+
+/// A factory shows the kinds it builds.
+impl std::fmt::Debug for dyn PriorFactory + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PriorFactory").field("kinds", &self.kinds()).finish()
     }
 }

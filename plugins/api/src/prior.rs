@@ -71,3 +71,10 @@ impl<P: Prior + ?Sized> Prior for Box<P> {
         (**self).describe()
     }
 }
+
+/// A prior shows its description (so that types holding `Box<dyn Prior>` can derive `Debug`).
+impl std::fmt::Debug for dyn Prior + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prior").field("describe", &self.describe()).finish()
+    }
+}

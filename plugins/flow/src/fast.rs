@@ -20,6 +20,7 @@ use crate::layers::parity_mask;
 use crate::params::{self, values_f64, Params};
 use crate::spec::{Activation, FlowKind, FlowSpec};
 
+#[derive(Debug)]
 enum FastLayer {
     Coupling { sizes: Vec<usize>, theta: Vec<f64>, mask: Vec<bool>, clamp: f64, act: Activation },
     Affine { loc: Vec<f64>, scale: Vec<f64>, inv_scale: Vec<f64>, log_det: f64 },
@@ -27,6 +28,7 @@ enum FastLayer {
 
 /// A flow of the RealNVP architecture `L ∘ (A_o ∘ A_e)^N` (optionally with ActNorm
 /// after each pair) with f64 parameters, evaluated without candle.
+#[derive(Debug)]
 pub struct FastFlow {
     dim: usize,
     /// Base → data order.

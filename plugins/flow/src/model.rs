@@ -18,6 +18,7 @@ use crate::params::{self, Params};
 use crate::spec::FlowSpec;
 
 /// A flow built from its spec and parameters: layers in the base → data order.
+#[derive(Debug)]
 pub struct Flow {
     spec: FlowSpec,
     layers: Vec<Box<dyn Layer>>,

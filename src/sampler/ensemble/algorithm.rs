@@ -16,6 +16,7 @@ use crate::{Error, Result};
 pub const STATE_KIND: &str = "ensemble-v1";
 
 /// Walkers, their log densities and random streams.
+#[derive(Debug)]
 pub struct Ensemble {
     x: Array2<f64>,
     eval: Vec<Evaluation>,
@@ -299,7 +300,7 @@ fn check_not_degenerate(x: &Array2<f64>) -> Result<()> {
     let cov = DMatrix::from_fn(d, d, |i, j| (0..w).map(|k| (x[[k, i]] - mean[i]) * (x[[k, j]] - mean[j])).sum::<f64>() / (w as f64 - 1.0).max(1.0));
     let sv = cov.singular_values();
     let (max, min) = (sv.max(), sv.min());
-    if !(min > 0.0) || max / min > 1e8 {
+    if min.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || max / min > 1e8 {
         return Err(Error::Usage(format!(
             "the initial walkers are degenerate (they lie in a lower-dimensional subspace; covariance condition number {:.3e} > 1e8): start them spread in every parameter",
             if min > 0.0 { max / min } else { f64::INFINITY }

@@ -140,8 +140,11 @@ impl Process {
         let Ok(pid) = libc::id_t::try_from(self.child.id()) else {
             return true;
         };
+        // P_PID with id 0 would mean "any child" on some systems: only ours may be waited on.
+        assert!(pid > 0, "waitid on process id {pid}");
         // SAFETY: `info` is a zeroed plain-data struct that waitid(2) fills in;
-        // WNOWAIT leaves the child waitable, so std's `Child` still reaps it.
+        // WNOWAIT leaves the child waitable, so std's `Child` still reaps it;
+        // `pid` names one process (asserted above).
         unsafe {
             let mut info: libc::siginfo_t = std::mem::zeroed();
             let r = libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT);
@@ -277,8 +280,10 @@ impl Drop for Process {
 fn kill_group(pid: u32) {
     if let Ok(pid) = libc::pid_t::try_from(pid) {
         if pid > 1 {
-            // SAFETY: kill(2) takes plain integers and touches no memory of ours. The
-            // caller guarantees the child is not reaped yet, so the group id is ours.
+            // SAFETY: kill(2) takes plain integers and touches no memory of ours; `-pid`
+            // names one process group, as `pid > 1` (checked above) keeps it from
+            // meaning "our own group" (0) or "every process" (-1). The caller guarantees the child
+            // is not reaped yet, so the group id is ours.
             unsafe {
                 libc::kill(-pid, libc::SIGKILL);
             }
@@ -294,13 +299,14 @@ fn kill_group(_pid: u32) {}
 /// ignore SIGPIPE (Rust programs do; C hosts may not).
 #[cfg(unix)]
 fn block_sigpipe() {
-    // SAFETY: the signal set is a local initialized by sigemptyset before use, and
-    // pthread_sigmask changes only this thread's signal mask.
+    // SAFETY: the signal set is a local, initialized by sigemptyset before it is
+    // read (each step's success asserted); pthread_sigmask changes only this
+    // thread's signal mask, and a null old-mask pointer is allowed.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGPIPE);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        assert_eq!(libc::sigemptyset(&mut set), 0, "sigemptyset failed");
+        assert_eq!(libc::sigaddset(&mut set, libc::SIGPIPE), 0, "sigaddset failed");
+        assert_eq!(libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()), 0, "pthread_sigmask failed");
     }
 }
 

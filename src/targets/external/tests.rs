@@ -384,9 +384,10 @@ fn writing_to_a_closed_input_fails_cleanly_in_a_host_that_does_not_ignore_sigpip
     if let Some(marker) = std::env::var_os("SEQCAL_TEST_SIGPIPE_CHILD") {
         // In the child test process: the default SIGPIPE disposition kills the process on a write
         // to a pipe without reader, unless the writer thread blocks the signal.
-        // SAFETY: setting a signal disposition to SIG_DFL, in a process running this test alone.
+        // SAFETY: setting a signal disposition to SIG_DFL (no handler of ours), in a
+        // process running this test alone; its success asserted.
         unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            assert_ne!(libc::signal(libc::SIGPIPE, libc::SIG_DFL), libc::SIG_ERR, "signal(SIGPIPE) failed");
         }
         let marker = Path::new(&marker);
         let cmd = format!("echo 'seqcal-target 1 1'; exec 0<&-; echo closed > '{}'; exec sleep 600", marker.display());

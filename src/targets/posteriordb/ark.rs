@@ -13,7 +13,7 @@
 use nalgebra::{DMatrix, DVector};
 use seqcal_api::DensityError;
 
-use super::{assemble, check_len, elementwise, indexed, log_half_cauchy, parse_data, Bij, LeastSquares, Model, HALF_LN_2PI, POS, REAL};
+use super::model::{assemble, check_len, elementwise, indexed, log_half_cauchy, parse_data, Bij, LeastSquares, Model, HALF_LN_2PI, POS, REAL};
 use crate::targets::target::{Target, TargetArgs};
 use crate::{Error, Result};
 
@@ -54,7 +54,10 @@ pub(super) fn build(_a: &TargetArgs) -> Result<Target> {
     check_len(POSTERIOR, "y", d.y.len(), d.T)?;
     let k = d.K;
     if k == 0 || d.T <= 2 * k + 1 {
-        return Err(Error::Usage(format!("posteriordb data of {POSTERIOR}: K = {k} needs more than {} observations", 2 * k + 1)));
+        return Err(Error::Data {
+            input: format!("posteriordb data of {POSTERIOR}"),
+            message: format!("K = {k} needs more than {} observations", 2 * k + 1),
+        });
     }
     let n = d.T - k;
     let x = DMatrix::from_fn(n, k + 1, |r, c| if c == 0 { 1.0 } else { d.y[k + r - c] });

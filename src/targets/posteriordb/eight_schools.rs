@@ -12,7 +12,7 @@
 
 use seqcal_api::DensityError;
 
-use super::{assemble, check_len, indexed, log_half_cauchy, parse_data, Model, HALF_LN_2PI, POS, REAL};
+use super::model::{assemble, check_len, indexed, log_half_cauchy, parse_data, Model, HALF_LN_2PI, POS, REAL};
 use crate::targets::target::{Target, TargetArgs};
 use crate::targets::transform::Transform;
 use crate::Result;

@@ -13,7 +13,7 @@
 
 use seqcal_api::DensityError;
 
-use super::{assemble, elementwise, indexed, parse_data, softplus, Bij, Model, HALF_LN_2PI, POS, REAL};
+use super::model::{assemble, check_len, elementwise, indexed, parse_data, softplus, Bij, Model, HALF_LN_2PI, POS, REAL};
 use crate::math::log_add_exp;
 use crate::targets::target::{Target, TargetArgs};
 use crate::{Error, Result};
@@ -71,9 +71,9 @@ impl Model for GaussMix {
 
 pub(super) fn build(_a: &TargetArgs) -> Result<Target> {
     let d: Data = parse_data(POSTERIOR, include_str!("data/low_dim_gauss_mix-low_dim_gauss_mix.json"))?;
-    super::check_len(POSTERIOR, "y", d.y.len(), d.N)?;
+    check_len(POSTERIOR, "y", d.y.len(), d.N)?;
     if d.y.iter().any(|y| !y.is_finite()) {
-        return Err(Error::Usage(format!("posteriordb data of {POSTERIOR}: y has a non-finite value")));
+        return Err(Error::Data { input: format!("posteriordb data of {POSTERIOR}"), message: "y has a non-finite value".into() });
     }
     // mu: two N(0, 2); sigma: two half-normals N+(0, 2) (2 N(0, 2) on the half-line); theta: beta(5, 5), 1/B(5, 5) = 630;
     // each observation's normal constant -ln(2 pi)/2 (the -ln sigma and ln theta parts are per call).

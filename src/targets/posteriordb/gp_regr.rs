@@ -18,7 +18,7 @@
 use nalgebra::{Cholesky, SMatrix, SVector};
 use seqcal_api::DensityError;
 
-use super::{assemble, check_len, elementwise, parse_data, Bij, Model, HALF_LN_2PI, POS};
+use super::model::{assemble, check_len, elementwise, parse_data, Bij, Model, HALF_LN_2PI, POS};
 use crate::targets::target::{Target, TargetArgs};
 use crate::{Error, Result};
 
@@ -92,7 +92,10 @@ pub(super) fn build(_a: &TargetArgs) -> Result<Target> {
     check_len(POSTERIOR, "x", d.x.len(), d.N)?;
     check_len(POSTERIOR, "y", d.y.len(), d.N)?;
     if d.N != N || d.x.iter().chain(&d.y).any(|v| !v.is_finite()) {
-        return Err(Error::Usage(format!("posteriordb data of {POSTERIOR}: expected {N} finite observations, got {}", d.N)));
+        return Err(Error::Data {
+            input: format!("posteriordb data of {POSTERIOR}"),
+            message: format!("expected {N} finite observations, got {}", d.N),
+        });
     }
     let mut dist2: Vec<f64> = Vec::new();
     let mut idx = [[0u8; N]; N];

@@ -14,7 +14,7 @@
 use nalgebra::{DMatrix, DVector};
 use seqcal_api::DensityError;
 
-use super::{assemble, check_len, elementwise, indexed, log_half_cauchy, parse_data, Bij, LeastSquares, Model, HALF_LN_2PI, POS, REAL};
+use super::model::{assemble, check_len, elementwise, indexed, log_half_cauchy, parse_data, Bij, LeastSquares, Model, HALF_LN_2PI, POS, REAL};
 use crate::targets::target::{Target, TargetArgs};
 use crate::Result;
 

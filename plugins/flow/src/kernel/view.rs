@@ -21,7 +21,7 @@ pub enum Direction {
 
 /// A coupling's network and mask, borrowing the parameters as one flat slice:
 /// for each linear map `j`, its weights `(in, out)` row-major, then its bias.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct CouplingView<'a, T> {
     /// Layer widths `d, h_1, ..., h_D, 2d`.
     pub sizes: &'a [usize],
@@ -60,7 +60,7 @@ impl<'a, T: Real> CouplingView<'a, T> {
 }
 
 /// What the forward pass of a block keeps for its backward pass.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Saved<T> {
     /// Input of each linear map (`h[0]` = masked input), `rows × sizes[j]`.
     pub(super) h: Vec<Vec<T>>,

@@ -17,6 +17,7 @@ use crate::params::{self, Params};
 /// ActNorm layer: parameters [`params::loc`] and [`params::log_scale`] of its prefix, each `(1, d)`.
 /// The map is the same as [`ElementwiseAffine`]'s; what makes it ActNorm is the
 /// data-dependent initialization [`ActNorm::data_init`].
+#[derive(Debug)]
 pub struct ActNorm {
     inner: ElementwiseAffine,
 }

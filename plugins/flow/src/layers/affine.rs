@@ -28,6 +28,7 @@ pub fn parity_mask(dim: usize, parity: usize) -> Vec<f64> {
 ///
 /// # Reference
 /// Dinh, Sohl-Dickstein & Bengio (2017), *Density estimation using Real NVP*, ICLR.
+#[derive(Debug)]
 pub struct AffineCoupling {
     mask: Tensor,
     inv_mask: Tensor,
@@ -100,6 +101,7 @@ impl Layer for AffineCoupling {
 /// # Reference
 /// Kingma & Dhariwal (2018), *Glow: Generative flow with invertible 1x1
 /// convolutions*, NeurIPS (ActNorm).
+#[derive(Debug)]
 pub struct ElementwiseAffine {
     loc: Tensor,
     log_scale: Tensor,

@@ -25,6 +25,7 @@ use crate::params::{self, get, Params};
 /// LU-decomposed linear layer with parameters `{prefix}.lower` and
 /// `{prefix}.upper` (`d × d`, only the strict triangles are used),
 /// `{prefix}.log_s` and `{prefix}.bias` (each `(1, d)`).
+#[derive(Debug)]
 pub struct LuLinear {
     lower: Tensor,
     upper: Tensor,

@@ -26,6 +26,7 @@ use crate::spec::Activation;
 /// A masked MLP `d -> hidden... -> d·P` with the autoregressive property: output
 /// column `i·P + p` (parameter `p` of coordinate `i`) depends only on the inputs
 /// before `i` in the order. Weights `{prefix}.{j}.w` `(in, out)` and `{prefix}.{j}.b`.
+#[derive(Debug)]
 pub struct Made {
     layers: Vec<(Tensor, Tensor, Tensor)>,
     act: Activation,
@@ -141,6 +142,7 @@ impl Made {
 /// # Reference
 /// Papamakarios, Pavlakou & Murray (2017), *Masked autoregressive flow for density
 /// estimation*, NeurIPS.
+#[derive(Debug)]
 pub struct MaskedAffine {
     made: Made,
     clamp: f64,

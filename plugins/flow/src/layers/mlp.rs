@@ -22,6 +22,7 @@ pub fn activate(act: Activation, x: &Tensor) -> Result<Tensor> {
 }
 
 /// A multilayer perceptron `x W_0 + b_0 → act → ... → x W_k + b_k` (weights stored `(in, out)`).
+#[derive(Debug)]
 pub struct Mlp {
     layers: Vec<(Tensor, Tensor)>,
     act: Activation,

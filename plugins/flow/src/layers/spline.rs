@@ -183,6 +183,7 @@ pub fn rq_inverse(y: &Tensor, raw: &Tensor, bins: usize, bound: f64) -> Result<(
 ///
 /// # Reference
 /// Durkan, Bekasov, Murray & Papamakarios (2019), *Neural spline flows*, NeurIPS.
+#[derive(Debug)]
 pub struct SplineCoupling {
     mask: Tensor,
     inv_mask: Tensor,
@@ -235,6 +236,7 @@ impl Layer for SplineCoupling {
 ///
 /// # Reference
 /// Durkan, Bekasov, Murray & Papamakarios (2019), *Neural spline flows*, NeurIPS.
+#[derive(Debug)]
 pub struct SplineAutoregressive {
     made: Made,
     bins: usize,

@@ -5,6 +5,7 @@ use super::loss::Loss;
 use crate::error::{FlowError, Result};
 
 /// Training draws in the flow's (unbounded) coordinates.
+#[derive(Debug)]
 pub struct LatentData {
     /// Row-major draws, `n × dim`.
     pub x: Vec<f64>,

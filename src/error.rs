@@ -43,7 +43,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// Invalid arguments or settings.
+    /// Invalid arguments or settings a user typed (a flag, a value of a
+    /// settings file). Failures of files, models and computations have
+    /// variants of their own.
     #[error("{0}")]
     Usage(String),
     /// Stopped by SIGINT or SIGTERM; the message says what was saved.

@@ -15,7 +15,10 @@
 //!   Python without the marker is an error.
 //! - `<!-- docs-test: not run: REASON -->`: not run; every such block is listed
 //!   in [`NOT_RUN`], and the list must match the documents.
-//! - `<!-- docs-test: exit N -->`: the block must stop with exit status `N`.
+//! - `<!-- docs-test: exit N -->`: the block must stop with exit status `N`,
+//!   with one error message and without leaving the outputs it names.
+//!
+//! Directives combine with `;` (`needs python3; exit 2`).
 //!
 //! Each block runs under `bash -e -o pipefail`, so every command in it must
 //! succeed. After each block, every file a command names with `-o`/`--output`
@@ -304,7 +307,9 @@ fn every_documented_command_runs_in_order() {
         if skipping_doc.as_deref() == Some(b.doc.as_str()) {
             continue;
         }
-        let needs_python = marker == "needs python3";
+        // Directives, `;`-separated: `needs python3`, `exit N`.
+        let directives: Vec<&str> = marker.split(';').map(str::trim).filter(|d| !d.is_empty()).collect();
+        let needs_python = directives.contains(&"needs python3");
         assert!(needs_python || !b.code.contains("python"), "{at}: this block runs Python: mark it `<!-- docs-test: needs python3 -->`\n{}", b.code);
         assert!(
             !["pip ", "curl ", "wget ", "git clone"].iter().any(|n| b.code.contains(n)),
@@ -319,11 +324,14 @@ fn every_documented_command_runs_in_order() {
             skipping_doc = Some(b.doc.clone());
             continue;
         }
-        let expect: i32 = match marker.strip_prefix("exit ") {
-            Some(n) => n.trim().parse().unwrap_or_else(|_| panic!("{at}: bad marker {marker:?}")),
-            None if marker.is_empty() || needs_python => 0,
-            None => panic!("{at}: unknown marker {marker:?}"),
-        };
+        let mut expect = 0;
+        for d in &directives {
+            match d.strip_prefix("exit ") {
+                Some(n) => expect = n.trim().parse().unwrap_or_else(|_| panic!("{at}: bad marker {marker:?}")),
+                None if *d == "needs python3" => {}
+                None => panic!("{at}: unknown marker {d:?} (known: needs python3, exit N, not run: REASON)"),
+            }
+        }
         let started = std::time::Instant::now();
         let script = dir.join(format!(".block{k}.sh"));
         std::fs::write(&script, &b.code).unwrap();
@@ -341,6 +349,15 @@ fn every_documented_command_runs_in_order() {
             tail(&stderr)
         );
         assert!(!stderr.contains("panicked"), "{at}: a command panicked:\n{stderr}");
+        if expect != 0 {
+            // A refused command leaves nothing behind that looks like a result.
+            for (file, _) in outputs(&b.code) {
+                assert!(!dir.join(&file).exists(), "{at}: the command failed as documented but left {file}");
+            }
+            assert!(stderr.starts_with("error: "), "{at}: expected one readable error, got:\n{stderr}");
+            ran += 1;
+            continue;
+        }
         for (file, again) in outputs(&b.code) {
             assert!(dir.join(&file).exists(), "{at}: the documented output {file} was not written");
             if let Some(first) = written.get(&file) {

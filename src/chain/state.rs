@@ -61,12 +61,16 @@ impl SamplerState {
     /// Checks the state against the chain it was read from: shapes agree with
     /// the walkers, the iteration lies within the valid rows, values are
     /// finite where they must be, and the chain's row at `iteration` holds
-    /// exactly the state's log posteriors and, when `stored_coordinates` (the
-    /// sampler's coordinates are the stored parameters), its positions.
+    /// exactly the state's log posteriors and, when the sampler's coordinates
+    /// are the stored parameters, its positions. `stored_log_prob` is `None`
+    /// for a target sampled on the stored scale; for one sampled on a
+    /// transformed scale it holds the state's log posteriors as the chain
+    /// stores them (without the log-Jacobian), and positions are not compared.
     ///
     /// # Errors
     /// The first disagreement, in words, with what to do.
-    pub fn check_against(&self, reader: &ChainReader, stored_coordinates: bool) -> Result<()> {
+    pub fn check_against(&self, reader: &ChainReader, stored_log_prob: Option<&[f64]>) -> Result<()> {
+        let stored_coordinates = stored_log_prob.is_none();
         let path = reader.path();
         let h = reader.header();
         let refuse = |m: String| Err(Error::chain(path, format!("cannot resume: the stored sampler state {m}; start over with --force")));
@@ -96,7 +100,10 @@ impl SamplerState {
         }
         let row = reader.read_rows(self.iteration - 1, self.iteration)?;
         if let Some(lp) = &row.per_draw.log_prob {
-            let same = lp.row(0).iter().zip(self.values.column(0)).all(|(a, b)| a.to_bits() == b.to_bits());
+            let same = match stored_log_prob {
+                Some(want) => lp.row(0).len() == want.len() && lp.row(0).iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits()),
+                None => lp.row(0).iter().zip(self.values.column(0)).all(|(a, b)| a.to_bits() == b.to_bits()),
+            };
             if !same {
                 return refuse(format!(
                     "does not match the chain's log_prob at iteration {} (a kill during a flush can leave them apart)",

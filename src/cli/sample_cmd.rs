@@ -175,7 +175,13 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
                 relocate_until = v;
             }
             if let Some(st) = reader.sampler_state()?.filter(|st| st.iteration > 0) {
-                st.check_against(&reader, transform.is_none())?;
+                // A transformed target's chain stores log densities of the stored parameters.
+                let stored_log_prob = transform.as_deref().map(|t| {
+                    let mut lp = st.values.column(0).to_owned();
+                    crate::targets::transform::to_stored_scale(t, st.positions.view(), &mut [&mut lp]);
+                    lp.to_vec()
+                });
+                st.check_against(&reader, stored_log_prob.as_deref())?;
                 if st.positions.ncols() != sampler_dim {
                     return Err(Error::chain(out, format!("cannot resume: the stored sampler state has {} coordinates per walker, the target {sampler_dim}; start over with --force", st.positions.ncols())));
                 }

@@ -1,13 +1,51 @@
 //! `seqcal chain info` and `seqcal chain convert`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::args::{ConvertArgs, InfoArgs};
 use crate::chain::{self, ChainReader, Columns, Summary};
 use crate::{Error, Result};
+
+/// `seqcal chain ...`
+#[derive(Debug, Subcommand)]
+pub enum ChainCommand {
+    /// Shape, names, acceptance and per-parameter mean, sd and 5/50/95% quantiles.
+    ///
+    /// Streams the file block by block, so chains larger than memory work.
+    #[command(after_help = "Example:\n  seqcal chain info run.h5 --discard 1000 --thin 5")]
+    Info(InfoArgs),
+    /// Convert between HDF5 and CSV (format from the extension: .csv or anything else = HDF5).
+    #[command(after_help = "Examples:\n  seqcal chain convert run.h5 run.csv\n  seqcal chain convert published.csv published.h5")]
+    Convert(ConvertArgs),
+}
+
+/// Arguments of `seqcal chain info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Chain file (HDF5 written by seqcal or emcee, or CSV).
+    pub file: PathBuf,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Drop the first N iterations (burn-in) from the statistics.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub discard: usize,
+    /// Keep every K-th iteration for the statistics.
+    #[arg(long, default_value_t = 1, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pub thin: u64,
+}
+
+/// Arguments of `seqcal chain convert`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Input chain (.h5 or .csv).
+    pub input: PathBuf,
+    /// Output chain (.h5 or .csv); written to a temporary file first, then renamed.
+    pub output: PathBuf,
+}
 
 /// Iterations per block when streaming a file.
 const BLOCK_ROWS: usize = 4096;

@@ -1,11 +1,31 @@
 //! `seqcal compare A B`: how far one posterior sample is from another.
 
+use std::path::PathBuf;
+
+use clap::Args;
 use ndarray::Array2;
 
-use super::args::CompareArgs;
 use crate::chain;
 use crate::report::Comparison;
 use crate::{Error, Result};
+
+/// Arguments of `seqcal compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The chain under test (e.g. a sequential calibration).
+    pub a: PathBuf,
+    /// The reference chain (e.g. the joint calibration).
+    pub b: PathBuf,
+    /// Drop the first N iterations of both chains.
+    #[arg(long, default_value_t = 0)]
+    pub discard: usize,
+    /// Keep every K-th iteration.
+    #[arg(long, default_value_t = 1)]
+    pub thin: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
 
 fn load(path: &std::path::Path, discard: usize, thin: usize) -> Result<(Vec<String>, Array2<f64>)> {
     let c = chain::read_any(path)?.discard(discard).thin(thin);

@@ -2,21 +2,66 @@
 //! divergence between flow draws and held-out chain draws (Roch & Shen's
 //! hyperparameter scan).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use clap::Args;
 use ndarray::{Array2, Axis};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
 use seqcal_api::ParamSpace;
 use seqcal_flow::prior::Draws;
 use seqcal_flow::{FlowOptions, FlowPrior, TrainingDraws};
-use serde::Serialize;
 
-use super::args::ScanArgs;
+use super::args::{parse_arch, parse_loss, LayerArgs};
 use crate::chain::read_any;
 use crate::diagnostics::KlSummary;
 use crate::prior::chain_draws;
 use crate::{Error, Result};
+
+/// Arguments of `seqcal prior scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Chain to train on (.h5 or .csv); 20% of its draws are held out for the ranking.
+    pub chain: PathBuf,
+    /// Output folder (created): scan.json, scan.md, best.safetensors, best.json.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Batch sizes to try.
+    #[arg(long, value_delimiter = ',', default_value = "1000")]
+    pub batch: Vec<usize>,
+    /// Architectures to try: realnvp, maf, nsf_coupling, nsf_ar.
+    #[arg(long, value_delimiter = ',', default_value = "realnvp", value_parser = parse_arch)]
+    pub arch: Vec<seqcal_flow::FlowKind>,
+    /// Numbers of flow layers to try (even).
+    #[arg(long, value_delimiter = ',', default_value = "6")]
+    pub layers: Vec<usize>,
+    /// Spline and LU settings.
+    #[command(flatten)]
+    pub layer: LayerArgs,
+    /// Learning rates to try.
+    #[arg(long, value_delimiter = ',', default_value = "1e-3")]
+    pub lr: Vec<f64>,
+    /// Losses to try (kl, jeffreys, nll).
+    #[arg(long, value_delimiter = ',', default_value = "kl", value_parser = parse_loss)]
+    pub loss: Vec<seqcal_flow::Loss>,
+    /// Maximum training steps of each configuration.
+    #[arg(long, default_value_t = 2000)]
+    pub steps: usize,
+    /// Hidden width of the coupling networks.
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    /// Random seed (split, weights, batches).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Iterations to drop from the start of the chain (burn-in).
+    #[arg(long, default_value_t = 0)]
+    pub discard: usize,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
 
 /// One configuration's outcome.
 #[derive(Debug, Serialize)]

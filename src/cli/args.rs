@@ -15,7 +15,7 @@ Examples:
   seqcal run examples/sequential/pipeline.toml  staged calibration; report in runs/sequential/report
   seqcal example generate -o ex                 write the shipped staged-calibration example
   seqcal chain info run.h5                      shape, acceptance, mean/sd/quantiles
-  seqcal chain info run.h5 --json --discard 500 machine-readable, burn-in dropped
+  seqcal chain info run.h5 --json --discard 0   machine-readable, every iteration
   seqcal chain convert run.h5 run.csv           HDF5 -> CSV (and CSV -> HDF5)
   seqcal prior sample --config prior.toml -n 10000 -o draws.h5 --seed 1
   seqcal prior list                             the prior kinds this binary knows

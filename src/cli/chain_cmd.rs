@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use super::burn::{print_notes, DiscardArg};
 use crate::chain::{self, ChainReader, Columns, Summary};
 use crate::{Error, Result};
 
@@ -30,9 +31,9 @@ pub struct InfoArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Drop the first N iterations (burn-in) from the statistics.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub discard: usize,
+    /// Burn-in to drop from the statistics.
+    #[command(flatten)]
+    pub discard: DiscardArg,
     /// Keep every K-th iteration for the statistics.
     #[arg(long, default_value_t = 1, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     pub thin: u64,
@@ -88,10 +89,17 @@ pub(super) fn info(a: &InfoArgs) -> Result<()> {
         let tmp = dir.path().join("chain.h5");
         chain::write_hdf5(&c, &tmp)?;
         let reader = ChainReader::open(&tmp)?;
-        return print_info(&reader, &a.file, a.json, a.discard, thin, true);
+        let (discard, note) = a.discard.resolve(&a.file, &c.attrs, c.iterations())?;
+        print_info(&reader, &a.file, a.json, discard, thin, true)?;
+        print_notes([&note]);
+        return Ok(());
     }
     let reader = ChainReader::open(&a.file)?;
-    print_info(&reader, &a.file, a.json, a.discard, thin, false)
+    let h = reader.header();
+    let (discard, note) = a.discard.resolve(&a.file, &h.attrs, h.iterations)?;
+    print_info(&reader, &a.file, a.json, discard, thin, false)?;
+    print_notes([&note]);
+    Ok(())
 }
 
 fn print_info(reader: &ChainReader, shown: &Path, json: bool, discard: usize, thin: usize, from_csv: bool) -> Result<()> {

@@ -5,6 +5,7 @@
 //! `examples/custom-prior`).
 
 pub mod args;
+mod burn;
 mod chain_cmd;
 mod compare_cmd;
 mod emulator_cmd;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::burn::{print_notes, DiscardArg};
 use crate::chain;
 use crate::report::{corner_plot, read_truths, CornerOptions, RangeMode, Samples};
 use crate::{Error, Result};
@@ -33,9 +34,9 @@ pub struct CornerArgs {
     /// Only these parameters, comma-separated (default: all).
     #[arg(long, value_delimiter = ',')]
     pub params: Vec<String>,
-    /// Drop the first N iterations of every chain.
-    #[arg(long, default_value_t = 0)]
-    pub discard: usize,
+    /// Burn-in to drop.
+    #[command(flatten)]
+    pub discard: DiscardArg,
     /// Keep every K-th iteration.
     #[arg(long, default_value_t = 1)]
     pub thin: usize,
@@ -82,11 +83,15 @@ pub(super) fn corner(a: &CornerArgs) -> Result<()> {
     // Settings first: a bad size is refused before any chain is read.
     opts.validate()?;
     let mut sets = Vec::new();
+    let mut notes = Vec::new();
     let mut names: Option<Vec<String>> = None;
     let mut all_names = Vec::new();
     let mut bounds = Vec::new();
     for (k, path) in a.chains.iter().enumerate() {
-        let c = chain::read_any(path)?.discard(a.discard).thin(a.thin);
+        let c = chain::read_any(path)?;
+        let (n, note) = a.discard.resolve(path, &c.attrs, c.iterations())?;
+        notes.push(note);
+        let c = c.discard(n).thin(a.thin);
         let wanted = if a.params.is_empty() { c.names.clone() } else { a.params.clone() };
         let idx: Vec<usize> = wanted
             .iter()
@@ -129,6 +134,7 @@ pub(super) fn corner(a: &CornerArgs) -> Result<()> {
         opts.truths = read_truths(t, &all_names, &names)?;
     }
     corner_plot(&sets, &names, &bounds, &a.output, &opts)?;
+    print_notes(&notes);
     eprintln!("wrote {}", a.output.display());
     Ok(())
 }

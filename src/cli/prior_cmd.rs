@@ -12,6 +12,7 @@ use seqcal_api::{check_memory, Prior};
 use seqcal_flow::{train_on_draws, FlowOptions, FlowPrior};
 
 use super::args::{parse_activation, parse_arch, parse_loss, parse_lr_schedule, LayerArgs};
+use super::burn::{print_notes, DiscardArg};
 use super::scan_cmd::ScanArgs;
 use crate::chain::{self, Chain};
 use crate::prior::{chain_draws, load_prior_file, PriorRegistry};
@@ -87,9 +88,9 @@ pub struct TrainArgs {
     /// Random seed (initial weights, split, batches).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Iterations to drop from the start of the chain (burn-in).
-    #[arg(long, default_value_t = 0)]
-    pub discard: usize,
+    /// Burn-in to drop.
+    #[command(flatten)]
+    pub discard: DiscardArg,
     /// Keep every k-th iteration.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub thin: u64,
@@ -219,14 +220,16 @@ pub(super) fn train(a: &TrainArgs) -> Result<()> {
     let mut checked = opts.check().map_err(|e| Error::Usage(e.to_string()))?;
     checked.train.quiet = a.quiet;
     let full = chain::read_any(&a.chain)?;
-    if a.discard >= full.iterations() {
-        return Err(Error::Usage(format!("--discard {} drops all {} iterations of {}", a.discard, full.iterations(), a.chain.display())));
+    let (discard, note) = a.discard.resolve(&a.chain, &full.attrs, full.iterations())?;
+    if discard >= full.iterations() {
+        return Err(Error::Usage(format!("--discard {discard} drops all {} iterations of {}", full.iterations(), a.chain.display())));
     }
-    let c = full.discard(a.discard).thin(usize::try_from(a.thin).unwrap_or(usize::MAX));
-    let draws = chain_draws(&c, a.chain.display().to_string(), &a.chain, a.discard);
+    let c = full.discard(discard).thin(usize::try_from(a.thin).unwrap_or(usize::MAX));
+    let draws = chain_draws(&c, a.chain.display().to_string(), &a.chain, discard);
     let prior = train_on_draws(&draws, None, &checked).map_err(|e| Error::Usage(e.to_string()))?;
     prior.save(&a.output).map_err(|e| Error::Usage(e.to_string()))?;
     let m = prior.sidecar().metrics.clone().unwrap_or_default();
+    print_notes([&note]);
     eprintln!(
         "trained on {} draws ({} held out): {} steps, {:.2} ms/step, best validation loss {}{}; wrote {} and {}",
         m.n_train,

@@ -15,6 +15,7 @@ use seqcal_flow::prior::Draws;
 use seqcal_flow::{FlowOptions, FlowPrior, TrainingDraws};
 
 use super::args::{parse_arch, parse_loss, LayerArgs};
+use super::burn::{print_notes, DiscardArg};
 use crate::chain::read_any;
 use crate::diagnostics::KlSummary;
 use crate::prior::chain_draws;
@@ -55,9 +56,9 @@ pub struct ScanArgs {
     /// Random seed (split, weights, batches).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Iterations to drop from the start of the chain (burn-in).
-    #[arg(long, default_value_t = 0)]
-    pub discard: usize,
+    /// Burn-in to drop.
+    #[command(flatten)]
+    pub discard: DiscardArg,
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
@@ -104,12 +105,13 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
         }
     }
     let full = read_any(&a.chain)?;
-    if a.discard >= full.iterations() {
-        return Err(Error::Usage(format!("--discard {} drops all {} iterations of {}", a.discard, full.iterations(), a.chain.display())));
+    let (discard, note) = a.discard.resolve(&a.chain, &full.attrs, full.iterations())?;
+    if discard >= full.iterations() {
+        return Err(Error::Usage(format!("--discard {discard} drops all {} iterations of {}", full.iterations(), a.chain.display())));
     }
-    let chain = full.discard(a.discard);
+    let chain = full.discard(discard);
     let space = ParamSpace::new(chain.names.clone(), chain.bounds.clone()).map_err(|e| Error::chain(&a.chain, e.to_string()))?;
-    let d = TrainingDraws::from_chain(&chain_draws(&chain, a.chain.display().to_string(), &a.chain, a.discard))
+    let d = TrainingDraws::from_chain(&chain_draws(&chain, a.chain.display().to_string(), &a.chain, discard))
         .map_err(|e| Error::chain(&a.chain, e.to_string()))?;
     let n = d.x.nrows();
     if n < 50 {
@@ -230,5 +232,6 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
     write_atomic(&a.output.join("scan.json"), &serde_json::to_string_pretty(&json).map_err(|e| Error::Usage(e.to_string()))?)?;
     write_atomic(&a.output.join("scan.md"), &md)?;
     print!("{md}");
+    print_notes([&note]);
     Ok(())
 }

@@ -11,6 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use self::summary::{print_summary, summarize};
+use crate::chain::schema::BURN;
 use crate::chain::{self, ChainLayout, ChainWriter, Columns, OutputLock};
 use crate::config::StageFile;
 use crate::diagnostics;
@@ -88,7 +89,8 @@ pub struct SampleCmdArgs {
     /// Flush the chain (and the sampler state) to disk every N iterations [default: 100].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every: Option<u64>,
-    /// Iterations dropped before the diagnostics (default: the first 10%).
+    /// Iterations dropped before the diagnostics (default: the first 10%); recorded in the chain
+    /// file, so that `chain info`, `compare`, `plot corner` and `prior train` drop them too.
     #[arg(long)]
     pub burn: Option<usize>,
     /// During the first N iterations (burn-in), every 50 steps, move walkers stranded far
@@ -245,6 +247,12 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
         }
     };
     let created = writer.is_none() && a.output.is_some();
+    // The burn-in the diagnostics will drop, recorded for the commands that read the chain.
+    let final_iterations = r.steps.max(done_before);
+    let burn_recorded = burn_given.unwrap_or(final_iterations / 10).min(final_iterations);
+    if let (Some(w), false) = (writer.as_mut(), created) {
+        w.set_attr(BURN, burn_recorded.to_string());
+    }
     if let (Some(out), true) = (&a.output, created) {
         let mut attrs = BTreeMap::new();
         attrs.insert("run".to_string(), run_id.clone());
@@ -255,6 +263,7 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
         attrs.insert("beta".into(), r.beta.to_string());
         attrs.insert("prior".into(), prior_text.clone());
         attrs.insert("relocate_until".into(), relocate_until.to_string());
+        attrs.insert(BURN.into(), burn_recorded.to_string());
         let cols = Columns { log_prob: true, log_prior: posterior.prior().is_some(), log_likelihood: true, weights: false };
         let layout = ChainLayout::new(space.names().to_vec(), settings.walkers).bounds(space.bounds().to_vec()).columns(cols).attrs(attrs);
         writer = Some(ChainWriter::create(out, &layout, r.checkpoint_every)?);

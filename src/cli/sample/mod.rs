@@ -69,7 +69,7 @@ pub struct SampleCmdArgs {
     #[arg(long, short = 'w')]
     pub walkers: Option<usize>,
     /// Total iterations in the chain (with --resume: including those already there) [default: 5000].
-    #[arg(long, short = 'n')]
+    #[arg(long)]
     pub steps: Option<usize>,
     /// Random seed: the same seed gives the same chain, whatever the thread count [default: 0].
     #[arg(long)]

@@ -1,4 +1,5 @@
-//! Conventions shared by the commands: `-n` means draws.
+//! Conventions shared by the commands: `-n` means draws, help texts list
+//! every move and every flow key the parsers accept.
 
 mod common;
 
@@ -14,4 +15,41 @@ fn n_means_draws_and_sample_takes_steps_only_as_steps() {
     assert!(e.contains("'-n'"), "{e}");
     let help = succeeds(&["sample", "--help"]);
     assert!(help.contains("--steps <STEPS>") && !help.contains("-n, --steps"), "{help}");
+}
+
+#[test]
+fn sample_help_lists_every_move_the_parser_accepts() {
+    let help = succeeds(&["sample", "--help"]);
+    for m in seqcal::sampler::ensemble::MOVES {
+        assert!(help.lines().any(|l| l.trim_start().starts_with(&format!("{} ", m.name))), "move {} missing from:\n{help}", m.name);
+        for a in m.aliases {
+            assert!(help.contains(a), "alias {a} missing from:\n{help}");
+        }
+        // Each listed move is accepted.
+        seqcal::sampler::ensemble::parse_moves(m.name).unwrap();
+    }
+    assert!(help.contains("de_jump"), "{help}");
+}
+
+#[test]
+fn prior_list_lists_every_flow_key() {
+    let out = seqcal().args(["prior", "list"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The keys listed under the `flow` kind, up to the next kind.
+    let mut in_flow = false;
+    let mut listed = Vec::new();
+    for line in text.lines() {
+        if !line.starts_with(' ') {
+            in_flow = line.split_whitespace().next() == Some("flow");
+            continue;
+        }
+        if in_flow {
+            let key = line.split_whitespace().next().unwrap().to_string();
+            listed.push(key);
+        }
+    }
+    for key in seqcal_flow::FlowTable::keys() {
+        assert!(listed.iter().any(|k| k == key), "flow key {key} missing from `prior list`:\n{text}");
+    }
 }

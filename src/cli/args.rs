@@ -8,7 +8,7 @@ use super::emulator_cmd::EmulatorCommand;
 use super::plot_cmd::PlotCommand;
 use super::prior_cmd::PriorCommand;
 use super::run_cmd::{ExampleCommand, RunArgs};
-use super::sample::{SampleCmdArgs, SAMPLE_HELP};
+use super::sample::{sample_help, SampleCmdArgs};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -63,7 +63,7 @@ pub enum Command {
     #[command(subcommand)]
     Plot(PlotCommand),
     /// Sample a posterior with the ensemble sampler.
-    #[command(after_help = SAMPLE_HELP)]
+    #[command(after_help = sample_help())]
     Sample(Box<SampleCmdArgs>),
     /// Train, validate and evaluate Gaussian-process emulators of model outputs.
     #[command(subcommand)]

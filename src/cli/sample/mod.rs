@@ -17,13 +17,16 @@ use crate::config::StageFile;
 use crate::diagnostics;
 use crate::memory;
 use crate::prior::{load_prior_file_in, PriorRegistry};
-use crate::sampler::ensemble::{parse_moves, Ensemble, EnsembleSettings};
+use crate::sampler::ensemble::{parse_moves, Ensemble, EnsembleSettings, MOVES};
 use crate::sampler::run::{run_bytes, EnsembleRun};
 use crate::sampler::Posterior;
 use crate::targets::{self, Target, TargetArgs};
 use crate::{Error, Result};
 
-pub(super) const SAMPLE_HELP: &str = "\
+/// The examples and the moves (from the move parser's own table) after `seqcal sample --help`.
+pub(super) fn sample_help() -> String {
+    let mut s = String::from(
+        "\
 Examples:
   seqcal sample --list-targets
   seqcal sample --target gaussian:dim=5 --walkers 32 --steps 5000 --seed 1 -o chain.h5
@@ -33,8 +36,15 @@ Examples:
   seqcal sample --target 'cmd:python3 examples/external/gaussian_model.py' --prior n.toml -o ext.h5
   seqcal sample --config examples/stages/arK.toml -o ark.h5
 
-Moves: stretch (a = 2), de (differential evolution), snooker (DE-snooker), walk (Gaussian with
-the complementary walkers' covariance); weights pick one move per step.";
+Moves (--moves NAME:WEIGHT,...; the weights pick one move per step):
+",
+    );
+    for m in MOVES {
+        let aliases = if m.aliases.is_empty() { String::new() } else { format!(" (or {})", m.aliases.join(", ")) };
+        s.push_str(&format!("  {:<9} {}{aliases}\n", m.name, m.help));
+    }
+    s.trim_end().to_string()
+}
 
 /// Arguments of `seqcal sample`.
 #[derive(Debug, Args)]

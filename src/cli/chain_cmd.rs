@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::burn::{print_notes, DiscardArg};
+use super::output::Io;
 use crate::chain::{self, ChainReader, Columns, Summary};
 use crate::{Error, Result};
 
@@ -46,6 +47,9 @@ pub struct ConvertArgs {
     pub input: PathBuf,
     /// Output chain (.h5 or .csv); written to a temporary file first, then renamed.
     pub output: PathBuf,
+    /// Overwrite the output if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Iterations per block when streaming a file.
@@ -196,9 +200,7 @@ fn fmt(v: f64) -> String {
 }
 
 pub(super) fn convert(a: &ConvertArgs) -> Result<()> {
-    if a.input == a.output {
-        return Err(Error::Usage("input and output are the same file".into()));
-    }
+    Io::new().input(&a.input).output(&a.output).check(a.force)?;
     let c = chain::read_any(&a.input)?;
     chain::write_any(&c, &a.output)?;
     eprintln!("wrote {} ({} iterations x {} walkers x {} parameters)", a.output.display(), c.iterations(), c.walkers(), c.dim());

@@ -9,8 +9,9 @@ use ndarray::Array2;
 use seqcal_api::Emulator;
 use seqcal_emulators::{synthetic, validate as val, EmulatorSettings, GpEmulator, TrainSettings};
 
+use super::output::{in_dir, Io};
 use crate::chain::write_atomically;
-use crate::table::{read_table_as, write_hdf5_tables};
+use crate::table::{file_of, read_table_as, write_hdf5_tables};
 use crate::{Error, Result};
 
 /// `seqcal emulator ...`
@@ -71,6 +72,9 @@ pub struct EmuTrainArgs {
     /// Output file (JSON).
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Overwrite the output if it exists.
+    #[arg(long)]
+    pub force: bool,
     /// Also cross-validate: train K more emulators with the same settings, each without one
     /// fold of the runs, and report RMSE and coverage on the held-out folds.
     #[arg(long, value_name = "K")]
@@ -99,6 +103,9 @@ pub struct EmuValidateArgs {
     /// Also write the JSON report to this file.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Overwrite the report if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Arguments of `seqcal emulator predict`.
@@ -112,6 +119,9 @@ pub struct EmuPredictArgs {
     /// Output CSV: `NAME_mean,NAME_sd` per output (and `cov_I_J` for I <= J with --cov).
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Overwrite the output if it exists.
+    #[arg(long)]
+    pub force: bool,
     /// Also write the full predictive covariance of the outputs at each point.
     #[arg(long)]
     pub cov: bool,
@@ -141,6 +151,9 @@ pub struct EmuExampleArgs {
     /// Seed of the design; the validation set uses seed + 1.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Overwrite the example's files if they exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn write_text(path: &Path, text: &str) -> Result<()> {
@@ -167,6 +180,8 @@ fn settings(a: &EmuTrainArgs) -> Result<TrainSettings> {
 /// `seqcal emulator train`.
 pub(super) fn train(a: &EmuTrainArgs) -> Result<()> {
     let settings = settings(a)?;
+    let inputs = [&a.design, &a.outputs, &a.bounds].into_iter().chain(&a.output_errors).map(|p| file_of(p));
+    Io::new().inputs(inputs).output(&a.output).check(a.force)?;
     let kernel = settings.kernel;
     let design = read_table_as(&a.design, &["design"])?;
     let outputs = read_table_as(&a.outputs, &["outputs"])?;
@@ -258,6 +273,7 @@ fn four_digits(v: f64) -> String {
 
 /// `seqcal emulator validate`.
 pub(super) fn validate(a: &EmuValidateArgs) -> Result<()> {
+    Io::new().input(&a.emulator).input(file_of(&a.design)).input(file_of(&a.outputs)).outputs(&a.output).check(a.force)?;
     let emu = load(&a.emulator)?;
     let design = read_table_as(&a.design, &["design_val", "design"])?.select(emu.input_names(), "the emulator's inputs")?;
     let outputs = read_table_as(&a.outputs, &["outputs_val", "outputs"])?.select(emu.output_names(), "the emulator's outputs")?;
@@ -290,6 +306,7 @@ pub(super) fn validate(a: &EmuValidateArgs) -> Result<()> {
 
 /// `seqcal emulator predict`.
 pub(super) fn predict(a: &EmuPredictArgs) -> Result<()> {
+    Io::new().input(&a.emulator).input(file_of(&a.points)).output(&a.output).check(a.force)?;
     let emu = load(&a.emulator)?;
     let pts = read_table_as(&a.points, &["points", "design"])?.select(emu.input_names(), "the emulator's inputs")?;
     let x = pts.view();
@@ -348,6 +365,16 @@ pub(super) fn example(a: &EmuExampleArgs) -> Result<()> {
             avail as f64 / 1e9
         )));
     }
+    let files: Vec<String> = if a.hdf5 {
+        vec!["runs.h5".into()]
+    } else {
+        let mut t = vec!["design", "outputs", "design_val", "outputs_val", "bounds"];
+        if heavy {
+            t.push("output_errors");
+        }
+        t.iter().map(|n| format!("{n}.csv")).collect()
+    };
+    Io::new().outputs(in_dir(&a.output, &files.iter().map(String::as_str).collect::<Vec<_>>())?).check(a.force)?;
     std::fs::create_dir_all(&a.output).map_err(|e| Error::io(&a.output, e))?;
     let (pnames, onames, bounds_v): (Vec<String>, Vec<String>, Vec<(f64, f64)>) = if heavy {
         (heavy_ion::PARAMS.iter().map(|s| s.to_string()).collect(), heavy_ion::output_names(), heavy_ion::BOUNDS.to_vec())

@@ -9,6 +9,7 @@ mod burn;
 mod chain_cmd;
 mod compare_cmd;
 mod emulator_cmd;
+mod output;
 mod plot_cmd;
 mod prior_cmd;
 mod run_cmd;

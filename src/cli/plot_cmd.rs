@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::burn::{print_notes, DiscardArg};
+use super::output::Io;
 use crate::chain;
 use crate::report::{corner_plot, read_truths, CornerOptions, RangeMode, Samples};
 use crate::{Error, Result};
@@ -28,6 +29,9 @@ pub struct CornerArgs {
     /// Output figure (.png or .svg).
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Overwrite the figure if it exists.
+    #[arg(long)]
+    pub force: bool,
     /// Legend labels, comma-separated (default: the file names).
     #[arg(long, value_delimiter = ',')]
     pub labels: Vec<String>,
@@ -82,6 +86,7 @@ pub(super) fn corner(a: &CornerArgs) -> Result<()> {
     let mut opts = CornerOptions { bins: a.bins, smooth: a.smooth, panel: a.panel, range, titles: a.titles, ..Default::default() };
     // Settings first: a bad size is refused before any chain is read.
     opts.validate()?;
+    Io::new().inputs(&a.chains).inputs(&a.truths).output(&a.output).check(a.force)?;
     let mut sets = Vec::new();
     let mut notes = Vec::new();
     let mut names: Option<Vec<String>> = None;

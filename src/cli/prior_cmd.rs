@@ -13,8 +13,9 @@ use seqcal_flow::{train_on_draws, FlowOptions, FlowPrior};
 
 use super::args::{parse_activation, parse_arch, parse_loss, parse_lr_schedule, LayerArgs};
 use super::burn::{print_notes, DiscardArg};
+use super::output::Io;
 use super::scan_cmd::ScanArgs;
-use crate::chain::{self, Chain};
+use crate::chain::{self, write_atomically, Chain};
 use crate::prior::{chain_draws, load_prior_file, PriorRegistry};
 use crate::{Error, Result};
 
@@ -100,6 +101,9 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Overwrite the model and its sidecar if they exist.
+    #[arg(long)]
+    pub force: bool,
 }
 /// Arguments of `seqcal prior eval`.
 #[derive(Debug, Args)]
@@ -111,6 +115,9 @@ pub struct EvalArgs {
     /// Write `log_prob` per row to this CSV instead of standard output.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Overwrite the output if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Arguments of `seqcal prior sample`.
@@ -131,6 +138,9 @@ pub struct SampleArgs {
     /// Random seed; the same seed gives the same draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Overwrite the output if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn load_flow(path: &std::path::Path) -> Result<FlowPrior> {
@@ -138,6 +148,8 @@ fn load_flow(path: &std::path::Path) -> Result<FlowPrior> {
 }
 
 pub(super) fn sample(a: &SampleArgs, registry: &PriorRegistry) -> Result<()> {
+    let model_files = a.model.iter().flat_map(|m| [m.clone(), seqcal_flow::io::sidecar_path(m)]);
+    Io::new().inputs(model_files).inputs(&a.config).output(&a.output).check(a.force)?;
     let (prior, source): (Box<dyn Prior>, String) = match (&a.model, &a.config) {
         (Some(m), None) => (Box::new(load_flow(m)?), m.display().to_string()),
         (None, Some(c)) => (load_prior_file(c, registry)?, c.display().to_string()),
@@ -200,6 +212,7 @@ pub(super) fn train(a: &TrainArgs) -> Result<()> {
             a.output.display()
         )));
     }
+    Io::new().input(&a.chain).output(&a.output).output(seqcal_flow::io::sidecar_path(&a.output)).check(a.force)?;
     let mut opts = FlowOptions {
         loss: a.loss,
         layers: a.layers,
@@ -250,6 +263,7 @@ fn read_points(path: &std::path::Path, names: &[String]) -> Result<Array2<f64>> 
 }
 
 pub(super) fn eval(a: &EvalArgs) -> Result<()> {
+    Io::new().input(&a.model).input(seqcal_flow::io::sidecar_path(&a.model)).input(&a.points).outputs(&a.output).check(a.force)?;
     let prior = load_flow(&a.model)?;
     let x = read_points(&a.points, prior.names())?;
     let lp = prior.log_prob_checked(x.view()).map_err(|e| Error::Usage(format!("{}: {e}", a.model.display())))?;
@@ -262,13 +276,7 @@ pub(super) fn eval(a: &EvalArgs) -> Result<()> {
     }
     match &a.output {
         None => print!("{text}"),
-        Some(out) => {
-            let mut tmp = out.as_os_str().to_owned();
-            tmp.push(".tmp");
-            let tmp = std::path::PathBuf::from(tmp);
-            std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-            std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
-        }
+        Some(out) => write_atomically(out, |tmp| std::fs::write(tmp, &text).map_err(|e| Error::io(out, e)))?,
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::output::{in_dir, Io};
 use crate::config::Pipeline;
 use crate::pipeline::{self, example, RunOptions};
 use crate::prior::PriorRegistry;
@@ -54,6 +55,9 @@ pub struct ExampleGenerateArgs {
     /// Seed of the design and of the experimental noise.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Overwrite the example's files if they exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub(super) fn run(a: &RunArgs, registry: &PriorRegistry) -> Result<()> {
@@ -98,6 +102,7 @@ pub(super) fn run(a: &RunArgs, registry: &PriorRegistry) -> Result<()> {
 
 pub(super) fn generate(a: &ExampleGenerateArgs) -> Result<()> {
     let s = example::ExampleSettings { design: a.design, seed: a.seed };
+    Io::new().outputs(in_dir(&a.output, example::FILES)?).check(a.force)?;
     example::generate(&a.output, &s)?;
     println!("wrote the staged-calibration example to {} (run it: seqcal run {})", a.output.display(), a.output.join("pipeline.toml").display());
     Ok(())

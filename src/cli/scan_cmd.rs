@@ -16,7 +16,8 @@ use seqcal_flow::{FlowOptions, FlowPrior, TrainingDraws};
 
 use super::args::{parse_arch, parse_loss, LayerArgs};
 use super::burn::{print_notes, DiscardArg};
-use crate::chain::read_any;
+use super::output::{in_dir, Io};
+use crate::chain::{read_any, write_atomically};
 use crate::diagnostics::KlSummary;
 use crate::prior::chain_draws;
 use crate::{Error, Result};
@@ -62,6 +63,9 @@ pub struct ScanArgs {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Overwrite the output folder's scan.json, scan.md and best model if they exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// One configuration's outcome.
@@ -80,11 +84,7 @@ struct Row {
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    write_atomically(path, |tmp| std::fs::write(tmp, text).map_err(|e| Error::io(path, e)))
 }
 
 pub(super) fn scan(a: &ScanArgs) -> Result<()> {
@@ -104,6 +104,7 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
             }
         }
     }
+    Io::new().input(&a.chain).outputs(in_dir(&a.output, &["scan.json", "scan.md", "best.safetensors", "best.json"])?).check(a.force)?;
     let full = read_any(&a.chain)?;
     let (discard, note) = a.discard.resolve(&a.chain, &full.attrs, full.iterations())?;
     if discard >= full.iterations() {

@@ -11,6 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use self::summary::{print_summary, summarize};
+use super::output::Io;
 use crate::chain::schema::BURN;
 use crate::chain::{self, ChainLayout, ChainWriter, Columns, OutputLock};
 use crate::config::StageFile;
@@ -183,6 +184,16 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
     }
     let spec = r.spec.clone();
     check_declared_size(&spec, &r)?;
+    if let Some(out) = &a.output {
+        // --resume continues an existing output; --force replaces it.
+        Io::new()
+            .inputs(&a.config)
+            .inputs(&a.prior)
+            .inputs(&a.init)
+            .output(out)
+            .on_exists("pass --resume to continue it or --force to overwrite it")
+            .check(a.force || a.resume)?;
+    }
     // One writer per output: taken before the file is read or written.
     let _lock = a.output.as_deref().map(OutputLock::file).transpose()?;
     let mut target = build_target(&spec, a.target_timeout)?;
@@ -243,8 +254,6 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
                 accepted_before = Some(st.accepted.clone());
                 writer = Some(w);
             }
-        } else if out.exists() && !a.force {
-            return Err(Error::Usage(format!("{} exists: pass --resume to continue it or --force to overwrite it", out.display())));
         }
     }
     let mut ensemble = match ensemble {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The speed benchmark of issue 4: a stand-in for a real heavy-ion design (17 parameters,
+# The emulator speed benchmark on a stand-in for a real heavy-ion design (17 parameters,
 # 110 outputs, 485 Latin-hypercube runs with statistical errors; `seqcal emulator example
 # --model heavy-ion`), PCA to 10 components, squared-exponential ARD kernel + white noise,
 # one optimizer start per component on both sides. Times the fit and the prediction of

@@ -6,7 +6,7 @@
 # Prints one JSON line per measurement. Then the cost of one likelihood evaluation
 # (7 parameters, 100 observables, 500 design points).
 # Needs a Python with scikit-learn: $PEERS_PYTHON, the venv of shared/peers/setup.sh, or target/py.
-# The 17-parameter, 110-output benchmark of issue 4 is benches/emulator_heavy_ion.sh.
+# The 17-parameter, 110-output benchmark is benches/emulator_heavy_ion.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NPC=${NPC:-8}
@@ -31,6 +31,6 @@ if [[ -x $PY ]] && "$PY" -c 'import sklearn' 2>/dev/null; then
       --outputs-val $EX/outputs_val.csv --bounds $EX/bounds.csv --npc "$NPC"
   done
 else
-  echo "no Python with scikit-learn ($PY): run /work/shared/peers/setup.sh" >&2
+  echo "no Python with scikit-learn ($PY): set PEERS_PYTHON to one, and SKLEARN_GP to the scikit-learn peer script" >&2
 fi
 target/release/examples/emulator_bench likelihood

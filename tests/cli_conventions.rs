@@ -53,3 +53,52 @@ fn prior_list_lists_every_flow_key() {
         assert!(listed.iter().any(|k| k == key), "flow key {key} missing from `prior list`:\n{text}");
     }
 }
+
+/// Every `seqcal ... --help` text, and the listings of targets and priors.
+fn all_help_texts() -> Vec<(String, String)> {
+    use clap::CommandFactory;
+    fn walk(c: &clap::Command, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        out.push(path.clone());
+        for sub in c.get_subcommands() {
+            path.push(sub.get_name().to_string());
+            walk(sub, path, out);
+            path.pop();
+        }
+    }
+    let mut paths = Vec::new();
+    walk(&seqcal::cli::Cli::command(), &mut Vec::new(), &mut paths);
+    let mut texts: Vec<(String, String)> = paths
+        .into_iter()
+        .filter(|p| p.last().is_none_or(|l| l != "help"))
+        .map(|mut p| {
+            p.push("--help".into());
+            let out = seqcal().args(&p).output().unwrap();
+            assert!(out.status.success(), "{p:?}");
+            (p.join(" "), String::from_utf8_lossy(&out.stdout).into_owned())
+        })
+        .collect();
+    for args in [["sample", "--list-targets"], ["prior", "list"]] {
+        texts.push((args.join(" "), succeeds(&args)));
+    }
+    texts
+}
+
+#[test]
+fn help_texts_speak_of_seqcal_and_name_only_paths_in_the_repository() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let texts = all_help_texts();
+    assert!(texts.len() > 20, "{} help texts", texts.len());
+    for (cmd, text) in &texts {
+        let lower = text.to_lowercase();
+        for word in ["shared/", "/work/", "../", "issue", "task", "helper", "session"] {
+            assert!(!lower.contains(word), "`seqcal {cmd}` mentions {word:?}:\n{text}");
+        }
+        // Every repository path a help text names exists.
+        for token in text.split(|c: char| c.is_whitespace() || "()[]`'\",;".contains(c)) {
+            if ["examples/", "docs/", "benches/", "chains/", "scripts/"].iter().any(|d| token.starts_with(d)) {
+                let path = token.trim_end_matches(['.', ':']);
+                assert!(root.join(path).exists(), "`seqcal {cmd}` names {path}, which is not in the repository");
+            }
+        }
+    }
+}

@@ -183,7 +183,7 @@ impl EnsembleSettings {
                 MoveKind::Snooker { gamma } => gamma > 0.0 && gamma.is_finite(),
                 MoveKind::Walk => true,
             };
-            if !ok || !(m.weight > 0.0 && m.weight.is_finite()) {
+            if !(ok && m.weight > 0.0 && m.weight.is_finite()) {
                 return Err(Error::Usage(format!("invalid settings for move {:?}", m)));
             }
         }

@@ -21,7 +21,7 @@ tag() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); d.update(js
 for rep in $(seq "$REPS"); do
   l=$(load)
   $SEQCAL emulator train --design "$EX/design.csv" --outputs "$EX/outputs.csv" --bounds "$EX/bounds.csv" \
-    --npc 10 --restarts 0 --seed 0 -o "$tmp/emu.json" --json \
+    --npc 10 --restarts 0 --seed 0 -o "$tmp/emu.json" --force --json \
     | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"bench":"seqcal_fit","fit_s":round(d["fit_s"],2)}))' | tag "{\"load\": $l}"
   l=$(load)
   target/release/examples/emulator_bench predict "$tmp/emu.json" | tag "{\"load\": $l}"

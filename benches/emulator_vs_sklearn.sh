@@ -19,7 +19,7 @@ SEQCAL=target/release/seqcal
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 for rep in 1 2; do
   $SEQCAL emulator train --design $EX/design.csv --outputs $EX/outputs.csv --bounds $EX/bounds.csv \
-    --npc "$NPC" --restarts "$RESTARTS" --seed 0 -o "$tmp/emu.json" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"bench":"seqcal_fit","restarts":'"$RESTARTS"',"fit_s":round(d["fit_s"],3)}))'
+    --npc "$NPC" --restarts "$RESTARTS" --seed 0 -o "$tmp/emu.json" --force --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"bench":"seqcal_fit","restarts":'"$RESTARTS"',"fit_s":round(d["fit_s"],3)}))'
   target/release/examples/emulator_bench predict "$tmp/emu.json"
 done
 $SEQCAL emulator validate "$tmp/emu.json" --design $EX/design_val.csv --outputs $EX/outputs_val.csv --json \

@@ -81,7 +81,9 @@ fn training_is_reproducible_with_the_seed() {
     let c = chain(dir.path());
     let m = train(dir.path(), &c);
     let first = std::fs::read(&m).unwrap();
+    // A model and its sidecar are not overwritten without --force.
     std::fs::remove_file(&m).unwrap();
+    std::fs::remove_file(m.with_extension("json")).unwrap();
     train(dir.path(), &c);
     assert!(first == std::fs::read(&m).unwrap(), "same seed, different weights");
 }

@@ -21,7 +21,7 @@ fn synthetic_accuracy_and_coverage() {
     let v = validate::holdout(&emu, xv.view(), yv.view()).unwrap();
     eprintln!("rmse {} cov1 {} cov2 {} explained {}", v.rmse_std, v.coverage_1sd, v.coverage_2sd, emu.explained_variance());
     // 200 x 24 correlated values: binomial sd of a pooled 0.954 coverage is ~0.003 if independent;
-    // the band [0.9, 0.99] is the acceptance range.
+    // the band [0.9, 0.99] is the coverage seqcal's emulator promises.
     assert!(v.coverage_2sd >= 0.9 && v.coverage_2sd <= 0.99, "2-sd coverage {}", v.coverage_2sd);
     assert!(v.rmse_std < 0.05, "rmse {}", v.rmse_std);
     // Without the dropped components' variance, a 2-component emulator is overconfident.

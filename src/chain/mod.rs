@@ -32,7 +32,7 @@ mod state;
 mod stats;
 mod writer;
 
-pub(crate) use atomic::write_atomically;
+pub(crate) use atomic::{not_regular, write_atomically};
 pub use columns::{Column, Columns, PerDraw};
 pub use csv_io::{read_csv, write_csv};
 pub use data::Chain;

@@ -20,6 +20,7 @@
 //! | `complete` | attr, int | seqcal | 1 once the writer finished; 0 while running or after a kill |
 //! | `log_prior`, `log_likelihood`, `weights` | datasets `(rows, nwalkers)` | seqcal | optional per-draw values |
 //! | `sampler_state` | group | seqcal | the sampler's state at the last flush, for `--resume` |
+//! | `burn` | attr, string | seqcal | burn-in in iterations: commands that read the draws drop it unless told `--discard N` |
 //! | any other attr | string | seqcal | provenance (`seed`, `sampler`, `prior`, `seqcal_version`, ...) |
 //!
 //! The full schema, with examples in Python, is in `chains/README.md`.
@@ -40,6 +41,10 @@ pub(crate) const CHAIN: &str = "chain";
 
 /// Dataset of the accepted proposals per walker.
 pub(crate) const ACCEPTED: &str = "accepted";
+
+/// Attribute of the burn-in (iterations, as a decimal string) that commands
+/// reading the draws drop by default.
+pub const BURN: &str = "burn";
 
 /// Group holding the sampler's state for `--resume`.
 pub(crate) const STATE_GROUP: &str = "sampler_state";

@@ -1,13 +1,56 @@
 //! `seqcal chain info` and `seqcal chain convert`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::args::{ConvertArgs, InfoArgs};
+use super::burn::{print_notes, DiscardArg};
+use super::output::Io;
 use crate::chain::{self, ChainReader, Columns, Summary};
 use crate::{Error, Result};
+
+/// `seqcal chain ...`
+#[derive(Debug, Subcommand)]
+pub enum ChainCommand {
+    /// Shape, names, acceptance and per-parameter mean, sd and 5/50/95% quantiles.
+    ///
+    /// Streams the file block by block, so chains larger than memory work.
+    #[command(after_help = "Example:\n  seqcal chain info run.h5 --discard 1000 --thin 5")]
+    Info(InfoArgs),
+    /// Convert between HDF5 and CSV (format from the extension: .csv or anything else = HDF5).
+    #[command(after_help = "Examples:\n  seqcal chain convert run.h5 run.csv\n  seqcal chain convert published.csv published.h5")]
+    Convert(ConvertArgs),
+}
+
+/// Arguments of `seqcal chain info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Chain file (HDF5 written by seqcal or emcee, or CSV).
+    pub file: PathBuf,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Burn-in to drop from the statistics.
+    #[command(flatten)]
+    pub discard: DiscardArg,
+    /// Keep every K-th iteration for the statistics.
+    #[arg(long, default_value_t = 1, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pub thin: u64,
+}
+
+/// Arguments of `seqcal chain convert`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Input chain (.h5 or .csv).
+    pub input: PathBuf,
+    /// Output chain (.h5 or .csv); written to a temporary file first, then renamed.
+    pub output: PathBuf,
+    /// Overwrite the output if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
 
 /// Iterations per block when streaming a file.
 const BLOCK_ROWS: usize = 4096;
@@ -50,10 +93,17 @@ pub(super) fn info(a: &InfoArgs) -> Result<()> {
         let tmp = dir.path().join("chain.h5");
         chain::write_hdf5(&c, &tmp)?;
         let reader = ChainReader::open(&tmp)?;
-        return print_info(&reader, &a.file, a.json, a.discard, thin, true);
+        let (discard, note) = a.discard.resolve(&a.file, &c.attrs, c.iterations())?;
+        print_info(&reader, &a.file, a.json, discard, thin, true)?;
+        print_notes([&note]);
+        return Ok(());
     }
     let reader = ChainReader::open(&a.file)?;
-    print_info(&reader, &a.file, a.json, a.discard, thin, false)
+    let h = reader.header();
+    let (discard, note) = a.discard.resolve(&a.file, &h.attrs, h.iterations)?;
+    print_info(&reader, &a.file, a.json, discard, thin, false)?;
+    print_notes([&note]);
+    Ok(())
 }
 
 fn print_info(reader: &ChainReader, shown: &Path, json: bool, discard: usize, thin: usize, from_csv: bool) -> Result<()> {
@@ -150,9 +200,7 @@ fn fmt(v: f64) -> String {
 }
 
 pub(super) fn convert(a: &ConvertArgs) -> Result<()> {
-    if a.input == a.output {
-        return Err(Error::Usage("input and output are the same file".into()));
-    }
+    Io::new().input(&a.input).output(&a.output).check(a.force)?;
     let c = chain::read_any(&a.input)?;
     chain::write_any(&c, &a.output)?;
     eprintln!("wrote {} ({} iterations x {} walkers x {} parameters)", a.output.display(), c.iterations(), c.walkers(), c.dim());

@@ -1,16 +1,160 @@
 //! `seqcal emulator train | validate | predict | example`.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use clap::{Args, Subcommand};
 use ndarray::Array2;
+
 use seqcal_api::Emulator;
 use seqcal_emulators::{synthetic, validate as val, EmulatorSettings, GpEmulator, TrainSettings};
 
-use super::args::{EmuExampleArgs, EmuPredictArgs, EmuTrainArgs, EmuValidateArgs};
+use super::output::{in_dir, Io};
 use crate::chain::write_atomically;
-use crate::table::{read_table_as, write_hdf5_tables};
+use crate::table::{file_of, read_table_as, write_hdf5_tables};
 use crate::{Error, Result, ResultExt};
+
+/// `seqcal emulator ...`
+#[derive(Debug, Subcommand)]
+pub enum EmulatorCommand {
+    /// Train a PCA + GP emulator on a design and its model outputs.
+    #[command(
+        after_help = "Example:\n  seqcal emulator example -o ex\n  seqcal emulator train --design ex/design.csv --outputs ex/outputs.csv --bounds ex/bounds.csv --npc 8 -o emu.json"
+    )]
+    Train(EmuTrainArgs),
+    /// Score an emulator on held-out runs: per-output RMSE (in training sd) and 1/2-sd coverage.
+    #[command(after_help = "Example:\n  seqcal emulator validate emu.json --design ex/design_val.csv --outputs ex/outputs_val.csv -o report.json")]
+    Validate(EmuValidateArgs),
+    /// Predict mean and sd (optionally the full covariance) of every output at the points of a CSV.
+    #[command(after_help = "Example:\n  seqcal emulator predict emu.json points.csv -o pred.csv --cov")]
+    Predict(EmuPredictArgs),
+    /// Write a synthetic model's design, outputs, bounds and validation set (CSV or HDF5): the shipped
+    /// 6-parameter example, or a 17-parameter, 110-output heavy-ion stand-in.
+    Example(EmuExampleArgs),
+}
+
+/// Arguments of `seqcal emulator train`.
+#[derive(Debug, Args)]
+pub struct EmuTrainArgs {
+    /// Design: CSV with a header row (one column per parameter, one row per model run), or
+    /// HDF5 `FILE.h5[:DATASET]` (default dataset `design`; column names from its `columns` attribute).
+    #[arg(long)]
+    pub design: PathBuf,
+    /// Model outputs: CSV with a header row (one column per observable, rows as in the design),
+    /// or HDF5 `FILE.h5[:DATASET]` (default dataset `outputs`).
+    #[arg(long)]
+    pub outputs: PathBuf,
+    /// Prior box: CSV with the header `lower,upper` and one row per parameter (in the design's
+    /// column order), or HDF5
+    /// `FILE.h5[:DATASET]` (default dataset `bounds`, p × 2).
+    #[arg(long)]
+    pub bounds: PathBuf,
+    /// Known errors of the model runs: the sd of each output of each run (the outputs' columns,
+    /// found by name, and rows; CSV, or HDF5 `FILE.h5[:DATASET]`, default dataset `output_errors`). They enter
+    /// each component's GP as known per-run noise, next to the fitted white noise.
+    #[arg(long, value_name = "FILE")]
+    pub output_errors: Option<PathBuf>,
+    /// Number of principal components.
+    #[arg(long, conflicts_with = "explained")]
+    pub npc: Option<usize>,
+    /// Keep the fewest components explaining this fraction of the output variance [default: 0.99].
+    #[arg(long)]
+    pub explained: Option<f64>,
+    /// Kernel: se, matern32 or matern52 [default: se].
+    #[arg(long)]
+    pub kernel: Option<seqcal_emulators::Kernel>,
+    /// Random restarts of each component's hyperparameter fit, at most 1000 [default: 4].
+    #[arg(long)]
+    pub restarts: Option<usize>,
+    /// Seed of the restarts.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output file (JSON).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Overwrite the output if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Also cross-validate: train K more emulators with the same settings, each without one
+    /// fold of the runs, and report RMSE and coverage on the held-out folds.
+    #[arg(long, value_name = "K")]
+    pub kfold: Option<usize>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `seqcal emulator validate`.
+#[derive(Debug, Args)]
+pub struct EmuValidateArgs {
+    /// Trained emulator (JSON).
+    pub emulator: PathBuf,
+    /// Held-out design (CSV with a header row naming the emulator's inputs, in any order, or HDF5 `FILE.h5[:DATASET]`, default dataset
+    /// `design_val`, else `design`).
+    #[arg(long)]
+    pub design: PathBuf,
+    /// Held-out model outputs (CSV with a header row naming the emulator's outputs, in any order, or HDF5 `FILE.h5[:DATASET]`, default
+    /// dataset `outputs_val`, else `outputs`).
+    #[arg(long)]
+    pub outputs: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Overwrite the report if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `seqcal emulator predict`.
+#[derive(Debug, Args)]
+pub struct EmuPredictArgs {
+    /// Trained emulator (JSON).
+    pub emulator: PathBuf,
+    /// Points: CSV with a header row naming the emulator's inputs (any order), or HDF5
+    /// `FILE.h5[:DATASET]` (default dataset `points`, else `design`).
+    pub points: PathBuf,
+    /// Output CSV: `NAME_mean,NAME_sd` per output (and `cov_I_J` for I <= J with --cov).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Overwrite the output if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Also write the full predictive covariance of the outputs at each point.
+    #[arg(long)]
+    pub cov: bool,
+}
+
+/// Arguments of `seqcal emulator example`.
+#[derive(Debug, Args)]
+pub struct EmuExampleArgs {
+    /// Directory to write into (created if missing).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// The model: `synthetic` (6 parameters, 24 outputs) or `heavy-ion` (a stand-in for a
+    /// heavy-ion collision model: 17 parameters, 110 outputs across centrality bins, runs with
+    /// statistical errors, written to output_errors).
+    #[arg(long, default_value = "synthetic")]
+    pub model: String,
+    /// Write one HDF5 file (`runs.h5`: datasets design, outputs, bounds, design_val,
+    /// outputs_val and for heavy-ion output_errors) instead of CSV files.
+    #[arg(long)]
+    pub hdf5: bool,
+    /// Latin-hypercube design points [default: 300; heavy-ion 485].
+    #[arg(long)]
+    pub n_design: Option<usize>,
+    /// Validation points (a separate Latin hypercube) [default: 200; heavy-ion 100].
+    #[arg(long)]
+    pub n_validation: Option<usize>,
+    /// Seed of the design; the validation set uses seed + 1.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Overwrite the example's files if they exist.
+    #[arg(long)]
+    pub force: bool,
+}
 
 fn write_text(path: &Path, text: &str) -> Result<()> {
     write_atomically(path, |tmp| std::fs::write(tmp, text).map_err(|e| Error::io(path, e)))
@@ -36,6 +180,8 @@ fn settings(a: &EmuTrainArgs) -> Result<TrainSettings> {
 /// `seqcal emulator train`.
 pub(super) fn train(a: &EmuTrainArgs) -> Result<()> {
     let settings = settings(a)?;
+    let inputs = [&a.design, &a.outputs, &a.bounds].into_iter().chain(&a.output_errors).map(|p| file_of(p));
+    Io::new().inputs(inputs).output(&a.output).check(a.force)?;
     let kernel = settings.kernel;
     let design = read_table_as(&a.design, &["design"])?;
     let outputs = read_table_as(&a.outputs, &["outputs"])?;
@@ -125,6 +271,7 @@ fn four_digits(v: f64) -> String {
 
 /// `seqcal emulator validate`.
 pub(super) fn validate(a: &EmuValidateArgs) -> Result<()> {
+    Io::new().input(&a.emulator).input(file_of(&a.design)).input(file_of(&a.outputs)).outputs(&a.output).check(a.force)?;
     let emu = load(&a.emulator)?;
     let design = read_table_as(&a.design, &["design_val", "design"])?.select(emu.input_names(), "the emulator's inputs")?;
     let outputs = read_table_as(&a.outputs, &["outputs_val", "outputs"])?.select(emu.output_names(), "the emulator's outputs")?;
@@ -156,6 +303,7 @@ pub(super) fn validate(a: &EmuValidateArgs) -> Result<()> {
 
 /// `seqcal emulator predict`.
 pub(super) fn predict(a: &EmuPredictArgs) -> Result<()> {
+    Io::new().input(&a.emulator).input(file_of(&a.points)).output(&a.output).check(a.force)?;
     let emu = load(&a.emulator)?;
     let pts = read_table_as(&a.points, &["points", "design"])?.select(emu.input_names(), "the emulator's inputs")?;
     let x = pts.view();
@@ -199,6 +347,16 @@ pub(super) fn example(a: &EmuExampleArgs) -> Result<()> {
     let need = (n_design as u128 + n_validation as u128) * (p + o) as u128 * 40;
     seqcal_api::check_memory(format!("--n-design {n_design} and --n-validation {n_validation}"), need as f64, "ask for fewer points")
         .map_err(Error::from)?;
+    let files: Vec<String> = if a.hdf5 {
+        vec!["runs.h5".into()]
+    } else {
+        let mut t = vec!["design", "outputs", "design_val", "outputs_val", "bounds"];
+        if heavy {
+            t.push("output_errors");
+        }
+        t.iter().map(|n| format!("{n}.csv")).collect()
+    };
+    Io::new().outputs(in_dir(&a.output, &files.iter().map(String::as_str).collect::<Vec<_>>())?).check(a.force)?;
     std::fs::create_dir_all(&a.output).map_err(|e| Error::io(&a.output, e))?;
     let (pnames, onames, bounds_v): (Vec<String>, Vec<String>, Vec<(f64, f64)>) = if heavy {
         (heavy_ion::PARAMS.iter().map(|s| s.to_string()).collect(), heavy_ion::output_names(), heavy_ion::BOUNDS.to_vec())

@@ -1,16 +1,19 @@
-//! The `seqcal` command line: clap definitions in [`args`], one handler per
-//! subcommand. [`main_with`] is what `main` calls, with seqcal's built-in
-//! prior kinds; a program with its own kinds calls it with a registry it
-//! extended (see `examples/custom-prior`).
+//! The `seqcal` command line: the top-level clap definition in [`args`], and
+//! one module per subcommand holding its arguments beside its handler.
+//! [`main_with`] is what `main` calls, with seqcal's built-in prior kinds; a
+//! program with its own kinds calls it with a registry it extended (see
+//! `examples/custom-prior`).
 
 pub mod args;
+mod burn;
 mod chain_cmd;
 mod compare_cmd;
 mod emulator_cmd;
+mod output;
 mod plot_cmd;
 mod prior_cmd;
 mod run_cmd;
-mod sample_cmd;
+mod sample;
 mod scan_cmd;
 
 pub use args::Cli;
@@ -37,7 +40,12 @@ pub fn run(cli: Cli) -> Result<()> {
 /// # Errors
 /// Whatever the subcommand reports.
 pub fn run_with(cli: Cli, registry: &PriorRegistry) -> Result<()> {
-    use args::{ChainCommand, Command, EmulatorCommand, ExampleCommand, PlotCommand, PriorCommand};
+    use args::Command;
+    use chain_cmd::ChainCommand;
+    use emulator_cmd::EmulatorCommand;
+    use plot_cmd::PlotCommand;
+    use prior_cmd::PriorCommand;
+    use run_cmd::ExampleCommand;
     match cli.command {
         Command::Run(a) => run_cmd::run(&a, registry),
         Command::Example(ExampleCommand::Generate(a)) => run_cmd::generate(&a),
@@ -48,7 +56,7 @@ pub fn run_with(cli: Cli, registry: &PriorRegistry) -> Result<()> {
         Command::Prior(PriorCommand::Train(a)) => prior_cmd::train(&a),
         Command::Prior(PriorCommand::Eval(a)) => prior_cmd::eval(&a),
         Command::Prior(PriorCommand::Scan(a)) => scan_cmd::scan(&a),
-        Command::Sample(a) => sample_cmd::sample(&a, registry),
+        Command::Sample(a) => sample::sample(&a, registry),
         Command::Plot(PlotCommand::Corner(a)) => plot_cmd::corner(&a),
         Command::Compare(a) => compare_cmd::compare(&a),
         Command::Emulator(EmulatorCommand::Train(a)) => emulator_cmd::train(&a),

@@ -1,7 +1,9 @@
 //! `seqcal prior sample`, `list`, `train` and `eval`.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
+use clap::{Args, Subcommand};
 use ndarray::{Array1, Array2, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -9,16 +11,145 @@ use rand_chacha::ChaCha8Rng;
 use seqcal_api::{check_memory, Prior};
 use seqcal_flow::{train_on_draws, FlowOptions, FlowPrior};
 
-use super::args::{EvalArgs, SampleArgs, TrainArgs};
-use crate::chain::{self, Chain};
+use super::args::{parse_activation, parse_arch, parse_loss, parse_lr_schedule, LayerArgs};
+use super::burn::{print_notes, DiscardArg};
+use super::output::Io;
+use super::scan_cmd::ScanArgs;
+use crate::chain::{self, write_atomically, Chain};
 use crate::prior::{chain_draws, load_prior_file, PriorRegistry};
 use crate::{Error, Result, ResultExt};
+
+/// `seqcal prior ...`
+#[derive(Debug, Subcommand)]
+pub enum PriorCommand {
+    /// Draw from a prior described in a TOML file and write the draws as a chain.
+    #[command(
+        after_help = "Example prior.toml:\n  kind = \"product\"\n  blocks = [\n    { kind = \"uniform\", names = [\"a\", \"b\"], bounds = [[0, 1], [-2, 2]] },\n    { kind = \"normal\", names = [\"c\"], mean = 0.5, sd = 0.1 },\n  ]\n\nThen:\n  seqcal prior sample --config prior.toml -n 10000 -o draws.h5 --seed 7"
+    )]
+    Sample(SampleArgs),
+    /// List the prior kinds and their settings.
+    List,
+    /// Train a normalizing-flow prior on a posterior chain (RealNVP as in Roch & Shen; MAF and neural spline flows with --arch).
+    #[command(
+        after_help = "Example:\n  seqcal prior train stage1.h5 --loss kl --layers 6 --batch 1000 --lr 1e-3 --steps 5000 -o prior.safetensors\n  seqcal prior train stage1.h5 --arch nsf_coupling --bins 8 --tail-bound 5 --lu -o prior.safetensors\n\nWrites prior.safetensors (weights) and prior.json (architecture, bounds, metrics, chain hash).\nUse it as `kind = \"flow\", model = \"prior.safetensors\"` or with `seqcal prior sample prior.safetensors`."
+    )]
+    Train(TrainArgs),
+    /// Evaluate a flow prior's log density at the points of a CSV file.
+    Eval(EvalArgs),
+    /// Train a grid of flow configurations, rank them by average KL against held-out draws, keep the best.
+    #[command(
+        after_help = "Example:\n  seqcal prior scan chain.h5 --arch realnvp,nsf_coupling --batch 500,1000 --layers 2,6 --lr 1e-3,5e-4 --loss kl,nll --steps 2000 -o scan/\n\nWrites scan/scan.json, scan/scan.md and the best model scan/best.safetensors (+ best.json)."
+    )]
+    Scan(ScanArgs),
+}
+/// Arguments of `seqcal prior train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Chain to train on (.h5 or .csv); its log_prob column is needed by the kl and jeffreys losses.
+    pub chain: PathBuf,
+    /// Output model (.safetensors); the sidecar is written next to it with extension .json.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Loss: kl, jeffreys (both need the chain's log_prob) or nll (draws only).
+    #[arg(long, default_value = "kl", value_parser = parse_loss)]
+    pub loss: seqcal_flow::Loss,
+    /// Architecture: realnvp (affine couplings), maf (masked affine autoregressive), nsf_coupling or nsf_ar (rational-quadratic splines).
+    #[arg(long, default_value = "realnvp", value_parser = parse_arch)]
+    pub arch: seqcal_flow::FlowKind,
+    /// Flow layers (even: pairs of even/odd couplings, or of natural/reversed autoregressive orders).
+    #[arg(long, default_value_t = 6)]
+    pub layers: usize,
+    /// Spline and LU settings.
+    #[command(flatten)]
+    pub layer: LayerArgs,
+    /// Hidden width of the coupling networks.
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    /// Hidden layers of each coupling network.
+    #[arg(long, default_value_t = 2)]
+    pub depth: usize,
+    /// Activation: tanh, relu or silu.
+    #[arg(long, default_value = "tanh", value_parser = parse_activation)]
+    pub activation: seqcal_flow::Activation,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Adam learning rate (the base rate of the schedule).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Learning-rate schedule: cosine (base rate for the first half, then a cosine decay to zero) or constant.
+    #[arg(long, default_value = "cosine", value_parser = parse_lr_schedule)]
+    pub lr_schedule: seqcal_flow::LrSchedule,
+    /// Maximum number of training steps.
+    #[arg(long, default_value_t = 5000)]
+    pub steps: usize,
+    /// Fraction of the draws held out for validation and early stopping (0 = none).
+    #[arg(long, default_value_t = 0.1)]
+    pub val_fraction: f64,
+    /// Random seed (initial weights, split, batches).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Burn-in to drop.
+    #[command(flatten)]
+    pub discard: DiscardArg,
+    /// Keep every k-th iteration.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub thin: u64,
+    /// Do not map bounded parameters through logit/log (the flow may then leak outside the box).
+    #[arg(long)]
+    pub unbounded: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Overwrite the model and its sidecar if they exist.
+    #[arg(long)]
+    pub force: bool,
+}
+/// Arguments of `seqcal prior eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Flow model (.safetensors with its .json sidecar).
+    pub model: PathBuf,
+    /// Points (CSV): a header with the model's parameter names (any order), one point per row.
+    pub points: PathBuf,
+    /// Write `log_prob` per row to this CSV instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Overwrite the output if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `seqcal prior sample`.
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Flow model (.safetensors with its .json sidecar), instead of --config.
+    #[arg(required_unless_present = "config", conflicts_with = "config")]
+    pub model: Option<PathBuf>,
+    /// Prior file: a TOML table with `kind` (or a `[prior]` table).
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Number of draws.
+    #[arg(short = 'n', long = "draws", value_parser = clap::value_parser!(u64).range(1..))]
+    pub n: u64,
+    /// Output chain (.h5, or .csv).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Random seed; the same seed gives the same draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Overwrite the output if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
 
 fn load_flow(path: &std::path::Path) -> Result<FlowPrior> {
     FlowPrior::load(path).context_with(|| "cannot load flow model".into())
 }
 
 pub(super) fn sample(a: &SampleArgs, registry: &PriorRegistry) -> Result<()> {
+    let model_files = a.model.iter().flat_map(|m| [m.clone(), seqcal_flow::io::sidecar_path(m)]);
+    Io::new().inputs(model_files).inputs(&a.config).output(&a.output).check(a.force)?;
     let (prior, source): (Box<dyn Prior>, String) = match (&a.model, &a.config) {
         (Some(m), None) => (Box::new(load_flow(m)?), m.display().to_string()),
         (None, Some(c)) => (load_prior_file(c, registry)?, c.display().to_string()),
@@ -80,6 +211,7 @@ pub(super) fn train(a: &TrainArgs) -> Result<()> {
             a.output.display()
         )));
     }
+    Io::new().input(&a.chain).output(&a.output).output(seqcal_flow::io::sidecar_path(&a.output)).check(a.force)?;
     let mut opts = FlowOptions {
         loss: a.loss,
         layers: a.layers,
@@ -100,14 +232,16 @@ pub(super) fn train(a: &TrainArgs) -> Result<()> {
     let mut checked = opts.check()?;
     checked.train.quiet = a.quiet;
     let full = chain::read_any(&a.chain)?;
-    if a.discard >= full.iterations() {
-        return Err(Error::Usage(format!("--discard {} drops all {} iterations of {}", a.discard, full.iterations(), a.chain.display())));
+    let (discard, note) = a.discard.resolve(&a.chain, &full.attrs, full.iterations())?;
+    if discard >= full.iterations() {
+        return Err(Error::Usage(format!("--discard {discard} drops all {} iterations of {}", full.iterations(), a.chain.display())));
     }
-    let c = full.discard(a.discard).thin(usize::try_from(a.thin).unwrap_or(usize::MAX));
-    let draws = chain_draws(&c, a.chain.display().to_string(), &a.chain, a.discard);
+    let c = full.discard(discard).thin(usize::try_from(a.thin).unwrap_or(usize::MAX));
+    let draws = chain_draws(&c, a.chain.display().to_string(), &a.chain, discard);
     let prior = train_on_draws(&draws, None, &checked)?;
     prior.save(&a.output)?;
     let m = prior.sidecar().metrics.clone().unwrap_or_default();
+    print_notes([&note]);
     eprintln!(
         "trained on {} draws ({} held out): {} steps, {:.2} ms/step, best validation loss {}{}; wrote {} and {}",
         m.n_train,
@@ -128,6 +262,7 @@ fn read_points(path: &std::path::Path, names: &[String]) -> Result<Array2<f64>> 
 }
 
 pub(super) fn eval(a: &EvalArgs) -> Result<()> {
+    Io::new().input(&a.model).input(seqcal_flow::io::sidecar_path(&a.model)).input(&a.points).outputs(&a.output).check(a.force)?;
     let prior = load_flow(&a.model)?;
     let x = read_points(&a.points, prior.names())?;
     let lp = prior.log_prob_checked(x.view()).context_with(|| a.model.display().to_string())?;
@@ -140,13 +275,7 @@ pub(super) fn eval(a: &EvalArgs) -> Result<()> {
     }
     match &a.output {
         None => print!("{text}"),
-        Some(out) => {
-            let mut tmp = out.as_os_str().to_owned();
-            tmp.push(".tmp");
-            let tmp = std::path::PathBuf::from(tmp);
-            std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-            std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
-        }
+        Some(out) => write_atomically(out, |tmp| std::fs::write(tmp, &text).map_err(|e| Error::io(out, e)))?,
     }
     Ok(())
 }

@@ -1,10 +1,64 @@
 //! `seqcal run` and `seqcal example generate`.
 
-use super::args::{ExampleGenerateArgs, RunArgs};
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::output::{in_dir, Io};
 use crate::config::Pipeline;
 use crate::pipeline::{self, example, RunOptions};
 use crate::prior::PriorRegistry;
 use crate::Result;
+
+/// Arguments of `seqcal run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pipeline file (TOML).
+    pub pipeline: PathBuf,
+    /// Run only this stage; the stages its prior comes from must have up-to-date results.
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Rerun even stages whose inputs and settings are unchanged.
+    #[arg(long)]
+    pub force: bool,
+    /// Folder of the runs: results go to RUNS_DIR/<name>/.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Worker threads (default: all cores); results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the report as JSON (stages and comparisons) instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `seqcal example ...`
+#[derive(Debug, Subcommand)]
+pub enum ExampleCommand {
+    /// Write the staged-calibration example: design, model outputs and data of data sets A and B, pipeline.toml.
+    #[command(after_help = "Example:\n  seqcal example generate -o examples/sequential\n  seqcal run examples/sequential/pipeline.toml")]
+    Generate(ExampleGenerateArgs),
+}
+
+/// Arguments of `seqcal example generate`.
+#[derive(Debug, Args)]
+pub struct ExampleGenerateArgs {
+    /// Output folder.
+    #[arg(short, long, default_value = "examples/sequential")]
+    pub output: PathBuf,
+    /// Latin-hypercube design points.
+    #[arg(long, default_value_t = 200)]
+    pub design: usize,
+    /// Seed of the design and of the experimental noise.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Overwrite the example's files if they exist.
+    #[arg(long)]
+    pub force: bool,
+}
 
 pub(super) fn run(a: &RunArgs, registry: &PriorRegistry) -> Result<()> {
     if let Some(n) = a.threads {
@@ -48,6 +102,7 @@ pub(super) fn run(a: &RunArgs, registry: &PriorRegistry) -> Result<()> {
 
 pub(super) fn generate(a: &ExampleGenerateArgs) -> Result<()> {
     let s = example::ExampleSettings { design: a.design, seed: a.seed };
+    Io::new().outputs(in_dir(&a.output, example::FILES)?).check(a.force)?;
     example::generate(&a.output, &s)?;
     println!("wrote the staged-calibration example to {} (run it: seqcal run {})", a.output.display(), a.output.join("pipeline.toml").display());
     Ok(())

@@ -2,21 +2,71 @@
 //! divergence between flow draws and held-out chain draws (Roch & Shen's
 //! hyperparameter scan).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use clap::Args;
 use ndarray::{Array2, Axis};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
 use seqcal_api::ParamSpace;
 use seqcal_flow::prior::Draws;
 use seqcal_flow::{FlowOptions, FlowPrior, TrainingDraws};
-use serde::Serialize;
 
-use super::args::ScanArgs;
-use crate::chain::read_any;
+use super::args::{parse_arch, parse_loss, LayerArgs};
+use super::burn::{print_notes, DiscardArg};
+use super::output::{in_dir, Io};
+use crate::chain::{read_any, write_atomically};
 use crate::diagnostics::KlSummary;
 use crate::prior::chain_draws;
 use crate::{Error, Result};
+
+/// Arguments of `seqcal prior scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Chain to train on (.h5 or .csv); 20% of its draws are held out for the ranking.
+    pub chain: PathBuf,
+    /// Output folder (created): scan.json, scan.md, best.safetensors, best.json.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Batch sizes to try.
+    #[arg(long, value_delimiter = ',', default_value = "1000")]
+    pub batch: Vec<usize>,
+    /// Architectures to try: realnvp, maf, nsf_coupling, nsf_ar.
+    #[arg(long, value_delimiter = ',', default_value = "realnvp", value_parser = parse_arch)]
+    pub arch: Vec<seqcal_flow::FlowKind>,
+    /// Numbers of flow layers to try (even).
+    #[arg(long, value_delimiter = ',', default_value = "6")]
+    pub layers: Vec<usize>,
+    /// Spline and LU settings.
+    #[command(flatten)]
+    pub layer: LayerArgs,
+    /// Learning rates to try.
+    #[arg(long, value_delimiter = ',', default_value = "1e-3")]
+    pub lr: Vec<f64>,
+    /// Losses to try (kl, jeffreys, nll).
+    #[arg(long, value_delimiter = ',', default_value = "kl", value_parser = parse_loss)]
+    pub loss: Vec<seqcal_flow::Loss>,
+    /// Maximum training steps of each configuration.
+    #[arg(long, default_value_t = 2000)]
+    pub steps: usize,
+    /// Hidden width of the coupling networks.
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    /// Random seed (split, weights, batches).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Burn-in to drop.
+    #[command(flatten)]
+    pub discard: DiscardArg,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Overwrite the output folder's scan.json, scan.md and best model if they exist.
+    #[arg(long)]
+    pub force: bool,
+}
 
 /// One configuration's outcome.
 #[derive(Debug, Serialize)]
@@ -34,11 +84,7 @@ struct Row {
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    write_atomically(path, |tmp| std::fs::write(tmp, text).map_err(|e| Error::io(path, e)))
 }
 
 pub(super) fn scan(a: &ScanArgs) -> Result<()> {
@@ -58,13 +104,15 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
             }
         }
     }
+    Io::new().input(&a.chain).outputs(in_dir(&a.output, &["scan.json", "scan.md", "best.safetensors", "best.json"])?).check(a.force)?;
     let full = read_any(&a.chain)?;
-    if a.discard >= full.iterations() {
-        return Err(Error::Usage(format!("--discard {} drops all {} iterations of {}", a.discard, full.iterations(), a.chain.display())));
+    let (discard, note) = a.discard.resolve(&a.chain, &full.attrs, full.iterations())?;
+    if discard >= full.iterations() {
+        return Err(Error::Usage(format!("--discard {discard} drops all {} iterations of {}", full.iterations(), a.chain.display())));
     }
-    let chain = full.discard(a.discard);
+    let chain = full.discard(discard);
     let space = ParamSpace::new(chain.names.clone(), chain.bounds.clone()).map_err(|e| Error::chain(&a.chain, e.to_string()))?;
-    let d = TrainingDraws::from_chain(&chain_draws(&chain, a.chain.display().to_string(), &a.chain, a.discard))
+    let d = TrainingDraws::from_chain(&chain_draws(&chain, a.chain.display().to_string(), &a.chain, discard))
         .map_err(|e| Error::chain(&a.chain, e.to_string()))?;
     let n = d.x.nrows();
     if n < 50 {
@@ -185,5 +233,6 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
     write_atomic(&a.output.join("scan.json"), &serde_json::to_string_pretty(&json)?)?;
     write_atomic(&a.output.join("scan.md"), &md)?;
     print!("{md}");
+    print_notes([&note]);
     Ok(())
 }

@@ -201,6 +201,9 @@ b = "joint"
     s
 }
 
+/// The files [`generate`] writes.
+pub const FILES: &[&str] = &["design.csv", "A_model.csv", "B_model.csv", "A.csv", "B.csv", "truth.csv", "pipeline.toml"];
+
 /// Writes the example into `dir`: `design.csv`, `A_model.csv`, `B_model.csv`,
 /// `A.csv`, `B.csv` (columns `value, error`), `truth.csv` and `pipeline.toml`.
 ///

@@ -346,7 +346,7 @@ pub(super) fn entries() -> Vec<TargetEntry> {
         },
         TargetEntry {
             name: "bench_gaussian7",
-            help: "the 7-D normal of the emcee throughput benchmark (benches/peers/emcee_gaussian.py)",
+            help: "7-D correlated normal, flat prior, tight-ball start: the throughput benchmark against emcee (benches/ensemble_vs_emcee.sh)",
             build: bench_gaussian7,
         },
         TargetEntry { name: "rosenbrock", help: "2-D Rosenbrock in U(-10, 10)^2, log Z = -6.471617", build: rosenbrock },

@@ -33,20 +33,56 @@ pub enum MoveKind {
     Walk,
 }
 
+/// A move `--moves` and a stage's `moves` accept: its name, other names it
+/// goes by, the move with its default settings, and what it does.
+#[derive(Debug, Clone, Copy)]
+pub struct MoveDoc {
+    /// The name [`MoveKind::name`] gives it.
+    pub name: &'static str,
+    /// Other accepted spellings.
+    pub aliases: &'static [&'static str],
+    /// The move.
+    pub kind: MoveKind,
+    /// One line for `seqcal sample --help`.
+    pub help: &'static str,
+}
+
+/// Every move by name: the one table [`MoveKind::by_name`] parses from and
+/// `seqcal sample --help` lists.
+pub const MOVES: &[MoveDoc] = &[
+    MoveDoc { name: "stretch", aliases: &[], kind: MoveKind::Stretch { a: 2.0 }, help: "Goodman & Weare's stretch move (a = 2), emcee's default" },
+    MoveDoc {
+        name: "de",
+        aliases: &["differential_evolution"],
+        kind: MoveKind::De { gamma0: None, sigma: 1e-5 },
+        help: "DE: a step along two other walkers' difference",
+    },
+    MoveDoc {
+        name: "de_jump",
+        aliases: &[],
+        kind: MoveKind::De { gamma0: Some(1.0), sigma: 1e-5 },
+        help: "DE by the full difference (gamma = 1): walkers jump between modes",
+    },
+    MoveDoc {
+        name: "snooker",
+        aliases: &["de_snooker"],
+        kind: MoveKind::Snooker { gamma: 1.7 },
+        help: "DE-snooker: a jump along the line through two walkers",
+    },
+    MoveDoc { name: "walk", aliases: &[], kind: MoveKind::Walk, help: "Gaussian jump with the complementary walkers' covariance" },
+];
+
 impl MoveKind {
-    /// The move by name (`stretch`, `de`, `snooker`, `walk`) with default settings.
+    /// The move by name (see [`MOVES`]) with default settings.
     ///
     /// # Errors
     /// An unknown name.
     pub fn by_name(name: &str) -> Result<Self> {
-        Ok(match name {
-            "stretch" => MoveKind::Stretch { a: 2.0 },
-            "de" | "differential_evolution" => MoveKind::De { gamma0: None, sigma: 1e-5 },
-            "de_jump" => MoveKind::De { gamma0: Some(1.0), sigma: 1e-5 },
-            "snooker" | "de_snooker" => MoveKind::Snooker { gamma: 1.7 },
-            "walk" => MoveKind::Walk,
-            other => return Err(Error::Usage(format!("unknown move {other:?}; moves: stretch, de, de_jump, snooker, walk"))),
-        })
+        MOVES
+            .iter()
+            .find(|m| m.name == name || m.aliases.contains(&name))
+            .map(|m| m.kind)
+            .ok_or_else(|| Error::Usage(format!("unknown move {name:?}; moves: {}", MOVES.iter().map(|m| m.name).collect::<Vec<_>>().join(", "))))
     }
 
     /// Short name.
@@ -175,5 +211,18 @@ mod tests {
         assert!(s.check(3).unwrap_err().to_string().contains("at least 2 x dim = 6"));
         let s = EnsembleSettings { walkers: 4, moves: parse_moves("snooker").unwrap() };
         assert!(s.check(1).unwrap_err().to_string().contains("snooker needs at least 3"));
+    }
+
+    #[test]
+    fn every_listed_move_parses_to_itself_under_each_of_its_names() {
+        for m in MOVES {
+            for n in std::iter::once(&m.name).chain(m.aliases) {
+                let k = MoveKind::by_name(n).unwrap();
+                assert_eq!(k, m.kind, "{n}");
+                assert_eq!(k.name(), m.name, "{n}");
+            }
+        }
+        let e = MoveKind::by_name("hop").unwrap_err().to_string();
+        assert!(MOVES.iter().all(|m| e.contains(m.name)), "{e}");
     }
 }

@@ -20,4 +20,4 @@ mod hyperparams;
 mod moves;
 
 pub use algorithm::{Ensemble, StepReport, STATE_KIND};
-pub use hyperparams::{parse_moves, EnsembleSettings, MoveKind, WeightedMove};
+pub use hyperparams::{parse_moves, EnsembleSettings, MoveDoc, MoveKind, WeightedMove, MOVES};

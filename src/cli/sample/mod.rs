@@ -1,70 +1,128 @@
 //! `seqcal sample`: run the ensemble sampler on a target.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+mod summary;
 
-use ndarray::{s, Array1, Array2, Array3, Axis};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use ndarray::{s, Array2, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
 
-use super::args::SampleCmdArgs;
+use self::summary::{print_summary, summarize};
+use super::output::Io;
+use crate::chain::schema::BURN;
 use crate::chain::{self, ChainLayout, ChainWriter, Columns, OutputLock};
 use crate::config::StageFile;
 use crate::diagnostics;
 use crate::memory;
 use crate::prior::{load_prior_file_in, PriorRegistry};
-use crate::sampler::ensemble::{parse_moves, Ensemble, EnsembleSettings};
+use crate::sampler::ensemble::{parse_moves, Ensemble, EnsembleSettings, MOVES};
 use crate::sampler::run::{run_bytes, EnsembleRun};
 use crate::sampler::Posterior;
 use crate::targets::{self, Target, TargetArgs};
 use crate::{Error, Result};
 
-#[derive(Serialize)]
-struct Acceptance {
-    mean: f64,
-    min: f64,
-    max: f64,
-    per_walker: Vec<f64>,
+/// The examples and the moves (from the move parser's own table) after `seqcal sample --help`.
+pub(super) fn sample_help() -> String {
+    let mut s = String::from(
+        "\
+Examples:
+  seqcal sample --list-targets
+  seqcal sample --target gaussian:dim=5 --walkers 32 --steps 5000 --seed 1 -o chain.h5
+  seqcal sample --target correlated_gaussian --moves stretch:0.8,de:0.2 --steps 20000 --json
+  seqcal sample --target arK --steps 4000 -o ark.h5 --checkpoint-every 200
+  seqcal sample --target arK --steps 8000 -o ark.h5 --resume      # continue a killed or finished run
+  seqcal sample --target 'cmd:python3 examples/external/gaussian_model.py' --prior n.toml -o ext.h5
+  seqcal sample --config examples/stages/arK.toml -o ark.h5
+
+Moves (--moves NAME:WEIGHT,...; the weights pick one move per step):
+",
+    );
+    for m in MOVES {
+        let aliases = if m.aliases.is_empty() { String::new() } else { format!(" (or {})", m.aliases.join(", ")) };
+        s.push_str(&format!("  {:<9} {}{aliases}\n", m.name, m.help));
+    }
+    s.trim_end().to_string()
 }
 
-#[derive(Serialize)]
-struct Summary {
-    target: String,
-    sampler: &'static str,
-    moves: String,
-    walkers: usize,
-    iterations: usize,
-    steps_run: usize,
-    burn: usize,
-    seed: u64,
-    names: Vec<String>,
-    wall_seconds: f64,
-    evaluations: u64,
-    evaluations_per_second: f64,
-    density_seconds: f64,
-    overhead_ns_per_evaluation: f64,
-    failed_evaluations: u64,
-    rejected_non_finite: u64,
-    relocated_walkers: usize,
-    stuck_walkers: usize,
-    stuck_fraction: f64,
-    acceptance: Acceptance,
-    mean: Vec<f64>,
-    sd: Vec<f64>,
-    tau: Vec<f64>,
-    tau_too_short: bool,
-    ess: Vec<f64>,
-    ess_per_second: f64,
-    rhat: Vec<f64>,
-    mcse: Vec<f64>,
-    log_z: Option<f64>,
-    output: Option<String>,
-    warnings: Vec<String>,
+/// Arguments of `seqcal sample`.
+#[derive(Debug, Args)]
+pub struct SampleCmdArgs {
+    /// Target: a built-in `NAME[:key=value,...]` or `cmd:COMMAND` for an external model.
+    #[arg(long, short = 't', required_unless_present_any = ["list_targets", "config"])]
+    pub target: Option<String>,
+    /// Stage file (TOML): `target`, an optional `[prior]` table and `[sampler]` settings
+    /// (`walkers`, `steps`, `moves`, `seed`, `beta`, `checkpoint_every`); flags given on the
+    /// command line override it.
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Seconds an external model (`cmd:`) may take to answer before it is killed.
+    #[arg(long, default_value_t = 60.0)]
+    pub target_timeout: f64,
+    /// List the built-in targets and exit.
+    #[arg(long)]
+    pub list_targets: bool,
+    /// Sampler (only `ensemble` so far).
+    #[arg(long)]
+    pub sampler: Option<String>,
+    /// Prior file (TOML) replacing the target's prior; for a `cmd:` model, multiplied into the model's density.
+    #[arg(long)]
+    pub prior: Option<PathBuf>,
+    /// Start the walkers from this chain's last iteration (or its last draws): HDF5, or CSV with one column per parameter.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Moves with weights, e.g. `stretch:0.8,de:0.2` [default: stretch].
+    #[arg(long)]
+    pub moves: Option<String>,
+    /// Number of walkers, at least twice the number of parameters [default: 32].
+    #[arg(long, short = 'w')]
+    pub walkers: Option<usize>,
+    /// Total iterations in the chain (with --resume: including those already there) [default: 5000].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Random seed: the same seed gives the same chain, whatever the thread count [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Tempering exponent beta of the likelihood (posterior = prior x likelihood^beta) [default: 1].
+    #[arg(long)]
+    pub beta: Option<f64>,
+    /// Output chain file (HDF5, emcee-compatible).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Continue the run stored in the output file.
+    #[arg(long, requires = "output")]
+    pub resume: bool,
+    /// Overwrite an existing output file.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+    /// Flush the chain (and the sampler state) to disk every N iterations [default: 100].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: Option<u64>,
+    /// Iterations dropped before the diagnostics (default: the first 10%); recorded in the chain
+    /// file, so that `chain info`, `compare`, `plot corner` and `prior train` drop them too.
+    #[arg(long)]
+    pub burn: Option<usize>,
+    /// During the first N iterations (burn-in), every 50 steps, move walkers stranded far
+    /// below the ensemble in a minor mode onto other walkers. Not detailed balance: keep N
+    /// within the iterations dropped by --burn. 0 = never [default: the burn-in (--burn, else
+    /// the first 10% of --steps) of the run that created the file; a resumed run keeps it].
+    #[arg(long, value_name = "N")]
+    pub relocate_stuck: Option<usize>,
+    /// Worker threads for parallel likelihood evaluation (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print one JSON summary object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar or messages.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 /// Settings after merging the stage file and the command line.
-struct Resolved {
+pub(super) struct Resolved {
     spec: String,
     walkers: usize,
     steps: usize,
@@ -126,6 +184,16 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
     }
     let spec = r.spec.clone();
     check_declared_size(&spec, &r)?;
+    if let Some(out) = &a.output {
+        // --resume continues an existing output; --force replaces it.
+        Io::new()
+            .inputs(&a.config)
+            .inputs(&a.prior)
+            .inputs(&a.init)
+            .output(out)
+            .on_exists("pass --resume to continue it or --force to overwrite it")
+            .check(a.force || a.resume)?;
+    }
     // One writer per output: taken before the file is read or written.
     let _lock = a.output.as_deref().map(OutputLock::file).transpose()?;
     let mut target = build_target(&spec, a.target_timeout)?;
@@ -192,8 +260,6 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
                 accepted_before = Some(st.accepted.clone());
                 writer = Some(w);
             }
-        } else if out.exists() && !a.force {
-            return Err(Error::Usage(format!("{} exists: pass --resume to continue it or --force to overwrite it", out.display())));
         }
     }
     let mut ensemble = match ensemble {
@@ -206,6 +272,12 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
         }
     };
     let created = writer.is_none() && a.output.is_some();
+    // The burn-in the diagnostics will drop, recorded for the commands that read the chain.
+    let final_iterations = r.steps.max(done_before);
+    let burn_recorded = burn_given.unwrap_or(final_iterations / 10).min(final_iterations);
+    if let (Some(w), false) = (writer.as_mut(), created) {
+        w.set_attr(BURN, burn_recorded.to_string());
+    }
     if let (Some(out), true) = (&a.output, created) {
         let mut attrs = BTreeMap::new();
         attrs.insert("run".to_string(), run_id.clone());
@@ -216,6 +288,7 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
         attrs.insert("beta".into(), r.beta.to_string());
         attrs.insert("prior".into(), prior_text.clone());
         attrs.insert("relocate_until".into(), relocate_until.to_string());
+        attrs.insert(BURN.into(), burn_recorded.to_string());
         let cols = Columns { log_prob: true, log_prior: posterior.prior().is_some(), log_likelihood: true, weights: false };
         let layout = ChainLayout::new(space.names().to_vec(), settings.walkers).bounds(space.bounds().to_vec()).columns(cols).attrs(attrs);
         writer = Some(ChainWriter::create(out, &layout, r.checkpoint_every)?);
@@ -365,107 +438,5 @@ fn positions_from_file(
             }
             Ok(u)
         }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn summarize(
-    a: &SampleCmdArgs,
-    r: &Resolved,
-    spec: &str,
-    settings: &EnsembleSettings,
-    names: &[String],
-    o: &crate::sampler::run::RunOutcome,
-    kept: Array3<f64>,
-    accepted: &Array1<f64>,
-    iterations: usize,
-    burn: usize,
-    log_z: Option<f64>,
-    stranded: &diagnostics::Stranded,
-    relocate_until: usize,
-) -> Summary {
-    let d = diagnostics::Diagnostics::compute(kept.view(), 4);
-    let hint = if relocate_until > 0 {
-        "relocation during burn-in did not free them: try a longer --burn and --relocate-stuck, or the de_jump move"
-    } else {
-        "try --relocate-stuck N with --burn N (stranded walkers are moved onto others during burn-in)"
-    };
-    let warnings = diagnostics::warnings(&d, stranded, settings.walkers, o.failed_evaluations, o.evaluations, hint);
-    let flat = kept
-        .to_shape((kept.len_of(Axis(0)) * kept.len_of(Axis(1)), kept.len_of(Axis(2))))
-        .map(|v| v.to_owned())
-        .unwrap_or_else(|_| Array2::zeros((0, names.len())));
-    let mean: Vec<f64> = (0..names.len()).map(|j| flat.column(j).mean().unwrap_or(f64::NAN)).collect();
-    let sd: Vec<f64> = (0..names.len()).map(|j| flat.column(j).std(0.0)).collect();
-    let acc = accepted.mapv(|x| x / iterations.max(1) as f64);
-    let min_ess = d.ess.iter().copied().fold(f64::INFINITY, f64::min);
-    Summary {
-        target: spec.to_string(),
-        sampler: "ensemble",
-        moves: settings.moves_spec(),
-        walkers: settings.walkers,
-        iterations,
-        steps_run: o.steps_run,
-        burn,
-        seed: r.seed,
-        names: names.to_vec(),
-        wall_seconds: o.wall_seconds,
-        evaluations: o.evaluations,
-        evaluations_per_second: o.evaluations as f64 / o.wall_seconds.max(1e-12),
-        density_seconds: o.density_seconds,
-        overhead_ns_per_evaluation: if o.evaluations > 0 {
-            (o.wall_seconds - o.density_seconds).max(0.0) * 1e9 / o.evaluations as f64
-        } else {
-            f64::NAN
-        },
-        failed_evaluations: o.failed_evaluations,
-        rejected_non_finite: o.non_finite,
-        relocated_walkers: o.relocated,
-        stuck_walkers: stranded.walkers.len(),
-        stuck_fraction: stranded.fraction,
-        acceptance: Acceptance {
-            mean: acc.mean().unwrap_or(f64::NAN),
-            min: acc.iter().copied().fold(f64::INFINITY, f64::min),
-            max: acc.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            per_walker: acc.to_vec(),
-        },
-        mean,
-        sd,
-        tau: d.autocorr.tau.clone(),
-        tau_too_short: d.autocorr.too_short,
-        ess_per_second: if o.wall_seconds > 0.0 && min_ess.is_finite() { min_ess / o.wall_seconds } else { f64::NAN },
-        ess: d.ess,
-        rhat: d.rhat,
-        mcse: d.mcse_mean,
-        log_z,
-        output: a.output.as_ref().map(|p| p.display().to_string()),
-        warnings,
-    }
-}
-
-fn print_summary(s: &Summary) {
-    println!("target      {} ({} walkers, moves {}, seed {})", s.target, s.walkers, s.moves, s.seed);
-    println!("chain       {} iterations ({} run now, first {} dropped for diagnostics)", s.iterations, s.steps_run, s.burn);
-    println!(
-        "speed       {:.3} s, {} evaluations ({:.0}/s), sampler overhead {:.0} ns per evaluation",
-        s.wall_seconds, s.evaluations, s.evaluations_per_second, s.overhead_ns_per_evaluation
-    );
-    println!("acceptance  mean {:.3} (min {:.3}, max {:.3})", s.acceptance.mean, s.acceptance.min, s.acceptance.max);
-    if s.failed_evaluations + s.rejected_non_finite > 0 {
-        println!("rejected    {} proposals with zero or non-finite density ({} failed evaluations)", s.rejected_non_finite, s.failed_evaluations);
-    }
-    if s.relocated_walkers > 0 {
-        println!("relocated   {} stranded walkers during burn-in", s.relocated_walkers);
-    }
-    for w in &s.warnings {
-        println!("WARNING     {w}");
-    }
-    let w = s.names.iter().map(|n| n.len()).max().unwrap_or(4).max(9);
-    println!("\n{:<w$} {:>12} {:>12} {:>9} {:>10} {:>7}", "parameter", "mean", "sd", "tau", "ESS", "R-hat");
-    for j in 0..s.names.len() {
-        println!("{:<w$} {:>12.5} {:>12.5} {:>9.1} {:>10.0} {:>7.3}", s.names[j], s.mean[j], s.sd[j], s.tau[j], s.ess[j], s.rhat[j]);
-    }
-    if let Some(out) = &s.output {
-        println!("\nwrote {out}");
     }
 }

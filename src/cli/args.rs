@@ -1,6 +1,6 @@
 //! The clap definition of the `seqcal` command line.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 use super::chain_cmd::ChainCommand;
 use super::compare_cmd::CompareArgs;
@@ -68,43 +68,4 @@ pub enum Command {
     /// Train, validate and evaluate Gaussian-process emulators of model outputs.
     #[command(subcommand)]
     Emulator(EmulatorCommand),
-}
-
-/// Spline and LU settings shared by `seqcal prior train` and `prior scan`.
-#[derive(Debug, Args)]
-pub struct LayerArgs {
-    /// Spline bins (nsf_coupling, nsf_ar).
-    #[arg(long, default_value_t = 8)]
-    pub bins: usize,
-    /// Splines act on [-B, B] of the standardized coordinates and are the identity outside (nsf_coupling, nsf_ar).
-    #[arg(long, default_value_t = 5.0)]
-    pub tail_bound: f64,
-    /// An LU-decomposed linear layer between consecutive flow layers.
-    #[arg(long)]
-    pub lu: bool,
-}
-
-impl LayerArgs {
-    /// Writes these settings into a flow prior's options.
-    pub fn apply(&self, opts: &mut seqcal_flow::FlowOptions) {
-        opts.bins = self.bins;
-        opts.tail_bound = self.tail_bound;
-        opts.lu = self.lu;
-    }
-}
-
-pub(super) fn parse_loss(s: &str) -> Result<seqcal_flow::Loss, String> {
-    s.parse().map_err(|e: seqcal_flow::FlowError| e.to_string())
-}
-
-pub(super) fn parse_lr_schedule(s: &str) -> Result<seqcal_flow::LrSchedule, String> {
-    s.parse().map_err(|e: seqcal_flow::FlowError| e.to_string())
-}
-
-pub(super) fn parse_arch(s: &str) -> Result<seqcal_flow::FlowKind, String> {
-    s.parse().map_err(|e: seqcal_flow::FlowError| e.to_string())
-}
-
-pub(super) fn parse_activation(s: &str) -> Result<seqcal_flow::Activation, String> {
-    s.parse().map_err(|e: seqcal_flow::FlowError| e.to_string())
 }

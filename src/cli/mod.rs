@@ -9,6 +9,7 @@ mod burn;
 mod chain_cmd;
 mod compare_cmd;
 mod emulator_cmd;
+mod flow_args;
 mod output;
 mod plot_cmd;
 mod prior_cmd;

@@ -11,8 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use seqcal_api::{check_memory, Prior};
 use seqcal_flow::{train_on_draws, FlowOptions, FlowPrior};
 
-use super::args::{parse_activation, parse_arch, parse_loss, parse_lr_schedule, LayerArgs};
 use super::burn::{print_notes, DiscardArg};
+use super::flow_args::{parse_activation, parse_arch, parse_loss, parse_lr_schedule, LayerArgs};
 use super::output::Io;
 use super::scan_cmd::ScanArgs;
 use crate::chain::{self, write_atomically, Chain};

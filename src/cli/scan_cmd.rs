@@ -14,8 +14,8 @@ use seqcal_api::ParamSpace;
 use seqcal_flow::prior::Draws;
 use seqcal_flow::{FlowOptions, FlowPrior, TrainingDraws};
 
-use super::args::{parse_arch, parse_loss, LayerArgs};
 use super::burn::{print_notes, DiscardArg};
+use super::flow_args::{parse_arch, parse_loss, LayerArgs};
 use super::output::{in_dir, Io};
 use crate::chain::{read_any, write_atomically};
 use crate::diagnostics::KlSummary;

@@ -3,7 +3,7 @@
 use ndarray::{Array1, Array2, Array3, Axis};
 use serde::Serialize;
 
-use super::{Resolved, SampleCmdArgs};
+use super::args::{Resolved, SampleCmdArgs};
 use crate::diagnostics;
 use crate::sampler::ensemble::EnsembleSettings;
 

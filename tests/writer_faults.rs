@@ -130,10 +130,26 @@ fn ctrl_c_then_resume_gives_the_uninterrupted_chain() {
     // SIGINT once the file holds at least this many rows: early, in the middle, late.
     for (trial, after) in [40usize, 1000, 3000, 6000, 9000].into_iter().enumerate() {
         let out = dir.path().join(format!("int{trial}.h5"));
-        let mut child = Command::new(bin()).args(args(&out)).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-        assert!(wait_for(&mut child, || rows_on_disk(&out) >= after), "trial {trial}: the run ended before {after} rows");
-        signal(&child, libc::SIGINT);
-        let o = child.wait_with_output().unwrap();
+        let mut attempts = 0;
+        let o = loop {
+            let mut child = Command::new(bin()).args(args(&out)).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+            assert!(wait_for(&mut child, || rows_on_disk(&out) >= after), "trial {trial}: the run ended before {after} rows");
+            signal(&child, libc::SIGINT);
+            let o = child.wait_with_output().unwrap();
+            // The poll may see the rows only once the run has sampled all of
+            // them (a reader waits while the writer holds the file's lock,
+            // and the writer flushes often); the signal then reaches a run
+            // past its sampling loop, which ends as any process does. That is
+            // no interruption to test: start the trial again (a bounded
+            // number of times). A run stopped during sampling holds fewer rows.
+            let outpaced = o.status.signal() == Some(libc::SIGINT) && rows_on_disk(&out) == 12000;
+            if outpaced && attempts < 20 {
+                attempts += 1;
+                std::fs::remove_file(&out).unwrap();
+                continue;
+            }
+            break o;
+        };
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(130), "trial {trial}: the run was not interrupted: {stderr}");
         assert!(stderr.contains("interrupted") && stderr.contains("--resume"), "trial {trial}: {stderr}");

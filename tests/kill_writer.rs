@@ -1,15 +1,18 @@
-//! A chain writer killed at a random moment leaves a readable file holding
+//! A chain writer killed between flushes leaves a readable file holding
 //! every row up to its last flush.
 //!
 //! The test re-runs its own test binary as the writer process (the ignored
 //! test `writer_child`, which only writes when `SEQCAL_KILL_TEST_FILE` is
-//! set), reads the rows it reports flushed, kills it with SIGKILL at a
-//! random moment, and checks the file.
+//! set). After each row it appends, the writer reports its rows and waits
+//! for a word on its standard input, so the test kills it with SIGKILL at a
+//! known point: after 1 to 12 flushes, with 0 to 6 rows appended since the
+//! last one and held in memory. (A kill during the milliseconds of a flush
+//! itself can damage the file, as the chain writer's documentation says; the
+//! pipeline redoes a stage whose chain is incomplete or damaged.)
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use ndarray::{Array1, Array2};
 use seqcal::chain::{ChainLayout, ChainReader, ChainWriter, Column, Columns, Step};
@@ -31,17 +34,17 @@ fn writer_child() {
     let names = vec!["a".to_string(), "b".to_string(), "c".to_string()];
     let cols = Columns { log_prob: true, log_prior: true, ..Default::default() };
     let mut w = ChainWriter::create(path.as_ref(), &ChainLayout::new(names, WALKERS).columns(cols), FLUSH_EVERY).unwrap();
-    let mut flushed = 0;
+    let mut go = String::new();
     for i in 0.. {
         let x = Array2::from_shape_fn((WALKERS, DIM), |(k, j)| value(i, k, j));
         let lp = Array1::from_shape_fn(WALKERS, |k| -value(i, k, 0));
         let acc: Vec<bool> = (0..WALKERS).map(|k| (i + k) % 2 == 0).collect();
         w.append(Step::new(x.view()).with(Column::LogProb, lp.view()).with(Column::LogPrior, lp.view()).accepted(&acc)).unwrap();
-        if w.rows_flushed() != flushed {
-            flushed = w.rows_flushed();
-            println!("flushed {flushed}");
+        println!("rows {} flushed {}", w.rows(), w.rows_flushed());
+        go.clear();
+        if std::io::stdin().read_line(&mut go).unwrap() == 0 {
+            return;
         }
-        std::thread::sleep(Duration::from_micros(200));
     }
 }
 
@@ -49,33 +52,34 @@ fn writer_child() {
 fn killed_writer_leaves_a_valid_file() {
     let exe = std::env::current_exe().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    // A fixed sequence of kill points: after 1..=12 reported flushes.
-    for trial in 0..12u64 {
+    // A fixed sequence of kill points: after 1..=12 flushes and 0..=6 more rows.
+    for trial in 0..12usize {
         let path = dir.path().join(format!("killed{trial}.h5"));
         let mut child = Command::new(&exe)
             .args(["--exact", "writer_child", "--ignored", "--nocapture", "--test-threads=1"])
             .env("SEQCAL_KILL_TEST_FILE", &path)
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let wait_for = 1 + trial as usize;
+        let mut stdin = child.stdin.take().unwrap();
+        let (kill_rows, kill_flushed) = ((1 + trial) * FLUSH_EVERY + trial % FLUSH_EVERY, (1 + trial) * FLUSH_EVERY);
         let mut last = 0;
         while let Some(Ok(line)) = lines.next() {
-            if let Some(n) = line.strip_prefix("flushed ") {
-                last = n.parse().unwrap();
-                if last >= wait_for * FLUSH_EVERY {
-                    break;
-                }
+            let counts: Vec<usize> = line.split(' ').filter_map(|t| t.parse().ok()).collect();
+            let [rows, flushed] = counts[..] else { continue };
+            last = flushed;
+            if rows == kill_rows {
+                assert_eq!(flushed, kill_flushed, "trial {trial}: flushes every {FLUSH_EVERY} rows");
+                break;
             }
+            writeln!(stdin, "go").unwrap();
         }
-        assert!(last >= wait_for * FLUSH_EVERY, "trial {trial}: the writer stopped after {last} flushed rows");
-        // A varying sub-millisecond delay (not a timing assertion): kills land
-        // both between and during flushes.
-        std::thread::sleep(Duration::from_micros(137 * trial));
-        // The writer never finishes on its own: it must still be running, so
-        // that what is checked below is the file a kill leaves.
+        assert_eq!(last, kill_flushed, "trial {trial}: the writer stopped after {last} flushed rows");
+        // The writer waits for its next word: it is still running, between
+        // flushes, when it is killed.
         assert!(child.try_wait().unwrap().is_none(), "trial {trial}: the writer exited before the kill");
         child.kill().unwrap();
         let status = child.wait().unwrap();

@@ -97,43 +97,39 @@ fn compare_drops_each_chains_recorded_burn_in() {
     assert_eq!(err.matches("the burn-in the file records").count(), 2, "one note per chain: {err}");
 }
 
+/// Runs `args -o OUT` as is, with `--discard BURN` and with `--discard 0`:
+/// the default output is the explicit burn-in's, differs from keeping every
+/// iteration, and the default says so on stderr.
+fn default_output_drops_the_burn_in(dir: &Path, args: &[&str], ext: &str) {
+    let make = |name: &str, extra: &[&str]| {
+        let out = dir.join(format!("{name}.{ext}"));
+        let mut all = args.to_vec();
+        all.extend(["-o", s(&out)]);
+        all.extend_from_slice(extra);
+        let (_, err) = run(&all);
+        (std::fs::read(&out).unwrap(), err)
+    };
+    let (default, err) = make("default", &[]);
+    let (explicit, _) = make("explicit", &["--discard", BURN]);
+    let (all, _) = make("all", &["--discard", "0"]);
+    assert_eq!(default, explicit, "{args:?}");
+    assert_ne!(default, all, "{args:?}");
+    assert!(note(&err), "{err}");
+}
+
 #[test]
 fn plot_corner_drops_the_recorded_burn_in() {
     let dir = tempfile::tempdir().unwrap();
     let a = chain(dir.path(), "a.h5", "1");
-    let png = |name: &str, extra: &[&str]| {
-        let out = dir.path().join(name);
-        let mut args = vec!["plot", "corner", s(&a), "--panel", "60", "-o", s(&out)];
-        args.extend_from_slice(extra);
-        let (_, err) = run(&args);
-        (std::fs::read(&out).unwrap(), err)
-    };
-    let (default, err) = png("default.png", &[]);
-    let (explicit, _) = png("explicit.png", &["--discard", BURN]);
-    let (all, _) = png("all.png", &["--discard", "0"]);
-    assert_eq!(default, explicit);
-    assert_ne!(default, all);
-    assert!(note(&err), "{err}");
+    default_output_drops_the_burn_in(dir.path(), &["plot", "corner", s(&a), "--panel", "60"], "png");
 }
 
 #[test]
 fn prior_train_drops_the_recorded_burn_in() {
     let dir = tempfile::tempdir().unwrap();
     let a = chain(dir.path(), "a.h5", "1");
-    let train = |name: &str, extra: &[&str]| {
-        let out = dir.path().join(name);
-        let mut args =
-            vec!["prior", "train", s(&a), "--layers", "2", "--hidden", "8", "--batch", "200", "--steps", "30", "--val-fraction", "0", "-o", s(&out)];
-        args.extend_from_slice(extra);
-        let (_, err) = run(&args);
-        (std::fs::read(&out).unwrap(), err)
-    };
-    let (default, err) = train("default.safetensors", &[]);
-    let (explicit, _) = train("explicit.safetensors", &["--discard", BURN]);
-    let (all, _) = train("all.safetensors", &["--discard", "0"]);
-    assert_eq!(default, explicit);
-    assert_ne!(default, all);
-    assert!(note(&err), "{err}");
+    let args = ["prior", "train", s(&a), "--layers", "2", "--hidden", "8", "--batch", "200", "--steps", "30", "--val-fraction", "0"];
+    default_output_drops_the_burn_in(dir.path(), &args, "safetensors");
 }
 
 #[test]

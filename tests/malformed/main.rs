@@ -20,6 +20,9 @@
 //! A case a property found is kept as a plain test next to it.
 
 mod alloc_guard;
+mod chain;
+#[path = "../common/mod.rs"]
+mod common;
 mod h5ops;
 mod mutate;
 mod table;

@@ -23,6 +23,7 @@ mod alloc_guard;
 mod chain;
 #[path = "../common/mod.rs"]
 mod common;
+mod config;
 mod h5ops;
 mod mutate;
 mod table;

@@ -362,6 +362,11 @@ impl GpEmulator {
         if !ok {
             return Err(EmuError::Format("inconsistent sizes: the file is damaged".into()));
         }
+        // Each component's GP is refactored on load: an n × n covariance, its
+        // factor and inverse (k kept, two more while building).
+        let needed = (k as f64 + 2.0) * (n as f64) * (n as f64) * 8.0;
+        seqcal_api::check_memory(format!("loading an emulator of {n} model runs and {k} components"), needed, "the file is not a usable emulator")
+            .map_err(|e| EmuError::Format(e.to_string()))?;
         let x: Vec<f64> = s.inputs_unit.concat();
         let gps = (0..k)
             .map(|c| {

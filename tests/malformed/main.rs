@@ -24,6 +24,7 @@ mod chain;
 #[path = "../common/mod.rs"]
 mod common;
 mod config;
+mod emulator;
 mod flow;
 mod h5ops;
 mod mutate;

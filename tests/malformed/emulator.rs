@@ -16,11 +16,18 @@ pub fn valid_emulator() -> String {
     e.with_names(vec!["a".into(), "b".into()], vec!["y1".into(), "y2".into(), "y3".into()]).to_json().unwrap()
 }
 
-/// Everything `emulator predict`, `emulator validate` and a pipeline stage do with a loaded emulator.
-fn use_emulator(text: &str) {
+/// Loads an emulator and uses it as [`use_emulator`] does.
+fn load_and_use(text: &str) {
     let r = GpEmulator::from_json(text);
     show("emulator", &r);
     if let Ok(e) = r {
+        use_emulator(&e);
+    }
+}
+
+/// Everything `emulator predict`, `emulator validate` and a pipeline stage do with a loaded emulator.
+fn use_emulator(e: &GpEmulator) {
+    {
         let p = e.input_dim();
         let x = Array2::from_shape_fn((3, p), |(i, j)| 0.1 * (i + j) as f64);
         show("emulator predict", &e.predict_mean_sd(x.view()));
@@ -35,7 +42,7 @@ fn emulator_files_never_panic() {
     let valid = valid_emulator();
     check("emulator_files", cases(192), json(), |m: Json| {
         let text = String::from_utf8_lossy(&m.apply(&valid)).into_owned();
-        no_panic("loading an emulator", || use_emulator(&text))
+        no_panic("loading an emulator", || load_and_use(&text))
     });
 }
 
@@ -51,4 +58,33 @@ fn an_emulator_of_too_many_runs_is_refused() {
     }
     let e = GpEmulator::from_json(&v.to_string()).unwrap_err().to_string();
     assert!(e.contains("loading an emulator of 200000 model runs and 2 components would need about") && e.contains("memory"), "{e}");
+}
+
+/// A consistent emulator file without inputs, outputs or runs, or with a
+/// box whose lower end is not below its upper end, is refused as damaged:
+/// predicting with it would divide by zero widths.
+#[test]
+fn an_emulator_without_inputs_outputs_runs_or_box_is_refused() {
+    let valid: serde_json::Value = serde_json::from_str(&valid_emulator()).unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = valid.clone();
+        f(&mut v);
+        let r = no_panic("loading an emulator", || GpEmulator::from_json(&v.to_string()).map(|e| use_emulator(&e)));
+        r.unwrap().err().map(|e| e.to_string()).unwrap_or_default()
+    };
+    let no_inputs = edit(&|v| {
+        for k in ["lower", "upper", "input_names"] {
+            v[k] = serde_json::json!([]);
+        }
+        v["inputs_unit"] = serde_json::json!(vec![Vec::<f64>::new(); 12]);
+        v["log_params"] = serde_json::json!([[0.0, -9.0], [0.0, -9.0]]);
+    });
+    assert!(no_inputs.contains("no inputs"), "{no_inputs}");
+    let no_runs = edit(&|v| {
+        v["inputs_unit"] = serde_json::json!([]);
+        v["scores"] = serde_json::json!([[], []]);
+    });
+    assert!(no_runs.contains("no model runs"), "{no_runs}");
+    let flat_box = edit(&|v| v["upper"][1] = serde_json::json!(-1.0));
+    assert!(flat_box.contains("the box of input 2 is [-1, -1]"), "{flat_box}");
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 use proptest::prelude::*;
+use proptest::sample::Index;
 use rand::SeedableRng;
 use seqcal::chain::{write_hdf5, Chain};
 use seqcal_flow::io::{sidecar_digest, sidecar_path, Sidecar, DIGEST_KEY};
@@ -88,10 +89,82 @@ fn use_model(p: &Path) {
     }
 }
 
-/// A change to a model: to its sidecar (signed or not), to its weights'
-/// header (the tensors' names, dtypes, shapes and offsets), or to the weights' bytes.
+/// A change to a density-defining field of a sidecar, keeping its type (so
+/// that the sidecar still parses and, signed, reaches the checks behind the digest).
+#[derive(Debug, Clone)]
+enum Edit {
+    /// A size of the architecture (`dim`, `pairs`, `hidden`, `depth`, `bins`).
+    Size(&'static str, usize),
+    /// A float of the architecture (`clamp`, `tail_bound`).
+    Float(&'static str, f64),
+    /// A name of the architecture (`kind`, `activation`).
+    Word(&'static str, &'static str),
+    /// A switch (`spec.actnorm`, `spec.lu`, `bounded`).
+    Switch(&'static str, bool),
+    /// One end of one parameter's bounds (`None`: infinite).
+    Bound(Index, bool, Option<f64>),
+    /// The parameter names.
+    Names(Vec<&'static str>),
+    /// One parameter's transform.
+    Transform(Index, Value),
+    /// The format tag.
+    Format(&'static str),
+}
+
+const SIZES: &[usize] = &[0, 1, 2, 3, 4, 8, 1000, 1001, 1 << 20, 1 << 40, usize::MAX];
+
+fn edit() -> impl Strategy<Value = Edit> {
+    use prop::sample::select;
+    let transform = prop_oneof![
+        Just(serde_json::json!({"kind": "identity"})),
+        Just(serde_json::json!({"kind": "logit", "lower": 0.0, "upper": 1.0})),
+        Just(serde_json::json!({"kind": "logit", "lower": 1.0, "upper": 1.0})),
+        Just(serde_json::json!({"kind": "log_lower", "lower": 0.0})),
+        Just(serde_json::json!({"kind": "log_upper", "upper": -1e308})),
+    ];
+    prop_oneof![
+        3 => (select(&["dim", "pairs", "hidden", "depth", "bins"][..]), select(SIZES)).prop_map(|(k, v)| Edit::Size(k, v)),
+        1 => (select(&["clamp", "tail_bound"][..]), select(&[0.0, -1.0, 1e-300, 1e308, 3.0][..])).prop_map(|(k, v)| Edit::Float(k, v)),
+        1 => (select(&["kind", "activation"][..]), select(&["realnvp", "maf", "nsf_coupling", "nsf_ar", "tanh", "relu", "silu"][..]))
+            .prop_map(|(k, v)| Edit::Word(k, v)),
+        1 => (select(&["actnorm", "lu", "bounded"][..]), any::<bool>()).prop_map(|(k, v)| Edit::Switch(k, v)),
+        2 => (any::<Index>(), any::<bool>(), prop::option::of(select(&[0.0, 1.0, -1.0, 0.5, 1e308, -1e308][..])))
+            .prop_map(|(i, upper, v)| Edit::Bound(i, upper, v)),
+        1 => prop::collection::vec(select(&["a", "b", "", "c", "a "][..]), 0..4).prop_map(Edit::Names),
+        2 => (any::<Index>(), transform).prop_map(|(i, t)| Edit::Transform(i, t)),
+        1 => select(&["seqcal-flow/2", "", "seqcal-flow/1"][..]).prop_map(Edit::Format),
+    ]
+}
+
+fn apply_edit(v: &mut Value, e: &Edit) {
+    let pick = |a: &mut Value, i: &Index| -> Option<usize> { a.as_array().filter(|a| !a.is_empty()).map(|a| i.index(a.len())) };
+    match e {
+        Edit::Size(k, n) => v["spec"][*k] = serde_json::json!(n),
+        Edit::Float(k, x) => v["spec"][*k] = serde_json::json!(x),
+        Edit::Word(k, w) => v["spec"][*k] = serde_json::json!(w),
+        Edit::Switch("bounded", b) => v["bounded"] = serde_json::json!(b),
+        Edit::Switch(k, b) => v["spec"][*k] = serde_json::json!(b),
+        Edit::Bound(i, upper, x) => {
+            if let Some(j) = pick(&mut v["bounds"], i) {
+                v["bounds"][j][usize::from(*upper)] = serde_json::json!(x);
+            }
+        }
+        Edit::Names(n) => v["names"] = serde_json::json!(n),
+        Edit::Transform(i, t) => {
+            if let Some(j) = pick(&mut v["transforms"], i) {
+                v["transforms"][j] = t.clone();
+            }
+        }
+        Edit::Format(f) => v["format"] = serde_json::json!(f),
+    }
+}
+
+/// A change to a model: to its sidecar (signed or not) by edits that keep
+/// it parsing or by any JSON change, to its weights' header (the tensors'
+/// names, dtypes, shapes and offsets), or to the weights' bytes.
 #[derive(Debug, Clone)]
 enum ModelOp {
+    Edits(Vec<Edit>, bool),
     Sidecar(Json, bool),
     Header(Json),
     Weights(Bytes),
@@ -99,6 +172,7 @@ enum ModelOp {
 
 fn model_op() -> impl Strategy<Value = ModelOp> {
     prop_oneof![
+        3 => (prop::collection::vec(edit(), 1..3), any::<bool>()).prop_map(|(e, signed)| ModelOp::Edits(e, signed)),
         2 => (json(), any::<bool>()).prop_map(|(j, signed)| ModelOp::Sidecar(j, signed)),
         2 => json().prop_map(ModelOp::Header),
         1 => bytes().prop_map(ModelOp::Weights),
@@ -114,6 +188,12 @@ fn flow_models_never_panic() {
     check("flow_models", cases(160), (0..valid.len(), model_op()), |(k, op): (usize, ModelOp)| {
         let (w, s) = &valid[k];
         let (w, s) = match &op {
+            ModelOp::Edits(edits, signed) => {
+                let mut v: Value = serde_json::from_str(s).unwrap();
+                edits.iter().for_each(|e| apply_edit(&mut v, e));
+                let s = serde_json::to_vec_pretty(&v).unwrap();
+                (if *signed { sign(w, &s) } else { w.clone() }, s)
+            }
             ModelOp::Sidecar(j, signed) => {
                 let s = j.apply(s);
                 (if *signed { sign(w, &s) } else { w.clone() }, s)

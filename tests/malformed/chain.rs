@@ -10,7 +10,7 @@ use seqcal::chain::{read_any, read_csv, write_csv, write_hdf5, Chain, ChainReade
 
 use crate::h5ops::{self, H5Op};
 use crate::mutate::{bytes, check, no_panic, show, text, Bytes, Text};
-use crate::{cases, fixtures_dir};
+use crate::{at_the_cli, cases, fixtures_dir};
 
 /// A chain with every optional array: 6 iterations × 4 walkers × 2 parameters.
 fn full_chain() -> Chain {
@@ -159,4 +159,40 @@ fn a_sampler_state_claiming_a_huge_shape_is_refused() {
     let r = ChainReader::open(&p).unwrap();
     let e = r.sampler_state().unwrap_err().to_string();
     assert!(e.contains("cannot resume: the stored sampler state is damaged") && e.contains("more than the memory available holds"), "{e}");
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `chain info` on damaged HDF5 and CSV chains, and `sample --resume` on
+/// damaged sampler states: exit 0, or 2 with one message.
+#[test]
+fn malformed_chains_at_the_cli() {
+    let dir = fixtures_dir();
+    let valid = valid_chains(dir.path());
+    let p = dir.path().join("c.h5");
+    let ops = prop::collection::vec(h5ops::op(DATASETS, ATTRS), 1..4);
+    check("hdf5_chains_cli", cases(16), (0..valid.len(), ops), |(k, ops): (usize, Vec<H5Op>)| {
+        std::fs::copy(&valid[k], &p).unwrap();
+        ops.iter().for_each(|op| h5ops::apply(&p, op));
+        at_the_cli(&["chain", "info", s(&p)], read_any(&p).is_err())?;
+        if k == 1 {
+            let state = ChainReader::open(&p).and_then(|r| r.sampler_state()?.map_or(Ok(()), |st| st.check_against(&r, true)));
+            let resume = ["sample", "--target", "gaussian:dim=2", "--walkers", "6", "--steps", "12", "--checkpoint-every", "4", "--quiet"];
+            at_the_cli(&[&resume[..], &["--resume", "-o", s(&p)]].concat(), state.is_err())?;
+        }
+        Ok(())
+    });
+    let bytes_valid = std::fs::read(&valid[0]).unwrap();
+    check("hdf5_chain_bytes_cli", cases(8), bytes(), |m: Bytes| {
+        std::fs::write(&p, m.apply(&bytes_valid)).unwrap();
+        at_the_cli(&["chain", "info", s(&p)], read_any(&p).is_err())
+    });
+    let c = dir.path().join("c.csv");
+    let csv_valid = "iteration,walker,x,log_prob,weight\n0,0,1,-1,1\n0,1,2,-inf,0.5\n1,0,3,-2,1\n1,1,4,-3,2\n";
+    check("csv_chains_cli", cases(12), text(), |m: Text| {
+        std::fs::write(&c, m.apply(csv_valid)).unwrap();
+        at_the_cli(&["chain", "info", s(&c)], read_csv(&c).is_err())
+    });
 }

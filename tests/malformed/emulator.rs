@@ -88,3 +88,20 @@ fn an_emulator_without_inputs_outputs_runs_or_box_is_refused() {
     let flat_box = edit(&|v| v["upper"][1] = serde_json::json!(-1.0));
     assert!(flat_box.contains("the box of input 2 is [-1, -1]"), "{flat_box}");
 }
+
+/// `emulator predict` with damaged emulator files: exit 0, or 2 with one message.
+#[test]
+fn malformed_emulators_at_the_cli() {
+    let dir = crate::fixtures_dir();
+    let valid = valid_emulator();
+    let (emu, points, out) = (dir.path().join("emu.json"), dir.path().join("points.csv"), dir.path().join("out.csv"));
+    std::fs::write(&points, "a,b\n0.5,0.1\n0.2,-0.3\n").unwrap();
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    check("emulator_files_cli", cases(16), json(), |m: Json| {
+        let text = m.apply(&valid);
+        std::fs::write(&emu, &text).unwrap();
+        let _ = std::fs::remove_file(&out);
+        let refused = GpEmulator::from_json(&String::from_utf8_lossy(&text)).is_err();
+        crate::at_the_cli(&["emulator", "predict", &s(&emu), &s(&points), "-o", &s(&out)], refused)
+    });
+}

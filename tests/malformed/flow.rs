@@ -17,7 +17,7 @@ use seqcal_flow::FlowPrior;
 use serde_json::Value;
 
 use crate::mutate::{bytes, check, json, no_panic, show, Bytes, Json};
-use crate::{cases, fixtures_dir};
+use crate::{at_the_cli, cases, fixtures_dir};
 
 /// The header (JSON) and the data of a safetensors file.
 pub fn split_safetensors(b: &[u8]) -> (Value, Vec<u8>) {
@@ -211,5 +211,25 @@ fn flow_models_never_panic() {
         std::fs::write(&p, w).unwrap();
         std::fs::write(sidecar_path(&p), s).unwrap();
         no_panic("loading a flow model", || use_model(&p))
+    });
+}
+
+/// `prior eval` on damaged models: exit 0, or 2 with one message.
+#[test]
+fn malformed_flow_models_at_the_cli() {
+    let dir = fixtures_dir();
+    let valid = &valid_models(dir.path())[0];
+    let (w, side) = (std::fs::read(valid).unwrap(), std::fs::read_to_string(sidecar_path(valid)).unwrap());
+    let p = dir.path().join("m.safetensors");
+    let points = dir.path().join("points.csv");
+    std::fs::write(&points, "a,b\n0.5,0.1\n0.2,-0.3\n").unwrap();
+    check("flow_models_cli", cases(16), (prop::collection::vec(edit(), 1..3), any::<bool>(), bytes()), |(edits, signed, b)| {
+        let mut v: Value = serde_json::from_str(&side).unwrap();
+        edits.iter().for_each(|e| apply_edit(&mut v, e));
+        let s = serde_json::to_vec_pretty(&v).unwrap();
+        let w = if signed { sign(&w, &s) } else { b.apply(&w) };
+        std::fs::write(&p, w).unwrap();
+        std::fs::write(sidecar_path(&p), s).unwrap();
+        at_the_cli(&["prior", "eval", p.to_str().unwrap(), points.to_str().unwrap()], FlowPrior::load(&p).is_err())
     });
 }

@@ -28,6 +28,7 @@ mod emulator;
 mod flow;
 mod h5ops;
 mod mutate;
+mod protocol;
 mod table;
 
 /// `n` cases, times `SEQCAL_PROPTEST_CASES` when set.
@@ -39,4 +40,21 @@ pub fn cases(n: u32) -> u32 {
 /// A fresh temporary folder for a property's files.
 pub fn fixtures_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temporary folder")
+}
+
+/// Runs the real `seqcal` with `args`. It must exit with status 0, or 2
+/// with one message on standard error (`error: ...`, at most three lines,
+/// no panic); with `refused` (the library refused the input), it must exit 2.
+pub fn at_the_cli(args: &[&str], refused: bool) -> Result<(), proptest::test_runner::TestCaseError> {
+    use proptest::prop_assert;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_seqcal")).args(args).output().expect("seqcal runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let code = out.status.code();
+    prop_assert!(code == Some(2) || (code == Some(0) && !refused), "{args:?}: exit {code:?}, stderr: {stderr}");
+    if code == Some(2) {
+        let lines = stderr.trim_end().lines().count();
+        prop_assert!(stderr.starts_with("error: ") && stderr.len() > 8 && lines <= 3, "{args:?}: not one message: {stderr}");
+        prop_assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{args:?}: {stderr}");
+    }
+    Ok(())
 }

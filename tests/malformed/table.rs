@@ -9,7 +9,7 @@ use seqcal::table::{read_csv, read_table_as, Table, Values};
 
 use crate::h5ops::{self, H5Op};
 use crate::mutate::{check, no_panic, show, text, Text};
-use crate::{cases, fixtures_dir};
+use crate::{at_the_cli, cases, fixtures_dir};
 
 /// Valid CSV tables the mutations start from.
 const CSV: &[&str] =
@@ -99,4 +99,37 @@ fn an_hdf5_table_claiming_a_huge_shape_is_refused() {
     h5ops::apply(&p, &H5Op::Dataset("design", h5ops::Ds::Sparse(vec![1 << 40, 3])));
     let e = read_table_as(&p, &["design"]).unwrap_err().to_string();
     assert!(e.contains("t.h5") && e.contains("design") && e.contains("memory"), "{e}");
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `emulator predict` on malformed points (CSV, HDF5): exit 0, or 2 with one message.
+#[test]
+fn malformed_tables_at_the_cli() {
+    let dir = fixtures_dir();
+    let emu = dir.path().join("emu.json");
+    std::fs::write(&emu, crate::emulator::valid_emulator()).unwrap();
+    let out = dir.path().join("out.csv");
+    let p = dir.path().join("points.csv");
+    check("csv_tables_cli", cases(12), text(), |m: Text| {
+        std::fs::write(&p, m.apply("a,b\n0.5,0.1\n0.2,-0.3\n")).unwrap();
+        let refused = read_table_as(&p, &["points"]).and_then(|t| t.select(&["a".into(), "b".into()], "x")).is_err();
+        let _ = std::fs::remove_file(&out);
+        at_the_cli(&["emulator", "predict", s(&emu), s(&p), "-o", s(&out)], refused)
+    });
+    let valid = dir.path().join("valid.h5");
+    let points = ndarray::arr2(&[[0.5, 0.1], [0.2, -0.3]]);
+    seqcal::table::write_hdf5_tables(&valid, &[("points", &points, &["a".to_string(), "b".to_string()])]).unwrap();
+    let h = dir.path().join("points.h5");
+    let spec = format!("{}:points", h.display());
+    let ops = prop::collection::vec(h5ops::op(&["points"], &[("points", "columns"), ("points", "names")]), 1..3);
+    check("hdf5_tables_cli", cases(12), ops, |ops: Vec<H5Op>| {
+        std::fs::copy(&valid, &h).unwrap();
+        ops.iter().for_each(|op| h5ops::apply(&h, op));
+        let refused = read_table_as(Path::new(&spec), &["points"]).and_then(|t| t.select(&["a".into(), "b".into()], "x")).is_err();
+        let _ = std::fs::remove_file(&out);
+        at_the_cli(&["emulator", "predict", s(&emu), &spec, "-o", s(&out)], refused)
+    });
 }

@@ -117,14 +117,18 @@ fn hdf5_chains_with_damaged_structure_never_panic() {
     });
 }
 
+/// Damaged bytes are read by `seqcal chain info`, one process per case:
+/// libhdf5 (1.10) can corrupt its own heap on some damaged files (seen as a
+/// crash in a later, unrelated read of the same process), so each case gets a
+/// fresh process, and a case that crashes that process fails the test.
 #[test]
-fn hdf5_chains_with_damaged_bytes_never_panic() {
+fn hdf5_chains_with_damaged_bytes_at_the_cli() {
     let dir = fixtures_dir();
     let valid: Vec<Vec<u8>> = valid_chains(dir.path()).iter().map(|p| std::fs::read(p).unwrap()).collect();
     let p = dir.path().join("c.h5");
     check("hdf5_chains_bytes", cases(64), (0..valid.len(), bytes()), |(k, m): (usize, Bytes)| {
         std::fs::write(&p, m.apply(&valid[k])).unwrap();
-        no_panic("reading an HDF5 chain", || read_hdf5_all(&p))
+        at_the_cli(&["chain", "info", s(&p)], false)
     });
 }
 
@@ -183,11 +187,6 @@ fn malformed_chains_at_the_cli() {
             at_the_cli(&[&resume[..], &["--resume", "-o", s(&p)]].concat(), state.is_err())?;
         }
         Ok(())
-    });
-    let bytes_valid = std::fs::read(&valid[0]).unwrap();
-    check("hdf5_chain_bytes_cli", cases(8), bytes(), |m: Bytes| {
-        std::fs::write(&p, m.apply(&bytes_valid)).unwrap();
-        at_the_cli(&["chain", "info", s(&p)], read_any(&p).is_err())
     });
     let c = dir.path().join("c.csv");
     let csv_valid = "iteration,walker,x,log_prob,weight\n0,0,1,-1,1\n0,1,2,-inf,0.5\n1,0,3,-2,1\n1,1,4,-3,2\n";

@@ -167,7 +167,7 @@ pub fn apply(path: &Path, op: &H5Op) {
                         g.new_dataset::<VarLenUnicode>().shape([*n]).create(name)?.write_raw(&v)?;
                     }
                     Ds::Sparse(s) => {
-                        let chunk: Vec<usize> = s.iter().map(|&d| d.min(4)).collect();
+                        let chunk: Vec<usize> = s.iter().map(|&d| d.min(1024)).collect();
                         g.new_dataset::<f64>().shape(s.as_slice()).chunk(chunk.as_slice()).create(name)?;
                     }
                 }

@@ -90,8 +90,21 @@ pub(crate) fn dataset(path: &Path, g: &Group, name: &str) -> Result<Dataset> {
     g.dataset(name).map_err(|_| Error::chain(path, format!("group '{GROUP}' has no dataset '{name}'")))
 }
 
+/// The names of `g`'s attributes. libhdf5 1.10 can crash (not fail) listing
+/// the attributes of an object whose attribute messages are damaged; looking
+/// up a name that is not there decodes every message and fails cleanly, so a
+/// damaged attribute is refused before the list is made.
+pub(crate) fn attr_names(path: &Path, g: &Group) -> Result<Vec<String>> {
+    if let Err(e) = g.attr("\u{1}seqcal-probe") {
+        if !e.to_string().contains("can't locate attribute") {
+            return Err(h5err(path, "reading the attributes of the chain group (the file is damaged)", e));
+        }
+    }
+    g.attr_names().map_err(|e| h5err(path, "listing attributes", e))
+}
+
 pub(crate) fn attr_i64(path: &Path, g: &Group, name: &str) -> Result<Option<i64>> {
-    if !g.attr_names().map_err(|e| h5err(path, "listing attributes", e))?.iter().any(|n| n == name) {
+    if !attr_names(path, g)?.iter().any(|n| n == name) {
         return Ok(None);
     }
     let a = g.attr(name).map_err(|e| h5err(path, name, e))?;

@@ -195,3 +195,20 @@ fn malformed_chains_at_the_cli() {
         at_the_cli(&["chain", "info", s(&c)], read_csv(&c).is_err())
     });
 }
+
+/// One flipped bit in an attribute message of group `mcmc` made `chain info`
+/// crash inside libhdf5 while listing the attributes (found by
+/// `hdf5_chains_with_damaged_bytes_at_the_cli`, case `Flip(Index(4568958399852134154), 1)`
+/// of the chain with every optional array): now it is one message.
+#[test]
+fn a_damaged_attribute_message_is_one_message_not_a_crash() {
+    let dir = fixtures_dir();
+    let mut b = std::fs::read(&valid_chains(dir.path())[0]).unwrap();
+    let at = ((b.len() as u128 * 4568958399852134154u128) >> 64) as usize;
+    b[at] ^= 1;
+    let p = dir.path().join("c.h5");
+    std::fs::write(&p, b).unwrap();
+    at_the_cli(&["chain", "info", s(&p)], true).unwrap();
+    let e = read_any(&p).unwrap_err().to_string();
+    assert!(e.contains("c.h5: reading the attributes of the chain group (the file is damaged)"), "{e}");
+}

@@ -197,18 +197,27 @@ fn malformed_chains_at_the_cli() {
 }
 
 /// One flipped bit in an attribute message of group `mcmc` made `chain info`
-/// crash inside libhdf5 while listing the attributes (found by
-/// `hdf5_chains_with_damaged_bytes_at_the_cli`, case `Flip(Index(4568958399852134154), 1)`
-/// of the chain with every optional array): now it is one message.
+/// crash inside libhdf5 while listing the attributes (case
+/// `(0, Flip(Index(4568958399852134154), 1))` of
+/// `hdf5_chains_with_damaged_bytes_at_the_cli`): now it is one message.
+/// Another (`(1, Flip(Index(3567721930739429764), 16))`) made the hdf5
+/// crate's attribute iteration panic: now the file is read.
 #[test]
 fn a_damaged_attribute_message_is_one_message_not_a_crash() {
     let dir = fixtures_dir();
-    let mut b = std::fs::read(&valid_chains(dir.path())[0]).unwrap();
-    let at = ((b.len() as u128 * 4568958399852134154u128) >> 64) as usize;
-    b[at] ^= 1;
-    let p = dir.path().join("c.h5");
-    std::fs::write(&p, b).unwrap();
+    let valid = valid_chains(dir.path());
+    let flip = |k: usize, index: u128, mask: u8| {
+        let mut b = std::fs::read(&valid[k]).unwrap();
+        let at = ((b.len() as u128 * index) >> 64) as usize;
+        b[at] ^= mask;
+        let p = dir.path().join(format!("c{k}.h5"));
+        std::fs::write(&p, b).unwrap();
+        p
+    };
+    let p = flip(1, 3567721930739429764, 16);
+    at_the_cli(&["chain", "info", s(&p)], false).unwrap();
+    let p = flip(0, 4568958399852134154, 1);
     at_the_cli(&["chain", "info", s(&p)], true).unwrap();
     let e = read_any(&p).unwrap_err().to_string();
-    assert!(e.contains("c.h5: reading the attributes of the chain group (the file is damaged)"), "{e}");
+    assert!(e.contains("c0.h5: cannot read the attributes of group 'mcmc': the file is damaged"), "{e}");
 }

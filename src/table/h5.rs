@@ -14,9 +14,9 @@ use crate::{Error, Result};
 pub(super) fn read_hdf5(path: &Path, ds: Option<String>, defaults: &[&str]) -> Result<Table> {
     let bad = |m: String| Error::Usage(format!("{}: {m}", path.display()));
     if !path.exists() {
-        return Err(Error::io(&path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
+        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
     }
-    let file = hdf5::File::open(&path).map_err(|e| bad(format!("not a readable HDF5 file ({e})")))?;
+    let file = hdf5::File::open(path).map_err(|e| bad(format!("not a readable HDF5 file ({e})")))?;
     let datasets = list_datasets(&file);
     let name = match ds {
         Some(d) => d,

@@ -362,6 +362,19 @@ impl GpEmulator {
         if !ok {
             return Err(EmuError::Format("inconsistent sizes: the file is damaged".into()));
         }
+        for (count, what) in [(p, "no inputs"), (o, "no outputs"), (n, "no model runs")] {
+            if count == 0 {
+                return Err(EmuError::Format(format!("{what}: the file is damaged")));
+            }
+        }
+        if let Some(j) = (0..p).find(|&j| !(s.lower[j] < s.upper[j] && (s.upper[j] - s.lower[j]).is_finite())) {
+            return Err(EmuError::Format(format!("the box of input {} is [{}, {}]: the file is damaged", j + 1, s.lower[j], s.upper[j])));
+        }
+        // Each component's GP is refactored on load: an n × n covariance, its
+        // factor and inverse (k kept, two more while building).
+        let needed = (k as f64 + 2.0) * (n as f64) * (n as f64) * 8.0;
+        seqcal_api::check_memory(format!("loading an emulator of {n} model runs and {k} components"), needed, "the file is not a usable emulator")
+            .map_err(|e| EmuError::Format(e.to_string()))?;
         let x: Vec<f64> = s.inputs_unit.concat();
         let gps = (0..k)
             .map(|c| {

@@ -9,7 +9,9 @@ use ndarray::{s, Array1, Array2, Array3};
 
 use super::columns::{Column, Columns, PerDraw};
 use super::data::{check_finite_draws, check_per_draw, Chain};
-use super::schema::{attr_i64, attr_string, dataset, h5err, open_file, open_group, required_usize, string_list_attr, ACCEPTED, CHAIN, RESERVED};
+use super::schema::{
+    attr_i64, attr_names, attr_string, dataset, h5err, open_file, open_group, required_usize, string_list_attr, ACCEPTED, CHAIN, RESERVED,
+};
 use crate::memory;
 use crate::{Error, Result};
 
@@ -157,7 +159,7 @@ impl ChainReader {
         let mut columns = per_draw.present();
         columns.log_prob = attr_i64(path, &g, "has_log_prob")?.unwrap_or(1) != 0;
         let mut attrs = BTreeMap::new();
-        for name in g.attr_names().map_err(|e| h5err(path, "listing attributes", e))? {
+        for name in attr_names(path, &g)? {
             if RESERVED.contains(&name.as_str()) || name.starts_with("random_state_") {
                 continue;
             }

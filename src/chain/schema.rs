@@ -29,7 +29,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use hdf5::types::{VarLenAscii, VarLenUnicode};
-use hdf5::{Dataset, Group};
+use hdf5::{Dataset, Group, IndexType, IterationOrder};
 
 use crate::{Error, Result};
 
@@ -95,8 +95,25 @@ pub(crate) fn dataset(path: &Path, g: &Group, name: &str) -> Result<Dataset> {
     g.dataset(name).map_err(|_| Error::chain(path, format!("group '{GROUP}' has no dataset '{name}'")))
 }
 
+/// The names of `g`'s attributes. libhdf5 1.10 can crash (not fail) while
+/// iterating over the attributes of an object whose attribute messages are
+/// damaged, and the hdf5 crate's iteration callback can panic on what such a
+/// message holds. So a name that is not there is looked up first (which
+/// decodes every message and fails cleanly on a damaged one), and the names
+/// are then read one attribute at a time, by index.
+pub(crate) fn attr_names(path: &Path, g: &Group) -> Result<Vec<String>> {
+    let damaged = || Error::chain(path, format!("cannot read the attributes of group '{GROUP}': the file is damaged"));
+    if let Err(e) = g.attr("\u{1}seqcal-probe") {
+        if !e.to_string().contains("can't locate attribute") {
+            return Err(damaged());
+        }
+    }
+    let n = g.loc_info().map_err(|_| damaged())?.num_attrs;
+    (0..n as u64).map(|i| g.attr_by_index(IndexType::Name, IterationOrder::Increasing, i).map(|a| a.name()).map_err(|_| damaged())).collect()
+}
+
 pub(crate) fn attr_i64(path: &Path, g: &Group, name: &str) -> Result<Option<i64>> {
-    if !g.attr_names().map_err(|e| h5err(path, "listing attributes", e))?.iter().any(|n| n == name) {
+    if !attr_names(path, g)?.iter().any(|n| n == name) {
         return Ok(None);
     }
     let a = g.attr(name).map_err(|e| h5err(path, name, e))?;

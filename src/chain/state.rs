@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::h5::ChainReader;
 use super::schema::{h5err, set_i64_attr, set_string_attr, STATE_GROUP};
-use crate::{Error, Result};
+use crate::{memory, Error, Result};
 
 /// Everything a sampler needs to continue a run exactly where it stopped:
 /// stored in group `mcmc/sampler_state` at every flush, consistent with the
@@ -166,10 +166,17 @@ pub(crate) fn read_state(p: &Path, g: &hdf5::Group) -> Result<Option<SamplerStat
     let e = |err: hdf5::Error| damaged(err.to_string());
     let sg = g.group(STATE_GROUP).map_err(e)?;
     let kind = sg.attr("kind").and_then(|a| a.read_scalar::<VarLenUnicode>()).map_err(e)?.as_str().to_owned();
-    let positions = sg.dataset("positions").and_then(|d| d.read_2d()).map_err(e)?;
-    let values = sg.dataset("values").and_then(|d| d.read_2d()).map_err(e)?;
-    let rng = sg.dataset("rng").and_then(|d| d.read_2d()).map_err(e)?;
-    let accepted = sg.dataset("accepted").and_then(|d| d.read_1d()).map_err(e)?;
+    let open = |name: &str| sg.dataset(name).map_err(e);
+    let (positions, values, rng, accepted) = (open("positions")?, open("values")?, open("rng")?, open("accepted")?);
+    // The shapes are what the file claims: refuse what memory cannot hold before reading.
+    let claimed = [&positions, &values, &rng, &accepted].iter().fold(0u128, |n, d| n.saturating_add(memory::product(&d.shape())));
+    if memory::require(memory::bytes(claimed, 8), String::new).is_err() {
+        return Err(damaged(format!("its datasets claim {claimed} values, more than the memory available holds")));
+    }
+    let positions = positions.read_2d().map_err(e)?;
+    let values = values.read_2d().map_err(e)?;
+    let rng = rng.read_2d().map_err(e)?;
+    let accepted = accepted.read_1d().map_err(e)?;
     let iteration = sg.attr("iteration").and_then(|a| a.read_scalar::<i64>()).map_err(e)?;
     let iteration = usize::try_from(iteration).map_err(|_| damaged(format!("iteration {iteration}")))?;
     let st = SamplerState { kind, positions, values, rng, iteration, accepted };

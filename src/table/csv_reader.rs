@@ -112,10 +112,10 @@ fn check_header(path: &Path, header: &[String]) -> Result<()> {
     if let Some(j) = header.iter().position(String::is_empty) {
         return Err(csv_error(path, 1, format!("column {} has no name in the header", j + 1)));
     }
-    for (j, h) in header.iter().enumerate() {
-        if header[..j].contains(h) {
-            return Err(csv_error(path, 1, format!("two columns are named {h:?}")));
-        }
+    // A set, not a scan of the names before each one: a header may hold a million.
+    let mut seen = std::collections::HashSet::with_capacity(header.len());
+    if let Some(h) = header.iter().find(|h| !seen.insert(h.as_str())) {
+        return Err(csv_error(path, 1, format!("two columns are named {h:?}")));
     }
     Ok(())
 }

@@ -45,6 +45,11 @@ pub(super) fn read_hdf5(path: &Path, ds: Option<String>, defaults: &[&str]) -> R
         ))
     })?;
     let shape = d.shape();
+    // The shape is what the file claims (a chunked dataset may claim any size
+    // while holding nothing): refuse one that cannot be held before reading it.
+    crate::memory::require(crate::memory::bytes(crate::memory::product(&shape), 8), || {
+        format!("{}: dataset '{name}' of shape {shape:?}", path.display())
+    })?;
     let data: Array2<f64> = match shape.len() {
         2 => d.read_2d::<f64>().map_err(h5(format!("dataset '{name}' is not numeric")))?,
         1 => {

@@ -298,6 +298,11 @@ fn check_not_degenerate(x: &Array2<f64>) -> Result<()> {
     let (w, d) = x.dim();
     let mean: Vec<f64> = (0..d).map(|j| x.column(j).sum() / w as f64).collect();
     let cov = DMatrix::from_fn(d, d, |i, j| (0..w).map(|k| (x[[k, i]] - mean[i]) * (x[[k, j]] - mean[j])).sum::<f64>() / (w as f64 - 1.0).max(1.0));
+    if cov.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Usage(
+            "the initial walkers are spread too widely (their covariance overflows to infinity): start them in a narrower range, or use a narrower prior".into(),
+        ));
+    }
     let sv = cov.singular_values();
     let (max, min) = (sv.max(), sv.min());
     if min.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || max / min > 1e8 {

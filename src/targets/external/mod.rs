@@ -75,6 +75,8 @@ mod density;
 mod process;
 mod protocol;
 #[cfg(test)]
+mod protocol_props;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;

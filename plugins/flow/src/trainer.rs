@@ -184,7 +184,7 @@ impl FlowTrainer {
                 }
                 None => {
                     say(format!(
-                        "  training a flow prior on {label} ({} draws, loss {:?}, {} steps)",
+                        "  training a flow prior on {label} ({} draws, loss {}, {} steps)",
                         chain.x.nrows(),
                         opts.train.loss,
                         opts.train.steps

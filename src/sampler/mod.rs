@@ -11,5 +11,6 @@ pub mod ensemble;
 pub mod interrupt;
 mod posterior;
 pub mod run;
+pub mod smc;
 
 pub use posterior::{Counters, Evaluation, Parallelism, Posterior, Scratch};

@@ -191,3 +191,56 @@ pub(super) fn cholesky(c: &DMatrix<f64>) -> DMatrix<f64> {
     }
     DMatrix::identity(d, d) * scale.sqrt()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use rand_distr::{Distribution, StandardNormal};
+
+    #[test]
+    fn the_latent_maps_invert_each_other_with_their_log_determinants() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let n = 400;
+        let y = Array2::from_shape_fn((n, 3), |(_, j)| {
+            let e: f64 = StandardNormal.sample(&mut rng);
+            (j as f64 + 1.0) * e + e * e * (j as f64)
+        });
+        let f = Precond::fit(&y, &vec![1.0; n], 3).unwrap();
+        let (z, ld_inv) = f.to_latent(&y);
+        let (back, ld_fwd) = f.from_latent(&z);
+        for i in 0..n {
+            for j in 0..3 {
+                assert!((back[[i, j]] - y[[i, j]]).abs() < 1e-9 * (1.0 + y[[i, j]].abs()));
+            }
+            assert!((ld_fwd[i] + ld_inv[i]).abs() < 1e-9, "{} vs {}", ld_fwd[i], ld_inv[i]);
+        }
+        // The forward log-determinant against central differences.
+        let h = 1e-6;
+        for i in 0..5 {
+            let mut jac = nalgebra::DMatrix::zeros(3, 3);
+            for k in 0..3 {
+                let (mut zp, mut zm) = (z.slice(ndarray::s![i..i + 1, ..]).to_owned(), z.slice(ndarray::s![i..i + 1, ..]).to_owned());
+                zp[[0, k]] += h;
+                zm[[0, k]] -= h;
+                let (yp, ym) = (f.from_latent(&zp).0, f.from_latent(&zm).0);
+                for j in 0..3 {
+                    jac[(j, k)] = (yp[[0, j]] - ym[[0, j]]) / (2.0 * h);
+                }
+            }
+            let num = jac.determinant().abs().ln();
+            assert!((num - ld_fwd[i]).abs() < 1e-5, "row {i}: {num} vs {}", ld_fwd[i]);
+        }
+    }
+
+    #[test]
+    fn student_t_matches_the_moments() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let z = Array2::from_shape_fn((5000, 2), |_| StandardNormal.sample(&mut rng));
+        let t = StudentT::fit(&z);
+        // Scale = cov (ν - 2)/ν, so Σ⁻¹ ≈ ν/(ν - 2) I.
+        let want = NU / (NU - 2.0);
+        assert!((t.prec[(0, 0)] - want).abs() < 0.1 && t.prec[(0, 1)].abs() < 0.1, "{}", t.prec);
+    }
+}

@@ -48,6 +48,14 @@ impl Smc {
                 }
             }
         }
+        match self.is_estimate {
+            None => w.u64(0),
+            Some((z, e)) => {
+                w.u64(1);
+                w.f64(z);
+                w.f64(e);
+            }
+        }
         w.u64(self.history.len() as u64);
         for h in &self.history {
             w.f64s(&[h.beta, h.ess, h.log_z, h.accept, h.correlation]);
@@ -108,6 +116,10 @@ impl Smc {
                 Some(Precond::from_parts(spec, params, mismatch)?)
             }
         };
+        let is_estimate = match r.u64()? {
+            0 => None,
+            _ => Some((r.f64()?, r.f64()?)),
+        };
         let k = r.len()?;
         let mut history = Vec::with_capacity(k);
         for _ in 0..k {
@@ -133,6 +145,7 @@ impl Smc {
         self.pop = pop;
         self.flow = flow;
         self.history = history;
+        self.is_estimate = is_estimate;
         (self.beta, self.log_z, self.log_z_var) = (beta, log_z, log_z_var);
         self.adapt = Adapt { walk_scale, rho };
         let now = self.posterior.counters().evaluations.load(std::sync::atomic::Ordering::Relaxed);

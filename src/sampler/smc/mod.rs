@@ -31,6 +31,7 @@
 //! Karamanis et al. (2022), *Accelerating astronomical and cosmological
 //! inference with preconditioned Monte Carlo*, MNRAS 516, 1644.
 
+mod evidence;
 mod mutate;
 mod precond;
 mod settings;
@@ -91,10 +92,16 @@ pub struct SmcOutput {
     pub temperatures: Vec<f64>,
     /// ESS of the incremental weights at each temperature after the first.
     pub ess: Vec<f64>,
-    /// Log-evidence.
+    /// Log-evidence: the tempering path's estimate, combined (inverse
+    /// variance) with the importance-sampling one where there is one.
     pub log_z: f64,
     /// Its standard error.
     pub log_z_err: f64,
+    /// The tempering path's estimate and its standard error.
+    pub log_z_path: (f64, f64),
+    /// The importance-sampling estimate with the final flow as proposal and
+    /// its standard error, where made.
+    pub log_z_is: Option<(f64, f64)>,
     /// Likelihood calls.
     pub likelihood_calls: u64,
 }
@@ -114,6 +121,8 @@ pub struct Smc {
     adapt: Adapt,
     flow: Option<Precond>,
     history: Vec<Iteration>,
+    /// Importance-sampling estimate of log Z and its standard error.
+    is_estimate: Option<(f64, f64)>,
     /// Calls made before this value was restored.
     calls_before: u64,
 }
@@ -141,6 +150,7 @@ impl Smc {
             adapt: Adapt::new(d),
             flow: None,
             history: Vec::new(),
+            is_estimate: None,
             calls_before: 0,
         })
     }
@@ -170,9 +180,16 @@ impl Smc {
         &self.history
     }
 
-    /// `log Z` so far and its standard error.
+    /// `log Z` so far and its standard error: the tempering path's,
+    /// combined with the importance-sampling estimate once there is one.
     pub fn log_z(&self) -> (f64, f64) {
-        (self.log_z, self.log_z_var.sqrt())
+        match self.is_estimate {
+            Some((z, e)) if e > 0.0 && self.log_z_var > 0.0 => {
+                let (w1, w2) = (1.0 / self.log_z_var, 1.0 / (e * e));
+                ((self.log_z * w1 + z * w2) / (w1 + w2), (1.0 / (w1 + w2)).sqrt())
+            }
+            _ => (self.log_z, self.log_z_var.sqrt()),
+        }
     }
 
     /// Whether the particles have reached the posterior (temperature 1).
@@ -261,6 +278,10 @@ impl Smc {
         };
         let m = mutate::mutate(&ctx, pop, self.flow.as_ref(), &mut self.adapt, &mut self.rng)?;
         self.beta = next;
+        if next >= 1.0 && self.settings.flow && d >= 2 && self.settings.evidence_samples > 0 {
+            let seed = self.seed ^ 0x5bd1_e995_u64.wrapping_mul(self.history.len() as u64 + 1);
+            self.is_estimate = evidence::importance(&self.space, &self.posterior, &pop.y, self.settings.evidence_samples, seed, &mut self.rng)?;
+        }
         let it = Iteration {
             beta: next,
             ess: frac * n as f64,
@@ -302,8 +323,10 @@ impl Smc {
             log_prior,
             temperatures: self.history.iter().map(|h| h.beta).collect(),
             ess: self.history.iter().skip(1).map(|h| h.ess).collect(),
-            log_z: self.log_z,
-            log_z_err: self.log_z_var.sqrt(),
+            log_z: self.log_z().0,
+            log_z_err: self.log_z().1,
+            log_z_path: (self.log_z, self.log_z_var.sqrt()),
+            log_z_is: self.is_estimate,
             likelihood_calls: self.calls(),
         })
     }

@@ -50,6 +50,9 @@ pub struct SmcSettings {
     /// particles (t-preconditioned Crank-Nicolson in its latent space);
     /// a Gaussian random walk otherwise and as the fallback.
     pub flow: bool,
+    /// Draws from the final flow for a second, importance-sampling estimate
+    /// of the evidence (0: none; needs the flow and two or more parameters).
+    pub evidence_samples: usize,
     /// Scale of the normal reference distribution `N(0, s²)` the tempering
     /// starts from for a target without a proper prior.
     pub reference_scale: f64,
@@ -65,6 +68,7 @@ impl Default for SmcSettings {
             decorrelation: 0.1,
             max_sweeps: 100,
             flow: true,
+            evidence_samples: 4096,
             reference_scale: 10.0,
         }
     }

@@ -9,6 +9,7 @@
 //! - [`executor`]: [`execute`] owns the loop, the chain file, checkpoints,
 //!   `--resume`, the progress bar, Ctrl-C and the summary's diagnostics.
 //! - [`ensemble`]: the affine-invariant ensemble sampler and its moves.
+//! - [`smc`]: tempered sequential Monte Carlo with flow-preconditioned mutations.
 //! - [`interrupt`]: Ctrl-C during sampling stops at a consistent checkpoint.
 
 pub mod contract;
@@ -17,8 +18,9 @@ pub mod executor;
 pub mod interrupt;
 mod posterior;
 pub mod settings;
+pub mod smc;
 
 pub use contract::{ExtraGroup, FinalOutput, Row, Sampler, StepReport};
 pub use executor::{check_problem, execute, run_bytes, Diagnosis, Job, Outcome, OutputFile};
 pub use posterior::{Counters, Evaluation, Parallelism, Posterior, Scratch};
-pub use settings::{merge_tables, EnsembleConfig, Resampling, SamplerSettings, SmcConfig};
+pub use settings::{merge_tables, EnsembleConfig, SamplerSettings, SmcConfig};

@@ -18,12 +18,13 @@
 //!
 //! [sampler]
 //! kind = "smc"
-//! particles = 2000
+//! particles = 1000
 //! target_ess = 0.9
 //! ```
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::sampler::smc::{Resampling, SmcSettings};
 use crate::{Error, Result};
 
 /// The sampler kinds, in the order `--sampler` and messages list them.
@@ -91,32 +92,34 @@ impl EnsembleConfig {
     }
 }
 
-/// How SMC resamples its particles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Resampling {
-    /// One uniform draw, N evenly spaced points (the default).
-    Systematic,
-    /// Floor of N w_i copies, then systematic on the rest.
-    Residual,
-    /// N independent draws.
-    Multinomial,
-}
-
-/// Settings of the SMC sampler (`kind = "smc"`).
+/// Settings of the SMC sampler (`kind = "smc"`): the algorithm's keys
+/// ([`SmcSettings`], whose defaults they take) and the run's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmcConfig {
-    /// Particles. Default 2000.
+    /// Particles. Default 1000.
     pub particles: usize,
     /// Fraction of the particles the effective sample size of the
     /// incremental weights keeps at each temperature, in (0, 1). Default 0.9.
     pub target_ess: f64,
-    /// Resampling scheme. Default `systematic`.
+    /// Resampling scheme: `systematic` (default) or `multinomial`.
     pub resampling: Resampling,
+    /// Acceptance rate the mutation step sizes adapt to. Default 0.25.
+    pub target_accept: f64,
+    /// Mutations at a temperature stop once the particles' correlation with
+    /// where they started falls below this. Default 0.1.
+    pub decorrelation: f64,
+    /// At most this many mutation sweeps per temperature. Default 100.
+    pub max_sweeps: usize,
     /// Precondition the mutations with a normalizing flow fitted to the
     /// particles. Default true.
     pub flow: bool,
+    /// Draws from the final flow for a second, importance-sampling estimate
+    /// of the evidence (0: none). Default 4096.
+    pub evidence_samples: usize,
+    /// Scale of the normal reference the tempering starts from for a target
+    /// without a proper prior. Default 10.
+    pub reference_scale: f64,
     /// Stop after this many likelihood calls (an error: the posterior was
     /// not reached). Default: no limit.
     pub max_calls: Option<u64>,
@@ -133,16 +136,39 @@ pub struct SmcConfig {
 
 impl Default for SmcConfig {
     fn default() -> Self {
+        let a = SmcSettings::default();
         SmcConfig {
-            particles: 2000,
-            target_ess: 0.9,
-            resampling: Resampling::Systematic,
-            flow: true,
+            particles: a.particles,
+            target_ess: a.target_ess,
+            resampling: a.resampling,
+            target_accept: a.target_accept,
+            decorrelation: a.decorrelation,
+            max_sweeps: a.max_sweeps,
+            flow: a.flow,
+            evidence_samples: a.evidence_samples,
+            reference_scale: a.reference_scale,
             max_calls: None,
             seed: None,
             beta: 1.0,
             checkpoint_every: 1,
             resampled: 0,
+        }
+    }
+}
+
+impl SmcConfig {
+    /// The algorithm's settings.
+    pub fn algorithm(&self) -> SmcSettings {
+        SmcSettings {
+            particles: self.particles,
+            target_ess: self.target_ess,
+            resampling: self.resampling,
+            target_accept: self.target_accept,
+            decorrelation: self.decorrelation,
+            max_sweeps: self.max_sweeps,
+            flow: self.flow,
+            evidence_samples: self.evidence_samples,
+            reference_scale: self.reference_scale,
         }
     }
 }
@@ -252,12 +278,7 @@ impl SamplerSettings {
                 crate::sampler::ensemble::parse_moves(&c.moves)?;
             }
             SamplerSettings::Smc(c) => {
-                if c.particles < 2 {
-                    return bad(format!("particles = {}: at least 2", c.particles));
-                }
-                if !(c.target_ess > 0.0 && c.target_ess < 1.0) {
-                    return bad(format!("target_ess = {}: a fraction of the particles, strictly between 0 and 1", c.target_ess));
-                }
+                c.algorithm().check()?;
                 if c.max_calls == Some(0) {
                     return bad("max_calls = 0: at least one likelihood call".into());
                 }
@@ -309,7 +330,8 @@ mod tests {
         assert_eq!(c.moves, "stretch");
         let s = SamplerSettings::from_table(&table("kind = \"smc\"")).unwrap();
         let SamplerSettings::Smc(c) = &s else { panic!("{s:?}") };
-        assert_eq!((c.particles, c.target_ess, c.resampling, c.flow), (2000, 0.9, Resampling::Systematic, true));
+        assert_eq!((c.particles, c.target_ess, c.resampling, c.flow), (1000, 0.9, Resampling::Systematic, true));
+        assert_eq!(c.algorithm(), SmcSettings::default());
     }
 
     #[test]
@@ -321,7 +343,7 @@ mod tests {
         let e = SamplerSettings::from_table(&table("kind = \"smc\"\nwalkers = 3")).unwrap_err().to_string();
         assert!(e.contains("sampler smc") && e.contains("unknown field `walkers`"), "{e}");
         let e = SamplerSettings::from_table(&table("kind = \"smc\"\ntarget_ess = 1.5")).unwrap_err().to_string();
-        assert!(e.contains("target_ess = 1.5"), "{e}");
+        assert!(e.contains("target_ess must lie in (0, 1), got 1.5"), "{e}");
         let e = SamplerSettings::from_table(&table("steps = 10\nburn = 10")).unwrap_err().to_string();
         assert!(e.contains("burn = 10 is not below steps = 10"), "{e}");
         let e = SamplerSettings::from_table(&table("moves = \"hop\"")).unwrap_err().to_string();

@@ -49,7 +49,7 @@ pub struct SampleCmdArgs {
     /// Sampler: `ensemble` or `smc` [default: ensemble].
     #[arg(long)]
     pub sampler: Option<String>,
-    /// SMC: number of particles [default: 2000].
+    /// SMC: number of particles [default: 1000].
     #[arg(long)]
     pub particles: Option<usize>,
     /// SMC: fraction of the particles the ESS keeps from one temperature to the next [default: 0.9].

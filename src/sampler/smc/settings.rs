@@ -1,0 +1,104 @@
+//! The SMC sampler's settings, with their defaults, checked once.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// How particles are resampled after each reweighting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resampling {
+    /// One uniform draw, `N` evenly spaced points on the cumulative weights
+    /// (lower variance than multinomial; the default).
+    #[default]
+    Systematic,
+    /// `N` independent draws proportional to the weights.
+    Multinomial,
+}
+
+impl std::str::FromStr for Resampling {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "systematic" => Ok(Resampling::Systematic),
+            "multinomial" => Ok(Resampling::Multinomial),
+            _ => Err(Error::Usage(format!("unknown resampling {s:?}: use systematic or multinomial"))),
+        }
+    }
+}
+
+/// Settings of the tempered SMC sampler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmcSettings {
+    /// Number of particles.
+    pub particles: usize,
+    /// The next temperature is the one at which the effective sample size of
+    /// the incremental weights is this fraction of the particles.
+    pub target_ess: f64,
+    /// Resampling scheme.
+    pub resampling: Resampling,
+    /// Acceptance rate the mutation step sizes are adapted to.
+    pub target_accept: f64,
+    /// Mutations at one temperature stop once the mean correlation between
+    /// the particles' coordinates before and after has fallen below this
+    /// (or stopped falling).
+    pub decorrelation: f64,
+    /// At most this many mutation sweeps at one temperature.
+    pub max_sweeps: usize,
+    /// Precondition the mutations with a normalizing flow fitted to the
+    /// particles (t-preconditioned Crank-Nicolson in its latent space);
+    /// a Gaussian random walk otherwise and as the fallback.
+    pub flow: bool,
+    /// Draws from the final flow for a second, importance-sampling estimate
+    /// of the evidence (0: none; needs the flow and two or more parameters).
+    pub evidence_samples: usize,
+    /// Scale of the normal reference distribution `N(0, s²)` the tempering
+    /// starts from for a target without a proper prior.
+    pub reference_scale: f64,
+}
+
+impl Default for SmcSettings {
+    fn default() -> Self {
+        SmcSettings {
+            particles: 1000,
+            target_ess: 0.9,
+            resampling: Resampling::Systematic,
+            target_accept: 0.25,
+            decorrelation: 0.1,
+            max_sweeps: 100,
+            flow: true,
+            evidence_samples: 4096,
+            reference_scale: 10.0,
+        }
+    }
+}
+
+impl SmcSettings {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// A value out of its range, with the range.
+    pub fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Usage(m));
+        if self.particles < 16 {
+            return bad(format!("smc: particles must be at least 16, got {}", self.particles));
+        }
+        if !(self.target_ess > 0.0 && self.target_ess < 1.0) {
+            return bad(format!("smc: target_ess must lie in (0, 1), got {}", self.target_ess));
+        }
+        if !(self.target_accept > 0.0 && self.target_accept < 1.0) {
+            return bad(format!("smc: target_accept must lie in (0, 1), got {}", self.target_accept));
+        }
+        if !(self.decorrelation > 0.0 && self.decorrelation < 1.0) {
+            return bad(format!("smc: decorrelation must lie in (0, 1), got {}", self.decorrelation));
+        }
+        if self.max_sweeps == 0 {
+            return bad("smc: max_sweeps must be at least 1".into());
+        }
+        if !(self.reference_scale > 0.0 && self.reference_scale.is_finite()) {
+            return bad(format!("smc: reference_scale must be positive, got {}", self.reference_scale));
+        }
+        Ok(())
+    }
+}

@@ -45,7 +45,7 @@ mod layout;
 mod priors;
 mod stage;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use ndarray::{s, Array2};
@@ -59,7 +59,7 @@ use self::stage::{resolve_stage, run_stage};
 use crate::chain;
 use crate::config::CheckedPipeline;
 use crate::prior::PriorRegistry;
-use crate::report::{corner_plot, summary_md, Comparison, CornerOptions, Samples};
+use crate::report::{corner_plot, summary_md, Comparison, CornerOptions, Evidence, Samples};
 use crate::sampler::check_problem;
 use crate::{Error, Result};
 
@@ -183,6 +183,22 @@ pub fn run(cp: &CheckedPipeline, source: &Path, opts: &RunOptions, registry: &Pr
     Ok(RunReport { dir: layout.dir().to_path_buf(), stages, comparisons })
 }
 
+/// The comparisons as `compare.json` holds them: each with an `evidence`
+/// entry (both stages' log Z, the sequential checks and tensions that involve
+/// them) when any stage has a log Z.
+fn with_evidence(comparisons: &[Comparison], evidence: &Evidence) -> Result<Vec<serde_json::Value>> {
+    comparisons
+        .iter()
+        .map(|c| {
+            let mut v = serde_json::to_value(c)?;
+            if let (Some(o), false) = (v.as_object_mut(), evidence.is_empty()) {
+                o.insert("evidence".into(), evidence.for_pair(&c.a, &c.b));
+            }
+            Ok(v)
+        })
+        .collect()
+}
+
 /// Draws of a finished stage after its burn-in.
 fn stage_draws(layout: &Layout, rec: &StageRecord) -> Result<Array2<f64>> {
     Ok(chain::read_hdf5(&layout.chain(&rec.name))?.discard(rec.burn).flat())
@@ -225,11 +241,16 @@ fn report(
         corner_plot(&[samples(&c.a), samples(&c.b)], &names, space.bounds(), &fig, &opts)?;
         comparisons.push(cmp);
     }
-    write_text(&rdir.join("compare.json"), &to_json(&comparisons)?)?;
+    let deps: BTreeMap<String, BTreeSet<String>> = p.stages.iter().zip(&cp.depends_on).map(|(s, d)| (s.name.clone(), d.clone())).collect();
+    let records: Vec<&StageRecord> = stages.iter().map(|(r, _)| r).collect();
+    let evidence = Evidence::compute(&records, &deps);
+    write_text(&rdir.join("compare.json"), &to_json(&with_evidence(&comparisons, &evidence)?)?)?;
     let all: Vec<Samples> = stages.iter().map(|(r, _)| samples(&r.name)).collect();
     if !all.is_empty() {
         corner_plot(&all, &names, space.bounds(), &rdir.join("corner_stages.png"), &opts)?;
     }
-    write_text(&rdir.join("summary.md"), &summary_md(&p.name, source, &names, stages, &comparisons))?;
+    let mut md = summary_md(&p.name, source, &names, stages, &comparisons);
+    md.push_str(&evidence.markdown());
+    write_text(&rdir.join("summary.md"), &md)?;
     Ok(comparisons)
 }

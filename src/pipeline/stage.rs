@@ -162,6 +162,8 @@ pub(super) fn run_stage(
         rhat: diag.rhat.clone(),
         stranded_walkers: diag.stranded.walkers.len(),
         mode_loss,
+        log_z: outcome.log_z.map(|z| z.0),
+        log_z_err: outcome.log_z.map(|z| z.1),
         warnings,
     };
     inp.say.say(format!(

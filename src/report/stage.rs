@@ -48,6 +48,12 @@ pub struct StageRecord {
     pub stranded_walkers: usize,
     /// The mode-loss check, for stages with a flow prior.
     pub mode_loss: Option<ModeLoss>,
+    /// Log evidence of the stage (samplers that estimate it: SMC).
+    #[serde(default)]
+    pub log_z: Option<f64>,
+    /// Its standard error.
+    #[serde(default)]
+    pub log_z_err: Option<f64>,
     /// Everything the stage's diagnostics warn about (stranded walkers, a
     /// chain shorter than 50 autocorrelation times, failed evaluations, mode loss).
     #[serde(default)]

@@ -41,12 +41,12 @@ fn sample_records_its_burn_in_given_or_default() {
     let (out, _) = run(&["chain", "info", s(&a), "--json", "--discard", "0"]);
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["attrs"]["burn"], BURN);
-    // Without --burn: the 10% the diagnostics drop.
+    // Without --burn: the fifth the diagnostics drop.
     let b = dir.path().join("b.h5");
     run(&["sample", "--target", "gaussian:dim=2", "--walkers", "8", "--steps", "300", "-o", s(&b), "-q"]);
     let (out, _) = run(&["chain", "info", s(&b), "--json", "--discard", "0"]);
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(v["attrs"]["burn"], "30");
+    assert_eq!(v["attrs"]["burn"], "60");
 }
 
 #[test]

@@ -186,8 +186,8 @@ fn main() {
         other => panic!("unknown problem {other}: use shells, rosen or box7"),
     };
     let t0 = Instant::now();
-    let mut smc = Smc::new(post, SmcSettings { particles, ..SmcSettings::default() }, seed).unwrap();
-    smc.run().unwrap();
+    let mut smc = Smc::new(&post, SmcSettings { particles, ..SmcSettings::default() }, seed).unwrap();
+    smc.run(&post).unwrap();
     let wall = t0.elapsed().as_secs_f64();
     let o = smc.output().unwrap();
     let refits = smc.history().iter().filter(|h| h.refit).count();

@@ -37,6 +37,9 @@ pub struct SamplerState {
     pub iteration: usize,
     /// Accepted proposals per walker up to `iteration`.
     pub accepted: Array1<f64>,
+    /// Anything else the sampler needs, in bytes only it reads (dataset
+    /// `blob`, stored when not empty).
+    pub blob: Vec<u8>,
 }
 
 impl SamplerState {
@@ -54,6 +57,10 @@ impl SamplerState {
         }
         for v in &self.rng {
             h.update(v.to_le_bytes());
+        }
+        if !self.blob.is_empty() {
+            h.update((self.blob.len() as u64).to_le_bytes());
+            h.update(&self.blob);
         }
         format!("{:x}", h.finalize())
     }
@@ -147,6 +154,9 @@ pub(crate) fn write_state(p: &Path, g: &hdf5::Group, st: &SamplerState) -> Resul
     sg.new_dataset_builder().with_data(&st.values).create("values").map_err(e)?;
     sg.new_dataset_builder().with_data(&st.rng).create("rng").map_err(e)?;
     sg.new_dataset_builder().with_data(&st.accepted).create("accepted").map_err(e)?;
+    if !st.blob.is_empty() {
+        sg.new_dataset_builder().with_data(&st.blob).create("blob").map_err(e)?;
+    }
     set_i64_attr(p, &sg, "iteration", st.iteration as i64)?;
     set_string_attr(p, &sg, "checksum", &st.checksum())?;
     Ok(())
@@ -177,9 +187,13 @@ pub(crate) fn read_state(p: &Path, g: &hdf5::Group) -> Result<Option<SamplerStat
     let values = values.read_2d().map_err(e)?;
     let rng = rng.read_2d().map_err(e)?;
     let accepted = accepted.read_1d().map_err(e)?;
+    let blob = match sg.link_exists("blob") {
+        true => sg.dataset("blob").and_then(|d| d.read_raw::<u8>()).map_err(e)?,
+        false => Vec::new(),
+    };
     let iteration = sg.attr("iteration").and_then(|a| a.read_scalar::<i64>()).map_err(e)?;
     let iteration = usize::try_from(iteration).map_err(|_| damaged(format!("iteration {iteration}")))?;
-    let st = SamplerState { kind, positions, values, rng, iteration, accepted };
+    let st = SamplerState { kind, positions, values, rng, iteration, accepted, blob };
     if let Ok(sum) = sg.attr("checksum").and_then(|a| a.read_scalar::<VarLenUnicode>()) {
         if sum.as_str() != st.checksum() {
             return Err(damaged("its checksum does not match its contents".into()));

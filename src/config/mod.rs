@@ -22,7 +22,7 @@ use crate::{Error, Result};
 /// kind = "normal"
 /// mean = 0
 /// sd = 10
-/// [sampler]
+/// [sampler]                      # any sampler table (see `SamplerSettings`)
 /// kind = "ensemble"
 /// walkers = 32
 /// steps = 10000
@@ -46,42 +46,38 @@ pub struct StageFile {
     pub base_dir: PathBuf,
 }
 
-/// `[sampler]` of a [`StageFile`]; every key optional.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SamplerTable {
-    /// Sampler kind (`ensemble`).
-    pub kind: Option<String>,
-    /// Walkers.
-    pub walkers: Option<usize>,
-    /// Total iterations.
-    pub steps: Option<usize>,
-    /// Moves with weights, e.g. `stretch:0.8,de:0.2`.
-    pub moves: Option<String>,
-    /// Seed.
-    pub seed: Option<u64>,
-    /// Tempering exponent.
-    pub beta: Option<f64>,
-    /// Iterations per flush.
-    pub checkpoint_every: Option<u64>,
-    /// Leading iterations dropped from summaries, comparisons and the
-    /// training of flow priors (they stay in the chain file).
-    pub burn: Option<usize>,
+/// A `[sampler]` table as written (every key optional), merged key by key
+/// with [`merge_tables`](crate::sampler::merge_tables) and parsed once into
+/// [`SamplerSettings`](crate::sampler::SamplerSettings), which documents the
+/// keys and their defaults.
+pub type SamplerTable = toml::Table;
+
+/// The message of an error without its kind's prefix.
+pub(crate) fn usage_text(e: Error) -> String {
+    match e {
+        Error::Usage(m) => m,
+        e => e.to_string(),
+    }
 }
 
-impl SamplerTable {
-    /// `self`, with every key it leaves unset taken from `defaults`.
-    pub fn or(&self, defaults: &SamplerTable) -> SamplerTable {
-        SamplerTable {
-            kind: self.kind.clone().or_else(|| defaults.kind.clone()),
-            walkers: self.walkers.or(defaults.walkers),
-            steps: self.steps.or(defaults.steps),
-            moves: self.moves.clone().or_else(|| defaults.moves.clone()),
-            seed: self.seed.or(defaults.seed),
-            beta: self.beta.or(defaults.beta),
-            checkpoint_every: self.checkpoint_every.or(defaults.checkpoint_every),
-            burn: self.burn.or(defaults.burn),
-        }
+/// `line N: [sampler]: message` for a sampler table that does not parse:
+/// the line is the first that sets the key the message names (none when it
+/// names no key found in `text`).
+pub(crate) fn sampler_error(text: &str, table: &str, e: Error) -> String {
+    let m = usage_text(e);
+    let key = m.split('`').nth(1).filter(|_| m.contains("unknown field `")).map(str::to_string).or_else(|| {
+        let k = m.split(": ").nth(1)?.split(" = ").next()?;
+        Some(k.to_string())
+    });
+    let line = key.and_then(|k| {
+        text.lines().position(|l| {
+            let t = l.trim_start().trim_start_matches('{').trim_start();
+            l.contains(&format!("{k} =")) || l.contains(&format!("{k}=")) || t.starts_with(&format!("{k} "))
+        })
+    });
+    match line {
+        Some(n) => format!("line {}: {table}: {m}", n + 1),
+        None => format!("{table}: {m}"),
     }
 }
 
@@ -95,10 +91,12 @@ impl StageFile {
     /// Reads and parses a stage file.
     ///
     /// # Errors
-    /// Unreadable file, malformed TOML, an unknown key (typo); the message names the file and line.
+    /// Unreadable file, malformed TOML, an unknown key (typo) or a bad
+    /// value; the message names the file (and the line, outside `[sampler]`).
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let mut f: StageFile = toml::from_str(&text).map_err(|e| Error::config(path, toml_error(&text, &e)))?;
+        crate::sampler::SamplerSettings::from_table(&f.sampler).map_err(|e| Error::config(path, sampler_error(&text, "[sampler]", e)))?;
         f.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(f)
     }
@@ -115,9 +113,12 @@ mod tests {
         std::fs::write(&p, "target = \"gaussian\"\n[sampler]\nwalkers = 10\nsteps = 5\n").unwrap();
         let s = StageFile::load(&p).unwrap();
         assert_eq!(s.target.as_deref(), Some("gaussian"));
-        assert_eq!(s.sampler.walkers, Some(10));
+        assert_eq!(s.sampler.get("walkers").and_then(toml::Value::as_integer), Some(10));
         std::fs::write(&p, "target = \"gaussian\"\n[sampler]\nwalker = 10\n").unwrap();
         let e = StageFile::load(&p).unwrap_err().to_string();
-        assert!(e.contains("s.toml: line 3") && e.contains("unknown field `walker`"), "{e}");
+        assert!(e.contains("s.toml: line 3: [sampler]: sampler ensemble: unknown field `walker`"), "{e}");
+        std::fs::write(&p, "target = \"gaussian\"\n[sampler]\nkind = \"smc\"\nwalkers = 10\n").unwrap();
+        let e = StageFile::load(&p).unwrap_err().to_string();
+        assert!(e.contains("sampler smc: unknown field `walkers`, expected one of `particles`"), "{e}");
     }
 }

@@ -20,6 +20,7 @@
 //! # npc (or explained = 0.99), kernel = "se", restarts = 4, seed = the pipeline's seed
 //!
 //! [defaults.sampler]              # shared by every stage; a stage's own `sampler` overrides
+//! kind = "ensemble"              # or "smc"; keys and defaults in `SamplerSettings`
 //! walkers = 64
 //! steps = 5000
 //! burn = 1000                    # dropped from summaries, comparisons and flow training
@@ -59,6 +60,7 @@ use serde::{Deserialize, Serialize};
 use seqcal_emulators::EmulatorSettings;
 
 use super::{toml_error, SamplerTable};
+
 use crate::{Error, Result};
 
 /// The parameter space of every stage.
@@ -194,6 +196,11 @@ impl Pipeline {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let mut p: Pipeline = toml::from_str(&text).map_err(|e| Error::config(path, toml_error(&text, &e)))?;
         p.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        for s in &p.stages {
+            let table = crate::sampler::merge_tables(&s.sampler, &p.defaults.sampler);
+            crate::sampler::SamplerSettings::from_table(&table)
+                .map_err(|e| Error::config(path, super::sampler_error(&text, &format!("stage {:?}: sampler", s.name), e)))?;
+        }
         Ok(p)
     }
 
@@ -213,8 +220,8 @@ impl Pipeline {
     /// The first problem found: bad parameters, an unknown data set or
     /// stage, duplicate stage names, a cycle, a missing file, a design whose
     /// column names differ from the parameters', a data file without the
-    /// columns `value` and `error`, invalid emulator settings, a comparison of
-    /// unknown stages.
+    /// columns `value` and `error`, invalid emulator or sampler settings, a
+    /// comparison of unknown stages.
     pub fn check(self, source: &Path) -> Result<CheckedPipeline> {
         let err = |m: String| Error::config(source, m);
         let params = &self.parameters;
@@ -298,6 +305,8 @@ impl Pipeline {
                     return Err(err(format!("stage {:?}: prior file {} does not exist", s.name, p.display())));
                 }
             }
+            let table = crate::sampler::merge_tables(&s.sampler, &self.defaults.sampler);
+            crate::sampler::SamplerSettings::from_table(&table).map_err(|e| err(format!("stage {:?}: sampler: {}", s.name, super::usage_text(e))))?;
             depends_on.push(deps);
         }
         for c in &self.compare {

@@ -8,8 +8,8 @@
 //! - A data set: its emulator's hash and the names and bytes of its data and
 //!   covariance.
 //! - A stage: seqcal's version, its name, the parameters, its prior table
-//!   (with `[defaults.flow]` merged), its sampler table (with
-//!   `[defaults.sampler]` merged), its seed, its data sets' hashes, the hashes
+//!   (with `[defaults.flow]` merged), its sampler settings
+//!   (`[defaults.sampler]` merged, every default filled), its seed, its data sets' hashes, the hashes
 //!   of the stages its prior is trained on, and the bytes of every flow model
 //!   or chain file its prior names.
 
@@ -83,13 +83,13 @@ pub(super) fn stage_hash(
 ) -> Result<String> {
     let p = &cp.pipeline;
     let st = &p.stages[i];
-    let res = resolve_stage(p, st);
+    let res = resolve_stage(p, st)?;
     let mut parts: Vec<Vec<u8>> = vec![
         crate::VERSION.into(),
         st.name.clone().into(),
         toml::to_string(&p.parameters).unwrap_or_default().into(),
         res.prior.to_string().into(),
-        toml::to_string(&res.sampler).unwrap_or_default().into(),
+        serde_json::to_string(&res.settings)?.into(),
         res.seed.to_le_bytes().to_vec(),
     ];
     for d in &st.datasets {

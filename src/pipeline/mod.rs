@@ -55,11 +55,12 @@ use self::context::RunContext;
 use self::datasets::{emulator_settings, Likelihoods};
 use self::layout::{to_json, write_text, Layout, Say};
 use self::priors::check_prior;
-use self::stage::{ensemble_settings, resolve_stage, run_stage, steps_and_burn};
+use self::stage::{resolve_stage, run_stage};
 use crate::chain;
 use crate::config::CheckedPipeline;
 use crate::prior::PriorRegistry;
 use crate::report::{corner_plot, summary_md, Comparison, CornerOptions, Samples};
+use crate::sampler::check_problem;
 use crate::{Error, Result};
 
 pub use crate::diagnostics::ModeLoss;
@@ -100,11 +101,10 @@ fn preflight(cp: &CheckedPipeline, source: &Path, registry: &PriorRegistry, dim:
         emulator_settings(p, name)?;
     }
     for st in &p.stages {
-        let res = resolve_stage(p, st);
         let in_stage = |m: String| Error::config(source, format!("stage {:?}: {m}", st.name));
+        let res = resolve_stage(p, st).map_err(|e| in_stage(format!("sampler: {}", crate::config::usage_text(e))))?;
         check_prior(&res.prior, registry, &in_stage)?;
-        let settings = ensemble_settings(&res.sampler, dim).map_err(|e| in_stage(e.to_string()))?;
-        steps_and_burn(&res.sampler, settings.walkers, dim).map_err(|e| in_stage(e.to_string()))?;
+        check_problem(&res.settings, dim).map_err(|e| in_stage(format!("sampler: {}", crate::config::usage_text(e))))?;
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! One stage: its resolved settings, and sampling `prior × Π likelihoods`
-//! with the ensemble sampler into its chain, then its record.
+//! with its sampler (through the executor) into its chain, then its record.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -14,76 +14,48 @@ use sha2::{Digest, Sha256};
 use super::context::RunContext;
 use super::datasets::Likelihoods;
 use super::layout::{remove_if_present, to_json, write_text};
-use crate::chain::{ChainLayout, ChainWriter, Columns};
-use crate::config::{Pipeline, SamplerTable, Stage};
-use crate::diagnostics::{self, stranded_walkers, Diagnostics};
+use crate::config::{Pipeline, Stage};
+use crate::diagnostics;
 use crate::likelihood::IndependentProduct;
-use crate::memory;
 use crate::prior::{ChainFiles, PriorRegistry};
 use crate::report::StageRecord;
-use crate::sampler::ensemble::{parse_moves, Ensemble, EnsembleSettings};
-use crate::sampler::run::{run_bytes, EnsembleRun};
-use crate::sampler::Posterior;
+use crate::sampler::{execute, merge_tables, Job, OutputFile, Posterior, SamplerSettings};
 use crate::{Error, Result};
 
 /// A stage's settings with the pipeline's defaults merged.
 pub(super) struct Resolved {
-    /// The sampler table.
-    pub sampler: SamplerTable,
+    /// The sampler's settings, parsed and checked.
+    pub settings: SamplerSettings,
     /// The prior table (default: uniform on the parameter box).
     pub prior: toml::Table,
     /// The sampler's seed.
     pub seed: u64,
 }
 
-/// A stage's seed: its `sampler.seed`, else one derived from the pipeline's
-/// seed and the stage's name.
-fn stage_seed(p: &Pipeline, st: &Stage, sampler: &SamplerTable) -> u64 {
-    sampler.seed.unwrap_or_else(|| {
+/// A stage's seed: its sampler's `seed`, else one derived from the
+/// pipeline's seed and the stage's name.
+fn stage_seed(p: &Pipeline, st: &Stage, settings: &SamplerSettings) -> u64 {
+    settings.seed().unwrap_or_else(|| {
         let h = Sha256::digest(format!("{}:{}", p.seed, st.name).as_bytes());
         u64::from_le_bytes(h[..8].try_into().unwrap_or([0; 8]))
     })
 }
 
 /// Stage `st`'s settings with `[defaults]` merged.
-pub(super) fn resolve_stage(p: &Pipeline, st: &Stage) -> Resolved {
-    let sampler = st.sampler.or(&p.defaults.sampler);
+///
+/// # Errors
+/// A sampler table that does not parse or holds a bad value.
+pub(super) fn resolve_stage(p: &Pipeline, st: &Stage) -> Result<Resolved> {
+    let sampler = merge_tables(&st.sampler, &p.defaults.sampler);
+    let settings = SamplerSettings::from_table(&sampler)?;
     let mut prior = st.prior.clone().unwrap_or_else(|| {
         let mut t = toml::Table::new();
         t.insert("kind".into(), "uniform".into());
         t
     });
     seqcal_flow::table::merge_defaults(&mut prior, &p.defaults.flow);
-    let seed = stage_seed(p, st, &sampler);
-    Resolved { sampler, prior, seed }
-}
-
-/// The ensemble settings of a stage's sampler table (the only sampler kind so far).
-pub(super) fn ensemble_settings(sm: &SamplerTable, dim: usize) -> Result<EnsembleSettings> {
-    if let Some(k) = sm.kind.as_deref().filter(|k| *k != "ensemble") {
-        return Err(Error::Usage(format!("unknown sampler {k:?}; samplers: ensemble")));
-    }
-    let settings = EnsembleSettings { walkers: sm.walkers.unwrap_or(64), moves: parse_moves(sm.moves.as_deref().unwrap_or("stretch"))? };
-    settings.check(dim)?;
-    Ok(settings)
-}
-
-/// Iterations and burn-in of a sampler table (default burn: a fifth);
-/// refuses a burn-in that leaves nothing to summarize and a run too large
-/// for memory.
-pub(super) fn steps_and_burn(sm: &SamplerTable, walkers: usize, dim: usize) -> Result<(usize, usize)> {
-    let steps = sm.steps.unwrap_or(5000);
-    if steps == 0 {
-        return Err(Error::Usage("steps = 0: a stage needs at least one iteration".into()));
-    }
-    let burn = sm.burn.unwrap_or(steps / 5);
-    if burn >= steps {
-        return Err(Error::Usage(format!(
-            "burn = {burn} is not below steps = {steps}: burn-in drops the first iterations, the rest are the posterior; lower burn or raise steps"
-        )));
-    }
-    memory::require(run_bytes(steps, walkers, dim), || format!("sampling {steps} iterations x {walkers} walkers x {dim} parameters"))?;
-    Ok((steps, burn))
+    let seed = stage_seed(p, st, &settings);
+    Ok(Resolved { settings, prior, seed })
 }
 
 /// Runs stage `i` (its hash `hash`) with priors from `registry`; `finished`
@@ -99,7 +71,7 @@ pub(super) fn run_stage(
 ) -> Result<StageRecord> {
     let p = inp.pipeline;
     let st = p.stages[i].clone();
-    let res = resolve_stage(p, &st);
+    let res = resolve_stage(p, &st)?;
     let stage_dir = inp.layout.stage_dir(&st.name);
     std::fs::create_dir_all(&stage_dir).map_err(|e| Error::io(&stage_dir, e))?;
     // The record marks a finished stage: it goes first and comes back last.
@@ -124,97 +96,77 @@ pub(super) fn run_stage(
     }
     let likelihood = IndependentProduct::new(parts)?;
 
-    let sm = &res.sampler;
     let dim = inp.space.dim();
-    let settings = ensemble_settings(sm, dim)?;
-    let (steps, burn) = steps_and_burn(sm, settings.walkers, dim)?;
-    let beta = sm.beta.unwrap_or(1.0);
     let prior_text = prior.describe();
-    let mut rng = ChaCha8Rng::seed_from_u64(res.seed);
-    rng.set_stream(u64::MAX);
-    let x0 = prior.sample(&mut rng, settings.walkers);
-    let posterior = Posterior::new(Some(prior), Box::new(likelihood), beta);
-    let mut ens = Ensemble::new(x0, &posterior, &settings, res.seed)?;
+    let posterior = Posterior::new(Some(prior), Box::new(likelihood), res.settings.beta());
+    let start = |n: usize| {
+        let mut rng = ChaCha8Rng::seed_from_u64(res.seed);
+        rng.set_stream(u64::MAX);
+        posterior.prior().map(|p| p.sample(&mut rng, n)).ok_or_else(|| Error::Usage("a stage needs a prior".into()))
+    };
     let mut attrs = BTreeMap::new();
-    attrs.insert("sampler".to_string(), "ensemble".to_string());
-    attrs.insert("pipeline".into(), p.name.clone());
+    attrs.insert("pipeline".to_string(), p.name.clone());
     attrs.insert("stage".into(), st.name.clone());
     attrs.insert("datasets".into(), st.datasets.join(","));
-    attrs.insert("moves".into(), settings.moves_spec());
-    attrs.insert("seed".into(), res.seed.to_string());
-    attrs.insert("burn".into(), burn.to_string());
     attrs.insert("prior".into(), prior_text.clone());
     attrs.insert("stage_hash".into(), hash.clone());
-    let cols = Columns { log_prob: true, log_prior: true, log_likelihood: true, weights: false };
-    let layout = ChainLayout::new(inp.space.names().to_vec(), settings.walkers).bounds(inp.space.bounds().to_vec()).columns(cols).attrs(attrs);
     let chain_path = inp.layout.chain(&st.name);
-    let mut writer = ChainWriter::create(&chain_path, &layout, sm.checkpoint_every.unwrap_or(500).max(1) as usize)?;
-    inp.say.say(format!("  sampling {} walkers x {steps} iterations", settings.walkers));
-    let run = EnsembleRun {
+    inp.say.say(format!("  sampling with the {} sampler ({})", res.settings.kind(), res.settings.size_text()));
+    let job = Job {
         posterior: &posterior,
         transform: None,
-        out_dim: dim,
-        steps,
+        space: inp.space,
+        seed: res.seed,
         progress: inp.say.0,
-        accepted_before: None,
-        done_before: 0,
-        relocate_until: burn,
+        output: Some(OutputFile { path: &chain_path, resume: false, identity: None }),
+        start: &start,
+        attrs,
     };
-    let outcome = run.run(&mut ens, Some(&mut writer));
-    match &outcome {
-        Ok(_) => writer.finish()?,
-        Err(_) => drop(writer),
-    }
-    let outcome = outcome.map_err(|e| match e {
+    let outcome = execute(job, &res.settings).map_err(|e| match e {
         Error::Interrupted(m) => Error::Interrupted(format!("stage {}: {m}; the next seqcal run samples the stage again from its start", st.name)),
         e => e,
     })?;
-    let kept = outcome.draws.slice(s![burn.., .., ..]).to_owned();
-    let diag = Diagnostics::compute(kept.view(), 4);
+    let burn = outcome.burn;
+    let diag =
+        outcome.diagnose(dim, "the sampler moves stranded walkers onto others during burn-in: a longer burn (sampler.burn) gives it more chances");
+    let kept = outcome.draws.slice(s![burn.., .., ..]);
     let (n, d) = (kept.len_of(Axis(0)) * kept.len_of(Axis(1)), kept.len_of(Axis(2)));
-    let flat = kept.into_shape_with_order((n, d))?;
+    let flat = kept.to_shape((n, d))?.to_owned();
     let epsilon = prior_table.get("epsilon").and_then(toml::Value::as_float);
     let mode_loss = trained.first().map(|(label, flow)| diagnostics::mode_loss(flow, label, inp.space.names(), &flat, res.seed, epsilon));
-    let stranded = stranded_walkers(outcome.log_prob.slice(s![burn.., ..]), dim);
-    let mut warnings = diagnostics::warnings(
-        &diag,
-        &stranded,
-        settings.walkers,
-        outcome.failed_evaluations,
-        outcome.evaluations,
-        "the sampler moves stranded walkers onto others during burn-in: a longer burn (sampler.burn) gives it more chances",
-    );
+    let mut warnings = diag.warnings.clone();
     warnings.extend(mode_loss.as_ref().and_then(|m| m.warning.clone()));
     for w in &warnings {
         eprintln!("WARNING stage {}: {w}", st.name);
     }
-    let acc = outcome.accepted.mean().unwrap_or(f64::NAN) / steps.max(1) as f64;
+    let acc = diag.acceptance.mean().unwrap_or(f64::NAN);
+    let steps = diag.iterations;
     let rec = StageRecord {
         name: st.name.clone(),
         hash,
         datasets: st.datasets.clone(),
         prior: prior_text,
-        walkers: settings.walkers,
+        walkers: outcome.draws_per_row,
         steps,
         burn,
         seed: res.seed,
-        moves: settings.moves_spec(),
+        moves: res.settings.moves_text(),
         flow_seconds,
         sample_seconds: outcome.wall_seconds,
         evaluations: outcome.evaluations,
         acceptance: acc,
-        mean: (0..d).map(|j| flat.column(j).mean().unwrap_or(f64::NAN)).collect(),
-        sd: (0..d).map(|j| flat.column(j).std(0.0)).collect(),
-        tau: diag.autocorr.tau.clone(),
+        mean: diag.mean.clone(),
+        sd: diag.sd.clone(),
+        tau: diag.tau.clone(),
         ess: diag.ess.clone(),
         rhat: diag.rhat.clone(),
-        stranded_walkers: stranded.walkers.len(),
+        stranded_walkers: diag.stranded.walkers.len(),
         mode_loss,
         warnings,
     };
     inp.say.say(format!(
         "  {} x {} iterations in {:.1} s ({} evaluations), acceptance {:.2}, min ESS {:.0}, max R-hat {:.3}",
-        settings.walkers,
+        outcome.draws_per_row,
         steps,
         outcome.wall_seconds,
         outcome.evaluations,

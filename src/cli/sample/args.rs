@@ -35,9 +35,9 @@ pub struct SampleCmdArgs {
     /// Target: a built-in `NAME[:key=value,...]` or `cmd:COMMAND` for an external model.
     #[arg(long, short = 't', required_unless_present_any = ["list_targets", "config"])]
     pub target: Option<String>,
-    /// Stage file (TOML): `target`, an optional `[prior]` table and `[sampler]` settings
-    /// (`walkers`, `steps`, `moves`, `seed`, `beta`, `checkpoint_every`); flags given on the
-    /// command line override it.
+    /// Stage file (TOML): `target`, an optional `[prior]` table and a `[sampler]` table (the
+    /// keys of a pipeline's sampler tables, docs/pipeline.md); flags given on the command line
+    /// override it.
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
     /// Seconds an external model (`cmd:`) may take to answer before it is killed.
@@ -46,9 +46,15 @@ pub struct SampleCmdArgs {
     /// List the built-in targets and exit.
     #[arg(long)]
     pub list_targets: bool,
-    /// Sampler (only `ensemble` so far).
+    /// Sampler: `ensemble` or `smc` [default: ensemble].
     #[arg(long)]
     pub sampler: Option<String>,
+    /// SMC: number of particles [default: 2000].
+    #[arg(long)]
+    pub particles: Option<usize>,
+    /// SMC: fraction of the particles the ESS keeps from one temperature to the next [default: 0.9].
+    #[arg(long)]
+    pub target_ess: Option<f64>,
     /// Prior file (TOML) replacing the target's prior; for a `cmd:` model, multiplied into the model's density.
     #[arg(long)]
     pub prior: Option<PathBuf>,
@@ -82,14 +88,14 @@ pub struct SampleCmdArgs {
     /// Flush the chain (and the sampler state) to disk every N iterations [default: 100].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every: Option<u64>,
-    /// Iterations dropped before the diagnostics (default: the first 10%); recorded in the chain
+    /// Iterations dropped before the diagnostics (default: the first fifth); recorded in the chain
     /// file, so that `chain info`, `compare`, `plot corner` and `prior train` drop them too.
     #[arg(long)]
     pub burn: Option<usize>,
     /// During the first N iterations (burn-in), every 50 steps, move walkers stranded far
     /// below the ensemble in a minor mode onto other walkers. Not detailed balance: keep N
     /// within the iterations dropped by --burn. 0 = never [default: the burn-in (--burn, else
-    /// the first 10% of --steps) of the run that created the file; a resumed run keeps it].
+    /// the first fifth of --steps) of the run that created the file; a resumed run keeps it].
     #[arg(long, value_name = "N")]
     pub relocate_stuck: Option<usize>,
     /// Worker threads for parallel likelihood evaluation (default: all cores).
@@ -106,10 +112,6 @@ pub struct SampleCmdArgs {
 /// Settings after merging the stage file and the command line.
 pub(super) struct Resolved {
     pub(super) spec: String,
-    pub(super) walkers: usize,
-    pub(super) steps: usize,
-    pub(super) moves: String,
     pub(super) seed: u64,
-    pub(super) beta: f64,
-    pub(super) checkpoint_every: usize,
+    pub(super) settings: crate::sampler::SamplerSettings,
 }

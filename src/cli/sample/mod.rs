@@ -1,4 +1,4 @@
-//! `seqcal sample`: run the ensemble sampler on a target.
+//! `seqcal sample`: run a sampler on a target, through the executor.
 
 mod args;
 mod summary;
@@ -8,49 +8,68 @@ pub use self::args::{sample_help, SampleCmdArgs};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ndarray::{s, Array2, Axis};
+use ndarray::{s, Array2};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use self::args::Resolved;
 use self::summary::{print_summary, summarize};
 use super::output::Io;
-use crate::chain::schema::BURN;
-use crate::chain::{self, ChainLayout, ChainWriter, Columns, OutputLock};
+use crate::chain::{self, OutputLock};
 use crate::config::StageFile;
-use crate::diagnostics;
 use crate::memory;
 use crate::prior::{load_prior_file_in, PriorRegistry};
-use crate::sampler::ensemble::{parse_moves, Ensemble, EnsembleSettings};
-use crate::sampler::run::{run_bytes, EnsembleRun};
-use crate::sampler::Posterior;
+use crate::sampler::{check_problem, execute, merge_tables, run_bytes, Job, OutputFile, Posterior, SamplerSettings};
 use crate::targets::{self, Target, TargetArgs};
 use crate::{Error, Result};
 
+/// The sampler settings: the stage file's `[sampler]` table with the flags
+/// given on the command line over it, parsed once (the same defaults as a
+/// pipeline's).
 fn resolve(a: &SampleCmdArgs, stage: &StageFile) -> Result<Resolved> {
-    let sm = &stage.sampler;
-    let sampler = a.sampler.clone().or_else(|| sm.kind.clone()).unwrap_or_else(|| "ensemble".into());
-    if sampler != "ensemble" {
-        return Err(Error::Usage(format!("unknown sampler {sampler:?}; samplers: ensemble")));
+    let mut flags = toml::Table::new();
+    let mut set = |k: &str, v: Option<toml::Value>| {
+        if let Some(v) = v {
+            flags.insert(k.into(), v);
+        }
+    };
+    let int = |v: Option<usize>| v.map(|n| toml::Value::Integer(n as i64));
+    set("kind", a.sampler.clone().map(Into::into));
+    set("walkers", int(a.walkers));
+    set("steps", int(a.steps));
+    set("moves", a.moves.clone().map(Into::into));
+    set("seed", a.seed.map(|n| toml::Value::Integer(n as i64)));
+    set("beta", a.beta.map(Into::into));
+    set("checkpoint_every", a.checkpoint_every.map(|n| toml::Value::Integer(n as i64)));
+    set("burn", int(a.burn));
+    set("relocate_stuck", int(a.relocate_stuck));
+    set("particles", int(a.particles));
+    set("target_ess", a.target_ess.map(Into::into));
+    let table = merge_tables(&flags, &stage.sampler);
+    let steps = table.get("steps").and_then(toml::Value::as_integer);
+    if let (Some(b), Some(n)) = (a.burn, steps.or(Some(5000)).filter(|_| a.burn.is_some())) {
+        if b as i64 >= n {
+            return Err(Error::Usage(format!(
+                "--burn {b} is not below --steps {n}: burn-in drops the first iterations, the rest are summarized; lower --burn or raise --steps"
+            )));
+        }
     }
+    let settings = SamplerSettings::from_table(&table).map_err(|e| Error::Usage(flag_names(&crate::config::usage_text(e))))?;
     let spec = a
         .target
         .clone()
         .or_else(|| stage.target.clone())
         .ok_or_else(|| Error::Usage("no target: pass --target or set `target` in the stage file".into()))?;
-    let r = Resolved {
-        spec,
-        walkers: a.walkers.or(sm.walkers).unwrap_or(32),
-        steps: a.steps.or(sm.steps).unwrap_or(5000),
-        moves: a.moves.clone().or_else(|| sm.moves.clone()).unwrap_or_else(|| "stretch".into()),
-        seed: a.seed.or(sm.seed).unwrap_or(0),
-        beta: a.beta.or(sm.beta).unwrap_or(1.0),
-        checkpoint_every: a.checkpoint_every.or(sm.checkpoint_every).unwrap_or(100).max(1) as usize,
-    };
-    if !(r.beta >= 0.0 && r.beta.is_finite()) {
-        return Err(Error::Usage(format!("beta = {} must be finite and >= 0", r.beta)));
+    Ok(Resolved { spec, seed: settings.seed().unwrap_or(0), settings })
+}
+
+/// A settings message with the keys the command line sets named as its flags.
+fn flag_names(m: &str) -> String {
+    let mut m = m.to_string();
+    for k in ["walkers", "steps", "moves", "particles", "target_ess", "checkpoint_every", "relocate_stuck", "burn", "beta"] {
+        m = m.replace(&format!("unknown field `{k}`"), &format!("`{k}` (--{}) does not apply to this sampler", k.replace('_', "-")));
     }
-    Ok(r)
+    m
 }
 
 pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> {
@@ -66,13 +85,6 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
         None => StageFile::default(),
     };
     let r = resolve(a, &stage)?;
-    let burn_given = a.burn.or(stage.sampler.burn);
-    if let Some(b) = burn_given.filter(|&b| b >= r.steps) {
-        return Err(Error::Usage(format!(
-            "--burn {b} is not below --steps {}: burn-in drops the first iterations, the rest are summarized; lower --burn or raise --steps",
-            r.steps
-        )));
-    }
     if let Some(n) = a.threads {
         // Only fails when a pool already exists (a second call in one process).
         let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
@@ -103,142 +115,46 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
     if let Some(p) = prior_override {
         target.set_prior(p)?;
     }
-    let settings = EnsembleSettings { walkers: r.walkers, moves: parse_moves(&r.moves)? };
     let sampler_dim = target.likelihood.dim();
-    settings.check(sampler_dim)?;
-    let out_dim = target.space.dim();
-    memory::require(run_bytes(r.steps, r.walkers, out_dim.max(sampler_dim)), || {
-        format!("sampling {} iterations x {} walkers x {} parameters", r.steps, r.walkers, out_dim)
-    })?;
+    check_problem(&r.settings, sampler_dim)?;
     let prior_text = target.prior.as_ref().map(|p| p.describe()).unwrap_or_else(|| "none (the target's density is the posterior)".into());
-    let run_id = run_identity(&spec, &r, &settings, &prior_text);
+    let run_id = run_identity(&spec, &r, &prior_text);
 
     let Target { prior, likelihood, transform, init, log_z, space, .. } = target;
-    let posterior = Posterior::new(prior, likelihood, r.beta);
-
+    let posterior = Posterior::new(prior, likelihood, r.settings.beta());
+    let start = |n: usize| initial_positions(a, r.seed, &space, transform.as_deref(), init.as_deref(), posterior.prior(), n, sampler_dim);
+    let mut attrs = BTreeMap::new();
+    attrs.insert("run".to_string(), run_id);
+    attrs.insert("target".into(), spec.clone());
+    attrs.insert("prior".into(), prior_text);
+    let job = Job {
+        posterior: &posterior,
+        transform: transform.as_deref(),
+        space: &space,
+        seed: r.seed,
+        progress: !a.quiet && !a.json,
+        output: a.output.as_deref().map(|path| OutputFile { path, resume: a.resume, identity: attrs.get("run").cloned() }),
+        start: &start,
+        attrs,
+    };
     // Stranded walkers are moved during burn-in unless told otherwise (benches/README.md:
     // with 8 of 64 walkers in a minor mode 40 nats down, the mean is off by 17 standard
     // errors without it; chains without stranded walkers are unchanged by it).
-    let mut relocate_until = a.relocate_stuck.unwrap_or(burn_given.unwrap_or(r.steps / 10));
-    let mut writer = None;
-    let mut done_before = 0;
-    let mut accepted_before = None;
-    let mut ensemble = None;
-    if let Some(out) = &a.output {
-        if a.resume && out.exists() {
-            let reader = chain::ChainReader::open(out)?;
-            let stored = reader.header().attrs.get("run").cloned().unwrap_or_default();
-            if stored != run_id {
-                return Err(Error::Usage(format!(
-                    "{}: --resume needs the same target, sampler, moves, walkers, seed and beta as the run that wrote it\n  stored:  {stored}\n  now:     {run_id}",
-                    out.display()
-                )));
-            }
-            if let Some(v) = reader.header().attrs.get("relocate_until").and_then(|v| v.parse().ok()).filter(|_| a.relocate_stuck.is_none()) {
-                relocate_until = v;
-            }
-            if let Some(st) = reader.sampler_state()?.filter(|st| st.iteration > 0) {
-                // A transformed target's chain stores log densities of the stored parameters.
-                let stored_log_prob = transform.as_deref().map(|t| {
-                    let mut lp = st.values.column(0).to_owned();
-                    crate::targets::transform::to_stored_scale(t, st.positions.view(), &mut [&mut lp]);
-                    lp.to_vec()
-                });
-                st.check_against(&reader, stored_log_prob.as_deref())?;
-                if st.positions.ncols() != sampler_dim {
-                    return Err(Error::chain(out, format!("cannot resume: the stored sampler state has {} coordinates per walker, the target {sampler_dim}; start over with --force", st.positions.ncols())));
-                }
-                ensemble = Some(Ensemble::from_state(&st, &settings, r.seed)?);
-                drop(reader);
-                let (w, _) = ChainWriter::resume_at(out, &st, r.checkpoint_every)?;
-                done_before = st.iteration;
-                accepted_before = Some(st.accepted.clone());
-                writer = Some(w);
-            }
-        }
-    }
-    let mut ensemble = match ensemble {
-        Some(e) => e,
-        None => {
-            // The first evaluation comes before the output is created: a target
-            // that cannot start leaves no file behind to block the next try.
-            let x0 = initial_positions(a, r.seed, &space, transform.as_deref(), init.as_deref(), posterior.prior(), settings.walkers, sampler_dim)?;
-            Ensemble::new(x0, &posterior, &settings, r.seed)?
-        }
-    };
-    let created = writer.is_none() && a.output.is_some();
-    // The burn-in the diagnostics will drop, recorded for the commands that read the chain.
-    let final_iterations = r.steps.max(done_before);
-    let burn_recorded = burn_given.unwrap_or(final_iterations / 10).min(final_iterations);
-    if let (Some(w), false) = (writer.as_mut(), created) {
-        w.set_attr(BURN, burn_recorded.to_string());
-    }
-    if let (Some(out), true) = (&a.output, created) {
-        let mut attrs = BTreeMap::new();
-        attrs.insert("run".to_string(), run_id.clone());
-        attrs.insert("sampler".into(), "ensemble".into());
-        attrs.insert("target".into(), spec.clone());
-        attrs.insert("moves".into(), settings.moves_spec());
-        attrs.insert("seed".into(), r.seed.to_string());
-        attrs.insert("beta".into(), r.beta.to_string());
-        attrs.insert("prior".into(), prior_text.clone());
-        attrs.insert("relocate_until".into(), relocate_until.to_string());
-        attrs.insert(BURN.into(), burn_recorded.to_string());
-        let cols = Columns { log_prob: true, log_prior: posterior.prior().is_some(), log_likelihood: true, weights: false };
-        let layout = ChainLayout::new(space.names().to_vec(), settings.walkers).bounds(space.bounds().to_vec()).columns(cols).attrs(attrs);
-        writer = Some(ChainWriter::create(out, &layout, r.checkpoint_every)?);
-    }
-    let steps = r.steps.saturating_sub(done_before);
-    if steps == 0 && !a.quiet {
-        eprintln!("the chain already holds {done_before} iterations (>= --steps {}): nothing to run", r.steps);
-    }
-    let run = EnsembleRun {
-        posterior: &posterior,
-        transform: transform.as_deref(),
-        out_dim,
-        steps,
-        progress: !a.quiet && !a.json,
-        accepted_before,
-        done_before,
-        relocate_until,
-    };
-    let outcome = run.run(&mut ensemble, writer.as_mut());
-    if let Some(w) = writer {
-        match &outcome {
-            Ok(_) => w.finish()?,
-            // Keep what was flushed (and flush the rest); the file stays marked
-            // incomplete. A file this run created and never wrote a row to goes.
-            Err(_) => {
-                let empty = created && w.rows() == 0;
-                let path = w.path().to_path_buf();
-                drop(w);
-                if empty {
-                    let _ = std::fs::remove_file(&path);
-                }
-            }
-        }
-    }
-    let outcome = outcome.map_err(|e| match e {
+    let outcome = execute(job, &r.settings).map_err(|e| match e {
         Error::Interrupted(m) if a.output.is_some() => Error::Interrupted(format!("{m}: continue it with the same command and --resume")),
         e => e,
     })?;
-
-    // Diagnostics over the whole chain, after burn-in. This run's draws are in
-    // memory; only a resumed run reads the file back for the rows before it.
-    let (draws, log_prob, accepted) = match &a.output {
-        Some(out) if done_before > 0 => {
-            let c = chain::read_hdf5(out)?;
-            let lp = c.log_prob.unwrap_or_else(|| Array2::from_elem((c.draws.dim().0, c.draws.dim().1), f64::NAN));
-            (c.draws, lp, c.accepted)
-        }
-        _ => (outcome.draws.clone(), outcome.log_prob.clone(), outcome.accepted.clone()),
+    let relocating = match &r.settings {
+        SamplerSettings::Ensemble(c) => c.relocate_stuck != Some(0),
+        SamplerSettings::Smc(_) => false,
     };
-    let iterations = draws.len_of(Axis(0));
-    let burn = burn_given.unwrap_or(iterations / 10).min(iterations);
-    let kept = draws.slice(s![burn.., .., ..]);
-    let stranded = diagnostics::stranded_walkers(log_prob.slice(s![burn.., ..]), sampler_dim);
-    let summary =
-        summarize(a, &r, &spec, &settings, space.names(), &outcome, kept.to_owned(), &accepted, iterations, burn, log_z, &stranded, relocate_until);
+    let hint = if relocating {
+        "relocation during burn-in did not free them: try a longer --burn and --relocate-stuck, or the de_jump move"
+    } else {
+        "try --relocate-stuck N with --burn N (stranded walkers are moved onto others during burn-in)"
+    };
+    let diag = outcome.diagnose(sampler_dim, hint);
+    let summary = summarize(a, &r, &spec, space.names(), &outcome, diag, log_z);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else if !a.quiet {
@@ -259,10 +175,13 @@ fn check_declared_size(spec: &str, r: &Resolved) -> Result<()> {
     if dim == 0 {
         return Ok(());
     }
-    let walkers = r.walkers.max(dim.saturating_mul(2));
+    let (walkers, steps) = match &r.settings {
+        SamplerSettings::Ensemble(c) => (c.walkers.max(dim.saturating_mul(2)), c.steps),
+        SamplerSettings::Smc(c) => (c.particles, 1),
+    };
     let target = memory::bytes(dim as u128, 256);
-    memory::require(run_bytes(r.steps, walkers, dim).saturating_add(target), || {
-        format!("target {spec} ({dim} parameters, so at least {walkers} walkers) over {} iterations", r.steps)
+    memory::require(run_bytes(steps, walkers, dim).saturating_add(target), || {
+        format!("target {spec} ({dim} parameters, so at least {walkers} walkers) over {steps} iterations")
     })
 }
 
@@ -277,8 +196,21 @@ fn build_target(spec: &str, timeout: f64) -> Result<Target> {
 }
 
 /// What must not change between a run and its `--resume`.
-fn run_identity(spec: &str, r: &Resolved, s: &EnsembleSettings, prior: &str) -> String {
-    format!("target={spec}; sampler=ensemble; moves={}; walkers={}; seed={}; beta={}; prior={prior}", s.moves_spec(), s.walkers, r.seed, r.beta)
+fn run_identity(spec: &str, r: &Resolved, prior: &str) -> String {
+    let (seed, beta) = (r.seed, r.settings.beta());
+    match &r.settings {
+        SamplerSettings::Ensemble(c) => {
+            format!(
+                "target={spec}; sampler=ensemble; moves={}; walkers={}; seed={seed}; beta={beta}; prior={prior}",
+                r.settings.moves_text(),
+                c.walkers
+            )
+        }
+        SamplerSettings::Smc(c) => format!(
+            "target={spec}; sampler=smc; particles={}; target_ess={}; resampling={:?}; flow={}; seed={seed}; beta={beta}; prior={prior}",
+            c.particles, c.target_ess, c.resampling, c.flow
+        ),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,11 +1,11 @@
 //! The summary `seqcal sample` prints (text or JSON) after a run.
 
-use ndarray::{Array1, Array2, Array3, Axis};
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::args::{Resolved, SampleCmdArgs};
-use crate::diagnostics;
-use crate::sampler::ensemble::EnsembleSettings;
+use crate::sampler::{Diagnosis, Outcome};
 
 #[derive(Serialize)]
 struct Acceptance {
@@ -45,50 +45,50 @@ pub(super) struct Summary {
     ess_per_second: f64,
     rhat: Vec<f64>,
     mcse: Vec<f64>,
+    /// The sampler's estimate of the log evidence (SMC), and its standard error.
     log_z: Option<f64>,
+    log_z_err: Option<f64>,
+    /// The target's known log evidence, if any.
+    log_z_true: Option<f64>,
+    /// The last step's named fields.
+    last_step: BTreeMap<String, f64>,
+    /// The sampler's extra results (SMC: `temperatures`, `likelihood_calls`, ...).
+    #[serde(flatten)]
+    extra: BTreeMap<String, serde_json::Value>,
     output: Option<String>,
     warnings: Vec<String>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The summary of `outcome` with its diagnosis; `log_z_true` is the
+/// target's known log evidence, if any.
 pub(super) fn summarize(
     a: &SampleCmdArgs,
     r: &Resolved,
     spec: &str,
-    settings: &EnsembleSettings,
     names: &[String],
-    o: &crate::sampler::run::RunOutcome,
-    kept: Array3<f64>,
-    accepted: &Array1<f64>,
-    iterations: usize,
-    burn: usize,
-    log_z: Option<f64>,
-    stranded: &diagnostics::Stranded,
-    relocate_until: usize,
+    o: &Outcome,
+    d: Diagnosis,
+    log_z_true: Option<f64>,
 ) -> Summary {
-    let d = diagnostics::Diagnostics::compute(kept.view(), 4);
-    let hint = if relocate_until > 0 {
-        "relocation during burn-in did not free them: try a longer --burn and --relocate-stuck, or the de_jump move"
-    } else {
-        "try --relocate-stuck N with --burn N (stranded walkers are moved onto others during burn-in)"
-    };
-    let warnings = diagnostics::warnings(&d, stranded, settings.walkers, o.failed_evaluations, o.evaluations, hint);
-    let flat = kept
-        .to_shape((kept.len_of(Axis(0)) * kept.len_of(Axis(1)), kept.len_of(Axis(2))))
-        .map(|v| v.to_owned())
-        .unwrap_or_else(|_| Array2::zeros((0, names.len())));
-    let mean: Vec<f64> = (0..names.len()).map(|j| flat.column(j).mean().unwrap_or(f64::NAN)).collect();
-    let sd: Vec<f64> = (0..names.len()).map(|j| flat.column(j).std(0.0)).collect();
-    let acc = accepted.mapv(|x| x / iterations.max(1) as f64);
+    let acc = &d.acceptance;
     let min_ess = d.ess.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut extra = BTreeMap::new();
+    if let Some(g) = &o.extra {
+        for (k, v) in &g.scalars {
+            extra.insert(k.clone(), serde_json::json!(v));
+        }
+        for (k, v) in &g.arrays {
+            extra.insert(k.clone(), serde_json::json!(v));
+        }
+    }
     Summary {
         target: spec.to_string(),
-        sampler: "ensemble",
-        moves: settings.moves_spec(),
-        walkers: settings.walkers,
-        iterations,
+        sampler: o.kind,
+        moves: r.settings.moves_text(),
+        walkers: o.draws_per_row,
+        iterations: d.iterations,
         steps_run: o.steps_run,
-        burn,
+        burn: o.burn.min(d.iterations),
         seed: r.seed,
         names: names.to_vec(),
         wall_seconds: o.wall_seconds,
@@ -102,31 +102,38 @@ pub(super) fn summarize(
         },
         failed_evaluations: o.failed_evaluations,
         rejected_non_finite: o.non_finite,
-        relocated_walkers: o.relocated,
-        stuck_walkers: stranded.walkers.len(),
-        stuck_fraction: stranded.fraction,
+        relocated_walkers: o.field("relocated").unwrap_or(0.0) as usize,
+        stuck_walkers: d.stranded.walkers.len(),
+        stuck_fraction: d.stranded.fraction,
         acceptance: Acceptance {
             mean: acc.mean().unwrap_or(f64::NAN),
             min: acc.iter().copied().fold(f64::INFINITY, f64::min),
             max: acc.iter().copied().fold(f64::NEG_INFINITY, f64::max),
             per_walker: acc.to_vec(),
         },
-        mean,
-        sd,
-        tau: d.autocorr.tau.clone(),
-        tau_too_short: d.autocorr.too_short,
+        mean: d.mean,
+        sd: d.sd,
+        tau: d.tau,
+        tau_too_short: d.tau_too_short,
         ess_per_second: if o.wall_seconds > 0.0 && min_ess.is_finite() { min_ess / o.wall_seconds } else { f64::NAN },
         ess: d.ess,
         rhat: d.rhat,
-        mcse: d.mcse_mean,
-        log_z,
+        mcse: d.mcse,
+        log_z: o.log_z.map(|z| z.0),
+        log_z_err: o.log_z.map(|z| z.1),
+        log_z_true,
+        last_step: o.fields.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        extra,
         output: a.output.as_ref().map(|p| p.display().to_string()),
-        warnings,
+        warnings: d.warnings,
     }
 }
 
 pub(super) fn print_summary(s: &Summary) {
-    println!("target      {} ({} walkers, moves {}, seed {})", s.target, s.walkers, s.moves, s.seed);
+    match s.sampler {
+        "ensemble" => println!("target      {} ({} walkers, moves {}, seed {})", s.target, s.walkers, s.moves, s.seed),
+        k => println!("target      {} ({k}, {} particles, {}, seed {})", s.target, s.walkers, s.moves, s.seed),
+    }
     println!("chain       {} iterations ({} run now, first {} dropped for diagnostics)", s.iterations, s.steps_run, s.burn);
     println!(
         "speed       {:.3} s, {} evaluations ({:.0}/s), sampler overhead {:.0} ns per evaluation",
@@ -138,6 +145,10 @@ pub(super) fn print_summary(s: &Summary) {
     }
     if s.relocated_walkers > 0 {
         println!("relocated   {} stranded walkers during burn-in", s.relocated_walkers);
+    }
+    if let (Some(z), Some(e)) = (s.log_z, s.log_z_err) {
+        let known = s.log_z_true.map(|t| format!(" (known: {t:.4})")).unwrap_or_default();
+        println!("log Z       {z:.4} +- {e:.4}{known}");
     }
     for w in &s.warnings {
         println!("WARNING     {w}");

@@ -250,7 +250,15 @@ impl Ensemble {
                 _ => (pos >> 64) as u64,
             }
         });
-        SamplerState { kind: STATE_KIND.into(), positions: self.x.clone(), values, rng, iteration: 0, accepted: ndarray::Array1::zeros(w) }
+        SamplerState {
+            kind: STATE_KIND.into(),
+            positions: self.x.clone(),
+            values,
+            rng,
+            iteration: 0,
+            accepted: ndarray::Array1::zeros(w),
+            blob: Vec::new(),
+        }
     }
 
     /// Restores an ensemble from a checkpoint written with the same seed and settings.

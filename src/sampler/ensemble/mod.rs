@@ -18,6 +18,8 @@
 mod algorithm;
 mod hyperparams;
 mod moves;
+mod sampler;
 
 pub use algorithm::{Ensemble, StepReport, STATE_KIND};
 pub use hyperparams::{parse_moves, EnsembleSettings, MoveDoc, MoveKind, WeightedMove, MOVES};
+pub use sampler::EnsembleSampler;

@@ -24,8 +24,9 @@ fn the_reported_log_z_error_matches_the_spread_over_20_seeds() {
     let (mut path, mut combined) = (Vec::new(), Vec::new());
     for seed in 0..20 {
         let t = seqcal::targets::build("gaussian:dim=2").unwrap();
-        let mut smc = Smc::new(Posterior::new(t.prior, t.likelihood, 1.0), SmcSettings { particles: 500, ..SmcSettings::default() }, seed).unwrap();
-        smc.run().unwrap();
+        let post = Posterior::new(t.prior, t.likelihood, 1.0);
+        let mut smc = Smc::new(&post, SmcSettings { particles: 500, ..SmcSettings::default() }, seed).unwrap();
+        smc.run(&post).unwrap();
         let o = smc.output().unwrap();
         path.push(o.log_z_path);
         combined.push((o.log_z, o.log_z_err));

@@ -22,8 +22,8 @@ fn known(name: &str) -> f64 {
 }
 
 fn run(post: Posterior, particles: usize, seed: u64) -> SmcOutput {
-    let mut smc = Smc::new(post, SmcSettings { particles, ..SmcSettings::default() }, seed).unwrap();
-    smc.run().unwrap();
+    let mut smc = Smc::new(&post, SmcSettings { particles, ..SmcSettings::default() }, seed).unwrap();
+    smc.run(&post).unwrap();
     smc.output().unwrap()
 }
 

@@ -106,8 +106,8 @@ fn posterior() -> Posterior {
 #[test]
 fn smc_recovers_the_mode_weights() {
     let post = posterior();
-    let mut smc = Smc::new(post, SmcSettings { particles: 2000, ..SmcSettings::default() }, 7).unwrap();
-    smc.run().unwrap();
+    let mut smc = Smc::new(&post, SmcSettings { particles: 2000, ..SmcSettings::default() }, 7).unwrap();
+    smc.run(&post).unwrap();
     let out = smc.output().unwrap();
     let n = out.particles.nrows() as f64;
     let minor: f64 = out.particles.column(0).iter().zip(&out.weights).filter(|(x, _)| **x < 0.0).map(|(_, w)| w).sum();

@@ -30,8 +30,9 @@ fn check(target: &str, folder: &str) {
     let (m, m2) = (read("ref_mean_value.json"), read("ref_mean_squared_value.json"));
     let t = seqcal::targets::build(target).unwrap();
     assert_eq!(t.space.names().iter().map(|s| Value::from(s.as_str())).collect::<Vec<_>>(), m["names"].as_array().unwrap().clone());
-    let mut smc = Smc::new(Posterior::new(t.prior, t.likelihood, 1.0), SmcSettings::default(), 2026).unwrap();
-    smc.run().unwrap();
+    let post = Posterior::new(t.prior, t.likelihood, 1.0);
+    let mut smc = Smc::new(&post, SmcSettings::default(), 2026).unwrap();
+    smc.run(&post).unwrap();
     let out = smc.output().unwrap();
     let (n, d) = (out.particles.nrows(), t.space.dim());
     let mut theta = vec![vec![0.0; d]; n];

@@ -5,9 +5,13 @@
 use seqcal::sampler::smc::{Smc, SmcOutput, SmcSettings};
 use seqcal::sampler::Posterior;
 
-fn sampler(settings: &SmcSettings, seed: u64) -> Smc {
+fn posterior() -> Posterior {
     let t = seqcal::targets::build("gaussian_shells").unwrap();
-    Smc::new(Posterior::new(t.prior, t.likelihood, 1.0), settings.clone(), seed).unwrap()
+    Posterior::new(t.prior, t.likelihood, 1.0)
+}
+
+fn sampler(settings: &SmcSettings, seed: u64) -> Smc {
+    Smc::new(&posterior(), settings.clone(), seed).unwrap()
 }
 
 fn settings() -> SmcSettings {
@@ -26,9 +30,10 @@ fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
 #[test]
 fn a_restored_run_continues_bit_for_bit_whatever_the_thread_count() {
     let s = settings();
+    let post = posterior();
     let full = in_pool(2, || {
         let mut smc = sampler(&s, 5);
-        smc.run().unwrap();
+        smc.run(&post).unwrap();
         smc.output().unwrap()
     });
     assert!(full.temperatures.len() > 4, "too few steps to test: {:?}", full.temperatures);
@@ -38,7 +43,7 @@ fn a_restored_run_continues_bit_for_bit_whatever_the_thread_count() {
         let bytes = in_pool(2, || {
             let mut smc = sampler(&s, 5);
             for _ in 0..stop {
-                smc.step().unwrap();
+                smc.step(&post).unwrap();
             }
             smc.state_bytes()
         });
@@ -47,7 +52,7 @@ fn a_restored_run_continues_bit_for_bit_whatever_the_thread_count() {
             smc.restore(&bytes).unwrap();
             // The restored state writes the same bytes again.
             assert_eq!(smc.state_bytes(), bytes, "stop after {stop}");
-            smc.run().unwrap();
+            smc.run(&post).unwrap();
             smc.output().unwrap()
         });
         assert_eq!(bits(&resumed), bits(&full), "resumed after {stop} steps");
@@ -57,9 +62,10 @@ fn a_restored_run_continues_bit_for_bit_whatever_the_thread_count() {
 #[test]
 fn other_or_damaged_states_are_refused() {
     let s = settings();
+    let post = posterior();
     let mut smc = sampler(&s, 5);
-    smc.step().unwrap();
-    smc.step().unwrap();
+    smc.step(&post).unwrap();
+    smc.step(&post).unwrap();
     let bytes = smc.state_bytes();
     let msg = |r: seqcal::Result<()>| r.unwrap_err().to_string();
     assert!(msg(sampler(&s, 6).restore(&bytes)).contains("another seed"));
@@ -70,4 +76,53 @@ fn other_or_damaged_states_are_refused() {
     let mut longer = bytes.clone();
     longer.push(0);
     assert!(msg(sampler(&s, 5).restore(&longer)).contains("trailing"));
+}
+
+/// The same through the sampler contract the executor drives: a state
+/// saved after any step and restored into a new sampler finishes as the
+/// uninterrupted run, and the final output holds the weights, log Z and the
+/// `smc` group.
+#[test]
+fn the_contract_adapter_resumes_bit_for_bit_and_reports() {
+    use seqcal::sampler::smc::SmcSampler;
+    use seqcal::sampler::{Sampler, SmcConfig};
+    use std::collections::BTreeMap;
+
+    let post = posterior();
+    let config = SmcConfig { particles: 300, ..SmcConfig::default() };
+    let x0 = ndarray::Array2::zeros((300, 2));
+    let mut a = SmcSampler::start(&config, &post, x0.clone(), 9).unwrap();
+    let mut saved = None;
+    let mut k = 0;
+    while !a.done() {
+        k += 1;
+        let r = a.step(&post, k).unwrap();
+        assert_eq!(r.fields.iter().map(|f| f.0).collect::<Vec<_>>(), ["temperature", "ess", "calls", "acceptance", "log_z"]);
+        if k == 3 {
+            saved = Some(a.save(k));
+        }
+    }
+    let fa = a.finish();
+    let mut b = SmcSampler::restore(&config, &saved.unwrap(), 9, &BTreeMap::new()).unwrap();
+    while !b.done() {
+        k += 1;
+        b.step(&post, k).unwrap();
+    }
+    let fb = b.finish();
+    let (da, db) = (fa.draws.unwrap(), fb.draws.unwrap());
+    assert_eq!(da.0, db.0);
+    assert_eq!(fa.log_z, fb.log_z);
+    let w = fa.weights.unwrap();
+    assert_eq!(w.len(), 300);
+    let extra = fa.extra.unwrap();
+    assert_eq!(extra.name, "smc");
+    let temps = &extra.arrays["temperatures"];
+    assert_eq!((temps[0], *temps.last().unwrap()), (0.0, 1.0));
+    assert_eq!(extra.arrays["ess"].len(), temps.len() - 1);
+    assert_eq!(extra.scalars["log_z"], fa.log_z.unwrap().0);
+    assert!(extra.scalars["likelihood_calls"] > 0.0);
+    // A state of another sampler is refused.
+    let mut other = a.save(k);
+    other.kind = "ensemble-v1".into();
+    assert!(SmcSampler::restore(&config, &other, 9, &BTreeMap::new()).unwrap_err().to_string().contains("not smc-v1"));
 }

@@ -9,7 +9,8 @@
 //! - [`executor`]: [`execute`] owns the loop, the chain file, checkpoints,
 //!   `--resume`, the progress bar, Ctrl-C and the summary's diagnostics.
 //! - [`ensemble`]: the affine-invariant ensemble sampler and its moves.
-//! - [`smc`]: tempered sequential Monte Carlo with flow-preconditioned mutations.
+//! - [`smc`]: tempered sequential Monte Carlo with flow-preconditioned
+//!   mutations and the evidence.
 //! - [`interrupt`]: Ctrl-C during sampling stops at a consistent checkpoint.
 
 pub mod contract;

@@ -92,8 +92,8 @@ impl EnsembleConfig {
     }
 }
 
-/// Settings of the SMC sampler (`kind = "smc"`): the algorithm's keys
-/// ([`SmcSettings`], whose defaults they take) and the run's.
+/// Settings of the SMC sampler (`kind = "smc"`): the algorithm's main keys
+/// (with [`SmcSettings`]'s defaults) and the run's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmcConfig {
@@ -102,24 +102,11 @@ pub struct SmcConfig {
     /// Fraction of the particles the effective sample size of the
     /// incremental weights keeps at each temperature, in (0, 1). Default 0.9.
     pub target_ess: f64,
-    /// Resampling scheme: `systematic` (default) or `multinomial`.
+    /// Resampling scheme: `systematic` (default), `residual` or `multinomial`.
     pub resampling: Resampling,
-    /// Acceptance rate the mutation step sizes adapt to. Default 0.25.
-    pub target_accept: f64,
-    /// Mutations at a temperature stop once the particles' correlation with
-    /// where they started falls below this. Default 0.1.
-    pub decorrelation: f64,
-    /// At most this many mutation sweeps per temperature. Default 100.
-    pub max_sweeps: usize,
     /// Precondition the mutations with a normalizing flow fitted to the
     /// particles. Default true.
     pub flow: bool,
-    /// Draws from the final flow for a second, importance-sampling estimate
-    /// of the evidence (0: none). Default 4096.
-    pub evidence_samples: usize,
-    /// Scale of the normal reference the tempering starts from for a target
-    /// without a proper prior. Default 10.
-    pub reference_scale: f64,
     /// Stop after this many likelihood calls (an error: the posterior was
     /// not reached). Default: no limit.
     pub max_calls: Option<u64>,
@@ -141,12 +128,7 @@ impl Default for SmcConfig {
             particles: a.particles,
             target_ess: a.target_ess,
             resampling: a.resampling,
-            target_accept: a.target_accept,
-            decorrelation: a.decorrelation,
-            max_sweeps: a.max_sweeps,
             flow: a.flow,
-            evidence_samples: a.evidence_samples,
-            reference_scale: a.reference_scale,
             max_calls: None,
             seed: None,
             beta: 1.0,
@@ -157,19 +139,9 @@ impl Default for SmcConfig {
 }
 
 impl SmcConfig {
-    /// The algorithm's settings.
+    /// The algorithm's settings: these keys, the algorithm's defaults for the rest.
     pub fn algorithm(&self) -> SmcSettings {
-        SmcSettings {
-            particles: self.particles,
-            target_ess: self.target_ess,
-            resampling: self.resampling,
-            target_accept: self.target_accept,
-            decorrelation: self.decorrelation,
-            max_sweeps: self.max_sweeps,
-            flow: self.flow,
-            evidence_samples: self.evidence_samples,
-            reference_scale: self.reference_scale,
-        }
+        SmcSettings { particles: self.particles, target_ess: self.target_ess, resampling: self.resampling, flow: self.flow, ..SmcSettings::default() }
     }
 }
 

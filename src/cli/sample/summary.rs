@@ -52,7 +52,8 @@ pub(super) struct Summary {
     log_z_true: Option<f64>,
     /// The last step's named fields.
     last_step: BTreeMap<String, f64>,
-    /// The sampler's extra results (SMC: `temperatures`, `likelihood_calls`, ...).
+    /// The sampler's extra results: its group (`smc`) and, from it,
+    /// `temperatures` and `likelihood_calls`.
     #[serde(flatten)]
     extra: BTreeMap<String, serde_json::Value>,
     output: Option<String>,
@@ -72,14 +73,23 @@ pub(super) fn summarize(
 ) -> Summary {
     let acc = &d.acceptance;
     let min_ess = d.ess.iter().copied().fold(f64::INFINITY, f64::min);
+    // The sampler's group under its name (`smc`), with its ladder and calls
+    // also at the top level.
     let mut extra = BTreeMap::new();
     if let Some(g) = &o.extra {
+        let mut all = serde_json::Map::new();
         for (k, v) in &g.scalars {
-            extra.insert(k.clone(), serde_json::json!(v));
+            all.insert(k.clone(), serde_json::json!(v));
         }
         for (k, v) in &g.arrays {
-            extra.insert(k.clone(), serde_json::json!(v));
+            all.insert(k.clone(), serde_json::json!(v));
         }
+        for k in ["temperatures", "likelihood_calls"] {
+            if let Some(v) = all.get(k) {
+                extra.insert(k.to_string(), v.clone());
+            }
+        }
+        extra.insert(g.name.clone(), serde_json::Value::Object(all));
     }
     Summary {
         target: spec.to_string(),

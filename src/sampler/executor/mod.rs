@@ -29,6 +29,7 @@ use super::contract::{Field, Sampler};
 use super::ensemble::EnsembleSampler;
 use super::interrupt::InterruptGuard;
 use super::settings::SamplerSettings;
+use super::smc::SmcSampler;
 use crate::chain::schema::BURN;
 use crate::memory;
 use crate::{Error, Result};
@@ -52,7 +53,7 @@ pub fn run_bytes(steps: usize, walkers: usize, dim: usize) -> u128 {
 pub fn execute(job: Job<'_>, settings: &SamplerSettings) -> Result<Outcome> {
     match settings {
         SamplerSettings::Ensemble(c) => run::<EnsembleSampler>(job, c, c.checkpoint_every.max(1) as usize, &|rows| c.burn_for(rows)),
-        SamplerSettings::Smc(_) => Err(smc_missing()),
+        SamplerSettings::Smc(c) => run::<SmcSampler>(job, c, c.checkpoint_every.max(1) as usize, &|_| 0),
     }
 }
 
@@ -70,12 +71,11 @@ pub fn check_problem(settings: &SamplerSettings, dim: usize) -> Result<()> {
                 format!("sampling {} iterations x {} walkers x {dim} parameters", c.steps, c.walkers)
             })
         }
-        SamplerSettings::Smc(_) => Err(smc_missing()),
+        SamplerSettings::Smc(c) => {
+            c.algorithm().check()?;
+            memory::require(run_bytes(3, c.particles, dim), || format!("SMC with {} particles x {dim} parameters", c.particles))
+        }
     }
-}
-
-fn smc_missing() -> Error {
-    Error::Usage("sampler smc is not available yet in this build of seqcal; samplers: ensemble".into())
 }
 
 /// Drives sampler `S` (see the module docs); `burn_for(rows)` is the burn-in

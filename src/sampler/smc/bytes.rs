@@ -4,8 +4,8 @@ use ndarray::Array2;
 
 use super::mutate::{Adapt, Population};
 use super::precond::Precond;
-use super::space::Densities;
-use super::{Iteration, Reader, Smc, Writer, MAGIC};
+use super::space::{Densities, Space};
+use super::{Iteration, Reader, Smc, SmcSettings, Writer, MAGIC};
 use crate::{Error, Result};
 
 impl Smc {
@@ -16,6 +16,8 @@ impl Smc {
         let mut w = Writer(MAGIC.to_vec());
         w.str(&serde_json::to_string(&self.settings).expect("settings serialize"));
         w.u64(self.seed);
+        w.str(&serde_json::to_string(&self.space).expect("space serializes"));
+        w.f64(self.beta_final);
         w.u128(self.rng.get_word_pos());
         w.f64(self.beta);
         w.f64(self.log_z);
@@ -66,6 +68,23 @@ impl Smc {
         w.0
     }
 
+    /// A sampler continued from `bytes` written by
+    /// [`state_bytes`](Self::state_bytes) with the same settings and seed
+    /// (the problem's coordinates are read from them).
+    ///
+    /// # Errors
+    /// As [`restore`](Self::restore).
+    pub fn from_state_bytes(settings: SmcSettings, seed: u64, bytes: &[u8]) -> Result<Self> {
+        settings.check()?;
+        let mut r = Reader::new(bytes)?;
+        let (_, _) = (r.str()?, r.u64()?);
+        let space: Space = serde_json::from_str(&r.str()?).map_err(|e| Error::Usage(format!("cannot resume: the stored SMC state: {e}")))?;
+        let beta_final = r.f64()?;
+        let mut smc = Smc::blank(settings, seed, space, beta_final);
+        smc.restore(bytes)?;
+        Ok(smc)
+    }
+
     /// Continues from `bytes` written by [`state_bytes`](Self::state_bytes)
     /// of a run with the same settings, seed and posterior.
     ///
@@ -81,6 +100,11 @@ impl Smc {
         }
         if r.u64()? != self.seed {
             return refuse("was made with another seed".into());
+        }
+        let space = r.str()?;
+        let beta_final = r.f64()?;
+        if space != serde_json::to_string(&self.space).expect("space serializes") || beta_final.to_bits() != self.beta_final.to_bits() {
+            return refuse("was made for another problem (other parameters, bounds or tempering exponent)".into());
         }
         let word = r.u128()?;
         let (beta, log_z, log_z_var, walk_scale, rho) = (r.f64()?, r.f64()?, r.f64()?, r.f64()?, r.f64()?);
@@ -148,8 +172,7 @@ impl Smc {
         self.is_estimate = is_estimate;
         (self.beta, self.log_z, self.log_z_var) = (beta, log_z, log_z_var);
         self.adapt = Adapt { walk_scale, rho };
-        let now = self.posterior.counters().evaluations.load(std::sync::atomic::Ordering::Relaxed);
-        self.calls_before = calls.saturating_sub(now);
+        self.calls = calls;
         Ok(())
     }
 }

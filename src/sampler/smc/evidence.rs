@@ -18,6 +18,7 @@ use crate::Result;
 pub(super) fn importance(
     space: &Space,
     posterior: &Posterior,
+    beta: f64,
     y: &Array2<f64>,
     m: usize,
     seed: u64,
@@ -39,7 +40,7 @@ pub(super) fn importance(
         let log_q = c - 0.5 * z.row(i).iter().map(|v| v * v).sum::<f64>() - ld_fwd[i];
         let (lr, ell) = (dens.log_ref[k], dens.ell[k]);
         if lr > f64::NEG_INFINITY && ell > f64::NEG_INFINITY {
-            lw[i] = lr + ell - log_q;
+            lw[i] = lr + beta * ell - log_q;
         }
     }
     let frac = ess_fraction(&lw);

@@ -88,7 +88,7 @@ pub struct SmcOutput {
     pub log_lik: Vec<f64>,
     /// Log prior of each particle (0 without a prior).
     pub log_prior: Vec<f64>,
-    /// Temperatures, from 0 to 1.
+    /// Temperatures, from 0 to the posterior's β.
     pub temperatures: Vec<f64>,
     /// ESS of the incremental weights at each temperature after the first.
     pub ess: Vec<f64>,
@@ -106,16 +106,17 @@ pub struct SmcOutput {
     pub likelihood_calls: u64,
 }
 
-/// The tempered SMC sampler on a [`Posterior`].
+/// The tempered SMC sampler on a [`Posterior`] (given to each step).
 #[derive(Debug)]
 pub struct Smc {
-    posterior: Posterior,
     settings: SmcSettings,
     seed: u64,
     space: Space,
     rng: ChaCha8Rng,
     pop: Option<Population>,
     beta: f64,
+    /// The temperature the run ends at (the posterior's β).
+    beta_final: f64,
     log_z: f64,
     log_z_var: f64,
     adapt: Adapt,
@@ -123,36 +124,44 @@ pub struct Smc {
     history: Vec<Iteration>,
     /// Importance-sampling estimate of log Z and its standard error.
     is_estimate: Option<(f64, f64)>,
-    /// Calls made before this value was restored.
-    calls_before: u64,
+    /// Likelihood calls made by the steps so far.
+    calls: u64,
 }
 
 impl Smc {
-    /// A sampler on `posterior` (its tempering exponent is ignored: the
-    /// sampler tempers the likelihood itself).
+    /// A sampler for `posterior`, tempered from its prior (a normal
+    /// reference without one) to its likelihood raised to its β.
     ///
     /// # Errors
-    /// Invalid settings.
-    pub fn new(posterior: Posterior, settings: SmcSettings, seed: u64) -> Result<Self> {
+    /// Invalid settings; a β outside (0, 1].
+    pub fn new(posterior: &Posterior, settings: SmcSettings, seed: u64) -> Result<Self> {
         settings.check()?;
-        let space = Space::new(&posterior, settings.reference_scale);
+        let beta_final = posterior.beta();
+        if !(beta_final > 0.0 && beta_final <= 1.0) {
+            return Err(Error::Usage(format!("smc: the posterior's tempering exponent must lie in (0, 1], got {beta_final}")));
+        }
+        let space = Space::new(posterior, settings.reference_scale);
+        Ok(Smc::blank(settings, seed, space, beta_final))
+    }
+
+    fn blank(settings: SmcSettings, seed: u64, space: Space, beta_final: f64) -> Self {
         let d = space.dim();
-        Ok(Smc {
-            posterior,
+        Smc {
             settings,
             seed,
             space,
             rng: ChaCha8Rng::seed_from_u64(seed),
             pop: None,
             beta: 0.0,
+            beta_final,
             log_z: 0.0,
             log_z_var: 0.0,
             adapt: Adapt::new(d),
             flow: None,
             history: Vec::new(),
             is_estimate: None,
-            calls_before: 0,
-        })
+            calls: 0,
+        }
     }
 
     /// The settings.
@@ -160,14 +169,17 @@ impl Smc {
         &self.settings
     }
 
-    /// The posterior.
-    pub fn posterior(&self) -> &Posterior {
-        &self.posterior
-    }
-
     /// Likelihood calls so far.
     pub fn calls(&self) -> u64 {
-        self.calls_before + self.posterior.counters().evaluations.load(std::sync::atomic::Ordering::Relaxed)
+        self.calls
+    }
+
+    /// The current particles in the posterior's coordinates with their
+    /// `(log prior, log likelihood)`, once started.
+    pub fn particles(&self) -> Option<(Array2<f64>, Vec<f64>, Vec<f64>)> {
+        let pop = self.pop.as_ref()?;
+        let (lp, ll) = self.space.stored_densities(&pop.y, &pop.dens);
+        Some((self.space.to_params(&pop.y), lp, ll))
     }
 
     /// The current temperature.
@@ -192,9 +204,9 @@ impl Smc {
         }
     }
 
-    /// Whether the particles have reached the posterior (temperature 1).
+    /// Whether the particles have reached the posterior's temperature.
     pub fn done(&self) -> bool {
-        self.pop.is_some() && self.beta >= 1.0
+        self.pop.is_some() && self.beta >= self.beta_final
     }
 
     /// One step: the initial draws, or reweighting to the next temperature,
@@ -202,11 +214,24 @@ impl Smc {
     ///
     /// # Errors
     /// A fatal likelihood error; every particle of zero density.
-    pub fn step(&mut self) -> Result<Iteration> {
+    pub fn step(&mut self, posterior: &Posterior) -> Result<Iteration> {
+        let before = posterior.counters().evaluations.load(std::sync::atomic::Ordering::Relaxed);
+        let r = self.advance(posterior);
+        let after = posterior.counters().evaluations.load(std::sync::atomic::Ordering::Relaxed);
+        self.calls += after.saturating_sub(before);
+        let mut it = r?;
+        it.calls = self.calls;
+        if let Some(last) = self.history.last_mut() {
+            last.calls = self.calls;
+        }
+        Ok(it)
+    }
+
+    fn advance(&mut self, posterior: &Posterior) -> Result<Iteration> {
         let n = self.settings.particles;
         let Some(pop) = self.pop.as_mut() else {
-            let y = self.space.sample_reference(&self.posterior, &mut self.rng, n)?;
-            let dens = self.space.evaluate(&self.posterior, &y)?;
+            let y = self.space.sample_reference(posterior, &mut self.rng, n)?;
+            let dens = self.space.evaluate(posterior, &y)?;
             if dens.ell.iter().all(|l| *l == f64::NEG_INFINITY) {
                 return Err(Error::Usage("smc: the likelihood is zero (or fails) at every initial particle".into()));
             }
@@ -225,10 +250,10 @@ impl Smc {
             self.history.push(it.clone());
             return Ok(it);
         };
-        if self.beta >= 1.0 {
-            return Err(Error::Usage("smc: the run is already at temperature 1".into()));
+        if self.beta >= self.beta_final {
+            return Err(Error::Usage("smc: the run is already at its final temperature".into()));
         }
-        let next = tempering::next_beta(&pop.dens.ell, self.beta, self.settings.target_ess);
+        let next = tempering::next_beta(&pop.dens.ell, self.beta, self.beta_final, self.settings.target_ess);
         let mut lw = Vec::new();
         tempering::increments(&pop.dens.ell, next - self.beta, &mut lw);
         let frac = tempering::ess_fraction(&lw);
@@ -270,7 +295,7 @@ impl Smc {
         }
         let ctx = Ctx {
             space: &self.space,
-            posterior: &self.posterior,
+            posterior,
             beta: next,
             target_accept: self.settings.target_accept,
             decorrelation: self.settings.decorrelation,
@@ -278,9 +303,9 @@ impl Smc {
         };
         let m = mutate::mutate(&ctx, pop, self.flow.as_ref(), &mut self.adapt, &mut self.rng)?;
         self.beta = next;
-        if next >= 1.0 && self.settings.flow && d >= 2 && self.settings.evidence_samples > 0 {
+        if next >= self.beta_final && self.settings.flow && d >= 2 && self.settings.evidence_samples > 0 {
             let seed = self.seed ^ 0x5bd1_e995_u64.wrapping_mul(self.history.len() as u64 + 1);
-            self.is_estimate = evidence::importance(&self.space, &self.posterior, &pop.y, self.settings.evidence_samples, seed, &mut self.rng)?;
+            self.is_estimate = evidence::importance(&self.space, posterior, next, &pop.y, self.settings.evidence_samples, seed, &mut self.rng)?;
         }
         let it = Iteration {
             beta: next,
@@ -301,9 +326,9 @@ impl Smc {
     ///
     /// # Errors
     /// See [`step`](Self::step).
-    pub fn run(&mut self) -> Result<()> {
+    pub fn run(&mut self, posterior: &Posterior) -> Result<()> {
         while !self.done() {
-            self.step()?;
+            self.step(posterior)?;
         }
         Ok(())
     }
@@ -332,4 +357,7 @@ impl Smc {
     }
 }
 
+mod adapter;
 mod bytes;
+
+pub use adapter::SmcSampler;

@@ -238,3 +238,56 @@ pub(super) fn mutate(ctx: &Ctx<'_>, pop: &mut Population, flow: Option<&Precond>
     }
     Ok(Mutation { sweeps, accept: accepted as f64 / proposed.max(1) as f64, kernel, correlation })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prior::Normal;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use seqcal_api::{DensityError, LogDensity};
+
+    /// `N(x; 1, 0.5²)` per coordinate: with the prior `N(0, 1)` the
+    /// posterior is `N(0.8, 0.2)` per coordinate.
+    #[derive(Debug)]
+    struct Lik;
+    impl LogDensity for Lik {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn log_density(&self, x: &[f64]) -> std::result::Result<f64, DensityError> {
+            Ok(x.iter().map(|v| -2.0 * (v - 1.0).powi(2)).sum())
+        }
+    }
+
+    #[test]
+    fn both_kernels_leave_the_posterior_invariant() {
+        let prior = Normal::new(vec!["a".into(), "b".into()], vec![0.0; 2], vec![1.0; 2]).unwrap();
+        let post = Posterior::new(Some(Box::new(prior)), Box::new(Lik), 1.0);
+        let space = Space::new(&post, 1.0);
+        let n = 4000;
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        // Exact posterior draws, skewed through a nonlinear map for the flow to learn nothing trivial.
+        let y = Array2::from_shape_fn((n, 2), |_| {
+            let e: f64 = StandardNormal.sample(&mut rng);
+            0.8 + 0.2f64.sqrt() * e
+        });
+        for use_flow in [false, true] {
+            let dens = space.evaluate(&post, &y).unwrap();
+            let mut pop = Population { y: y.clone(), dens };
+            let flow = use_flow.then(|| Precond::fit(&y, &vec![1.0; n], 2).unwrap());
+            let ctx = Ctx { space: &space, posterior: &post, beta: 1.0, target_accept: 0.25, decorrelation: 1e-9, max_sweeps: 40 };
+            let mut adapt = Adapt::new(2);
+            let m = mutate(&ctx, &mut pop, flow.as_ref(), &mut adapt, &mut rng).unwrap();
+            assert_eq!(m.kernel, if use_flow { Kernel::Flow } else { Kernel::Walk });
+            for j in 0..2 {
+                let c = pop.y.column(j);
+                let mean = c.sum() / n as f64;
+                let var = c.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+                // 5 sd of the mean and of the variance of n independent draws.
+                assert!((mean - 0.8).abs() < 5.0 * (0.2 / n as f64).sqrt(), "flow {use_flow}: mean {mean}");
+                assert!((var - 0.2).abs() < 5.0 * 0.2 * (2.0 / n as f64).sqrt(), "flow {use_flow}: variance {var}");
+            }
+        }
+    }
+}

@@ -12,6 +12,9 @@ pub enum Resampling {
     /// (lower variance than multinomial; the default).
     #[default]
     Systematic,
+    /// `floor(N w)` copies of each particle, then systematic resampling of
+    /// the remainders.
+    Residual,
     /// `N` independent draws proportional to the weights.
     Multinomial,
 }
@@ -21,8 +24,9 @@ impl std::str::FromStr for Resampling {
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "systematic" => Ok(Resampling::Systematic),
+            "residual" => Ok(Resampling::Residual),
             "multinomial" => Ok(Resampling::Multinomial),
-            _ => Err(Error::Usage(format!("unknown resampling {s:?}: use systematic or multinomial"))),
+            _ => Err(Error::Usage(format!("unknown resampling {s:?}: use systematic, residual or multinomial"))),
         }
     }
 }

@@ -14,12 +14,13 @@ use ndarray::Array2;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use seqcal_flow::bijector::DimTransform;
+use serde::{Deserialize, Serialize};
 
 use crate::sampler::Posterior;
 use crate::{Error, Result};
 
 /// The map to unbounded coordinates and the reference density.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(super) struct Space {
     dims: Vec<DimTransform>,
     /// `Some(s)`: no proper prior, reference `N(0, s²)`.

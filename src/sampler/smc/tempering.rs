@@ -35,18 +35,18 @@ pub(super) fn increments(ell: &[f64], delta: f64, out: &mut Vec<f64>) {
     out.extend(ell.iter().map(|&l| if l == f64::NEG_INFINITY { l } else { delta * l }));
 }
 
-/// The next temperature after `beta`: 1 if the whole remaining step keeps
-/// the ESS fraction at or above `target`, otherwise the step found by
+/// The next temperature after `beta`: `end` if the whole remaining step
+/// keeps the ESS fraction at or above `target`, otherwise the step found by
 /// bisection (to a relative precision of 1e-12 on the step).
-pub(super) fn next_beta(ell: &[f64], beta: f64, target: f64) -> f64 {
+pub(super) fn next_beta(ell: &[f64], beta: f64, end: f64, target: f64) -> f64 {
     let mut lw = Vec::with_capacity(ell.len());
     let mut ess = |delta: f64| {
         increments(ell, delta, &mut lw);
         ess_fraction(&lw)
     };
-    let full = 1.0 - beta;
+    let full = end - beta;
     if ess(full) >= target {
-        return 1.0;
+        return end;
     }
     let (mut lo, mut hi) = (0.0, full);
     for _ in 0..200 {
@@ -63,7 +63,7 @@ pub(super) fn next_beta(ell: &[f64], beta: f64, target: f64) -> f64 {
     // A step too small to move is forced forward (a likelihood with a jump
     // of infinite height); the weights then carry the degeneracy honestly.
     let step = if lo > 0.0 { lo } else { hi };
-    (beta + step).min(1.0)
+    (beta + step).min(end)
 }
 
 /// Indices of `n` particles drawn with probabilities `w` (normalized here).
@@ -84,6 +84,31 @@ pub(super) fn resample(kind: Resampling, lw: &[f64], rng: &mut dyn Rng) -> Vec<u
             let u0: f64 = rng.random::<f64>() / n as f64;
             (0..n).map(|k| pick(u0 + k as f64 / n as f64)).collect()
         }
+        Resampling::Residual => {
+            // floor(N w) copies of each, then systematic on the remainders.
+            let mut out = Vec::with_capacity(n);
+            let mut rest = Vec::with_capacity(n);
+            for (i, v) in w.iter().enumerate() {
+                let nw = n as f64 * v / total;
+                let k = nw.floor() as usize;
+                out.extend(std::iter::repeat_n(i, k));
+                rest.push(nw - k as f64);
+            }
+            let left = n - out.len();
+            if left > 0 {
+                let rt: f64 = rest.iter().sum();
+                let mut cum = Vec::with_capacity(n);
+                let mut acc = 0.0;
+                for v in &rest {
+                    acc += v / rt;
+                    cum.push(acc);
+                }
+                let u0: f64 = rng.random::<f64>() / left as f64;
+                out.extend((0..left).map(|k| cum.partition_point(|&c| c <= u0 + k as f64 / left as f64).min(n - 1)));
+                out.sort_unstable();
+            }
+            out
+        }
         Resampling::Multinomial => {
             let mut out: Vec<usize> = (0..n).map(|_| pick(rng.random::<f64>())).collect();
             out.sort_unstable();
@@ -101,19 +126,20 @@ mod tests {
     #[test]
     fn bisection_hits_the_target_ess() {
         let ell: Vec<f64> = (0..500).map(|i| -0.5 * ((i as f64 - 250.0) / 50.0).powi(2) * 40.0).collect();
-        let b = next_beta(&ell, 0.0, 0.9);
+        let b = next_beta(&ell, 0.0, 1.0, 0.9);
         assert!(b > 0.0 && b < 1.0);
         let mut lw = Vec::new();
         increments(&ell, b, &mut lw);
         assert!((ess_fraction(&lw) - 0.9).abs() < 1e-9, "{}", ess_fraction(&lw));
         // A flat likelihood goes to 1 at once.
-        assert_eq!(next_beta(&[0.0; 10], 0.3, 0.9), 1.0);
+        assert_eq!(next_beta(&[0.0; 10], 0.3, 1.0, 0.9), 1.0);
+        assert_eq!(next_beta(&[0.0; 10], 0.3, 0.5, 0.9), 0.5);
     }
 
     #[test]
     fn resampling_keeps_the_expected_counts() {
         let lw: Vec<f64> = [0.1f64, 0.2, 0.3, 0.4].iter().map(|v| v.ln()).collect();
-        for kind in [Resampling::Systematic, Resampling::Multinomial] {
+        for kind in [Resampling::Systematic, Resampling::Residual, Resampling::Multinomial] {
             let mut rng = ChaCha8Rng::seed_from_u64(3);
             let mut counts = [0usize; 4];
             for _ in 0..2000 {

@@ -59,7 +59,7 @@ fn stage_files_never_panic() {
             let r = StageFile::load(&p);
             show("stage file", &r);
             if let Ok(s) = r {
-                let _ = s.sampler.or(&Default::default());
+                let _ = seqcal::sampler::SamplerSettings::from_table(&seqcal::sampler::merge_tables(&s.sampler, &Default::default()));
             }
         })
     });

@@ -15,6 +15,10 @@ use crate::sampler::posterior::Evaluation;
 use crate::targets::Transform;
 use crate::{Error, Result};
 
+/// Every row of a chain (`rows × draws × dim`), their log posteriors and the
+/// last row's weights.
+type ChainRows = (Array3<f64>, Array2<f64>, Option<Array1<f64>>);
+
 /// The run's chain file (if any) and the rows this call made.
 pub(super) struct ChainFile {
     writer: Option<ChainWriter>,
@@ -235,7 +239,7 @@ impl ChainFile {
         weights: Option<&Array1<f64>>,
         extra: Option<&ExtraGroup>,
         log_z: Option<(f64, f64)>,
-    ) -> Result<(Array3<f64>, Array2<f64>, Option<Array1<f64>>)> {
+    ) -> Result<ChainRows> {
         let r = self.store_final(job, final_draws, weights, extra, log_z);
         if r.is_err() {
             self.abandon();

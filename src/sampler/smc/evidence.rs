@@ -30,7 +30,7 @@ pub(super) fn importance(
     };
     let d = y.ncols();
     let z = Array2::from_shape_fn((m, d), |_| StandardNormal.sample(rng));
-    let (draws, ld_fwd) = flow.from_latent(&z);
+    let (draws, ld_fwd) = flow.to_data(&z);
     let finite: Vec<usize> = (0..m).filter(|&i| draws.row(i).iter().all(|v| v.is_finite())).collect();
     let sub = draws.select(ndarray::Axis(0), &finite);
     let dens = space.evaluate(posterior, &sub)?;

@@ -174,7 +174,7 @@ pub(super) fn mutate(ctx: &Ctx<'_>, pop: &mut Population, flow: Option<&Precond>
                     let zpi: Vec<f64> = zp.row(i).to_vec();
                     log_q_ratio[i] = t.log_density(zi.as_slice().expect("standard layout")) - t.log_density(&zpi);
                 }
-                let (yp, ld_fwd) = f.from_latent(&zp);
+                let (yp, ld_fwd) = f.to_data(&zp);
                 prop = yp;
                 prop_z = Some((zp, ld_fwd));
             }

@@ -91,7 +91,7 @@ impl Precond {
     }
 
     /// `(y, log|det ∂y/∂z|)` of each row of `z`.
-    pub fn from_latent(&self, z: &Array2<f64>) -> (Array2<f64>, Vec<f64>) {
+    pub fn to_data(&self, z: &Array2<f64>) -> (Array2<f64>, Vec<f64>) {
         let (y, ld) = self.fast.transform(z.as_slice().expect("standard layout"), Direction::Forward);
         (Array2::from_shape_vec(z.raw_dim(), y).expect("same shape"), ld)
     }
@@ -209,7 +209,7 @@ mod tests {
         });
         let f = Precond::fit(&y, &vec![1.0; n], 3).unwrap();
         let (z, ld_inv) = f.to_latent(&y);
-        let (back, ld_fwd) = f.from_latent(&z);
+        let (back, ld_fwd) = f.to_data(&z);
         for i in 0..n {
             for j in 0..3 {
                 assert!((back[[i, j]] - y[[i, j]]).abs() < 1e-9 * (1.0 + y[[i, j]].abs()));
@@ -218,19 +218,19 @@ mod tests {
         }
         // The forward log-determinant against central differences.
         let h = 1e-6;
-        for i in 0..5 {
+        for (i, &want) in ld_fwd.iter().enumerate().take(5) {
             let mut jac = nalgebra::DMatrix::zeros(3, 3);
             for k in 0..3 {
                 let (mut zp, mut zm) = (z.slice(ndarray::s![i..i + 1, ..]).to_owned(), z.slice(ndarray::s![i..i + 1, ..]).to_owned());
                 zp[[0, k]] += h;
                 zm[[0, k]] -= h;
-                let (yp, ym) = (f.from_latent(&zp).0, f.from_latent(&zm).0);
+                let (yp, ym) = (f.to_data(&zp).0, f.to_data(&zm).0);
                 for j in 0..3 {
                     jac[(j, k)] = (yp[[0, j]] - ym[[0, j]]) / (2.0 * h);
                 }
             }
             let num = jac.determinant().abs().ln();
-            assert!((num - ld_fwd[i]).abs() < 1e-5, "row {i}: {num} vs {}", ld_fwd[i]);
+            assert!((num - want).abs() < 1e-5, "row {i}: {num} vs {want}");
         }
     }
 

@@ -31,14 +31,14 @@ pub enum PriorCommand {
     List,
     /// Train a normalizing-flow prior on a posterior chain (RealNVP as in Roch & Shen; MAF and neural spline flows with --arch).
     #[command(
-        after_help = "Example:\n  seqcal prior train stage1.h5 --loss kl --layers 6 --batch 1000 --lr 1e-3 --steps 5000 -o prior.safetensors\n  seqcal prior train stage1.h5 --arch nsf_coupling --bins 8 --tail-bound 5 --lu -o prior.safetensors\n\nWrites prior.safetensors (weights) and prior.json (architecture, bounds, metrics, chain hash).\nUse it as `kind = \"flow\", model = \"prior.safetensors\"` or with `seqcal prior sample prior.safetensors`."
+        after_help = "Example:\n  seqcal prior train stage1.h5 --loss kl --layers 3 --batch 1000 --lr 1e-3 --steps 5000 -o prior.safetensors\n  seqcal prior train stage1.h5 --arch nsf_coupling --bins 8 --tail-bound 5 --lu -o prior.safetensors\n\nWrites prior.safetensors (weights) and prior.json (architecture, bounds, metrics, chain hash).\nUse it as `kind = \"flow\", model = \"prior.safetensors\"` or with `seqcal prior sample prior.safetensors`."
     )]
     Train(TrainArgs),
     /// Evaluate a flow prior's log density at the points of a CSV file.
     Eval(EvalArgs),
     /// Train a grid of flow configurations, rank them by average KL against held-out draws, keep the best.
     #[command(
-        after_help = "Example:\n  seqcal prior scan chain.h5 --arch realnvp,nsf_coupling --batch 500,1000 --layers 2,6 --lr 1e-3,5e-4 --loss kl,nll --steps 2000 -o scan/\n\nWrites scan/scan.json, scan/scan.md and the best model scan/best.safetensors (+ best.json)."
+        after_help = "Example:\n  seqcal prior scan chain.h5 --arch realnvp,nsf_coupling --batch 500,1000 --layers 1,3 --lr 1e-3,5e-4 --loss kl,nll --steps 2000 -o scan/\n\nWrites scan/scan.json, scan/scan.md and the best model scan/best.safetensors (+ best.json)."
     )]
     Scan(ScanArgs),
 }
@@ -56,8 +56,8 @@ pub struct TrainArgs {
     /// Architecture: realnvp (affine couplings), maf (masked affine autoregressive), nsf_coupling or nsf_ar (rational-quadratic splines).
     #[arg(long, default_value = "realnvp", value_parser = parse_arch)]
     pub arch: seqcal_flow::FlowKind,
-    /// Flow layers (even: pairs of even/odd couplings, or of natural/reversed autoregressive orders).
-    #[arg(long, default_value_t = 6)]
+    /// Flow layers N, as the NF-prior paper counts them: pairs of even/odd couplings (or of natural/reversed autoregressive orders), 2N transforms.
+    #[arg(long, default_value_t = 3)]
     pub layers: usize,
     /// Spline and LU settings.
     #[command(flatten)]

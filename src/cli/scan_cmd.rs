@@ -36,8 +36,8 @@ pub struct ScanArgs {
     /// Architectures to try: realnvp, maf, nsf_coupling, nsf_ar.
     #[arg(long, value_delimiter = ',', default_value = "realnvp", value_parser = parse_arch)]
     pub arch: Vec<seqcal_flow::FlowKind>,
-    /// Numbers of flow layers to try (even).
-    #[arg(long, value_delimiter = ',', default_value = "6")]
+    /// Numbers of flow layers to try, as pairs of even/odd couplings (the NF-prior paper's N).
+    #[arg(long, value_delimiter = ',', default_value = "3")]
     pub layers: Vec<usize>,
     /// Spline and LU settings.
     #[command(flatten)]
@@ -157,7 +157,7 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
         let mut row = Row {
             arch: spec.kind.name().to_string(),
             loss: loss.name().to_string(),
-            layers: 2 * spec.pairs,
+            layers: spec.pairs,
             batch: o.train.batch,
             lr: o.train.lr,
             steps: 0,

@@ -18,8 +18,9 @@ pub struct FlowOptions {
     /// Training loss: `kl` or `jeffreys` (both need the chain's log_prob) or
     /// `nll` (draws only). Default `kl`.
     pub loss: Loss,
-    /// Number of flow layers (transforms), even: pairs of even/odd couplings,
-    /// or of natural/reversed autoregressive orders. Default 6.
+    /// Number of flow layers `N`, as the NF-prior paper counts them: pairs
+    /// `A_o ∘ A_e` of an even and an odd coupling (or of a natural and a reversed
+    /// autoregressive order), `2N` transforms in all. Default 3.
     pub layers: usize,
     /// Width of the hidden layers of each transform's network. Default 64.
     pub hidden: usize,
@@ -60,7 +61,7 @@ impl Default for FlowOptions {
         let train = TrainSettings::default();
         FlowOptions {
             loss: train.loss,
-            layers: 2 * spec.pairs,
+            layers: spec.pairs,
             hidden: spec.hidden,
             depth: spec.depth,
             activation: spec.activation,
@@ -83,7 +84,7 @@ impl Default for FlowOptions {
 /// One line per key of [`FlowOptions`], for listings.
 pub const OPTION_HELP: &[(&str, &str)] = &[
     ("loss", "kl | jeffreys (both need the chain's log_prob) | nll (draws only)"),
-    ("layers", "flow layers, even (pairs of transforms)"),
+    ("layers", "flow layers N: pairs of even/odd couplings (2N transforms)"),
     ("hidden", "width of each transform's hidden layers"),
     ("depth", "hidden layers per transform network"),
     ("activation", "tanh | relu | silu"),
@@ -114,21 +115,18 @@ pub struct CheckedFlowOptions {
 }
 
 impl FlowOptions {
-    /// Checks the settings once: an even, positive number of layers, positive
+    /// Checks the settings once: a positive number of layers (pairs), positive
     /// sizes, spline settings in range, a positive learning rate, a validation
     /// fraction in `[0, 0.9)`.
     ///
     /// # Errors
     /// The first setting out of range, saying what to change.
     pub fn check(&self) -> Result<CheckedFlowOptions> {
-        if self.layers == 0 || self.layers % 2 != 0 {
-            return Err(FlowError::invalid(format!(
-                "layers = {}: the flow needs an even, positive number of coupling layers (pairs of even/odd couplings)",
-                self.layers
-            )));
+        if self.layers == 0 {
+            return Err(FlowError::invalid("layers = 0: the flow needs at least one layer (a pair of even/odd couplings)"));
         }
         let spec = FlowSpec {
-            pairs: self.layers / 2,
+            pairs: self.layers,
             hidden: self.hidden,
             depth: self.depth,
             activation: self.activation,
@@ -154,7 +152,7 @@ impl FlowOptions {
         Ok(CheckedFlowOptions { spec, train, bounded: self.bounded })
     }
 
-    /// The defaults as TOML values by key (`loss = "kl"`, `layers = 6`, ...).
+    /// The defaults as TOML values by key (`loss = "kl"`, `layers = 3`, ...).
     pub fn default_values() -> toml::Table {
         toml::Table::try_from(FlowOptions::default()).unwrap_or_default()
     }
@@ -174,13 +172,13 @@ mod tests {
         assert_eq!(fields, OPTION_HELP.iter().map(|(k, _)| *k).collect::<Vec<_>>().as_slice());
         let d = FlowOptions::default_values();
         assert_eq!(d.len(), fields.len());
-        assert_eq!((d["loss"].as_str(), d["layers"].as_integer(), d["lr"].as_float()), (Some("kl"), Some(6), Some(1e-3)));
+        assert_eq!((d["loss"].as_str(), d["layers"].as_integer(), d["lr"].as_float()), (Some("kl"), Some(3), Some(1e-3)));
     }
 
     #[test]
     fn settings_out_of_range_say_what_to_change() {
         for (o, want) in [
-            (FlowOptions { layers: 3, ..Default::default() }, "even"),
+            (FlowOptions { layers: 0, ..Default::default() }, "at least one layer"),
             (FlowOptions { hidden: 0, ..Default::default() }, "hidden width"),
             (FlowOptions { bins: 0, ..Default::default() }, "bins"),
             (FlowOptions { tail_bound: -1.0, ..Default::default() }, "tail bound"),

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::arch::Arch;
 use crate::error::{FlowError, Result};
 use crate::spec::{Activation, FlowKind, FlowSpec};
 use crate::train::{Loss, LrSchedule, TrainSettings};
@@ -30,8 +31,10 @@ pub struct FlowOptions {
     pub activation: Activation,
     /// An ActNorm layer after each pair of transforms. Default off.
     pub actnorm: bool,
-    /// Architecture: `realnvp`, `maf`, `nsf_coupling` or `nsf_ar`. Default `realnvp`.
-    pub arch: FlowKind,
+    /// Architecture: `auto` (spline couplings for one or two parameters,
+    /// `realnvp` otherwise; see [`Arch`]), `realnvp`, `maf`, `nsf_coupling` or
+    /// `nsf_ar`. Default `auto`.
+    pub arch: Arch,
     /// Spline bins (`nsf_*` only). Default 8.
     pub bins: usize,
     /// Splines act on `[-B, B]` of the standardized coordinates (`nsf_*` only). Default 5.
@@ -66,7 +69,7 @@ impl Default for FlowOptions {
             depth: spec.depth,
             activation: spec.activation,
             actnorm: spec.actnorm,
-            arch: spec.kind,
+            arch: Arch::Auto,
             bins: spec.bins,
             tail_bound: spec.tail_bound,
             lu: spec.lu,
@@ -89,7 +92,7 @@ pub const OPTION_HELP: &[(&str, &str)] = &[
     ("depth", "hidden layers per transform network"),
     ("activation", "tanh | relu | silu"),
     ("actnorm", "an ActNorm layer after each pair"),
-    ("arch", "realnvp | maf | nsf_coupling | nsf_ar"),
+    ("arch", "auto (nsf_coupling for 1-2 parameters, else realnvp) | realnvp | maf | nsf_coupling | nsf_ar"),
     ("bins", "spline bins (nsf_*)"),
     ("tail_bound", "splines act on [-B, B] of the standardized coordinates (nsf_*)"),
     ("lu", "an LU-decomposed linear layer between transforms"),
@@ -106,12 +109,22 @@ pub const OPTION_HELP: &[(&str, &str)] = &[
 /// training), the training settings and the bounded switch.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CheckedFlowOptions {
-    /// Architecture; `dim` is a placeholder until the data are known.
+    /// Architecture; `dim` is a placeholder until the data are known, and so
+    /// is `kind` under `auto` (see [`CheckedFlowOptions::spec_for`]).
     pub spec: FlowSpec,
+    /// The architecture asked for.
+    pub arch: Arch,
     /// Training settings (quiet by default).
     pub train: TrainSettings,
     /// Logit/log transform of bounded parameters.
     pub bounded: bool,
+}
+
+impl CheckedFlowOptions {
+    /// The spec to train on `dim` parameters, and how `auto` chose it (see [`Arch::resolve`]).
+    pub fn spec_for(&self, dim: usize) -> (FlowSpec, Option<String>) {
+        self.arch.resolve(&self.spec, dim)
+    }
 }
 
 impl FlowOptions {
@@ -131,7 +144,10 @@ impl FlowOptions {
             depth: self.depth,
             activation: self.activation,
             actnorm: self.actnorm,
-            kind: self.arch,
+            kind: match self.arch {
+                Arch::Kind(k) => k,
+                Arch::Auto => FlowKind::Realnvp,
+            },
             lu: self.lu,
             bins: self.bins,
             tail_bound: self.tail_bound,
@@ -149,7 +165,7 @@ impl FlowOptions {
             ..TrainSettings::default()
         };
         train.check()?;
-        Ok(CheckedFlowOptions { spec, train, bounded: self.bounded })
+        Ok(CheckedFlowOptions { spec, arch: self.arch, train, bounded: self.bounded })
     }
 
     /// The defaults as TOML values by key (`loss = "kl"`, `layers = 3`, ...).

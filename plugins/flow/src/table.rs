@@ -149,7 +149,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.source, FlowSource::Stage("A".into()));
-        assert_eq!((t.options.arch, t.options.bins, t.options.tail_bound, t.options.lu), (crate::FlowKind::NsfAr, 4, 3.0, true));
+        assert_eq!((t.options.arch, t.options.bins, t.options.tail_bound, t.options.lu), (crate::Arch::Kind(crate::FlowKind::NsfAr), 4, 3.0, true));
         assert_eq!(t.mixture.as_ref().map(|m| m.0), Some(0.1));
         assert_eq!(parse("model = \"m.safetensors\"").unwrap().options, FlowOptions::default());
         for (text, want) in [

@@ -87,10 +87,10 @@ pub fn train_on_draws(chain: &ChainDraws, space: Option<&ParamSpace>, opts: &Che
         None => ParamSpace::new(chain.names.clone(), chain.bounds.clone()).map_err(|e| at(FlowError::invalid(e.to_string())))?,
     };
     let usable = TrainingDraws::from_chain(chain).map_err(at)?;
-    let mut spec = opts.spec.clone();
-    spec.dim = space.dim();
+    let (spec, why) = opts.spec_for(space.dim());
     let mut prior = FlowPrior::train(space, opts.bounded, &usable.draws(), &spec, &opts.train).map_err(at)?;
     prior.set_chain_source(chain.source.clone());
+    prior.set_arch_choice(why);
     Ok(prior)
 }
 

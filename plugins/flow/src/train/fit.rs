@@ -114,7 +114,9 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
         }
     };
     // The held-out check: flow draws from fixed base draws against the validation draws.
-    let check = if s.val_fraction > 0.0 { HeldOutCheck::new(&data.x, d, &w, &val_rows, train_idx, &mut rng) } else { None };
+    // Its own random stream, so that the check leaves the training's batches as they were.
+    let mut check_rng = ChaCha8Rng::seed_from_u64(s.seed ^ 0x5eed_c4ec);
+    let check = if s.val_fraction > 0.0 { HeldOutCheck::new(&data.x, d, &w, &val_rows, train_idx, &mut check_rng) } else { None };
     let base = match &check {
         Some(c) => Some(Tensor::from_vec(c.z.iter().map(|&v| v as f32).collect::<Vec<f32>>(), (c.z.len() / d, d), &dev)?),
         None => None,
@@ -126,6 +128,9 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
         }
     };
     let mut best_check = None;
+    // The held-out check's best so far and the evaluations since it last improved
+    // by a tenth of its floor (an improvement the check resolves).
+    let (mut check_best, mut since_check_best) = (f64::INFINITY, 0);
     let batch_lnw = Tensor::full(-(s.batch as f32).ln(), s.batch, &dev)?;
     let snapshot = |vars: &[Var]| -> Result<Vec<Tensor>> { Ok(vars.iter().map(|v| v.as_tensor().copy()).collect::<candle_core::Result<_>>()?) };
     let mut best = snapshot(&vars)?;
@@ -204,6 +209,14 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
                     metrics.stopped_at_floor = true;
                     break;
                 }
+                if let (Some(kl), Some(c)) = (kl, &check) {
+                    if kl < check_best - 0.1 * c.floor {
+                        check_best = kl;
+                        since_check_best = 0;
+                    } else {
+                        since_check_best += 1;
+                    }
+                }
                 if vl.is_finite() && vl < best_val {
                     best_val = vl;
                     best = snapshot(&vars)?;
@@ -211,10 +224,15 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
                     since_best = 0;
                 } else {
                     since_best += 1;
-                    if since_best >= s.patience {
-                        metrics.stopped_early = true;
-                        break;
-                    }
+                }
+                if since_best >= s.patience {
+                    metrics.stopped_early = true;
+                    break;
+                }
+                if s.stop_at_floor && since_check_best >= s.patience {
+                    metrics.stopped_early = true;
+                    metrics.stopped_on_plateau = true;
+                    break;
                 }
             }
         } else if step % s.eval_every == 0 || last {

@@ -34,7 +34,8 @@ pub struct TrainSettings {
     pub patience: usize,
     /// Stop as soon as the held-out check (flow draws against held-out draws,
     /// average 1-D KL) reaches its floor (the same measure between two samples
-    /// of the chain). Needs a validation set of at least 1000 draws.
+    /// of the chain), or when it has not improved by a tenth of its floor for
+    /// `patience` evaluations. Needs a validation set of at least 1000 draws.
     #[serde(default)]
     pub stop_at_floor: bool,
     /// Seed of the initial weights, the split and the batches.
@@ -113,6 +114,9 @@ pub struct TrainMetrics {
     /// Stopped because the held-out check reached its floor.
     #[serde(default)]
     pub stopped_at_floor: bool,
+    /// Stopped because the held-out check stopped improving.
+    #[serde(default)]
+    pub stopped_on_plateau: bool,
     /// The held-out check at each evaluation: `[step, KL]`.
     #[serde(default)]
     pub heldout_trace: Vec<(usize, f64)>,

@@ -21,9 +21,9 @@ fn names_parse_and_print_and_unknown_ones_list_auto() {
 }
 
 #[test]
-fn auto_gives_splines_to_one_and_two_parameters_and_realnvp_to_more() {
+fn auto_gives_splines_to_one_parameter_and_realnvp_to_more() {
     let spec = FlowSpec::new(1);
-    for (dim, kind) in [(1, FlowKind::NsfCoupling), (2, FlowKind::NsfCoupling), (3, FlowKind::Realnvp), (7, FlowKind::Realnvp)] {
+    for (dim, kind) in [(1, FlowKind::NsfCoupling), (2, FlowKind::Realnvp), (3, FlowKind::Realnvp), (7, FlowKind::Realnvp)] {
         let (s, why) = Arch::Auto.resolve(&spec, dim);
         assert_eq!((s.dim, s.kind), (dim, kind));
         assert!(why.unwrap().starts_with(&format!("auto: {kind}")));
@@ -75,9 +75,9 @@ fn valley(x: &Array2<f64>) -> f64 {
     x.column(0).iter().filter(|&&v| (-0.6..0.4).contains(&(v / (1.0 - v)).ln())).count() as f64 / x.nrows() as f64
 }
 
-/// With one parameter (and with two), the flow `auto` picks reproduces a
-/// bimodal marginal; RealNVP, the choice before `auto`, cannot (with one
-/// parameter it is a Gaussian in logit space).
+/// With one parameter, the flow `auto` picks (splines) reproduces a bimodal
+/// marginal; RealNVP, the choice before `auto`, cannot (it is a Gaussian in
+/// logit space). With two, RealNVP (which `auto` keeps) does.
 #[test]
 fn auto_represents_a_bimodal_marginal_that_realnvp_cannot() {
     for dim in [1, 2] {
@@ -94,14 +94,15 @@ fn auto_represents_a_bimodal_marginal_that_realnvp_cannot() {
             let x = prior.try_sample(&mut ChaCha8Rng::seed_from_u64(4), 20_000).unwrap();
             (kl_first(&truth, &x), valley(&x))
         };
-        let ((auto, auto_valley), (realnvp, realnvp_valley)) = (fit(Arch::Auto), fit(Arch::Kind(FlowKind::Realnvp)));
+        let (auto, auto_valley) = fit(Arch::Auto);
         let truth_valley = valley(&truth);
-        eprintln!("dim {dim}: floor {floor:.4}, auto {auto:.4}, realnvp {realnvp:.4}; valley truth {truth_valley:.4}, auto {auto_valley:.4}, realnvp {realnvp_valley:.4}");
-        // Measured: 1-D 0.011 (5 floors: the price of 1500 steps), 2-D see below;
-        // the Gaussian that RealNVP can at best give is 1.7 away.
+        eprintln!("dim {dim}: floor {floor:.4}, auto {auto:.4}; valley truth {truth_valley:.4}, auto {auto_valley:.4}");
+        // Measured: 1-D 0.006 (splines; RealNVP, a Gaussian, 1.75); 2-D 0.005 (RealNVP;
+        // spline couplings 0.006); floors 0.002 and 0.0014.
         assert!(auto < 10.0 * floor, "dim {dim}: auto's flow is {auto:.4} from the truth, floor {floor:.4}");
         assert!(auto_valley < 2.0 * truth_valley + 0.005, "dim {dim}: auto's flow fills the valley: {auto_valley:.4} vs {truth_valley:.4}");
         if dim == 1 {
+            let (realnvp, realnvp_valley) = fit(Arch::Kind(FlowKind::Realnvp));
             assert!(realnvp > 100.0 * floor && realnvp_valley > 5.0 * truth_valley, "dim 1: RealNVP fits a bimodal density: {realnvp:.4}");
         }
     }

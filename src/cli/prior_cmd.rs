@@ -249,7 +249,12 @@ pub(super) fn train(a: &TrainArgs) -> Result<()> {
         m.steps,
         m.ms_per_step,
         m.best_val_loss.map(|v| format!("{v:.5}")).unwrap_or_else(|| "-".into()),
-        if m.stopped_early { " (stopped early)" } else { "" },
+        match (m.stopped_at_floor, m.stopped_on_plateau, m.stopped_early) {
+            (true, _, _) => " (stopped: the held-out check reached its floor)".to_string(),
+            (_, true, _) => " (stopped: the held-out check stopped improving)".to_string(),
+            (_, _, true) => " (stopped early)".to_string(),
+            _ => String::new(),
+        } + &m.heldout_kl.zip(m.heldout_floor).map(|(k, f)| format!("; held-out check {k:.5}, floor {f:.5}")).unwrap_or_default(),
         a.output.display(),
         seqcal_flow::io::sidecar_path(&a.output).display()
     );

@@ -193,7 +193,19 @@ impl FlowTrainer {
                     let t0 = Instant::now();
                     let flow = train_on_draws(&chain, ctx.space, &opts).map_err(spec_err)?;
                     flow.save(&path).map_err(spec_err)?;
-                    say(format!("  flow trained in {:.1} s -> {}", t0.elapsed().as_secs_f64(), path.display()));
+                    let m = flow.sidecar().metrics.clone().unwrap_or_default();
+                    let check = match (m.heldout_kl, m.heldout_floor) {
+                        (Some(k), Some(f)) => format!(", held-out check {k:.4} (floor {f:.4})"),
+                        _ => String::new(),
+                    };
+                    let stop = if m.stopped_at_floor {
+                        ", stopped at the floor"
+                    } else if m.stopped_on_plateau {
+                        ", stopped when the check stopped improving"
+                    } else {
+                        ""
+                    };
+                    say(format!("  flow trained in {:.1} s ({} steps{stop}{check}) -> {}", t0.elapsed().as_secs_f64(), m.steps, path.display()));
                     self.trained.lock().map_err(|_| spec_err("a flow training panicked"))?.insert(key, path.clone());
                     flow
                 }

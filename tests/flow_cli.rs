@@ -173,10 +173,24 @@ fn architectures_train_from_the_cli_and_the_sidecar_records_them() {
     assert_eq!(side["spec"]["bins"], 4);
     assert_eq!(side["spec"]["tail_bound"], 3.0);
     assert_eq!(side["spec"]["lu"], true);
+    assert_eq!((side["spec"]["pairs"].as_u64(), side["couplings"].as_u64()), (Some(1), Some(2)), "--layers counts pairs");
+    assert!(side["arch_choice"].is_null(), "{side}");
     // The saved model loads and samples.
     succeeds(&["prior", "sample", s(&m), "-n", "200", "-o", s(&dir.path().join("d.h5")), "--seed", "1"]);
     let e = fails(&["prior", "train", s(&c), "--arch", "glow", "-o", s(&m)]);
-    assert!(e.contains("unknown flow architecture"), "{e}");
+    assert!(e.contains("unknown flow architecture \"glow\": use auto, realnvp"), "{e}");
+    // The default, auto: spline couplings for a one-parameter chain, RealNVP for two; the sidecar says which and why.
+    let cfg = dir.path().join("one.toml");
+    std::fs::write(&cfg, "kind = \"normal\"\nnames = [\"a\"]\nmean = 0.3\nsd = 0.1\n").unwrap();
+    let one = dir.path().join("one.h5");
+    succeeds(&["prior", "sample", "--config", s(&cfg), "-n", "2000", "-o", s(&one), "--seed", "2"]);
+    for (chain, kind) in [(&one, "nsf_coupling"), (&c, "realnvp")] {
+        let m = dir.path().join("auto.safetensors");
+        train_with(chain, &m, &["--loss", "nll", "--steps", "20", "--batch", "100", "--force"]);
+        let side: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("auto.json")).unwrap()).unwrap();
+        assert_eq!(side["spec"]["kind"], kind);
+        assert!(side["arch_choice"].as_str().is_some_and(|w| w.starts_with(&format!("auto: {kind}"))), "{side}");
+    }
     let out = dir.path().join("scan");
     let md = succeeds(&[
         "prior",

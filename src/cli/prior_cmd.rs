@@ -86,6 +86,9 @@ pub struct TrainArgs {
     /// Fraction of the draws held out for validation and early stopping (0 = none).
     #[arg(long, default_value_t = 0.1)]
     pub val_fraction: f64,
+    /// Stop when the held-out check (flow draws against held-out draws, average 1-D KL) reaches its two-sample floor or stops improving.
+    #[arg(long)]
+    pub stop_at_floor: bool,
     /// Random seed (initial weights, split, batches).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -225,6 +228,7 @@ pub(super) fn train(a: &TrainArgs) -> Result<()> {
         lr_schedule: a.lr_schedule,
         seed: a.seed,
         val_fraction: a.val_fraction,
+        stop_at_floor: a.stop_at_floor,
         bounded: !a.unbounded,
         ..FlowOptions::default()
     };

@@ -53,6 +53,11 @@ pub struct FlowOptions {
     pub seed: u64,
     /// Fraction of the draws held out for validation and early stopping (0 = none). Default 0.1.
     pub val_fraction: f64,
+    /// Stop training when the held-out check (flow draws against held-out
+    /// draws) reaches its two-sample floor or stops improving. Default off: the
+    /// check resolves only what the held-out draws can show, and stopping on it
+    /// cost accuracy measured on ten times as many draws.
+    pub stop_at_floor: bool,
     /// Map bounded parameters through logit/log so the prior has no mass outside
     /// the box. Default on.
     pub bounded: bool,
@@ -79,6 +84,7 @@ impl Default for FlowOptions {
             lr_schedule: train.lr_schedule,
             seed: train.seed,
             val_fraction: train.val_fraction,
+            stop_at_floor: train.stop_at_floor,
             bounded: true,
         }
     }
@@ -102,6 +108,7 @@ pub const OPTION_HELP: &[(&str, &str)] = &[
     ("lr_schedule", "cosine (hold, then decay to zero) | constant"),
     ("seed", "seed of the weights, the validation split and the batches"),
     ("val_fraction", "draws held out for early stopping (0 = none)"),
+    ("stop_at_floor", "stop when the held-out check reaches its floor or stops improving"),
     ("bounded", "logit/log transform of bounded parameters"),
 ];
 
@@ -162,6 +169,7 @@ impl FlowOptions {
             lr_schedule: self.lr_schedule,
             seed: self.seed,
             val_fraction: self.val_fraction,
+            stop_at_floor: self.stop_at_floor,
             ..TrainSettings::default()
         };
         train.check()?;

@@ -55,7 +55,7 @@ impl Default for TrainSettings {
             val_fraction: 0.1,
             eval_every: 100,
             patience: 10,
-            stop_at_floor: true,
+            stop_at_floor: false,
             seed: 0,
             quiet: true,
         }

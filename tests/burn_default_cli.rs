@@ -128,7 +128,7 @@ fn plot_corner_drops_the_recorded_burn_in() {
 fn prior_train_drops_the_recorded_burn_in() {
     let dir = tempfile::tempdir().unwrap();
     let a = chain(dir.path(), "a.h5", "1");
-    let args = ["prior", "train", s(&a), "--layers", "2", "--hidden", "8", "--batch", "200", "--steps", "30", "--val-fraction", "0"];
+    let args = ["prior", "train", s(&a), "--layers", "1", "--hidden", "8", "--batch", "200", "--steps", "30", "--val-fraction", "0"];
     default_output_drops_the_burn_in(dir.path(), &args, "safetensors");
 }
 
@@ -138,7 +138,7 @@ fn prior_scan_drops_the_recorded_burn_in() {
     let a = chain(dir.path(), "a.h5", "1");
     let scan = |name: &str, extra: &[&str]| {
         let out = dir.path().join(name);
-        let mut args = vec!["prior", "scan", s(&a), "--layers", "2", "--hidden", "8", "--batch", "200", "--steps", "20", "-o", s(&out)];
+        let mut args = vec!["prior", "scan", s(&a), "--layers", "1", "--hidden", "8", "--batch", "200", "--steps", "20", "-o", s(&out)];
         args.extend_from_slice(extra);
         let (_, err) = run(&args);
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("scan.json")).unwrap()).unwrap();

@@ -62,7 +62,7 @@ const DOC_SUBS: &[Sub] = &[
     sub("docs/external-targets.md", "--discard 600 --steps 1000", "--discard 30 --steps 30", 1),
     sub("docs/pipeline.md", "steps = 10000", "steps = 300", 2),
     sub("docs/pipeline.md", "burn = 2000", "burn = 100", 2),
-    sub("docs/pipeline.md", "layers = 10\nsteps = 5000", "layers = 2\nsteps = 30", 1),
+    sub("docs/pipeline.md", "layers = 5\nsteps = 5000", "layers = 1\nsteps = 30", 1),
     sub("docs/pipeline.md", "sampler = { steps = 15000 }", "sampler = { steps = 400 }", 1),
     sub("docs/pipeline.md", "--discard 2000", "--discard 100", 1),
     sub("docs/pipeline.md", "emulator = { npc = 6 }", "emulator = { npc = 6, restarts = 0 }", 2),
@@ -89,8 +89,8 @@ const FILE_SUBS: &[FileSub] = &[
     },
     FileSub {
         file: "examples/sequential/pipeline.toml",
-        from: "layers = 10\nhidden = 64\nsteps = 5000\nbatch = 1000\n",
-        to: "layers = 2\nhidden = 16\nsteps = 30\nbatch = 500\n",
+        from: "layers = 5\nhidden = 64\nsteps = 5000\nbatch = 1000\n",
+        to: "layers = 1\nhidden = 16\nsteps = 30\nbatch = 500\n",
         count: 1,
     },
     FileSub {

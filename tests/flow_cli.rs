@@ -29,7 +29,7 @@ fn train_with(c: &Path, m: &Path, settings: &[&str]) {
 
 fn train(dir: &Path, c: &Path) -> std::path::PathBuf {
     let m = dir.join("m.safetensors");
-    train_with(c, &m, &["--loss", "kl", "--layers", "2", "--hidden", "16", "--steps", "150", "--batch", "200", "--seed", "4"]);
+    train_with(c, &m, &["--loss", "kl", "--layers", "1", "--hidden", "16", "--steps", "150", "--batch", "200", "--seed", "4"]);
     m
 }
 
@@ -69,7 +69,7 @@ fn constant_learning_rate_schedule_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let c = chain(dir.path());
     let m = dir.path().join("k.safetensors");
-    train_with(&c, &m, &["--layers", "2", "--hidden", "8", "--steps", "40", "--batch", "100", "--lr-schedule", "constant"]);
+    train_with(&c, &m, &["--layers", "1", "--hidden", "8", "--steps", "40", "--batch", "100", "--lr-schedule", "constant"]);
     let side: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("k.json")).unwrap()).unwrap();
     assert_eq!(side["settings"]["lr_schedule"], "constant");
     assert!((side["metrics"]["final_lr"].as_f64().unwrap() - 1e-3).abs() < 1e-12, "constant rate at the end: {}", side["metrics"]["final_lr"]);
@@ -98,8 +98,8 @@ fn bad_flow_input_fails_cleanly_and_writes_nothing() {
     assert!(e.contains("unknown loss"), "{e}");
     let e = fails(&["prior", "train", s(&dir.path().join("missing.h5")), "-o", s(&m)]);
     assert!(e.contains("missing.h5"), "{e}");
-    let e = fails(&["prior", "train", s(&c), "--layers", "3", "-o", s(&m)]);
-    assert!(e.contains("even"), "{e}");
+    let e = fails(&["prior", "train", s(&c), "--layers", "0", "-o", s(&m)]);
+    assert!(e.contains("at least one layer"), "{e}");
     let e = fails(&["prior", "train", s(&c), "--lr", "0", "-o", s(&m), "-q"]);
     assert!(e.contains("learning rate"), "{e}");
     let e = fails(&["prior", "train", s(&c), "--lr-schedule", "step", "-o", s(&m), "-q"]);
@@ -134,7 +134,7 @@ fn scan_ranks_configurations_and_keeps_the_best() {
         "scan",
         s(&c),
         "--layers",
-        "2",
+        "1",
         "--batch",
         "100,200",
         "--loss",
@@ -154,8 +154,8 @@ fn scan_ranks_configurations_and_keeps_the_best() {
     let kls: Vec<f64> = rows.iter().map(|r| r["kl_1d"].as_f64().unwrap()).collect();
     assert!(kls.windows(2).all(|w| w[0] <= w[1]), "not ranked: {kls:?}");
     assert!(out.join("best.safetensors").is_file() && out.join("best.json").is_file());
-    let e = fails(&["prior", "scan", s(&c), "--layers", "3", "-o", s(&out)]);
-    assert!(e.contains("even"), "{e}");
+    let e = fails(&["prior", "scan", s(&c), "--layers", "0", "-o", s(&out)]);
+    assert!(e.contains("at least one layer"), "{e}");
 }
 
 #[test]
@@ -166,17 +166,31 @@ fn architectures_train_from_the_cli_and_the_sidecar_records_them() {
     train_with(
         &c,
         &m,
-        &["--arch", "nsf_coupling", "--bins", "4", "--tail-bound", "3", "--lu", "--layers", "2", "--hidden", "16", "--steps", "60", "--batch", "200"],
+        &["--arch", "nsf_coupling", "--bins", "4", "--tail-bound", "3", "--lu", "--layers", "1", "--hidden", "16", "--steps", "60", "--batch", "200"],
     );
     let side: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("nsf.json")).unwrap()).unwrap();
     assert_eq!(side["spec"]["kind"], "nsf_coupling");
     assert_eq!(side["spec"]["bins"], 4);
     assert_eq!(side["spec"]["tail_bound"], 3.0);
     assert_eq!(side["spec"]["lu"], true);
+    assert_eq!((side["spec"]["pairs"].as_u64(), side["couplings"].as_u64()), (Some(1), Some(2)), "--layers counts pairs");
+    assert!(side["arch_choice"].is_null(), "{side}");
     // The saved model loads and samples.
     succeeds(&["prior", "sample", s(&m), "-n", "200", "-o", s(&dir.path().join("d.h5")), "--seed", "1"]);
     let e = fails(&["prior", "train", s(&c), "--arch", "glow", "-o", s(&m)]);
-    assert!(e.contains("unknown flow architecture"), "{e}");
+    assert!(e.contains("unknown flow architecture \"glow\": use auto, realnvp"), "{e}");
+    // The default, auto: spline couplings for a one-parameter chain, RealNVP for two; the sidecar says which and why.
+    let cfg = dir.path().join("one.toml");
+    std::fs::write(&cfg, "kind = \"normal\"\nnames = [\"a\"]\nmean = 0.3\nsd = 0.1\n").unwrap();
+    let one = dir.path().join("one.h5");
+    succeeds(&["prior", "sample", "--config", s(&cfg), "-n", "2000", "-o", s(&one), "--seed", "2"]);
+    for (chain, kind) in [(&one, "nsf_coupling"), (&c, "realnvp")] {
+        let m = dir.path().join("auto.safetensors");
+        train_with(chain, &m, &["--loss", "nll", "--steps", "20", "--batch", "100", "--force"]);
+        let side: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("auto.json")).unwrap()).unwrap();
+        assert_eq!(side["spec"]["kind"], kind);
+        assert!(side["arch_choice"].as_str().is_some_and(|w| w.starts_with(&format!("auto: {kind}"))), "{side}");
+    }
     let out = dir.path().join("scan");
     let md = succeeds(&[
         "prior",
@@ -185,7 +199,7 @@ fn architectures_train_from_the_cli_and_the_sidecar_records_them() {
         "--arch",
         "realnvp,maf,nsf_ar",
         "--layers",
-        "2",
+        "1",
         "--steps",
         "40",
         "--hidden",
@@ -232,7 +246,7 @@ fn draws_outside_the_declared_bounds_are_refused() {
     assert_eq!(listing(dir.path()), before, "nothing may be written");
     // Inside the box (draws on a bound included) the same chain trains.
     let ok = boxed_chain(dir.path(), "in.h5", |d| d[[30, 4, 1]] = 2.0);
-    succeeds(&["prior", "train", s(&ok), "--loss", "nll", "--layers", "2", "--hidden", "8", "--steps", "20", "--batch", "50", "-o", s(&m), "-q"]);
+    succeeds(&["prior", "train", s(&ok), "--loss", "nll", "--layers", "1", "--hidden", "8", "--steps", "20", "--batch", "50", "-o", s(&m), "-q"]);
 }
 
 /// Rewrites the JSON sidecar of model `m` with `edit` applied.
@@ -248,7 +262,7 @@ fn a_tampered_sidecar_or_broken_weights_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let c = boxed_chain(dir.path(), "c.h5", |_| {});
     let m = dir.path().join("m.safetensors");
-    succeeds(&["prior", "train", s(&c), "--loss", "nll", "--layers", "2", "--hidden", "8", "--steps", "20", "--batch", "50", "-o", s(&m), "-q"]);
+    succeeds(&["prior", "train", s(&c), "--loss", "nll", "--layers", "1", "--hidden", "8", "--steps", "20", "--batch", "50", "-o", s(&m), "-q"]);
     let pts = dir.path().join("pts.csv");
     std::fs::write(&pts, "a,b\n0.5,0.5\n").unwrap();
     succeeds(&["prior", "eval", s(&m), s(&pts)]);
@@ -291,7 +305,7 @@ fn weights_that_do_not_fit_the_architecture_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let c = boxed_chain(dir.path(), "c.h5", |_| {});
     let m = dir.path().join("m.safetensors");
-    succeeds(&["prior", "train", s(&c), "--loss", "nll", "--layers", "2", "--hidden", "8", "--steps", "20", "--batch", "50", "-o", s(&m), "-q"]);
+    succeeds(&["prior", "train", s(&c), "--loss", "nll", "--layers", "1", "--hidden", "8", "--steps", "20", "--batch", "50", "-o", s(&m), "-q"]);
     let (params, sidecar) = io::load(&m).unwrap();
     let pts = dir.path().join("pts.csv");
     std::fs::write(&pts, "a,b\n0.5,0.5\n").unwrap();
@@ -355,7 +369,7 @@ fn importance_weights_are_checked_and_huge_ones_train() {
         let p = dir.path().join(name);
         std::fs::write(&p, with_weights(w)).unwrap();
         seqcal()
-            .args(["prior", "train", s(&p), "--loss", "nll", "--layers", "2", "--hidden", "8", "--steps", "20", "--batch", "100", "-o", s(&m), "-q"])
+            .args(["prior", "train", s(&p), "--loss", "nll", "--layers", "1", "--hidden", "8", "--steps", "20", "--batch", "100", "-o", s(&m), "-q"])
             .output()
             .unwrap()
     };
@@ -412,7 +426,7 @@ fn model_files_are_written_with_the_users_umask() {
     for (umask, mode) in [("022", 0o644), ("077", 0o600)] {
         let m = dir.path().join(format!("m{umask}.safetensors"));
         let cmd = format!(
-            "umask {umask} && '{}' prior train '{}' --loss nll --layers 2 --hidden 8 --steps 10 --batch 100 -o '{}' -q",
+            "umask {umask} && '{}' prior train '{}' --loss nll --layers 1 --hidden 8 --steps 10 --batch 100 -o '{}' -q",
             bin.display(),
             s(&c),
             s(&m)

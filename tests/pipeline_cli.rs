@@ -45,7 +45,7 @@ burn = 100
 
 [defaults.flow]
 loss = "nll"
-layers = 2
+layers = 1
 hidden = 16
 steps = 60
 batch = 256

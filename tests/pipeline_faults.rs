@@ -52,7 +52,7 @@ fn cut_down(data: &Path, name: &str, stages: &[&str], emulator: &str, sampler: &
     }
     t.insert(
         "defaults".into(),
-        table(&format!("[sampler]\n{sampler}\n[flow]\nloss = \"nll\"\nlayers = 2\nhidden = 16\nsteps = 60\nbatch = 256\n")).into(),
+        table(&format!("[sampler]\n{sampler}\n[flow]\nloss = \"nll\"\nlayers = 1\nhidden = 16\nsteps = 60\nbatch = 256\n")).into(),
     );
     t.insert("stages".into(), kept.into());
     t.insert("compare".into(), toml::Value::Array(Vec::new()));

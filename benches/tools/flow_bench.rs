@@ -94,6 +94,7 @@ fn architectures() -> Result<()> {
                 val_fraction: 0.05,
                 eval_every: 100,
                 patience: 1000,
+                stop_at_floor: false,
                 seed: 1,
                 quiet: true,
             };

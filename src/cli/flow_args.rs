@@ -34,7 +34,7 @@ pub(super) fn parse_lr_schedule(s: &str) -> Result<seqcal_flow::LrSchedule, Stri
     s.parse().map_err(|e: seqcal_flow::FlowError| e.to_string())
 }
 
-pub(super) fn parse_arch(s: &str) -> Result<seqcal_flow::FlowKind, String> {
+pub(super) fn parse_arch(s: &str) -> Result<seqcal_flow::Arch, String> {
     s.parse().map_err(|e: seqcal_flow::FlowError| e.to_string())
 }
 

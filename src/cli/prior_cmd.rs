@@ -31,14 +31,14 @@ pub enum PriorCommand {
     List,
     /// Train a normalizing-flow prior on a posterior chain (RealNVP as in Roch & Shen; MAF and neural spline flows with --arch).
     #[command(
-        after_help = "Example:\n  seqcal prior train stage1.h5 --loss kl --layers 6 --batch 1000 --lr 1e-3 --steps 5000 -o prior.safetensors\n  seqcal prior train stage1.h5 --arch nsf_coupling --bins 8 --tail-bound 5 --lu -o prior.safetensors\n\nWrites prior.safetensors (weights) and prior.json (architecture, bounds, metrics, chain hash).\nUse it as `kind = \"flow\", model = \"prior.safetensors\"` or with `seqcal prior sample prior.safetensors`."
+        after_help = "Example:\n  seqcal prior train stage1.h5 --loss kl --layers 3 --batch 1000 --lr 1e-3 --steps 5000 -o prior.safetensors\n  seqcal prior train stage1.h5 --arch nsf_coupling --bins 8 --tail-bound 5 --lu -o prior.safetensors\n\nWrites prior.safetensors (weights) and prior.json (architecture, bounds, metrics, chain hash).\nUse it as `kind = \"flow\", model = \"prior.safetensors\"` or with `seqcal prior sample prior.safetensors`."
     )]
     Train(TrainArgs),
     /// Evaluate a flow prior's log density at the points of a CSV file.
     Eval(EvalArgs),
     /// Train a grid of flow configurations, rank them by average KL against held-out draws, keep the best.
     #[command(
-        after_help = "Example:\n  seqcal prior scan chain.h5 --arch realnvp,nsf_coupling --batch 500,1000 --layers 2,6 --lr 1e-3,5e-4 --loss kl,nll --steps 2000 -o scan/\n\nWrites scan/scan.json, scan/scan.md and the best model scan/best.safetensors (+ best.json)."
+        after_help = "Example:\n  seqcal prior scan chain.h5 --arch realnvp,nsf_coupling --batch 500,1000 --layers 1,3 --lr 1e-3,5e-4 --loss kl,nll --steps 2000 -o scan/\n\nWrites scan/scan.json, scan/scan.md and the best model scan/best.safetensors (+ best.json)."
     )]
     Scan(ScanArgs),
 }
@@ -53,11 +53,11 @@ pub struct TrainArgs {
     /// Loss: kl, jeffreys (both need the chain's log_prob) or nll (draws only).
     #[arg(long, default_value = "kl", value_parser = parse_loss)]
     pub loss: seqcal_flow::Loss,
-    /// Architecture: realnvp (affine couplings), maf (masked affine autoregressive), nsf_coupling or nsf_ar (rational-quadratic splines).
-    #[arg(long, default_value = "realnvp", value_parser = parse_arch)]
-    pub arch: seqcal_flow::FlowKind,
-    /// Flow layers (even: pairs of even/odd couplings, or of natural/reversed autoregressive orders).
-    #[arg(long, default_value_t = 6)]
+    /// Architecture: auto (nsf_coupling for one or two parameters, where RealNVP degenerates; realnvp otherwise), realnvp (affine couplings), maf (masked affine autoregressive), nsf_coupling or nsf_ar (rational-quadratic splines).
+    #[arg(long, default_value = "auto", value_parser = parse_arch)]
+    pub arch: seqcal_flow::Arch,
+    /// Flow layers N, as the NF-prior paper counts them: pairs of even/odd couplings (or of natural/reversed autoregressive orders), 2N transforms.
+    #[arg(long, default_value_t = 3)]
     pub layers: usize,
     /// Spline and LU settings.
     #[command(flatten)]
@@ -86,6 +86,9 @@ pub struct TrainArgs {
     /// Fraction of the draws held out for validation and early stopping (0 = none).
     #[arg(long, default_value_t = 0.1)]
     pub val_fraction: f64,
+    /// Stop when the held-out check (flow draws against held-out draws, average 1-D KL) reaches its two-sample floor or stops improving.
+    #[arg(long)]
+    pub stop_at_floor: bool,
     /// Random seed (initial weights, split, batches).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -225,6 +228,7 @@ pub(super) fn train(a: &TrainArgs) -> Result<()> {
         lr_schedule: a.lr_schedule,
         seed: a.seed,
         val_fraction: a.val_fraction,
+        stop_at_floor: a.stop_at_floor,
         bounded: !a.unbounded,
         ..FlowOptions::default()
     };
@@ -249,7 +253,12 @@ pub(super) fn train(a: &TrainArgs) -> Result<()> {
         m.steps,
         m.ms_per_step,
         m.best_val_loss.map(|v| format!("{v:.5}")).unwrap_or_else(|| "-".into()),
-        if m.stopped_early { " (stopped early)" } else { "" },
+        match (m.stopped_at_floor, m.stopped_on_plateau, m.stopped_early) {
+            (true, _, _) => " (stopped: the held-out check reached its floor)".to_string(),
+            (_, true, _) => " (stopped: the held-out check stopped improving)".to_string(),
+            (_, _, true) => " (stopped early)".to_string(),
+            _ => String::new(),
+        } + &m.heldout_kl.zip(m.heldout_floor).map(|(k, f)| format!("; held-out check {k:.5}, floor {f:.5}")).unwrap_or_default(),
         a.output.display(),
         seqcal_flow::io::sidecar_path(&a.output).display()
     );

@@ -33,11 +33,11 @@ pub struct ScanArgs {
     /// Batch sizes to try.
     #[arg(long, value_delimiter = ',', default_value = "1000")]
     pub batch: Vec<usize>,
-    /// Architectures to try: realnvp, maf, nsf_coupling, nsf_ar.
-    #[arg(long, value_delimiter = ',', default_value = "realnvp", value_parser = parse_arch)]
-    pub arch: Vec<seqcal_flow::FlowKind>,
-    /// Numbers of flow layers to try (even).
-    #[arg(long, value_delimiter = ',', default_value = "6")]
+    /// Architectures to try: auto (nsf_coupling for one or two parameters, else realnvp), realnvp, maf, nsf_coupling, nsf_ar.
+    #[arg(long, value_delimiter = ',', default_value = "auto", value_parser = parse_arch)]
+    pub arch: Vec<seqcal_flow::Arch>,
+    /// Numbers of flow layers to try, as pairs of even/odd couplings (the NF-prior paper's N).
+    #[arg(long, value_delimiter = ',', default_value = "3")]
     pub layers: Vec<usize>,
     /// Spline and LU settings.
     #[command(flatten)]
@@ -151,13 +151,12 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
     let mut best: Option<(f64, FlowPrior)> = None;
     let total = grid.len();
     for o in &grid {
-        let mut spec = o.spec.clone();
-        spec.dim = space.dim();
+        let (spec, why) = o.spec_for(space.dim());
         let loss = o.train.loss;
         let mut row = Row {
             arch: spec.kind.name().to_string(),
             loss: loss.name().to_string(),
-            layers: 2 * spec.pairs,
+            layers: spec.pairs,
             batch: o.train.batch,
             lr: o.train.lr,
             steps: 0,
@@ -174,6 +173,7 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
                 (row.steps, row.ms_per_step, row.kl_1d, row.kl_2d) = (m.steps, m.ms_per_step, kl.mean_kl_1d, kl.mean_kl_2d);
                 if best.as_ref().is_none_or(|(b, _)| kl.mean_kl_1d < *b) {
                     prior.set_chain_source(a.chain.display().to_string());
+                    prior.set_arch_choice(why);
                     best = Some((kl.mean_kl_1d, prior));
                 }
             }

@@ -28,7 +28,7 @@
 //!
 //! [defaults.flow]                 # training settings of every flow prior trained on a chain
 //! loss = "nll"
-//! layers = 10
+//! layers = 5
 //! steps = 5000
 //!
 //! [[stages]]

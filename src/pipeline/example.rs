@@ -145,12 +145,12 @@ steps = 5000
 burn = 1000
 moves = "stretch:0.6,de:0.3,de_jump:0.1"
 
-# Flow priors: 10 affine couplings (5 even/odd pairs) of 7-64-64 networks, 5000 Adam
+# Flow priors: 5 layers (even/odd pairs, 10 affine couplings) of 7-64-64 networks, 5000 Adam
 # steps with the cosine schedule. B's posterior has two narrow modes in `center`;
 # 6 couplings or 2000 steps smear them (B -> A vs joint: 1-D KL 0.05-0.16 instead of 0.006).
 [defaults.flow]
 loss = "nll"
-layers = 10
+layers = 5
 hidden = 64
 steps = 5000
 batch = 1000

@@ -53,6 +53,16 @@ pub struct Sidecar {
     pub chain_hash: Option<String>,
     /// Where the training chain came from, if known.
     pub chain_source: Option<String>,
+    /// The number of coupling (or autoregressive) transforms, `2 × spec.pairs`:
+    /// `spec.pairs` is the `layers` setting, the NF-prior paper's `N`. Absent
+    /// from sidecars written before `layers` counted pairs (their `spec.pairs`
+    /// means the same).
+    #[serde(default)]
+    pub couplings: Option<usize>,
+    /// How the architecture was chosen, when `arch = "auto"` chose it for the
+    /// number of parameters.
+    #[serde(default)]
+    pub arch_choice: Option<String>,
 }
 
 impl Sidecar {
@@ -176,6 +186,9 @@ pub fn load(path: &Path) -> Result<(Params, Sidecar)> {
             "it does not match the weights {} was saved with (its architecture, names, bounds, transforms or chain hash were changed, or it belongs to another model): restore the original sidecar or train the flow again",
             path.display()
         )));
+    }
+    if let Some(c) = sidecar.couplings.filter(|&c| c != 2 * sidecar.spec.pairs) {
+        return Err(bad(format!("couplings = {c} but spec.pairs = {} (each pair is two couplings)", sidecar.spec.pairs)));
     }
     let d = sidecar.spec.dim;
     if sidecar.names.len() != d || sidecar.bounds.len() != d || sidecar.transforms.len() != d {

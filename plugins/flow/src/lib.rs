@@ -28,7 +28,9 @@
 //! - [`prior`]: [`FlowPrior`], a trained flow as a [`seqcal_api::Prior`];
 //!   [`io`]: safetensors weights with a JSON sidecar whose density-defining
 //!   fields are digested into the weights file and verified on load.
-//! - [`options`]: the user's settings ([`FlowOptions`] → [`CheckedFlowOptions`]);
+//! - [`arch`]: the architecture asked for ([`Arch`]: a kind, or `auto`, which
+//!   gives one- and two-parameter chains spline couplings);
+//!   [`options`]: the user's settings ([`FlowOptions`] → [`CheckedFlowOptions`]);
 //!   [`table`]: the `flow` prior table; [`trainer`]: the one path from a chain
 //!   (given by a [`seqcal_api::ChainSource`], never read here) to a trained
 //!   prior, with a per-run cache for pipelines ([`FlowTrainer`]);
@@ -44,6 +46,7 @@
 //! using Real NVP*, ICLR.
 #![warn(missing_docs)]
 
+pub mod arch;
 pub mod bijector;
 pub mod build;
 pub mod error;
@@ -66,6 +69,7 @@ mod testutil;
 pub mod train;
 pub mod trainer;
 
+pub use arch::Arch;
 pub use error::{FlowError, Result};
 pub use model::Flow;
 pub use options::{CheckedFlowOptions, FlowOptions};

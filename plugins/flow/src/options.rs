@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::arch::Arch;
 use crate::error::{FlowError, Result};
 use crate::spec::{Activation, FlowKind, FlowSpec};
 use crate::train::{Loss, LrSchedule, TrainSettings};
@@ -18,8 +19,9 @@ pub struct FlowOptions {
     /// Training loss: `kl` or `jeffreys` (both need the chain's log_prob) or
     /// `nll` (draws only). Default `kl`.
     pub loss: Loss,
-    /// Number of flow layers (transforms), even: pairs of even/odd couplings,
-    /// or of natural/reversed autoregressive orders. Default 6.
+    /// Number of flow layers `N`, as the NF-prior paper counts them: pairs
+    /// `A_o ∘ A_e` of an even and an odd coupling (or of a natural and a reversed
+    /// autoregressive order), `2N` transforms in all. Default 3.
     pub layers: usize,
     /// Width of the hidden layers of each transform's network. Default 64.
     pub hidden: usize,
@@ -29,8 +31,10 @@ pub struct FlowOptions {
     pub activation: Activation,
     /// An ActNorm layer after each pair of transforms. Default off.
     pub actnorm: bool,
-    /// Architecture: `realnvp`, `maf`, `nsf_coupling` or `nsf_ar`. Default `realnvp`.
-    pub arch: FlowKind,
+    /// Architecture: `auto` (spline couplings for one or two parameters,
+    /// `realnvp` otherwise; see [`Arch`]), `realnvp`, `maf`, `nsf_coupling` or
+    /// `nsf_ar`. Default `auto`.
+    pub arch: Arch,
     /// Spline bins (`nsf_*` only). Default 8.
     pub bins: usize,
     /// Splines act on `[-B, B]` of the standardized coordinates (`nsf_*` only). Default 5.
@@ -49,6 +53,11 @@ pub struct FlowOptions {
     pub seed: u64,
     /// Fraction of the draws held out for validation and early stopping (0 = none). Default 0.1.
     pub val_fraction: f64,
+    /// Stop training when the held-out check (flow draws against held-out
+    /// draws) reaches its two-sample floor or stops improving. Default off: the
+    /// check resolves only what the held-out draws can show, and stopping on it
+    /// cost accuracy measured on ten times as many draws.
+    pub stop_at_floor: bool,
     /// Map bounded parameters through logit/log so the prior has no mass outside
     /// the box. Default on.
     pub bounded: bool,
@@ -60,12 +69,12 @@ impl Default for FlowOptions {
         let train = TrainSettings::default();
         FlowOptions {
             loss: train.loss,
-            layers: 2 * spec.pairs,
+            layers: spec.pairs,
             hidden: spec.hidden,
             depth: spec.depth,
             activation: spec.activation,
             actnorm: spec.actnorm,
-            arch: spec.kind,
+            arch: Arch::Auto,
             bins: spec.bins,
             tail_bound: spec.tail_bound,
             lu: spec.lu,
@@ -75,6 +84,7 @@ impl Default for FlowOptions {
             lr_schedule: train.lr_schedule,
             seed: train.seed,
             val_fraction: train.val_fraction,
+            stop_at_floor: train.stop_at_floor,
             bounded: true,
         }
     }
@@ -83,12 +93,12 @@ impl Default for FlowOptions {
 /// One line per key of [`FlowOptions`], for listings.
 pub const OPTION_HELP: &[(&str, &str)] = &[
     ("loss", "kl | jeffreys (both need the chain's log_prob) | nll (draws only)"),
-    ("layers", "flow layers, even (pairs of transforms)"),
+    ("layers", "flow layers N: pairs of even/odd couplings (2N transforms)"),
     ("hidden", "width of each transform's hidden layers"),
     ("depth", "hidden layers per transform network"),
     ("activation", "tanh | relu | silu"),
     ("actnorm", "an ActNorm layer after each pair"),
-    ("arch", "realnvp | maf | nsf_coupling | nsf_ar"),
+    ("arch", "auto (nsf_coupling for 1-2 parameters, else realnvp) | realnvp | maf | nsf_coupling | nsf_ar"),
     ("bins", "spline bins (nsf_*)"),
     ("tail_bound", "splines act on [-B, B] of the standardized coordinates (nsf_*)"),
     ("lu", "an LU-decomposed linear layer between transforms"),
@@ -98,6 +108,7 @@ pub const OPTION_HELP: &[(&str, &str)] = &[
     ("lr_schedule", "cosine (hold, then decay to zero) | constant"),
     ("seed", "seed of the weights, the validation split and the batches"),
     ("val_fraction", "draws held out for early stopping (0 = none)"),
+    ("stop_at_floor", "stop when the held-out check reaches its floor or stops improving"),
     ("bounded", "logit/log transform of bounded parameters"),
 ];
 
@@ -105,35 +116,45 @@ pub const OPTION_HELP: &[(&str, &str)] = &[
 /// training), the training settings and the bounded switch.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CheckedFlowOptions {
-    /// Architecture; `dim` is a placeholder until the data are known.
+    /// Architecture; `dim` is a placeholder until the data are known, and so
+    /// is `kind` under `auto` (see [`CheckedFlowOptions::spec_for`]).
     pub spec: FlowSpec,
+    /// The architecture asked for.
+    pub arch: Arch,
     /// Training settings (quiet by default).
     pub train: TrainSettings,
     /// Logit/log transform of bounded parameters.
     pub bounded: bool,
 }
 
+impl CheckedFlowOptions {
+    /// The spec to train on `dim` parameters, and how `auto` chose it (see [`Arch::resolve`]).
+    pub fn spec_for(&self, dim: usize) -> (FlowSpec, Option<String>) {
+        self.arch.resolve(&self.spec, dim)
+    }
+}
+
 impl FlowOptions {
-    /// Checks the settings once: an even, positive number of layers, positive
+    /// Checks the settings once: a positive number of layers (pairs), positive
     /// sizes, spline settings in range, a positive learning rate, a validation
     /// fraction in `[0, 0.9)`.
     ///
     /// # Errors
     /// The first setting out of range, saying what to change.
     pub fn check(&self) -> Result<CheckedFlowOptions> {
-        if self.layers == 0 || self.layers % 2 != 0 {
-            return Err(FlowError::invalid(format!(
-                "layers = {}: the flow needs an even, positive number of coupling layers (pairs of even/odd couplings)",
-                self.layers
-            )));
+        if self.layers == 0 {
+            return Err(FlowError::invalid("layers = 0: the flow needs at least one layer (a pair of even/odd couplings)"));
         }
         let spec = FlowSpec {
-            pairs: self.layers / 2,
+            pairs: self.layers,
             hidden: self.hidden,
             depth: self.depth,
             activation: self.activation,
             actnorm: self.actnorm,
-            kind: self.arch,
+            kind: match self.arch {
+                Arch::Kind(k) => k,
+                Arch::Auto => FlowKind::Realnvp,
+            },
             lu: self.lu,
             bins: self.bins,
             tail_bound: self.tail_bound,
@@ -148,13 +169,14 @@ impl FlowOptions {
             lr_schedule: self.lr_schedule,
             seed: self.seed,
             val_fraction: self.val_fraction,
+            stop_at_floor: self.stop_at_floor,
             ..TrainSettings::default()
         };
         train.check()?;
-        Ok(CheckedFlowOptions { spec, train, bounded: self.bounded })
+        Ok(CheckedFlowOptions { spec, arch: self.arch, train, bounded: self.bounded })
     }
 
-    /// The defaults as TOML values by key (`loss = "kl"`, `layers = 6`, ...).
+    /// The defaults as TOML values by key (`loss = "kl"`, `layers = 3`, ...).
     pub fn default_values() -> toml::Table {
         toml::Table::try_from(FlowOptions::default()).unwrap_or_default()
     }
@@ -174,13 +196,13 @@ mod tests {
         assert_eq!(fields, OPTION_HELP.iter().map(|(k, _)| *k).collect::<Vec<_>>().as_slice());
         let d = FlowOptions::default_values();
         assert_eq!(d.len(), fields.len());
-        assert_eq!((d["loss"].as_str(), d["layers"].as_integer(), d["lr"].as_float()), (Some("kl"), Some(6), Some(1e-3)));
+        assert_eq!((d["loss"].as_str(), d["layers"].as_integer(), d["lr"].as_float()), (Some("kl"), Some(3), Some(1e-3)));
     }
 
     #[test]
     fn settings_out_of_range_say_what_to_change() {
         for (o, want) in [
-            (FlowOptions { layers: 3, ..Default::default() }, "even"),
+            (FlowOptions { layers: 0, ..Default::default() }, "at least one layer"),
             (FlowOptions { hidden: 0, ..Default::default() }, "hidden width"),
             (FlowOptions { bins: 0, ..Default::default() }, "bins"),
             (FlowOptions { tail_bound: -1.0, ..Default::default() }, "tail bound"),

@@ -135,6 +135,8 @@ impl FlowPrior {
             metrics: Some(metrics),
             chain_hash: Some(draws.hash()),
             chain_source: None,
+            couplings: Some(2 * spec.pairs),
+            arch_choice: None,
         };
         Self::from_parts(params, sidecar)
     }
@@ -179,6 +181,11 @@ impl FlowPrior {
     /// The sidecar: architecture, loss, settings, metrics, training-chain hash.
     pub fn sidecar(&self) -> &Sidecar {
         &self.sidecar
+    }
+
+    /// Records how `arch = "auto"` chose the architecture.
+    pub fn set_arch_choice(&mut self, why: Option<String>) {
+        self.sidecar.arch_choice = why;
     }
 
     /// Records where the training chain came from.

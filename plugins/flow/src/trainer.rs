@@ -87,10 +87,10 @@ pub fn train_on_draws(chain: &ChainDraws, space: Option<&ParamSpace>, opts: &Che
         None => ParamSpace::new(chain.names.clone(), chain.bounds.clone()).map_err(|e| at(FlowError::invalid(e.to_string())))?,
     };
     let usable = TrainingDraws::from_chain(chain).map_err(at)?;
-    let mut spec = opts.spec.clone();
-    spec.dim = space.dim();
+    let (spec, why) = opts.spec_for(space.dim());
     let mut prior = FlowPrior::train(space, opts.bounded, &usable.draws(), &spec, &opts.train).map_err(at)?;
     prior.set_chain_source(chain.source.clone());
+    prior.set_arch_choice(why);
     Ok(prior)
 }
 
@@ -193,7 +193,19 @@ impl FlowTrainer {
                     let t0 = Instant::now();
                     let flow = train_on_draws(&chain, ctx.space, &opts).map_err(spec_err)?;
                     flow.save(&path).map_err(spec_err)?;
-                    say(format!("  flow trained in {:.1} s -> {}", t0.elapsed().as_secs_f64(), path.display()));
+                    let m = flow.sidecar().metrics.clone().unwrap_or_default();
+                    let check = match (m.heldout_kl, m.heldout_floor) {
+                        (Some(k), Some(f)) => format!(", held-out check {k:.4} (floor {f:.4})"),
+                        _ => String::new(),
+                    };
+                    let stop = if m.stopped_at_floor {
+                        ", stopped at the floor"
+                    } else if m.stopped_on_plateau {
+                        ", stopped when the check stopped improving"
+                    } else {
+                        ""
+                    };
+                    say(format!("  flow trained in {:.1} s ({} steps{stop}{check}) -> {}", t0.elapsed().as_secs_f64(), m.steps, path.display()));
                     self.trained.lock().map_err(|_| spec_err("a flow training panicked"))?.insert(key, path.clone());
                     flow
                 }

@@ -53,7 +53,7 @@ fn flow_kind_trains_on_a_chain_and_mixes_with_a_base_prior() {
     let path = chain_file(dir.path());
     let mut files = ChainFiles::new();
     files.add_stage("stage1", &path, 0);
-    let settings = "loss = \"nll\"\nlayers = 2\nhidden = 16\nsteps = 150\nbatch = 200\nseed = 3\n";
+    let settings = "loss = \"nll\"\nlayers = 1\nhidden = 16\nsteps = 150\nbatch = 200\nseed = 3\n";
     let p = build(&format!("kind = \"flow\"\nfrom = \"stage1\"\n{settings}"), dir.path(), &files).unwrap();
     assert_eq!(p.names(), ["a", "b"]);
     assert_eq!(p.bounds(), [(0.0, 1.0), (0.0, 1.0)]);
@@ -77,7 +77,7 @@ fn flow_kind_errors_name_the_problem() {
         ("", "exactly one"),
         ("chain = \"c.h5\"\nloss = \"mse\"", "unknown loss"),
         ("model = \"missing.safetensors\"", "missing.safetensors"),
-        ("chain = \"c.h5\"\nlayers = 3", "even"),
+        ("chain = \"c.h5\"\nlayers = 0", "at least one layer"),
         ("chain = \"c.h5\"\nepsilon = 0.1", "base"),
         ("chain = \"c.h5\"\nlr_schedule = \"step\"", "constant or cosine"),
         ("chain = \"c.h5\"", "c.h5"),

@@ -163,6 +163,18 @@ fn save_and_load_round_trip() {
     }
     assert_eq!(back.sidecar().chain_hash.as_deref().map(str::len), Some(64));
     assert!(FlowPrior::load(&dir.path().join("missing.safetensors")).is_err());
+    // The sidecar counts the couplings beside the pairs; a sidecar written before it did
+    // loads, one whose count contradicts the pairs is refused by name.
+    assert_eq!((back.sidecar().spec.pairs, back.sidecar().couplings), (2, Some(4)));
+    let side = io::sidecar_path(&path);
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&side).unwrap()).unwrap();
+    json.as_object_mut().unwrap().remove("couplings");
+    std::fs::write(&side, serde_json::to_string(&json).unwrap()).unwrap();
+    assert_eq!(FlowPrior::load(&path).unwrap().sidecar().couplings, None);
+    json["couplings"] = 2.into();
+    std::fs::write(&side, serde_json::to_string(&json).unwrap()).unwrap();
+    let e = FlowPrior::load(&path).unwrap_err().to_string();
+    assert!(e.contains("couplings = 2 but spec.pairs = 2"), "{e}");
 }
 
 #[test]

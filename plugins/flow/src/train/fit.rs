@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use seqcal_api::check_memory;
 
 use super::data::{gather, LatentData};
+use super::heldout::HeldOutCheck;
 use super::settings::{TrainMetrics, TrainSettings};
 use crate::error::{FlowError, Result};
 use crate::model::Flow;
@@ -112,6 +113,24 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
             None
         }
     };
+    // The held-out check: flow draws from fixed base draws against the validation draws.
+    // Its own random stream, so that the check leaves the training's batches as they were.
+    let mut check_rng = ChaCha8Rng::seed_from_u64(s.seed ^ 0x5eed_c4ec);
+    let check = if s.val_fraction > 0.0 { HeldOutCheck::new(&data.x, d, &w, &val_rows, train_idx, &mut check_rng) } else { None };
+    let base = match &check {
+        Some(c) => Some(Tensor::from_vec(c.z.iter().map(|&v| v as f32).collect::<Vec<f32>>(), (c.z.len() / d, d), &dev)?),
+        None => None,
+    };
+    let check_kl = |flow: &Flow| -> Result<Option<f64>> {
+        match (&check, &base) {
+            (Some(c), Some(z)) => Ok(Some(c.kl(&flow.forward(z)?.0.flatten_all()?.to_vec1::<f32>()?))),
+            _ => Ok(None),
+        }
+    };
+    let mut best_check = None;
+    // The held-out check's best so far and the evaluations since it last improved
+    // by a tenth of its floor (an improvement the check resolves).
+    let (mut check_best, mut since_check_best) = (f64::INFINITY, 0);
     let batch_lnw = Tensor::full(-(s.batch as f32).ln(), s.batch, &dev)?;
     let snapshot = |vars: &[Var]| -> Result<Vec<Tensor>> { Ok(vars.iter().map(|v| v.as_tensor().copy()).collect::<candle_core::Result<_>>()?) };
     let mut best = snapshot(&vars)?;
@@ -178,16 +197,42 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
         if let Some((vx, vlp, vlnw)) = &val {
             if step % s.eval_every == 0 || last {
                 let vl = s.loss.value(&val_flow.log_prob(vx)?, vlp.as_ref(), vlnw)?.to_scalar::<f32>()? as f64;
+                let kl = check_kl(&val_flow)?;
+                if let Some(kl) = kl {
+                    metrics.heldout_trace.push((step, kl));
+                }
+                let at_floor = s.stop_at_floor && matches!((kl, &check), (Some(kl), Some(c)) if kl <= c.floor);
+                if at_floor {
+                    best_val = vl;
+                    best = snapshot(&vars)?;
+                    best_check = kl;
+                    metrics.stopped_at_floor = true;
+                    break;
+                }
+                if let (Some(kl), Some(c)) = (kl, &check) {
+                    if kl < check_best - 0.1 * c.floor {
+                        check_best = kl;
+                        since_check_best = 0;
+                    } else {
+                        since_check_best += 1;
+                    }
+                }
                 if vl.is_finite() && vl < best_val {
                     best_val = vl;
                     best = snapshot(&vars)?;
+                    best_check = kl;
                     since_best = 0;
                 } else {
                     since_best += 1;
-                    if since_best >= s.patience {
-                        metrics.stopped_early = true;
-                        break;
-                    }
+                }
+                if since_best >= s.patience {
+                    metrics.stopped_early = true;
+                    break;
+                }
+                if s.stop_at_floor && since_check_best >= s.patience {
+                    metrics.stopped_early = true;
+                    metrics.stopped_on_plateau = true;
+                    break;
                 }
             }
         } else if step % s.eval_every == 0 || last {
@@ -201,6 +246,8 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
     metrics.ms_per_step = 1e3 * metrics.seconds / metrics.steps.max(1) as f64;
     metrics.best_val_loss = best_val.is_finite().then_some(best_val);
     metrics.final_lr = lr_now;
+    metrics.heldout_floor = check.as_ref().map(|c| c.floor);
+    metrics.heldout_kl = best_check;
     let out: Params = names.into_iter().zip(best).map(|(k, t)| Ok((k, t.to_dtype(DType::F64)?))).collect::<Result<_>>()?;
     for (name, t) in &out {
         if t.flatten_all()?.to_vec1::<f64>()?.iter().any(|v| !v.is_finite()) {

@@ -11,12 +11,14 @@
 
 mod data;
 mod fit;
+mod heldout;
 mod loss;
 mod schedule;
 mod settings;
 
 pub use data::LatentData;
 pub use fit::{memory_needed, train};
+pub use heldout::HeldOutCheck;
 pub use loss::Loss;
 pub use schedule::LrSchedule;
 pub use settings::{TrainMetrics, TrainSettings};

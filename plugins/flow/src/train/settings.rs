@@ -32,6 +32,12 @@ pub struct TrainSettings {
     pub eval_every: usize,
     /// Evaluations without improvement before stopping early.
     pub patience: usize,
+    /// Stop as soon as the held-out check (flow draws against held-out draws,
+    /// average 1-D KL) reaches its floor (the same measure between two samples
+    /// of the chain), or when it has not improved by a tenth of its floor for
+    /// `patience` evaluations. Needs a validation set of at least 1000 draws.
+    #[serde(default)]
+    pub stop_at_floor: bool,
     /// Seed of the initial weights, the split and the batches.
     pub seed: u64,
     /// No progress bar and no warnings on stderr.
@@ -49,6 +55,7 @@ impl Default for TrainSettings {
             val_fraction: 0.1,
             eval_every: 100,
             patience: 10,
+            stop_at_floor: false,
             seed: 0,
             quiet: true,
         }
@@ -97,6 +104,22 @@ pub struct TrainMetrics {
     pub n_train: usize,
     /// Validation draws.
     pub n_val: usize,
+    /// The held-out check of the kept weights: average symmetric 1-D KL between
+    /// flow draws and the held-out draws.
+    #[serde(default)]
+    pub heldout_kl: Option<f64>,
+    /// Its floor: the same measure between the held-out draws and as many training draws.
+    #[serde(default)]
+    pub heldout_floor: Option<f64>,
+    /// Stopped because the held-out check reached its floor.
+    #[serde(default)]
+    pub stopped_at_floor: bool,
+    /// Stopped because the held-out check stopped improving.
+    #[serde(default)]
+    pub stopped_on_plateau: bool,
+    /// The held-out check at each evaluation: `[step, KL]`.
+    #[serde(default)]
+    pub heldout_trace: Vec<(usize, f64)>,
 }
 
 #[cfg(test)]

@@ -274,9 +274,16 @@ pub(super) fn train(a: &TrainArgs, registry: &PriorRegistry) -> Result<()> {
 fn support(c: &mut Chain, a: &TrainArgs, registry: &PriorRegistry) -> Result<Option<String>> {
     let bounds = a.bx.resolve(&c.names, &c.bounds, registry)?;
     let flat = c.flat();
-    for (j, (&(lo, hi), name)) in bounds.iter().zip(&c.names).enumerate() {
+    // Sides the command line changed (the chain's own bounds are checked by the training, with its messages);
+    // draws past a side by rounding (1e-9 of the interval) are kept, as the training keeps them.
+    for (j, ((&(lo, hi), name), &own)) in bounds.iter().zip(&c.names).zip(&c.bounds).enumerate() {
+        if (lo, hi) == own {
+            continue;
+        }
+        let slack = |b: f64| 1e-9 * if lo.is_finite() && hi.is_finite() { hi - lo } else { b.abs().max(1.0) };
+        let (lo_cut, hi_cut) = (lo - slack(lo), hi + slack(hi));
         let col = flat.column(j);
-        let out: Vec<(usize, f64)> = col.iter().copied().enumerate().filter(|(_, v)| *v < lo || *v > hi).collect();
+        let out: Vec<(usize, f64)> = col.iter().copied().enumerate().filter(|(_, v)| *v < lo_cut || *v > hi_cut).collect();
         if let Some(&(i, v)) = out.first() {
             return Err(Error::chain(
                 &a.chain,

@@ -102,8 +102,9 @@ struct Row {
     ms_per_step: f64,
     /// seqcal's average 1-D KL.
     kl_1d: f64,
-    /// seqcal's average 2-D KL (NaN with one parameter).
-    kl_2d: f64,
+    /// seqcal's average 2-D KL (absent with one parameter).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kl_2d: Option<f64>,
     /// The paper's `⟨D_KL⟩`.
     d_kl: f64,
     /// The paper's mean 1-D KL.
@@ -116,7 +117,7 @@ impl Row {
     fn key(&self, by: RankBy) -> (f64, f64) {
         match by {
             RankBy::Paper => (self.d_kl, self.kl_1d),
-            RankBy::Seqcal => (self.kl_1d, self.kl_2d),
+            RankBy::Seqcal => (self.kl_1d, self.kl_2d.unwrap_or(0.0)),
         }
     }
 }
@@ -203,7 +204,7 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
             steps: 0,
             ms_per_step: f64::NAN,
             kl_1d: f64::NAN,
-            kl_2d: f64::NAN,
+            kl_2d: None,
             d_kl: f64::NAN,
             paper_kl_1d: f64::NAN,
             error: None,
@@ -214,7 +215,7 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
                 let sample = prior.try_sample(&mut ChaCha8Rng::seed_from_u64(a.seed ^ 0x5eed), hold.nrows())?;
                 let kl = KlSummary::compute(hold.view(), sample.view());
                 let paper = paper_kl(WeightedDraws::new(hold.view()), WeightedDraws::new(sample.view()), &bx);
-                (row.steps, row.ms_per_step, row.kl_1d, row.kl_2d) = (m.steps, m.ms_per_step, kl.mean_kl_1d, kl.mean_kl_2d.unwrap_or(f64::NAN));
+                (row.steps, row.ms_per_step, row.kl_1d, row.kl_2d) = (m.steps, m.ms_per_step, kl.mean_kl_1d, kl.pairs_mean());
                 (row.d_kl, row.paper_kl_1d) = (paper.d_kl, paper.mean_kl_1d);
                 let key = row.key(a.rank_by).0;
                 if best.as_ref().is_none_or(|(b, _)| key < *b) {
@@ -226,7 +227,7 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
         }
         if !a.quiet {
             eprintln!(
-                "[{}/{total}] arch {}{} loss {} layers {} batch {} lr {:e}: <D_KL> {:.5}, KL 1-D {:.5}, 2-D {:.5}{}",
+                "[{}/{total}] arch {}{} loss {} layers {} batch {} lr {:e}: <D_KL> {:.5}, KL 1-D {:.5}, 2-D {}{}",
                 rows.len() + 1,
                 row.arch,
                 if a.layer.lu { " + lu" } else { "" },
@@ -236,7 +237,7 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
                 row.lr,
                 row.d_kl,
                 row.kl_1d,
-                row.kl_2d,
+                absent(row.kl_2d),
                 row.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
             );
         }
@@ -256,12 +257,12 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
         "held_out": hold.nrows(),
         "rank_by": by,
         "floor_kl_1d": floor.mean_kl_1d,
-        "floor_kl_2d": floor.mean_kl_2d,
+        "floor_kl_2d": floor.pairs_mean(),
         "floor_d_kl": paper_floor.d_kl,
         "paper_box": bx,
         "configurations": rows,
     });
-    let md = scan_table(a, &rows, hold.nrows(), (floor.mean_kl_1d, floor.mean_kl_2d), paper_floor.d_kl);
+    let md = scan_table(a, &rows, hold.nrows(), (floor.mean_kl_1d, floor.pairs_mean()), paper_floor.d_kl);
     let Some((_, prior)) = best else {
         let first = rows.first().and_then(|r| r.error.clone()).unwrap_or_default();
         return Err(Error::Flow { context: Some("no configuration trained".into()), source: seqcal_flow::FlowError::Invalid(first) });
@@ -278,7 +279,7 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
 /// learning rate, loss, `⟨D_KL⟩` and its floor), then seqcal's metric and the
 /// rest, ranked by `a.rank_by`.
 fn scan_table(a: &ScanArgs, rows: &[Row], held_out: usize, floor: (f64, Option<f64>), paper_floor: f64) -> String {
-    let f2 = floor.1.map_or("absent".into(), |v| format!("{v:.5}"));
+    let f2 = absent(floor.1);
     let mut md = format!(
         "# Flow prior scan of {}\n\nRanked by {} between flow draws and {held_out} held-out draws. \
          ⟨D_KL⟩: the paper's metric (75 bins per parameter, 75 x 75 per pair over the prior box, KL(held-out ‖ flow), (mean 1-D + mean 2-D) / 2); \
@@ -294,7 +295,7 @@ fn scan_table(a: &ScanArgs, rows: &[Row], held_out: usize, floor: (f64, Option<f
     );
     for (i, r) in rows.iter().enumerate() {
         md.push_str(&format!(
-            "| {} | {} | {} | {:e} | {} | {:.5} | {paper_floor:.5} | {}{} | {} | {:.2} | {:.5} | {:.5} | {} |\n",
+            "| {} | {} | {} | {:e} | {} | {:.5} | {paper_floor:.5} | {}{} | {} | {:.2} | {:.5} | {} | {} |\n",
             i + 1,
             r.layers,
             r.batch,
@@ -306,9 +307,14 @@ fn scan_table(a: &ScanArgs, rows: &[Row], held_out: usize, floor: (f64, Option<f
             r.steps,
             r.ms_per_step,
             r.kl_1d,
-            r.kl_2d,
+            absent(r.kl_2d),
             r.error.as_deref().unwrap_or("")
         ));
     }
     md
+}
+
+/// A 2-D average to 5 decimals, or `absent` with one parameter.
+fn absent(v: Option<f64>) -> String {
+    v.map_or_else(|| "absent".into(), |v| format!("{v:.5}"))
 }

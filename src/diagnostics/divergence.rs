@@ -186,9 +186,9 @@ pub struct KlSummary {
     pub kl_1d: Vec<f64>,
     /// Mean of [`kl_1d`](Self::kl_1d).
     pub mean_kl_1d: f64,
-    /// Mean KL over all 2-D pairs; absent for a single parameter (there is no pair).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mean_kl_2d: Option<f64>,
+    /// Mean KL over all 2-D pairs (NaN for a single parameter: there is no pair;
+    /// [`KlSummary::pairs_mean`] gives `None` instead).
+    pub mean_kl_2d: f64,
     /// Moment errors.
     pub moments: MomentErrors,
 }
@@ -203,7 +203,17 @@ impl KlSummary {
     pub fn compute_weighted(reference: WeightedDraws<'_>, approx: WeightedDraws<'_>) -> Self {
         let k1 = kl_1d_weighted(reference, approx, DEFAULT_BINS_1D);
         let k2: Vec<f64> = kl_2d_weighted(reference, approx, DEFAULT_BINS_2D).into_iter().map(|(_, v)| v).collect();
-        KlSummary { mean_kl_1d: mean(&k1).unwrap_or(f64::NAN), kl_1d: k1, mean_kl_2d: mean(&k2), moments: moment_errors_weighted(reference, approx) }
+        KlSummary {
+            mean_kl_1d: mean(&k1).unwrap_or(f64::NAN),
+            kl_1d: k1,
+            mean_kl_2d: mean(&k2).unwrap_or(f64::NAN),
+            moments: moment_errors_weighted(reference, approx),
+        }
+    }
+
+    /// The mean 2-D KL, `None` for a single parameter (no pair) rather than NaN.
+    pub fn pairs_mean(&self) -> Option<f64> {
+        (self.kl_1d.len() > 1).then_some(self.mean_kl_2d)
     }
 }
 
@@ -231,12 +241,13 @@ mod tests {
         let b = normal(50_000, 0.0, 2);
         let same = KlSummary::compute(a.view(), b.view());
         // Bias ~ (K-1)/(2n) per set: about 1e-3 for 50 bins and 50 000 draws.
-        assert!(same.mean_kl_1d < 3e-3 && same.mean_kl_2d.unwrap() < 1e-2, "{same:?}");
+        assert!(same.mean_kl_1d < 3e-3 && same.mean_kl_2d < 1e-2, "{same:?}");
         let c = normal(50_000, 0.5, 3);
         let shifted = KlSummary::compute(a.view(), c.view());
         // KL(N(0,1) ‖ N(0.5,1)) = 0.125 per marginal and 0.25 per pair (binning lowers it slightly).
         assert!((shifted.mean_kl_1d - 0.125).abs() < 0.015, "{}", shifted.mean_kl_1d);
-        assert!((shifted.mean_kl_2d.unwrap() - 0.25).abs() < 0.03, "{:?}", shifted.mean_kl_2d);
+        assert!((shifted.mean_kl_2d - 0.25).abs() < 0.03, "{}", shifted.mean_kl_2d);
+        assert_eq!(KlSummary::compute(a.column(0).insert_axis(ndarray::Axis(1)), c.column(0).insert_axis(ndarray::Axis(1))).pairs_mean(), None);
         assert!(shifted.moments.mean.iter().all(|m| (m - 0.5).abs() < 0.03));
         assert!(same.moments.max_corr < 0.03 && same.moments.sd.iter().all(|s| s.abs() < 0.02));
     }

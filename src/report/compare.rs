@@ -184,10 +184,10 @@ impl Comparison {
             SeqcalKl {
                 mean_kl_1d_ab: ab.mean_kl_1d,
                 mean_kl_1d_ba: ba.mean_kl_1d,
-                mean_kl_2d_ab: ab.mean_kl_2d,
-                mean_kl_2d_ba: ba.mean_kl_2d,
+                mean_kl_2d_ab: ab.pairs_mean(),
+                mean_kl_2d_ba: ba.pairs_mean(),
                 floor_kl_1d: HALF_TO_FULL * avg(f12.mean_kl_1d, f21.mean_kl_1d),
-                floor_kl_2d: avg_opt(f12.mean_kl_2d, f21.mean_kl_2d).map(|v| HALF_TO_FULL * v),
+                floor_kl_2d: avg_opt(f12.pairs_mean(), f21.pairs_mean()).map(|v| HALF_TO_FULL * v),
             }
         });
         let paper = metric.paper().then(|| {
@@ -224,7 +224,7 @@ impl Comparison {
                 }
             })
             .collect();
-        let verdict = super::compare_text::verdict(&params, avg(ab.mean_kl_1d, ba.mean_kl_1d), avg_opt(ab.mean_kl_2d, ba.mean_kl_2d));
+        let verdict = super::compare_text::verdict(&params, avg(ab.mean_kl_1d, ba.mean_kl_1d), avg_opt(ab.pairs_mean(), ba.pairs_mean()));
         Comparison {
             a: a.label.into(),
             b: b.label.into(),

@@ -16,9 +16,12 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// The weight of a draw, from its values.
+type WeightOf<'a> = &'a dyn Fn(&[f64]) -> f64;
+
 /// A CSV chain of `n` independent draws of N(mean, sd²) in each of `names`,
 /// with a `weight` column from `weight(row)` when given.
-fn csv_chain(dir: &Path, file: &str, names: &[&str], n: usize, (mean, sd): (f64, f64), seed: u64, weight: Option<&dyn Fn(&[f64]) -> f64>) -> PathBuf {
+fn csv_chain(dir: &Path, file: &str, names: &[&str], n: usize, (mean, sd): (f64, f64), seed: u64, weight: Option<WeightOf<'_>>) -> PathBuf {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut text = names.join(",");
     if weight.is_some() {

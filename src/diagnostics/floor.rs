@@ -11,6 +11,11 @@
 //! sample; the paper's empty-bin terms follow the tail bins a sample of `n`
 //! draws leaves unfilled). The scaling is checked against the floor of two
 //! truly independent samples in this module's tests.
+//!
+//! The walkers of an ensemble sampler move together (each proposal reads the
+//! others), so the two halves of one run agree somewhat better than two runs
+//! with different seeds do: on the shipped example the estimate is 0.0016
+//! where two joint runs give 0.0023. Read it as a lower bound of the noise.
 
 use ndarray::Array2;
 

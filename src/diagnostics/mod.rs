@@ -18,7 +18,9 @@
 //!   others in log posterior at any time of a run; [`warnings`](crate::diagnostics::warnings)
 //!   turns the diagnostics into the sentences every output carries.
 //! - [`mode_loss`](crate::diagnostics::mode_loss): whether a posterior lies where the flow
-//!   prior it was sampled under has mass.
+//!   prior it was sampled under has mass; [`lost_mode`](crate::diagnostics::lost_mode): whether the
+//!   flow lost a region the joint posterior has, seen from the new data's side;
+//!   [`flow_fit`](crate::diagnostics::flow_fit): how well a flow reproduces its source chain.
 //!
 //! None of these panics on degenerate chains (no steps, one step, no walkers, constant or
 //! non-finite draws): what cannot be computed is NaN, as each function documents.
@@ -38,6 +40,8 @@
 mod autocorr;
 mod divergence;
 mod ess;
+mod flow_fit;
+mod lost_mode;
 mod mode_loss;
 mod rhat;
 mod stranded;
@@ -50,6 +54,8 @@ use serde::Serialize;
 pub use autocorr::{autocorr_function, integrated_time, AutocorrTime, DEFAULT_C, DEFAULT_TOL};
 pub use divergence::{kl_1d, kl_2d, moment_errors, KlSummary, MomentErrors, DEFAULT_BINS_1D, DEFAULT_BINS_2D};
 pub use ess::{effective_sample_size, mcse_mean};
+pub use flow_fit::{flow_fit, FlowFit};
+pub use lost_mode::{ess_fraction, lost_mode, LogDensityFn, LostMode, LostModeInputs};
 pub use mode_loss::{mode_loss, ModeLoss};
 pub use rhat::split_rhat;
 pub use stranded::{stranded_cut, stranded_walkers, Stranded};

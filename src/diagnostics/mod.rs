@@ -40,6 +40,7 @@
 mod autocorr;
 mod divergence;
 mod ess;
+mod flow_checks;
 mod flow_fit;
 mod lost_mode;
 mod mode_loss;
@@ -54,6 +55,7 @@ use serde::Serialize;
 pub use autocorr::{autocorr_function, integrated_time, AutocorrTime, DEFAULT_C, DEFAULT_TOL};
 pub use divergence::{kl_1d, kl_2d, moment_errors, KlSummary, MomentErrors, DEFAULT_BINS_1D, DEFAULT_BINS_2D};
 pub use ess::{effective_sample_size, mcse_mean};
+pub use flow_checks::{DefensiveWeights, FlowChecks};
 pub use flow_fit::{flow_fit, FlowFit};
 pub use lost_mode::{ess_fraction, lost_mode, LogDensityFn, LostMode, LostModeInputs};
 pub use mode_loss::{mode_loss, ModeLoss};

@@ -37,10 +37,12 @@
 //! `layout.rs` (the runs folder); this file runs them in order.
 
 pub mod example;
+pub mod example_lost;
 
 mod cache;
 mod context;
 mod datasets;
+mod flow_checks;
 mod layout;
 mod priors;
 mod stage;
@@ -183,9 +185,9 @@ pub fn run(cp: &CheckedPipeline, source: &Path, opts: &RunOptions, registry: &Pr
     Ok(RunReport { dir: layout.dir().to_path_buf(), stages, comparisons })
 }
 
-/// Draws of a finished stage after its burn-in.
+/// Draws of a finished stage after its burn-in (resampled by its importance weights, when it has them).
 fn stage_draws(layout: &Layout, rec: &StageRecord) -> Result<Array2<f64>> {
-    Ok(chain::read_hdf5(&layout.chain(&rec.name))?.discard(rec.burn).flat())
+    Ok(flow_checks::posterior_draws(&chain::read_hdf5(&layout.chain(&rec.name))?, rec.burn))
 }
 
 /// `report/`: compare.json, corner plots, summary.md. Each stage's chain

@@ -13,8 +13,9 @@ use sha2::{Digest, Sha256};
 
 use super::context::RunContext;
 use super::datasets::Likelihoods;
+use super::flow_checks::StageFlow;
 use super::layout::{remove_if_present, to_json, write_text};
-use crate::chain::{ChainLayout, ChainWriter, Columns};
+use crate::chain::{add_weights, ChainLayout, ChainWriter, Columns};
 use crate::config::{Pipeline, SamplerTable, Stage};
 use crate::diagnostics::{self, stranded_walkers, Diagnostics};
 use crate::likelihood::IndependentProduct;
@@ -169,12 +170,29 @@ pub(super) fn run_stage(
         Error::Interrupted(m) => Error::Interrupted(format!("stage {}: {m}; the next seqcal run samples the stage again from its start", st.name)),
         e => e,
     })?;
+    let sf = StageFlow { inp, registry, index: i, written: &res.prior, built: &prior_table, trained: &trained, finished, seed: res.seed };
+    let defensive = sf.defensive_weights(&outcome.draws, burn)?;
+    if let Some((w, _)) = &defensive {
+        add_weights(
+            &chain_path,
+            w.view(),
+            "(1-epsilon) q / ((1-epsilon) q + epsilon base): the defensive mixture's draws weighted to the flow-prior posterior",
+        )?;
+    }
+    let kept_w: Option<Vec<f64>> = defensive.as_ref().map(|(w, _)| w.slice(s![burn.., ..]).iter().copied().collect());
     let kept = outcome.draws.slice(s![burn.., .., ..]).to_owned();
     let diag = Diagnostics::compute(kept.view(), 4);
     let (n, d) = (kept.len_of(Axis(0)) * kept.len_of(Axis(1)), kept.len_of(Axis(2)));
     let flat = kept.into_shape_with_order((n, d))?;
     let epsilon = prior_table.get("epsilon").and_then(toml::Value::as_float);
-    let mode_loss = trained.first().map(|(label, flow)| diagnostics::mode_loss(flow, label, inp.space.names(), &flat, res.seed, epsilon));
+    let mut mode_loss = trained.first().map(|(label, flow)| diagnostics::mode_loss(flow, label, inp.space.names(), &flat, res.seed, epsilon));
+    let mut flow_checks = if trained.is_empty() { None } else { Some(sf.checks(likelihoods)?) };
+    if let Some(c) = flow_checks.as_mut() {
+        c.defensive = defensive.map(|(_, d)| d);
+        if let Some(m) = mode_loss.as_mut() {
+            m.classify(c.lost_mode.as_ref().map(|l| l.lost));
+        }
+    }
     let stranded = stranded_walkers(outcome.log_prob.slice(s![burn.., ..]), dim);
     let mut warnings = diagnostics::warnings(
         &diag,
@@ -185,6 +203,10 @@ pub(super) fn run_stage(
         "the sampler moves stranded walkers onto others during burn-in: a longer burn (sampler.burn) gives it more chances",
     );
     warnings.extend(mode_loss.as_ref().and_then(|m| m.warning.clone()));
+    if let Some(c) = &flow_checks {
+        warnings.extend(c.flow_fit.as_ref().and_then(|f| f.warning.clone()));
+        warnings.extend(c.lost_mode.as_ref().and_then(|l| l.warning.clone()));
+    }
     for w in &warnings {
         eprintln!("WARNING stage {}: {w}", st.name);
     }
@@ -203,13 +225,14 @@ pub(super) fn run_stage(
         sample_seconds: outcome.wall_seconds,
         evaluations: outcome.evaluations,
         acceptance: acc,
-        mean: (0..d).map(|j| flat.column(j).mean().unwrap_or(f64::NAN)).collect(),
-        sd: (0..d).map(|j| flat.column(j).std(0.0)).collect(),
+        mean: (0..d).map(|j| weighted_moments(flat.column(j), kept_w.as_deref()).0).collect(),
+        sd: (0..d).map(|j| weighted_moments(flat.column(j), kept_w.as_deref()).1).collect(),
         tau: diag.autocorr.tau.clone(),
         ess: diag.ess.clone(),
         rhat: diag.rhat.clone(),
         stranded_walkers: stranded.walkers.len(),
         mode_loss,
+        flow_checks,
         warnings,
     };
     inp.say.say(format!(
@@ -224,4 +247,13 @@ pub(super) fn run_stage(
     ));
     write_text(&record_path, &to_json(&rec)?)?;
     Ok(rec)
+}
+
+/// Mean and standard deviation of `x`, weighted by `w` when given.
+fn weighted_moments(x: ndarray::ArrayView1<'_, f64>, w: Option<&[f64]>) -> (f64, f64) {
+    let Some(w) = w else { return (x.mean().unwrap_or(f64::NAN), x.std(0.0)) };
+    let total: f64 = w.iter().sum();
+    let mean = x.iter().zip(w).map(|(v, w)| v * w).sum::<f64>() / total;
+    let var = x.iter().zip(w).map(|(v, w)| w * (v - mean).powi(2)).sum::<f64>() / total;
+    (mean, var.sqrt())
 }

@@ -174,7 +174,7 @@ pub fn lost_mode(inp: &LostModeInputs<'_>) -> LostMode {
     let lost = c.is_finite() && n_lost >= 5 && lost_fraction > LOST_ABOVE;
     let warning = lost.then(|| {
         format!(
-            "lost mode: {:.0}% of the joint posterior's high-density region ({} draws, {} of them from {}, evaluated under prior x both data sets' likelihoods) lies where the flow prior from {} is more than 100 times below the posterior it was trained on (median deficit {:.1} nats): the flow lost a region the data favour, so this stage cannot reproduce the joint posterior whatever its sampler does; run the other order, or sample a defensive mixture and use its importance weights",
+            "lost mode: {:.0}% of the joint posterior's high-density region ({} draws, {} of them from {}, evaluated under prior x both data sets' likelihoods) lies where the flow prior from {} is more than 100 times below that stage's posterior density, prior x likelihood (median deficit {:.1} nats): the region is missing from the draws the flow was trained on or from the flow itself, so this stage cannot reproduce the joint posterior whatever its sampler does; run the data sets in the other order, or jointly",
             100.0 * lost_fraction,
             region.len(),
             region_from_new_side,

@@ -12,6 +12,7 @@ mod contour;
 mod corner;
 mod density;
 mod draw;
+mod flow_checks_md;
 mod inputs;
 mod layout;
 mod stage;

@@ -151,8 +151,10 @@ fn scan_ranks_configurations_and_keeps_the_best() {
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("scan.json")).unwrap()).unwrap();
     let rows = json["configurations"].as_array().unwrap();
     assert_eq!(rows.len(), 4);
-    let kls: Vec<f64> = rows.iter().map(|r| r["kl_1d"].as_f64().unwrap()).collect();
+    // Ranked by the paper's <D_KL> (the default), each beside the floor.
+    let kls: Vec<f64> = rows.iter().map(|r| r["d_kl"].as_f64().unwrap()).collect();
     assert!(kls.windows(2).all(|w| w[0] <= w[1]), "not ranked: {kls:?}");
+    assert!(json["floor_d_kl"].as_f64().unwrap() > 0.0 && md.contains("| rank | layers | batch | lr | loss | ⟨D_KL⟩ | floor |"), "{md}");
     assert!(out.join("best.safetensors").is_file() && out.join("best.json").is_file());
     let e = fails(&["prior", "scan", s(&c), "--layers", "3", "-o", s(&out)]);
     assert!(e.contains("even"), "{e}");

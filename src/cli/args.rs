@@ -56,7 +56,7 @@ pub enum Command {
     /// Build and sample priors.
     #[command(subcommand)]
     Prior(PriorCommand),
-    /// Compare two posterior samples: average 1-D and 2-D KL both ways, moments, verdict.
+    /// Compare two posterior samples: seqcal's and the paper's KL beside their floors, moments, verdict.
     #[command(after_help = "Examples:\n  seqcal compare sequential.h5 joint.h5\n  seqcal compare a.h5 b.h5 --discard 1000 --json")]
     Compare(CompareArgs),
     /// Figures: corner plots of one or several chains.

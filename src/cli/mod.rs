@@ -5,6 +5,7 @@
 //! `examples/custom-prior`).
 
 pub mod args;
+mod box_arg;
 mod burn;
 mod chain_cmd;
 mod compare_cmd;
@@ -54,12 +55,12 @@ pub fn run_with(cli: Cli, registry: &PriorRegistry) -> Result<()> {
         Command::Chain(ChainCommand::Convert(a)) => chain_cmd::convert(&a),
         Command::Prior(PriorCommand::Sample(a)) => prior_cmd::sample(&a, registry),
         Command::Prior(PriorCommand::List) => prior_cmd::list(registry),
-        Command::Prior(PriorCommand::Train(a)) => prior_cmd::train(&a),
+        Command::Prior(PriorCommand::Train(a)) => prior_cmd::train(&a, registry),
         Command::Prior(PriorCommand::Eval(a)) => prior_cmd::eval(&a),
         Command::Prior(PriorCommand::Scan(a)) => scan_cmd::scan(&a),
         Command::Sample(a) => sample::sample(&a, registry),
         Command::Plot(PlotCommand::Corner(a)) => plot_cmd::corner(&a),
-        Command::Compare(a) => compare_cmd::compare(&a),
+        Command::Compare(a) => compare_cmd::compare(&a, registry),
         Command::Emulator(EmulatorCommand::Train(a)) => emulator_cmd::train(&a),
         Command::Emulator(EmulatorCommand::Validate(a)) => emulator_cmd::validate(&a),
         Command::Emulator(EmulatorCommand::Predict(a)) => emulator_cmd::predict(&a),

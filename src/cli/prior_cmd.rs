@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use seqcal_api::{check_memory, Prior};
 use seqcal_flow::{train_on_draws, FlowOptions, FlowPrior};
 
+use super::box_arg::BoxArgs;
 use super::burn::{print_notes, DiscardArg};
 use super::flow_args::{parse_activation, parse_arch, parse_loss, parse_lr_schedule, LayerArgs};
 use super::output::Io;
@@ -95,7 +96,12 @@ pub struct TrainArgs {
     /// Keep every k-th iteration.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub thin: u64,
-    /// Do not map bounded parameters through logit/log (the flow may then leak outside the box).
+    /// The prior box, for a chain that does not carry it (every emcee-written chain): the flow then
+    /// has no mass outside it.
+    #[command(flatten)]
+    pub bx: BoxArgs,
+    /// Do not map bounded parameters through logit/log: the flow's support is then the whole space
+    /// (its draws and its density both reach past the box, which the model does not keep).
     #[arg(long)]
     pub unbounded: bool,
     /// No progress bar.
@@ -204,14 +210,14 @@ pub(super) fn list(registry: &PriorRegistry) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn train(a: &TrainArgs) -> Result<()> {
+pub(super) fn train(a: &TrainArgs, registry: &PriorRegistry) -> Result<()> {
     if a.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
         return Err(Error::Usage(format!(
             "{}: the model needs an extension other than .json (its sidecar is the .json), e.g. prior.safetensors",
             a.output.display()
         )));
     }
-    Io::new().input(&a.chain).output(&a.output).output(seqcal_flow::io::sidecar_path(&a.output)).check(a.force)?;
+    Io::new().input(&a.chain).inputs(a.bx.inputs()).output(&a.output).output(seqcal_flow::io::sidecar_path(&a.output)).check(a.force)?;
     let mut opts = FlowOptions {
         loss: a.loss,
         layers: a.layers,
@@ -236,12 +242,13 @@ pub(super) fn train(a: &TrainArgs) -> Result<()> {
     if discard >= full.iterations() {
         return Err(Error::Usage(format!("--discard {discard} drops all {} iterations of {}", full.iterations(), a.chain.display())));
     }
-    let c = full.discard(discard).thin(usize::try_from(a.thin).unwrap_or(usize::MAX));
+    let mut c = full.discard(discard).thin(usize::try_from(a.thin).unwrap_or(usize::MAX));
+    let box_note = support(&mut c, a, registry)?;
     let draws = chain_draws(&c, a.chain.display().to_string(), &a.chain, discard);
     let prior = train_on_draws(&draws, None, &checked)?;
     prior.save(&a.output)?;
     let m = prior.sidecar().metrics.clone().unwrap_or_default();
-    print_notes([&note]);
+    print_notes([&note, &box_note]);
     eprintln!(
         "trained on {} draws ({} held out): {} steps, {:.2} ms/step, best validation loss {}{}; wrote {} and {}",
         m.n_train,
@@ -254,6 +261,50 @@ pub(super) fn train(a: &TrainArgs) -> Result<()> {
         seqcal_flow::io::sidecar_path(&a.output).display()
     );
     Ok(())
+}
+
+/// Sets the chain's bounds to the support the flow is trained on: the box of
+/// `--bounds`/`--bounds-from` over the chain's own, or the whole space with
+/// `--unbounded`. Returns a note for the user where the flow's support is not
+/// the chain's box.
+///
+/// # Errors
+/// A draw outside the given box (the box or the chain is wrong: say which draw),
+/// or a box naming parameters the chain does not hold.
+fn support(c: &mut Chain, a: &TrainArgs, registry: &PriorRegistry) -> Result<Option<String>> {
+    let bounds = a.bx.resolve(&c.names, &c.bounds, registry)?;
+    let flat = c.flat();
+    for (j, (&(lo, hi), name)) in bounds.iter().zip(&c.names).enumerate() {
+        let col = flat.column(j);
+        let out: Vec<(usize, f64)> = col.iter().copied().enumerate().filter(|(_, v)| *v < lo || *v > hi).collect();
+        if let Some(&(i, v)) = out.first() {
+            return Err(Error::chain(
+                &a.chain,
+                format!(
+                    "{} of its {} draws of {name} lie outside the box [{lo}, {hi}] (the first: draw {i}, {v}): widen the box or drop those draws",
+                    out.len(),
+                    col.len()
+                ),
+            ));
+        }
+    }
+    let open: Vec<&str> = bounds.iter().zip(&c.names).filter(|(b, _)| !b.0.is_finite() || !b.1.is_finite()).map(|(_, n)| n.as_str()).collect();
+    c.bounds = bounds;
+    if a.unbounded {
+        let boxed = c.bounds.iter().any(|b| b.0.is_finite() || b.1.is_finite());
+        c.bounds = vec![(f64::NEG_INFINITY, f64::INFINITY); c.dim()];
+        return Ok(boxed.then(|| {
+            "--unbounded: the flow's support is the whole space; its draws and its density reach past the box, which the model does not keep"
+                .to_string()
+        }));
+    }
+    Ok((!open.is_empty()).then(|| {
+        format!(
+            "the flow's support is unbounded in [{}] (the chain carries no bounds for them{}): give the prior box with --bounds or --bounds-from to keep the flow inside it",
+            open.join(", "),
+            if a.bx.given() { " and the box given does not name them" } else { "" }
+        )
+    }))
 }
 
 /// Reads points from a CSV with a header naming the model's parameters (any order).

@@ -1,6 +1,7 @@
-//! `seqcal prior scan`: a grid of flow configurations ranked by the average KL
-//! divergence between flow draws and held-out chain draws (Roch & Shen's
-//! hyperparameter scan).
+//! `seqcal prior scan`: a grid of flow configurations ranked by the KL
+//! divergence between flow draws and held-out chain draws, the paper's
+//! `⟨D_KL⟩` or seqcal's average 1-D KL, each beside its two-sample floor
+//! (Roch & Shen's hyperparameter scan, its table laid out as their Tables 2-3).
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +19,7 @@ use super::burn::{print_notes, DiscardArg};
 use super::flow_args::{parse_arch, parse_loss, LayerArgs};
 use super::output::{in_dir, Io};
 use crate::chain::{read_any, write_atomically};
-use crate::diagnostics::KlSummary;
+use crate::diagnostics::{paper_box, paper_kl, KlSummary, WeightedDraws};
 use crate::prior::chain_draws;
 use crate::{Error, Result};
 
@@ -57,6 +58,9 @@ pub struct ScanArgs {
     /// Random seed (split, weights, batches).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Rank by paper (Roch & Shen's <D_KL>: 75 bins over the prior box) or seqcal (average 1-D KL, then 2-D).
+    #[arg(long, default_value = "paper", value_parser = parse_rank)]
+    pub rank_by: RankBy,
     /// Burn-in to drop.
     #[command(flatten)]
     pub discard: DiscardArg,
@@ -66,6 +70,24 @@ pub struct ScanArgs {
     /// Overwrite the output folder's scan.json, scan.md and best model if they exist.
     #[arg(long)]
     pub force: bool,
+}
+
+/// The metric a scan ranks by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RankBy {
+    /// The paper's `⟨D_KL⟩`.
+    Paper,
+    /// seqcal's average 1-D KL (then 2-D).
+    Seqcal,
+}
+
+fn parse_rank(s: &str) -> std::result::Result<RankBy, String> {
+    match s {
+        "paper" => Ok(RankBy::Paper),
+        "seqcal" => Ok(RankBy::Seqcal),
+        _ => Err(format!("unknown metric '{s}': paper or seqcal")),
+    }
 }
 
 /// One configuration's outcome.
@@ -78,9 +100,25 @@ struct Row {
     lr: f64,
     steps: usize,
     ms_per_step: f64,
+    /// seqcal's average 1-D KL.
     kl_1d: f64,
+    /// seqcal's average 2-D KL (NaN with one parameter).
     kl_2d: f64,
+    /// The paper's `⟨D_KL⟩`.
+    d_kl: f64,
+    /// The paper's mean 1-D KL.
+    paper_kl_1d: f64,
     error: Option<String>,
+}
+
+impl Row {
+    /// The number the scan ranks by (NaN for a configuration that failed).
+    fn key(&self, by: RankBy) -> (f64, f64) {
+        match by {
+            RankBy::Paper => (self.d_kl, self.kl_1d),
+            RankBy::Seqcal => (self.kl_1d, self.kl_2d),
+        }
+    }
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
@@ -146,6 +184,8 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
     let lp: Option<Vec<f64>> = d.log_prob.as_ref().map(|v| train_idx.iter().map(|&i| v[i]).collect());
     let w: Option<Vec<f64>> = d.weights.as_ref().map(|v| train_idx.iter().map(|&i| v[i]).collect());
     let draws = Draws { x: x.view(), log_prob: lp.as_deref(), weights: w.as_deref() };
+    // The paper's box: the prior bounds, or the range of the chain's draws where there are none.
+    let (bx, _) = paper_box(space.bounds(), &[WeightedDraws::new(d.x.view())]);
     std::fs::create_dir_all(&a.output).map_err(|e| Error::io(&a.output, e))?;
     let mut rows = Vec::new();
     let mut best: Option<(f64, FlowPrior)> = None;
@@ -164,6 +204,8 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
             ms_per_step: f64::NAN,
             kl_1d: f64::NAN,
             kl_2d: f64::NAN,
+            d_kl: f64::NAN,
+            paper_kl_1d: f64::NAN,
             error: None,
         };
         match FlowPrior::train(space.clone(), o.bounded, &draws, &spec, &o.train) {
@@ -171,17 +213,20 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
                 let m = prior.sidecar().metrics.clone().unwrap_or_default();
                 let sample = prior.try_sample(&mut ChaCha8Rng::seed_from_u64(a.seed ^ 0x5eed), hold.nrows())?;
                 let kl = KlSummary::compute(hold.view(), sample.view());
-                (row.steps, row.ms_per_step, row.kl_1d, row.kl_2d) = (m.steps, m.ms_per_step, kl.mean_kl_1d, kl.mean_kl_2d);
-                if best.as_ref().is_none_or(|(b, _)| kl.mean_kl_1d < *b) {
+                let paper = paper_kl(WeightedDraws::new(hold.view()), WeightedDraws::new(sample.view()), &bx);
+                (row.steps, row.ms_per_step, row.kl_1d, row.kl_2d) = (m.steps, m.ms_per_step, kl.mean_kl_1d, kl.mean_kl_2d.unwrap_or(f64::NAN));
+                (row.d_kl, row.paper_kl_1d) = (paper.d_kl, paper.mean_kl_1d);
+                let key = row.key(a.rank_by).0;
+                if best.as_ref().is_none_or(|(b, _)| key < *b) {
                     prior.set_chain_source(a.chain.display().to_string());
-                    best = Some((kl.mean_kl_1d, prior));
+                    best = Some((key, prior));
                 }
             }
             Err(e) => row.error = Some(e.to_string()),
         }
         if !a.quiet {
             eprintln!(
-                "[{}/{total}] arch {}{} loss {} layers {} batch {} lr {:e}: KL 1-D {:.5}, 2-D {:.5}{}",
+                "[{}/{total}] arch {}{} loss {} layers {} batch {} lr {:e}: <D_KL> {:.5}, KL 1-D {:.5}, 2-D {:.5}{}",
                 rows.len() + 1,
                 row.arch,
                 if a.layer.lu { " + lu" } else { "" },
@@ -189,6 +234,7 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
                 row.layers,
                 row.batch,
                 row.lr,
+                row.d_kl,
                 row.kl_1d,
                 row.kl_2d,
                 row.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
@@ -196,35 +242,26 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
         }
         rows.push(row);
     }
-    rows.sort_by(|p, q| p.kl_1d.total_cmp(&q.kl_1d).then(p.kl_2d.total_cmp(&q.kl_2d)));
+    let by = a.rank_by;
+    rows.sort_by(|p, q| p.key(by).0.total_cmp(&q.key(by).0).then(p.key(by).1.total_cmp(&q.key(by).1)));
     // NaN (failed) rows last.
-    rows.sort_by_key(|r| r.kl_1d.is_nan());
-    let floor = KlSummary::compute(hold.view(), x.slice(ndarray::s![..hold.nrows().min(x.nrows()), ..]).view());
-    let json = serde_json::json!({ "chain": a.chain.display().to_string(), "held_out": hold.nrows(), "floor_kl_1d": floor.mean_kl_1d, "floor_kl_2d": floor.mean_kl_2d, "configurations": rows });
-    let mut md = format!(
-        "# Flow prior scan of {}\n\nRanked by average 1-D KL between flow draws and {} held-out draws (floor: 1-D {:.5}, 2-D {:.5}).\n\n| rank | arch | loss | layers | batch | lr | steps | ms/step | KL 1-D | KL 2-D | error |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
-        a.chain.display(),
-        hold.nrows(),
-        floor.mean_kl_1d,
-        floor.mean_kl_2d
-    );
-    for (i, r) in rows.iter().enumerate() {
-        md.push_str(&format!(
-            "| {} | {}{} | {} | {} | {} | {:e} | {} | {:.2} | {:.5} | {:.5} | {} |\n",
-            i + 1,
-            r.arch,
-            if a.layer.lu { " + lu" } else { "" },
-            r.loss,
-            r.layers,
-            r.batch,
-            r.lr,
-            r.steps,
-            r.ms_per_step,
-            r.kl_1d,
-            r.kl_2d,
-            r.error.as_deref().unwrap_or("")
-        ));
-    }
+    rows.sort_by_key(|r| r.key(by).0.is_nan());
+    // The floor: the same metrics between the held-out draws and as many training draws.
+    let m = hold.nrows().min(x.nrows());
+    let (xs, ws) = (x.slice(ndarray::s![..m, ..]), w.as_ref().map(|w| &w[..m]));
+    let floor = KlSummary::compute_weighted(WeightedDraws::new(hold.view()), WeightedDraws::with_weights(xs, ws));
+    let paper_floor = paper_kl(WeightedDraws::new(hold.view()), WeightedDraws::with_weights(xs, ws), &bx);
+    let json = serde_json::json!({
+        "chain": a.chain.display().to_string(),
+        "held_out": hold.nrows(),
+        "rank_by": by,
+        "floor_kl_1d": floor.mean_kl_1d,
+        "floor_kl_2d": floor.mean_kl_2d,
+        "floor_d_kl": paper_floor.d_kl,
+        "paper_box": bx,
+        "configurations": rows,
+    });
+    let md = scan_table(a, &rows, hold.nrows(), (floor.mean_kl_1d, floor.mean_kl_2d), paper_floor.d_kl);
     let Some((_, prior)) = best else {
         let first = rows.first().and_then(|r| r.error.clone()).unwrap_or_default();
         return Err(Error::Flow { context: Some("no configuration trained".into()), source: seqcal_flow::FlowError::Invalid(first) });
@@ -235,4 +272,43 @@ pub(super) fn scan(a: &ScanArgs) -> Result<()> {
     print!("{md}");
     print_notes([&note]);
     Ok(())
+}
+
+/// The scan's table, laid out as Roch & Shen's Tables 2-3 (layers, batch size,
+/// learning rate, loss, `⟨D_KL⟩` and its floor), then seqcal's metric and the
+/// rest, ranked by `a.rank_by`.
+fn scan_table(a: &ScanArgs, rows: &[Row], held_out: usize, floor: (f64, Option<f64>), paper_floor: f64) -> String {
+    let f2 = floor.1.map_or("absent".into(), |v| format!("{v:.5}"));
+    let mut md = format!(
+        "# Flow prior scan of {}\n\nRanked by {} between flow draws and {held_out} held-out draws. \
+         ⟨D_KL⟩: the paper's metric (75 bins per parameter, 75 x 75 per pair over the prior box, KL(held-out ‖ flow), (mean 1-D + mean 2-D) / 2); \
+         floor: the same between the held-out draws and as many training draws (what sampling noise alone gives): ⟨D_KL⟩ {paper_floor:.5}, seqcal 1-D {:.5}, 2-D {f2}.\n\n\
+         | rank | layers | batch | lr | loss | ⟨D_KL⟩ | floor | arch | steps | ms/step | KL 1-D | KL 2-D | error |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        a.chain.display(),
+        match a.rank_by {
+            RankBy::Paper => "the paper's ⟨D_KL⟩",
+            RankBy::Seqcal => "seqcal's average 1-D KL",
+        },
+        floor.0,
+    );
+    for (i, r) in rows.iter().enumerate() {
+        md.push_str(&format!(
+            "| {} | {} | {} | {:e} | {} | {:.5} | {paper_floor:.5} | {}{} | {} | {:.2} | {:.5} | {:.5} | {} |\n",
+            i + 1,
+            r.layers,
+            r.batch,
+            r.lr,
+            r.loss,
+            r.d_kl,
+            r.arch,
+            if a.layer.lu { " + lu" } else { "" },
+            r.steps,
+            r.ms_per_step,
+            r.kl_1d,
+            r.kl_2d,
+            r.error.as_deref().unwrap_or("")
+        ));
+    }
+    md
 }

@@ -14,12 +14,22 @@
 //! with the **floor**, the same measure between two independent reference draws of
 //! the same size ([`KlSummary`] carries both when asked).
 //!
+//! **Weights.** The `_weighted` forms read importance weights: a draw counts in
+//! proportion to its weight, the counts scaled to add up to Kish's effective
+//! sample size so that the pseudo-count weighs as much against weighted draws as
+//! against that many unweighted ones; moments are weighted means and covariances.
+//!
+//! The paper's own convention (75 bins over the prior box, no pseudo-count) is
+//! [`paper_kl`](super::paper_kl).
+//!
 //! # Reference
 //! Roch & Shen, *Learning informed prior distributions with normalizing flows for
 //! Bayesian analysis* (average 1-D and 2-D KL as the comparison of priors and posteriors).
 
 use ndarray::ArrayView2;
 use serde::Serialize;
+
+use super::weighted::WeightedDraws;
 
 /// Default bins per parameter for 1-D marginals.
 pub const DEFAULT_BINS_1D: usize = 50;
@@ -62,17 +72,40 @@ fn kl_counts(p: &[f64], q: &[f64]) -> f64 {
 ///
 /// Returns one value per column; NaN where the two sets have different column counts.
 pub fn kl_1d(reference: ArrayView2<'_, f64>, approx: ArrayView2<'_, f64>, bins: usize) -> Vec<f64> {
-    let d = reference.ncols();
-    if approx.ncols() != d || bins == 0 {
+    kl_1d_weighted(WeightedDraws::new(reference), WeightedDraws::new(approx), bins)
+}
+
+/// Count of each draw in a histogram: its weight scaled so that the counts add
+/// up to Kish's effective sample size (the number of draws when unweighted), so
+/// that the pseudo-count weighs against the information the draws hold.
+fn counts_scale(d: &WeightedDraws<'_>) -> f64 {
+    match d.w {
+        None => 1.0,
+        Some(w) => {
+            let total: f64 = w.iter().sum();
+            if total > 0.0 {
+                d.kish_ess() / total
+            } else {
+                0.0
+            }
+        }
+    }
+}
+
+/// [`kl_1d`] of weighted draws: each draw counts in proportion to its weight.
+pub fn kl_1d_weighted(reference: WeightedDraws<'_>, approx: WeightedDraws<'_>, bins: usize) -> Vec<f64> {
+    let d = reference.x.ncols();
+    if approx.x.ncols() != d || bins == 0 {
         return vec![f64::NAN; d];
     }
+    let (sr, sa) = (counts_scale(&reference), counts_scale(&approx));
     (0..d)
         .map(|j| {
-            let (lo, hi) = range(reference.column(j).iter().copied());
+            let (lo, hi) = range(reference.x.column(j).iter().copied());
             let mut cp = vec![0.0; bins];
             let mut cq = vec![0.0; bins];
-            reference.column(j).iter().for_each(|&v| cp[bin_of(v, lo, hi, bins)] += 1.0);
-            approx.column(j).iter().for_each(|&v| cq[bin_of(v, lo, hi, bins)] += 1.0);
+            reference.x.column(j).iter().enumerate().for_each(|(i, &v)| cp[bin_of(v, lo, hi, bins)] += sr * reference.weight(i));
+            approx.x.column(j).iter().enumerate().for_each(|(i, &v)| cq[bin_of(v, lo, hi, bins)] += sa * approx.weight(i));
             kl_counts(&cp, &cq)
         })
         .collect()
@@ -80,18 +113,24 @@ pub fn kl_1d(reference: ArrayView2<'_, f64>, approx: ArrayView2<'_, f64>, bins: 
 
 /// `KL(reference ‖ approx)` of the 2-D marginal of every pair `(i, j)`, `i < j`, in that order.
 pub fn kl_2d(reference: ArrayView2<'_, f64>, approx: ArrayView2<'_, f64>, bins: usize) -> Vec<((usize, usize), f64)> {
-    let d = reference.ncols();
+    kl_2d_weighted(WeightedDraws::new(reference), WeightedDraws::new(approx), bins)
+}
+
+/// [`kl_2d`] of weighted draws.
+pub fn kl_2d_weighted(reference: WeightedDraws<'_>, approx: WeightedDraws<'_>, bins: usize) -> Vec<((usize, usize), f64)> {
+    let d = reference.x.ncols();
     let mut out = Vec::new();
-    if approx.ncols() != d || bins == 0 {
+    if approx.x.ncols() != d || bins == 0 {
         return out;
     }
-    let ranges: Vec<(f64, f64)> = (0..d).map(|j| range(reference.column(j).iter().copied())).collect();
+    let ranges: Vec<(f64, f64)> = (0..d).map(|j| range(reference.x.column(j).iter().copied())).collect();
     for i in 0..d {
         for j in i + 1..d {
-            let count = |a: &ArrayView2<'_, f64>| {
+            let count = |a: &WeightedDraws<'_>| {
+                let scale = counts_scale(a);
                 let mut c = vec![0.0; bins * bins];
-                for r in a.rows() {
-                    c[bin_of(r[i], ranges[i].0, ranges[i].1, bins) * bins + bin_of(r[j], ranges[j].0, ranges[j].1, bins)] += 1.0;
+                for (k, r) in a.x.rows().into_iter().enumerate() {
+                    c[bin_of(r[i], ranges[i].0, ranges[i].1, bins) * bins + bin_of(r[j], ranges[j].0, ranges[j].1, bins)] += scale * a.weight(k);
                 }
                 c
             };
@@ -112,23 +151,20 @@ pub struct MomentErrors {
     pub max_corr: f64,
 }
 
-fn moments(a: ArrayView2<'_, f64>) -> (Vec<f64>, Vec<f64>, Vec<Vec<f64>>) {
-    let (n, d) = (a.nrows().max(1) as f64, a.ncols());
-    let mean: Vec<f64> = (0..d).map(|j| a.column(j).sum() / n).collect();
-    let mut cov = vec![vec![0.0; d]; d];
-    for r in a.rows() {
-        for i in 0..d {
-            for j in 0..d {
-                cov[i][j] += (r[i] - mean[i]) * (r[j] - mean[j]) / n;
-            }
-        }
-    }
-    let sd: Vec<f64> = (0..d).map(|j| cov[j][j].sqrt()).collect();
-    (mean, sd, cov)
+fn moments(a: WeightedDraws<'_>) -> (Vec<f64>, Vec<f64>, Vec<Vec<f64>>) {
+    let cov = a.cov();
+    let d = a.x.ncols();
+    let sd: Vec<f64> = (0..d).map(|j| cov[[j, j]].sqrt()).collect();
+    (a.mean(), sd, cov.outer_iter().map(|r| r.to_vec()).collect())
 }
 
 /// Mean, sd and correlation errors of `approx` against `reference`.
 pub fn moment_errors(reference: ArrayView2<'_, f64>, approx: ArrayView2<'_, f64>) -> MomentErrors {
+    moment_errors_weighted(WeightedDraws::new(reference), WeightedDraws::new(approx))
+}
+
+/// [`moment_errors`] of weighted draws (weighted means and covariances).
+pub fn moment_errors_weighted(reference: WeightedDraws<'_>, approx: WeightedDraws<'_>) -> MomentErrors {
     let (mr, sr, cr) = moments(reference);
     let (ma, sa, ca) = moments(approx);
     let d = mr.len().min(ma.len());
@@ -150,8 +186,9 @@ pub struct KlSummary {
     pub kl_1d: Vec<f64>,
     /// Mean of [`kl_1d`](Self::kl_1d).
     pub mean_kl_1d: f64,
-    /// Mean KL over all 2-D pairs (NaN for a single parameter).
-    pub mean_kl_2d: f64,
+    /// Mean KL over all 2-D pairs; absent for a single parameter (there is no pair).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_kl_2d: Option<f64>,
     /// Moment errors.
     pub moments: MomentErrors,
 }
@@ -159,12 +196,20 @@ pub struct KlSummary {
 impl KlSummary {
     /// All the metrics with the default binning.
     pub fn compute(reference: ArrayView2<'_, f64>, approx: ArrayView2<'_, f64>) -> Self {
-        let k1 = kl_1d(reference, approx, DEFAULT_BINS_1D);
-        let k2 = kl_2d(reference, approx, DEFAULT_BINS_2D);
-        let mean = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
-        let k2v: Vec<f64> = k2.iter().map(|(_, v)| *v).collect();
-        KlSummary { mean_kl_1d: mean(&k1), kl_1d: k1, mean_kl_2d: mean(&k2v), moments: moment_errors(reference, approx) }
+        Self::compute_weighted(WeightedDraws::new(reference), WeightedDraws::new(approx))
     }
+
+    /// All the metrics of weighted draws with the default binning.
+    pub fn compute_weighted(reference: WeightedDraws<'_>, approx: WeightedDraws<'_>) -> Self {
+        let k1 = kl_1d_weighted(reference, approx, DEFAULT_BINS_1D);
+        let k2: Vec<f64> = kl_2d_weighted(reference, approx, DEFAULT_BINS_2D).into_iter().map(|(_, v)| v).collect();
+        KlSummary { mean_kl_1d: mean(&k1).unwrap_or(f64::NAN), kl_1d: k1, mean_kl_2d: mean(&k2), moments: moment_errors_weighted(reference, approx) }
+    }
+}
+
+/// The mean of `v`, `None` when it is empty.
+pub(crate) fn mean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
 #[cfg(test)]
@@ -186,12 +231,12 @@ mod tests {
         let b = normal(50_000, 0.0, 2);
         let same = KlSummary::compute(a.view(), b.view());
         // Bias ~ (K-1)/(2n) per set: about 1e-3 for 50 bins and 50 000 draws.
-        assert!(same.mean_kl_1d < 3e-3 && same.mean_kl_2d < 1e-2, "{same:?}");
+        assert!(same.mean_kl_1d < 3e-3 && same.mean_kl_2d.unwrap() < 1e-2, "{same:?}");
         let c = normal(50_000, 0.5, 3);
         let shifted = KlSummary::compute(a.view(), c.view());
         // KL(N(0,1) ‖ N(0.5,1)) = 0.125 per marginal and 0.25 per pair (binning lowers it slightly).
         assert!((shifted.mean_kl_1d - 0.125).abs() < 0.015, "{}", shifted.mean_kl_1d);
-        assert!((shifted.mean_kl_2d - 0.25).abs() < 0.03, "{}", shifted.mean_kl_2d);
+        assert!((shifted.mean_kl_2d.unwrap() - 0.25).abs() < 0.03, "{:?}", shifted.mean_kl_2d);
         assert!(shifted.moments.mean.iter().all(|m| (m - 0.5).abs() < 0.03));
         assert!(same.moments.max_corr < 0.03 && same.moments.sd.iter().all(|s| s.abs() < 0.02));
     }

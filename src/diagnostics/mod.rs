@@ -12,7 +12,9 @@
 //! - [`split_rhat`](crate::diagnostics::split_rhat): split R̂ over contiguous groups of walkers.
 //! - [`KlSummary`](crate::diagnostics::KlSummary), [`kl_1d`](crate::diagnostics::kl_1d), [`kl_2d`](crate::diagnostics::kl_2d),
 //!   [`moment_errors`](crate::diagnostics::moment_errors): how close two sample sets are (flow prior vs chain,
-//!   sequential vs joint posterior), histogram-based.
+//!   sequential vs joint posterior), histogram-based, importance weights honoured (the `_weighted` forms).
+//! - [`paper_kl`](crate::diagnostics::paper_kl): the same comparison as Roch & Shen compute it (75 bins over
+//!   the prior box, `⟨D_KL⟩`), and [`floor`](crate::diagnostics::floor): the two-sample floor either metric is read against.
 //! - [`Diagnostics`](crate::diagnostics::Diagnostics): all of the above at once, `τ` computed a single time.
 //! - [`stranded_walkers`](crate::diagnostics::stranded_walkers): walkers stuck far below the
 //!   others in log posterior at any time of a run; [`warnings`](crate::diagnostics::warnings)
@@ -40,27 +42,34 @@
 mod autocorr;
 mod divergence;
 mod ess;
+pub mod floor;
 mod flow_checks;
 mod flow_fit;
 mod lost_mode;
 mod mode_loss;
+mod paper_kl;
 mod rhat;
 mod stranded;
 #[cfg(test)]
 pub(crate) mod testing;
+mod weighted;
 
 use ndarray::ArrayView3;
 use serde::Serialize;
 
 pub use autocorr::{autocorr_function, integrated_time, AutocorrTime, DEFAULT_C, DEFAULT_TOL};
-pub use divergence::{kl_1d, kl_2d, moment_errors, KlSummary, MomentErrors, DEFAULT_BINS_1D, DEFAULT_BINS_2D};
+pub use divergence::{
+    kl_1d, kl_1d_weighted, kl_2d, kl_2d_weighted, moment_errors, moment_errors_weighted, KlSummary, MomentErrors, DEFAULT_BINS_1D, DEFAULT_BINS_2D,
+};
 pub use ess::{effective_sample_size, mcse_mean};
 pub use flow_checks::{DefensiveWeights, FlowChecks};
 pub use flow_fit::{flow_fit, FlowFit};
 pub use lost_mode::{ess_fraction, lost_mode, LogDensityFn, LostMode, LostModeInputs};
 pub use mode_loss::{mode_loss, ModeLoss};
+pub use paper_kl::{paper_box, paper_kl, PaperKl, PAPER_BINS, PAPER_EPSILON};
 pub use rhat::split_rhat;
 pub use stranded::{stranded_cut, stranded_walkers, Stranded};
+pub use weighted::WeightedDraws;
 
 /// What the diagnostics of a run found worth a warning, one sentence each:
 /// stranded walkers (`relocate_hint` says what to do about them), a chain

@@ -60,8 +60,9 @@ use self::priors::check_prior;
 use self::stage::{ensemble_settings, resolve_stage, run_stage, steps_and_burn};
 use crate::chain;
 use crate::config::CheckedPipeline;
+use crate::diagnostics::WeightedDraws;
 use crate::prior::PriorRegistry;
-use crate::report::{corner_plot, summary_md, Comparison, CornerOptions, Samples};
+use crate::report::{corner_plot, summary_md, Comparison, CornerOptions, Metric, Samples, Side};
 use crate::{Error, Result};
 
 pub use crate::diagnostics::ModeLoss;
@@ -185,9 +186,23 @@ pub fn run(cp: &CheckedPipeline, source: &Path, opts: &RunOptions, registry: &Pr
     Ok(RunReport { dir: layout.dir().to_path_buf(), stages, comparisons })
 }
 
-/// Draws of a finished stage after its burn-in (resampled by its importance weights, when it has them).
-fn stage_draws(layout: &Layout, rec: &StageRecord) -> Result<Array2<f64>> {
-    Ok(flow_checks::posterior_draws(&chain::read_hdf5(&layout.chain(&rec.name))?, rec.burn))
+/// Draws of a finished stage after its burn-in, their importance weights (if
+/// its chain is weighted) and its walkers.
+struct StageDraws {
+    x: Array2<f64>,
+    w: Option<Vec<f64>>,
+    walkers: usize,
+}
+
+impl StageDraws {
+    fn side<'a>(&'a self, label: &'a str) -> Side<'a> {
+        Side { label, draws: WeightedDraws::with_weights(self.x.view(), self.w.as_deref()), walkers: self.walkers }
+    }
+}
+
+fn stage_draws(layout: &Layout, rec: &StageRecord) -> Result<StageDraws> {
+    let c = chain::read_hdf5(&layout.chain(&rec.name))?.discard(rec.burn);
+    Ok(StageDraws { x: c.flat(), w: c.weights.as_ref().map(|w| w.iter().copied().collect()), walkers: c.walkers() })
 }
 
 /// `report/`: compare.json, corner plots, summary.md. Each stage's chain
@@ -204,7 +219,7 @@ fn report(
     let rdir = layout.report();
     std::fs::create_dir_all(&rdir).map_err(|e| Error::io(&rdir, e))?;
     let names = space.names().to_vec();
-    let draws: BTreeMap<&str, Array2<f64>> = stages.iter().map(|(r, _)| Ok((r.name.as_str(), stage_draws(layout, r)?))).collect::<Result<_>>()?;
+    let draws: BTreeMap<&str, StageDraws> = stages.iter().map(|(r, _)| Ok((r.name.as_str(), stage_draws(layout, r)?))).collect::<Result<_>>()?;
     let mut opts = CornerOptions::default();
     // True values, where the pipeline's folder has them (as the shipped example does).
     let truth = p.base_dir.join("truth.csv");
@@ -212,16 +227,17 @@ fn report(
         opts.truths = crate::report::read_truths(&truth, &names, &names)?;
     }
     let samples = |stage: &str| -> Samples {
-        let x = &draws[stage];
-        let thin = x.nrows().div_ceil(200_000).max(1);
-        Samples { label: stage.to_string(), draws: x.slice(s![..;thin, ..]).iter().copied().collect(), weights: None }
+        let d = &draws[stage];
+        let thin = d.x.nrows().div_ceil(200_000).max(1);
+        let weights = d.w.as_ref().map(|w| w.iter().step_by(thin).copied().collect());
+        Samples { label: stage.to_string(), draws: d.x.slice(s![..;thin, ..]).iter().copied().collect(), weights }
     };
     let mut comparisons = Vec::new();
     for c in &p.compare {
         let (Some(xa), Some(xb)) = (draws.get(c.a.as_str()), draws.get(c.b.as_str())) else {
             continue;
         };
-        let cmp = Comparison::compute(&c.a, xa.view(), &c.b, xb.view(), &names);
+        let cmp = Comparison::compute(xa.side(&c.a), xb.side(&c.b), &names, space.bounds(), Metric::Both);
         say.say(format!("compare {} vs {}: {}", c.a, c.b, cmp.verdict));
         let fig = rdir.join(format!("corner_{}_vs_{}.png", c.a, c.b));
         corner_plot(&[samples(&c.a), samples(&c.b)], &names, space.bounds(), &fig, &opts)?;

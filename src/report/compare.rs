@@ -1,24 +1,32 @@
 //! The comparison of two posterior samples (`seqcal compare` and every
-//! `[[compare]]` pair of a pipeline): average 1-D and 2-D KL in both
-//! directions, per-parameter shifts of mean and sd, the covariance error, and
-//! a one-line verdict.
+//! `[[compare]]` pair of a pipeline): seqcal's average 1-D and 2-D KL in both
+//! directions and the paper's `⟨D_KL⟩` (each beside its two-sample floor),
+//! per-parameter shifts of mean (in sd and in Monte Carlo standard errors) and
+//! sd, the covariance error, and a one-line verdict. Importance weights of
+//! either sample are honoured throughout.
 
-use ndarray::{Array1, Array2, ArrayView2, Axis};
-use serde::{Deserialize, Serialize};
+use ndarray::{Array2, ArrayView3};
+use serde::Serialize;
 
-use crate::diagnostics::KlSummary;
+use crate::diagnostics::floor::{halves, HALF_TO_FULL};
+use crate::diagnostics::{effective_sample_size, paper_box, paper_kl, KlSummary, PaperKl, WeightedDraws, PAPER_BINS, PAPER_EPSILON};
 
-/// Average 1-D KL below which two posteriors count as the same for the
-/// verdict (the staged-calibration goal of this project: 0.02).
-pub const KL_SAME: f64 = 0.02;
-/// Average 2-D KL below which the pairs count as the same (the 20 x 20
-/// binning's floor is several times the 1-D one's).
-pub const KL2_SAME: f64 = 0.05;
-/// Largest mean shift, in reference standard deviations, for the verdict.
-pub const MEAN_SAME: f64 = 0.2;
+pub use super::compare_text::{Metric, KL2_SAME, KL_SAME, MCSE_SAME, MEAN_RESOLVED, MEAN_SAME};
+
+/// One sample to compare: a label, its draws (iteration-major rows of
+/// `walkers` walkers, as a chain's flat draws) and their weights.
+#[derive(Debug, Clone, Copy)]
+pub struct Side<'a> {
+    /// Label (a file or a stage).
+    pub label: &'a str,
+    /// Draws and weights.
+    pub draws: WeightedDraws<'a>,
+    /// Walkers the rows interleave (1 for independent draws).
+    pub walkers: usize,
+}
 
 /// One parameter's differences.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ParamDiff {
     /// Parameter name.
     pub name: String,
@@ -28,16 +36,66 @@ pub struct ParamDiff {
     pub mean_b: f64,
     /// (mean_a - mean_b) / sd_b.
     pub mean_diff_in_sd: f64,
+    /// (mean_a - mean_b) over the Monte Carlo standard error of that difference,
+    /// `√(mcse_a² + mcse_b²)`, each `sd / √ESS` (ESS from the autocorrelation
+    /// time, times Kish's efficiency of the weights).
+    pub mean_diff_in_mcse: f64,
     /// sd_a / sd_b.
     pub sd_ratio: f64,
-    /// KL(B ‖ A) of the marginal.
-    pub kl_1d_ab: f64,
-    /// KL(A ‖ B) of the marginal.
-    pub kl_1d_ba: f64,
+    /// seqcal's KL(B ‖ A) of the marginal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kl_1d_ab: Option<f64>,
+    /// seqcal's KL(A ‖ B) of the marginal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kl_1d_ba: Option<f64>,
+    /// The paper's KL(B ‖ A) of the marginal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paper_kl_1d: Option<f64>,
+}
+
+/// seqcal's own metric (50 bins per parameter, 20 × 20 per pair, a 0.5
+/// pseudo-count per bin), in both directions, with its floor.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeqcalKl {
+    /// Average over parameters of KL(B ‖ A) of the 1-D marginals, B as reference.
+    pub mean_kl_1d_ab: f64,
+    /// Average of KL(A ‖ B), A as reference.
+    pub mean_kl_1d_ba: f64,
+    /// Average over parameter pairs of the 2-D KL(B ‖ A); absent with one parameter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_kl_2d_ab: Option<f64>,
+    /// Average over parameter pairs of the 2-D KL(A ‖ B); absent with one parameter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_kl_2d_ba: Option<f64>,
+    /// The two-sample floor of the 1-D average (both directions averaged).
+    pub floor_kl_1d: f64,
+    /// The two-sample floor of the 2-D average; absent with one parameter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor_kl_2d: Option<f64>,
+}
+
+/// The paper's metric, KL(B ‖ A) over the prior box, with its floor.
+#[derive(Debug, Clone, Serialize)]
+pub struct PaperComparison {
+    /// Bins per parameter (and per axis of a pair).
+    pub bins: usize,
+    /// Added to every density bin.
+    pub epsilon: f64,
+    /// The box the histograms span, one `[lo, hi]` per parameter.
+    #[serde(rename = "box")]
+    pub bx: Vec<(f64, f64)>,
+    /// `bounds` when every side of the box is a prior bound, else `draws`
+    /// (the range of both samples where a parameter has no finite bound).
+    pub box_from: String,
+    /// The metric.
+    #[serde(flatten)]
+    pub kl: PaperKl,
+    /// The same metric between two independent samples of B's size.
+    pub floor: PaperKl,
 }
 
 /// The comparison of sample A with the reference sample B.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
     /// Label of A (a file or a stage).
     pub a: String,
@@ -47,15 +105,19 @@ pub struct Comparison {
     pub draws_a: usize,
     /// Draws of B compared.
     pub draws_b: usize,
-    /// Average over parameters of KL(B ‖ A) of the 1-D marginals, B as reference.
-    pub mean_kl_1d_ab: f64,
-    /// Average of KL(A ‖ B), A as reference.
-    pub mean_kl_1d_ba: f64,
-    /// Average over parameter pairs of the 2-D KL(B ‖ A).
-    pub mean_kl_2d_ab: f64,
-    /// Average over parameter pairs of the 2-D KL(A ‖ B).
-    pub mean_kl_2d_ba: f64,
-    /// ‖C_a - C_b‖_F / ‖C_b‖_F.
+    /// Whether A's draws are weighted.
+    pub weighted_a: bool,
+    /// Whether B's draws are weighted.
+    pub weighted_b: bool,
+    /// Which metrics this comparison shows.
+    pub metric: Metric,
+    /// seqcal's metric (absent when only the paper's is asked for).
+    #[serde(flatten)]
+    pub seqcal: Option<SeqcalKl>,
+    /// The paper's metric (absent when only seqcal's is asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paper: Option<PaperComparison>,
+    /// ‖C_a - C_b‖_F / ‖C_b‖_F (weighted covariances).
     pub cov_frobenius_rel: f64,
     /// Per-parameter differences.
     pub params: Vec<ParamDiff>,
@@ -82,133 +144,119 @@ fn ratio(a: f64, b: f64) -> f64 {
     }
 }
 
-fn cov(x: ArrayView2<'_, f64>) -> Array2<f64> {
-    let n = x.nrows() as f64;
-    let mean = x.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(x.ncols()));
-    let c = &x - &mean;
-    c.t().dot(&c) / n
+/// Effective sample size of each parameter's mean: the chain's (from the
+/// autocorrelation time, when its rows are whole iterations of its walkers),
+/// times Kish's efficiency of the weights, never above Kish's ESS; Kish's
+/// ESS alone where the autocorrelation time is undefined.
+pub fn effective_sizes(s: &Side<'_>) -> Vec<f64> {
+    let (n, d) = s.draws.x.dim();
+    let kish = s.draws.kish_ess();
+    let w = s.walkers.max(1);
+    let chain_ess: Vec<f64> = match s.draws.x.to_owned().into_shape_with_order((n / w, w, d)) {
+        Ok(c) if n % w == 0 && n / w >= 2 => effective_sample_size(ArrayView3::from(&c)),
+        _ => vec![f64::NAN; d],
+    };
+    chain_ess.into_iter().map(|e| if e.is_finite() && e > 0.0 { (e * kish / n as f64).min(kish) } else { kish }).collect()
+}
+
+fn avg(a: f64, b: f64) -> f64 {
+    0.5 * (a + b)
+}
+
+fn avg_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    Some(avg(a?, b?))
 }
 
 impl Comparison {
-    /// Compares draws `xa` (labelled `a`) with the reference draws `xb`; both
-    /// hold the parameters `names` in the same order.
-    pub fn compute(a: &str, xa: ArrayView2<'_, f64>, b: &str, xb: ArrayView2<'_, f64>, names: &[String]) -> Comparison {
+    /// Compares sample `a` with the reference sample `b`; both hold the
+    /// parameters `names` in the same order, whose prior box is `bounds`
+    /// (`±∞` where unknown). `metric` says which metrics the result shows; the
+    /// verdict reads seqcal's metric and the mean shifts whatever it shows.
+    pub fn compute<'a>(a: Side<'a>, b: Side<'a>, names: &[String], bounds: &[(f64, f64)], metric: Metric) -> Comparison {
+        let (xa, xb) = (a.draws, b.draws);
         // B is the reference in the "ab" direction (KL(B ‖ A) with B's binning), A in "ba".
-        let ab = KlSummary::compute(xb, xa);
-        let ba = KlSummary::compute(xa, xb);
-        let (ca, cb) = (cov(xa), cov(xb));
+        let ab = KlSummary::compute_weighted(xb, xa);
+        let ba = KlSummary::compute_weighted(xa, xb);
+        let ((h1, w1), (h2, w2)) = halves(xb, b.walkers);
+        let (h1, h2) = (WeightedDraws::with_weights(h1.view(), w1.as_deref()), WeightedDraws::with_weights(h2.view(), w2.as_deref()));
+        let seqcal = metric.seqcal().then(|| {
+            let (f12, f21) = (KlSummary::compute_weighted(h1, h2), KlSummary::compute_weighted(h2, h1));
+            SeqcalKl {
+                mean_kl_1d_ab: ab.mean_kl_1d,
+                mean_kl_1d_ba: ba.mean_kl_1d,
+                mean_kl_2d_ab: ab.mean_kl_2d,
+                mean_kl_2d_ba: ba.mean_kl_2d,
+                floor_kl_1d: HALF_TO_FULL * avg(f12.mean_kl_1d, f21.mean_kl_1d),
+                floor_kl_2d: avg_opt(f12.mean_kl_2d, f21.mean_kl_2d).map(|v| HALF_TO_FULL * v),
+            }
+        });
+        let paper = metric.paper().then(|| {
+            let (bx, from_bounds) = paper_box(bounds, &[xa, xb]);
+            PaperComparison {
+                bins: PAPER_BINS,
+                epsilon: PAPER_EPSILON,
+                kl: paper_kl(xb, xa, &bx),
+                floor: paper_kl(h1, h2, &bx).scaled(HALF_TO_FULL),
+                box_from: if from_bounds { "bounds" } else { "draws" }.into(),
+                bx,
+            }
+        });
+        let (ca, cb) = (xa.cov(), xb.cov());
+        let (ma, mb) = (xa.mean(), xb.mean());
+        let (ea, eb) = (effective_sizes(&a), effective_sizes(&b));
         let fro = |m: &Array2<f64>| m.iter().map(|v| v * v).sum::<f64>().sqrt();
         let params: Vec<ParamDiff> = names
             .iter()
             .enumerate()
             .map(|(j, n)| {
-                let (ma, mb) = (xa.column(j).mean().unwrap_or(f64::NAN), xb.column(j).mean().unwrap_or(f64::NAN));
                 let (sa, sb) = (ca[[j, j]].sqrt(), cb[[j, j]].sqrt());
+                let mcse = (sa * sa / ea[j] + sb * sb / eb[j]).sqrt();
                 ParamDiff {
                     name: n.clone(),
-                    mean_a: ma,
-                    mean_b: mb,
-                    mean_diff_in_sd: relative(ma - mb, sb),
+                    mean_a: ma[j],
+                    mean_b: mb[j],
+                    mean_diff_in_sd: relative(ma[j] - mb[j], sb),
+                    mean_diff_in_mcse: relative(ma[j] - mb[j], mcse),
                     sd_ratio: ratio(sa, sb),
-                    kl_1d_ab: ab.kl_1d[j],
-                    kl_1d_ba: ba.kl_1d[j],
+                    kl_1d_ab: metric.seqcal().then(|| ab.kl_1d[j]),
+                    kl_1d_ba: metric.seqcal().then(|| ba.kl_1d[j]),
+                    paper_kl_1d: paper.as_ref().map(|p| p.kl.kl_1d[j]),
                 }
             })
             .collect();
-        let verdict = verdict(&params, 0.5 * (ab.mean_kl_1d + ba.mean_kl_1d), 0.5 * (ab.mean_kl_2d + ba.mean_kl_2d));
+        let verdict = super::compare_text::verdict(&params, avg(ab.mean_kl_1d, ba.mean_kl_1d), avg_opt(ab.mean_kl_2d, ba.mean_kl_2d));
         Comparison {
-            a: a.into(),
-            b: b.into(),
-            draws_a: xa.nrows(),
-            draws_b: xb.nrows(),
-            mean_kl_1d_ab: ab.mean_kl_1d,
-            mean_kl_1d_ba: ba.mean_kl_1d,
-            mean_kl_2d_ab: ab.mean_kl_2d,
-            mean_kl_2d_ba: ba.mean_kl_2d,
+            a: a.label.into(),
+            b: b.label.into(),
+            draws_a: xa.len(),
+            draws_b: xb.len(),
+            weighted_a: xa.w.is_some(),
+            weighted_b: xb.w.is_some(),
+            metric,
+            seqcal,
+            paper,
             cov_frobenius_rel: relative(fro(&(&ca - &cb)), fro(&cb)),
             params,
             verdict,
         }
     }
 
-    /// The average 1-D KL over both directions (the headline number).
+    /// seqcal's average 1-D KL over both directions (NaN when not computed).
     pub fn mean_kl_1d(&self) -> f64 {
-        0.5 * (self.mean_kl_1d_ab + self.mean_kl_1d_ba)
+        self.seqcal.as_ref().map_or(f64::NAN, |s| avg(s.mean_kl_1d_ab, s.mean_kl_1d_ba))
     }
 
-    /// The average 2-D KL over both directions.
-    pub fn mean_kl_2d(&self) -> f64 {
-        0.5 * (self.mean_kl_2d_ab + self.mean_kl_2d_ba)
+    /// seqcal's average 2-D KL over both directions; `None` with one parameter or when not computed.
+    pub fn mean_kl_2d(&self) -> Option<f64> {
+        self.seqcal.as_ref().and_then(|s| avg_opt(s.mean_kl_2d_ab, s.mean_kl_2d_ba))
     }
 
     /// Whether the verdict is `consistent`.
     pub fn consistent(&self) -> bool {
         self.verdict.starts_with("consistent")
     }
-
-    /// The comparison as a terminal table.
-    pub fn render(&self) -> String {
-        use std::fmt::Write as _;
-        let mut s = String::new();
-        let _ = writeln!(s, "A           {} ({} draws)", self.a, self.draws_a);
-        let _ = writeln!(s, "B           {} ({} draws, the reference)", self.b, self.draws_b);
-        let _ = writeln!(s, "KL 1-D      {:.5} (B||A), {:.5} (A||B), averaged over parameters", self.mean_kl_1d_ab, self.mean_kl_1d_ba);
-        let _ = writeln!(s, "KL 2-D      {:.5} (B||A), {:.5} (A||B), averaged over pairs", self.mean_kl_2d_ab, self.mean_kl_2d_ba);
-        let _ = writeln!(s, "covariance  relative Frobenius error {:.4}", self.cov_frobenius_rel);
-        let w = self.params.iter().map(|p| p.name.len()).max().unwrap_or(4).max(9);
-        let _ = writeln!(
-            s,
-            "\n{:<w$} {:>12} {:>12} {:>10} {:>9} {:>9} {:>9}",
-            "parameter", "mean A", "mean B", "dmean/sd", "sd A/B", "KL B||A", "KL A||B"
-        );
-        for p in &self.params {
-            let _ = writeln!(
-                s,
-                "{:<w$} {:>12.5} {:>12.5} {:>10.3} {:>9.3} {:>9.4} {:>9.4}",
-                p.name, p.mean_a, p.mean_b, p.mean_diff_in_sd, p.sd_ratio, p.kl_1d_ab, p.kl_1d_ba
-            );
-        }
-        let _ = writeln!(s, "\n{}", self.verdict);
-        s
-    }
-}
-
-fn verdict(params: &[ParamDiff], kl: f64, kl2: f64) -> String {
-    let worst = params.iter().max_by(|p, q| p.mean_diff_in_sd.abs().total_cmp(&q.mean_diff_in_sd.abs()));
-    match worst {
-        // A single parameter has no pairs (NaN): it passes the 2-D test.
-        Some(w) if kl <= KL_SAME && kl2.partial_cmp(&KL2_SAME) != Some(std::cmp::Ordering::Greater) && w.mean_diff_in_sd.abs() <= MEAN_SAME => {
-            format!("consistent: average 1-D KL {kl:.4} <= {KL_SAME}, 2-D KL {kl2:.4} <= {KL2_SAME}, every mean within {MEAN_SAME} sd")
-        }
-        Some(w) => {
-            let worst_kl =
-                params.iter().max_by(|p, q| (p.kl_1d_ab + p.kl_1d_ba).total_cmp(&(q.kl_1d_ab + q.kl_1d_ba))).map_or("?", |p| p.name.as_str());
-            format!(
-                "differ: average 1-D KL {kl:.4} (<= {KL_SAME} wanted), 2-D KL {kl2:.4} (<= {KL2_SAME}); largest mean shift {:.2} sd in {}; largest 1-D KL in {worst_kl}",
-                w.mean_diff_in_sd, w.name
-            )
-        }
-        None => "no parameters".into(),
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use ndarray::Array2;
-
-    #[test]
-    fn a_sample_is_consistent_with_itself_even_when_constant() {
-        let names = vec!["a".to_string(), "b".to_string()];
-        let constant = Array2::from_elem((100, 2), 3.0);
-        let c = Comparison::compute("x", constant.view(), "x", constant.view(), &names);
-        assert!(c.consistent(), "{}", c.verdict);
-        assert_eq!((c.params[0].mean_diff_in_sd, c.params[0].sd_ratio, c.cov_frobenius_rel), (0.0, 1.0, 0.0));
-        let mut other = constant.clone();
-        other.column_mut(1).fill(4.0);
-        let d = Comparison::compute("y", other.view(), "x", constant.view(), &names);
-        assert!(!d.consistent(), "{}", d.verdict);
-        let varied = Array2::from_shape_fn((400, 2), |(i, j)| ((i * 37 + j * 11) % 101) as f64);
-        assert!(Comparison::compute("v", varied.view(), "v", varied.view(), &names).consistent());
-    }
-}
+#[path = "compare_tests.rs"]
+mod tests;

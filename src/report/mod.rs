@@ -8,6 +8,7 @@
 //! overlaid in distinct colours, the prior bounds and true values marked.
 
 mod compare;
+mod compare_text;
 mod contour;
 mod corner;
 mod density;
@@ -18,7 +19,9 @@ mod layout;
 mod stage;
 mod summary;
 
-pub use compare::{Comparison, ParamDiff, KL2_SAME, KL_SAME, MEAN_SAME};
+pub use compare::{
+    effective_sizes, Comparison, Metric, PaperComparison, ParamDiff, SeqcalKl, Side, KL2_SAME, KL_SAME, MCSE_SAME, MEAN_RESOLVED, MEAN_SAME,
+};
 
 pub use contour::{contour_lines, contour_segments, hdr_thresholds, Grid};
 pub use corner::{corner_layout, corner_plot, panel_ranges, read_truths};

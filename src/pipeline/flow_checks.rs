@@ -26,17 +26,23 @@ use crate::Result;
 const BASE_DRAWS: usize = 20_000;
 
 /// The draws of a chain after its burn-in, resampled by its importance
-/// weights when it has them (systematic resampling: deterministic, as many
-/// draws as the chain has), so that every comparison sees the posterior the
+/// weights when it has them, so that the checks see the posterior the
 /// weighted chain stands for.
 pub(super) fn posterior_draws(chain: &Chain, burn: usize) -> Array2<f64> {
     let kept = chain.discard(burn);
     let x = kept.flat();
-    let Some(w) = kept.weights.as_ref() else { return x };
-    let w: Vec<f64> = w.iter().copied().collect();
+    match kept.weights.as_ref() {
+        Some(w) => resample(&x, &w.iter().copied().collect::<Vec<_>>()),
+        None => x,
+    }
+}
+
+/// The rows of `x` resampled by the weights `w` (systematic resampling:
+/// deterministic, as many rows as `x`); `x` itself when the weights do not fit.
+pub(super) fn resample(x: &Array2<f64>, w: &[f64]) -> Array2<f64> {
     let total: f64 = w.iter().sum();
     if !(total > 0.0) || w.len() != x.nrows() {
-        return x;
+        return x.clone();
     }
     let n = x.nrows();
     let mut picks = Vec::with_capacity(n);
@@ -196,5 +202,18 @@ impl StageFlow<'_> {
             seed: self.seed,
         }));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resampling_follows_the_weights() {
+        let x = Array2::from_shape_fn((4, 1), |(i, _)| i as f64);
+        let r = resample(&x, &[0.0, 3.0, 0.0, 1.0]);
+        assert_eq!(r.column(0).to_vec(), [1.0, 1.0, 1.0, 3.0]);
+        assert_eq!(resample(&x, &[0.0; 4]), x);
     }
 }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::context::RunContext;
 use super::datasets::Likelihoods;
-use super::flow_checks::StageFlow;
+use super::flow_checks::{resample, StageFlow};
 use super::layout::{remove_if_present, to_json, write_text};
 use crate::chain::{add_weights, ChainLayout, ChainWriter, Columns};
 use crate::config::{Pipeline, SamplerTable, Stage};
@@ -185,7 +185,11 @@ pub(super) fn run_stage(
     let (n, d) = (kept.len_of(Axis(0)) * kept.len_of(Axis(1)), kept.len_of(Axis(2)));
     let flat = kept.into_shape_with_order((n, d))?;
     let epsilon = prior_table.get("epsilon").and_then(toml::Value::as_float);
-    let mut mode_loss = trained.first().map(|(label, flow)| diagnostics::mode_loss(flow, label, inp.space.names(), &flat, res.seed, epsilon));
+    // A defensive mixture's weighted chain stands for the flow-prior posterior: the check looks at that.
+    let posterior = kept_w.as_deref().map(|w| resample(&flat, w));
+    let mut mode_loss = trained.first().map(|(label, flow)| {
+        diagnostics::mode_loss(flow, label, inp.space.names(), posterior.as_ref().unwrap_or(&flat), res.seed, epsilon.filter(|_| posterior.is_none()))
+    });
     let mut flow_checks = if trained.is_empty() { None } else { Some(sf.checks(likelihoods)?) };
     if let Some(c) = flow_checks.as_mut() {
         c.defensive = defensive.map(|(_, d)| d);

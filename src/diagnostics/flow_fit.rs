@@ -71,7 +71,8 @@ pub fn flow_fit(flow: &dyn Prior, label: &str, source: ArrayView2<'_, f64>, seed
     let kl = mean(&kl_1d(second, own.view(), DEFAULT_BINS_1D));
     let floor = mean(&kl_1d(second, first, DEFAULT_BINS_1D));
     let (kl2, floor2) = (mean_2d(second, own.view()), mean_2d(second, first));
-    let warning = (!(kl - floor <= WARN_EXCESS_1D)).then(|| {
+    let excess = kl - floor;
+    let warning = (excess.is_nan() || excess > WARN_EXCESS_1D).then(|| {
         format!(
             "the flow prior does not reproduce {label}: mean 1-D KL of its draws against {label}'s is {kl:.4}, its floor (two halves of {label}) {floor:.4}; a smeared or truncated prior biases this stage (more layers or steps, or check the training loss)"
         )

@@ -159,7 +159,7 @@ pub fn lost_mode(inp: &LostModeInputs<'_>) -> LostMode {
             }
         })
         .collect();
-    let n_lost = deficit.iter().filter(|&&v| !(v <= DEFICIT_NATS)).count();
+    let n_lost = deficit.iter().filter(|&&v| v.is_nan() || v > DEFICIT_NATS).count();
     let lost_fraction = if region.is_empty() { 0.0 } else { n_lost as f64 / region.len() as f64 };
     let median_deficit = {
         let mut v = deficit.clone();

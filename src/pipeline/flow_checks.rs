@@ -41,7 +41,7 @@ pub(super) fn posterior_draws(chain: &Chain, burn: usize) -> Array2<f64> {
 /// deterministic, as many rows as `x`); `x` itself when the weights do not fit.
 pub(super) fn resample(x: &Array2<f64>, w: &[f64]) -> Array2<f64> {
     let total: f64 = w.iter().sum();
-    if !(total > 0.0) || w.len() != x.nrows() {
+    if total.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || w.len() != x.nrows() {
         return x.clone();
     }
     let n = x.nrows();

@@ -108,3 +108,40 @@ pub fn mode_loss(flow: &dyn Prior, label: &str, names: &[String], post: &Array2<
     });
     ModeLoss { quantile: QUANTILE, fraction, warn_above: WARN_ABOVE, parameters, defensive_epsilon, case: None, warning }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prior::Normal;
+
+    /// Posterior draws 3 sd into the prior's tail: the check warns, and the
+    /// lost-mode check's answer names the case.
+    fn in_the_tail() -> ModeLoss {
+        let prior = Normal::new(vec!["a".into()], vec![0.0], vec![1.0]).unwrap();
+        let post = Array2::from_shape_fn((1000, 1), |(i, _)| 3.0 + (i as f64 / 1000.0 - 0.5) * 0.4);
+        mode_loss(&prior, "stage S", &["a".to_string()], &post, 1, None)
+    }
+
+    #[test]
+    fn a_warning_is_named_tension_or_lost_mode_by_the_lost_mode_check() {
+        let m = in_the_tail();
+        assert!(m.fraction > 0.9 && m.case.is_none(), "{m:?}");
+        assert!(m.warning.as_deref().unwrap().contains("may have missed a mode"), "{m:?}");
+
+        let mut t = m.clone();
+        t.classify(Some(false));
+        assert_eq!(t.case.as_deref(), Some("tension"));
+        let w = t.warning.unwrap();
+        assert!(w.contains("tension, the new data favour the prior's tail") && !w.contains("may have missed"), "{w}");
+
+        let mut l = m.clone();
+        l.classify(Some(true));
+        assert_eq!(l.case.as_deref(), Some("lost mode"));
+        assert!(l.warning.unwrap().contains("the flow lost a region the joint posterior has"));
+
+        // The check could not run: the warning keeps both readings open.
+        let mut u = m;
+        u.classify(None);
+        assert!(u.case.is_none() && u.warning.unwrap().contains("may have missed a mode"));
+    }
+}

@@ -14,7 +14,6 @@ use seqcal_flow::FlowPrior;
 
 use super::context::RunContext;
 use super::datasets::Likelihoods;
-use super::stage::resolve_stage;
 use crate::chain::{self, Chain};
 use crate::diagnostics::{ess_fraction, flow_fit, lost_mode, DefensiveWeights, FlowChecks, LostModeInputs};
 use crate::likelihood::IndependentProduct;
@@ -56,6 +55,17 @@ pub(super) fn resample(x: &Array2<f64>, w: &[f64]) -> Array2<f64> {
         picks.push(i);
     }
     x.select(Axis(0), &picks)
+}
+
+/// Stage `st`'s prior table with the pipeline's flow defaults merged (as the stage runs it).
+fn prior_table(p: &crate::config::Pipeline, st: &crate::config::Stage) -> toml::Table {
+    let mut prior = st.prior.clone().unwrap_or_else(|| {
+        let mut t = toml::Table::new();
+        t.insert("kind".into(), "uniform".into());
+        t
+    });
+    seqcal_flow::table::merge_defaults(&mut prior, &p.defaults.flow);
+    prior
 }
 
 /// Whether a prior table trains or loads a flow anywhere inside it.
@@ -156,7 +166,7 @@ impl StageFlow<'_> {
         let src_chain = chain::read_hdf5(&self.inp.layout.chain(src_name))?;
         let source = posterior_draws(&src_chain, src_burn);
         out.flow_fit = Some(flow_fit(flow, label, source.view(), self.seed));
-        let src_prior_table = resolve_stage(p, src_stage).prior;
+        let src_prior_table = prior_table(p, src_stage);
         if has_flow(&src_prior_table) {
             out.skipped.push(format!("lost-mode check: stage {src_name}'s own prior is a flow, whose source posterior seqcal does not evaluate"));
             return Ok(out);
@@ -173,7 +183,7 @@ impl StageFlow<'_> {
             s.name != st.name
                 && self.finished.contains_key(&s.name)
                 && s.datasets.iter().collect::<BTreeSet<_>>() == want
-                && !has_flow(&resolve_stage(p, s).prior)
+                && !has_flow(&prior_table(p, s))
         });
         let (new_side, new_label) = match alone {
             Some(s) => {

@@ -1,11 +1,12 @@
 # seqcal: the two commands.
 #   make demo   install what is missing, build, run the shipped example
+#   make lost-mode   the same for the lost-mode example
 #   make test   install what is missing, build, run every test
 SHELL := /bin/bash
 CARGO ?= cargo
 SEQCAL := target/release/seqcal
 
-.PHONY: demo test deps build bench clean
+.PHONY: demo lost-mode test deps build bench clean
 
 deps:
 	@scripts/deps.sh
@@ -26,6 +27,13 @@ demo: build
 	@cat runs/sequential/report/summary.md
 	@echo
 	@echo "report: runs/sequential/report/ (summary.md, compare.json, corner_*.png); chains: runs/sequential/<stage>/chain.h5"
+
+# The failure case of sequential calibration: which order of two data sets loses a mode.
+lost-mode: build
+	@echo "== examples/lost-mode: P, Q, Q->P, P->Q (with and without a defensive mixture), joint"
+	$(SEQCAL) run examples/lost-mode/pipeline.toml --runs-dir runs
+	@echo
+	@cat runs/lost-mode/report/summary.md
 
 bench: build
 	benches/chain_info_1gb.sh

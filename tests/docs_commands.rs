@@ -106,6 +106,7 @@ const FILE_SUBS: &[FileSub] = &[
 const NOT_RUN: &[(&str, &str)] = &[
     ("README.md", "make demo    # install what is missing, build, run the shipped example"),
     ("examples/custom-prior/README.md", "cargo build --release -p seqcal-custom-prior"),
+    ("examples/lost-mode/README.md", "seqcal run examples/lost-mode/pipeline.toml --runs-dir runs"),
 ];
 
 /// Outputs the README documents, checked after the whole tour.

@@ -53,6 +53,8 @@ struct Outcome {
     /// The mode-loss fraction of A→B, and its warning.
     mode_loss: f64,
     mode_loss_warning: Value,
+    /// The lost-mode check of A→B (from the new data's side).
+    lost_mode: Value,
 }
 
 fn read_json(path: &Path) -> Value {
@@ -82,6 +84,7 @@ fn outcome(out: &Path) -> Outcome {
         floor_verdict: again["verdict"].as_str().unwrap().to_string(),
         mode_loss: ml["fraction"].as_f64().unwrap_or_else(|| panic!("A_then_B has no mode-loss check: {stage}")),
         mode_loss_warning: ml["warning"].clone(),
+        lost_mode: stage["flow_checks"]["lost_mode"].clone(),
     }
 }
 
@@ -96,6 +99,9 @@ fn broken_claims(o: &Outcome) -> Vec<String> {
     }
     if o.mode_loss.partial_cmp(&MODE_LOSS_MAX) != Some(std::cmp::Ordering::Less) || !o.mode_loss_warning.is_null() {
         v.push(format!("mode-loss fraction {:.4} (below {MODE_LOSS_MAX} wanted), warning {}", o.mode_loss, o.mode_loss_warning));
+    }
+    if o.lost_mode["lost"] != false {
+        v.push(format!("the lost-mode check fired or did not run: {}", o.lost_mode));
     }
     v
 }

@@ -30,6 +30,7 @@ mod lock;
 pub mod schema;
 mod state;
 mod stats;
+mod weights;
 mod writer;
 
 pub(crate) use atomic::{not_regular, write_atomically};
@@ -42,4 +43,5 @@ pub use lock::OutputLock;
 pub use schema::GROUP;
 pub use state::SamplerState;
 pub use stats::{ParamSummary, Summary};
+pub use weights::add_weights;
 pub use writer::{write_hdf5, ChainLayout, ChainWriter, Step};

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 
 use super::output::{in_dir, Io};
 use crate::config::Pipeline;
-use crate::pipeline::{self, example, RunOptions};
+use crate::pipeline::{self, example, example_lost, RunOptions};
 use crate::prior::PriorRegistry;
 use crate::Result;
 
@@ -46,9 +46,13 @@ pub enum ExampleCommand {
 /// Arguments of `seqcal example generate`.
 #[derive(Debug, Args)]
 pub struct ExampleGenerateArgs {
-    /// Output folder.
-    #[arg(short, long, default_value = "examples/sequential")]
-    pub output: PathBuf,
+    /// Which example: `sequential` (the staged calibration) or `lost-mode`
+    /// (the order of the data sets decides whether a mode is lost).
+    #[arg(long, default_value = "sequential", value_parser = ["sequential", "lost-mode"])]
+    pub kind: String,
+    /// Output folder (default: examples/sequential, or examples/lost-mode for --kind lost-mode).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
     /// Latin-hypercube design points.
     #[arg(long, default_value_t = 200)]
     pub design: usize,
@@ -102,8 +106,15 @@ pub(super) fn run(a: &RunArgs, registry: &PriorRegistry) -> Result<()> {
 
 pub(super) fn generate(a: &ExampleGenerateArgs) -> Result<()> {
     let s = example::ExampleSettings { design: a.design, seed: a.seed };
-    Io::new().outputs(in_dir(&a.output, example::FILES)?).check(a.force)?;
-    example::generate(&a.output, &s)?;
-    println!("wrote the staged-calibration example to {} (run it: seqcal run {})", a.output.display(), a.output.join("pipeline.toml").display());
+    let lost = a.kind == "lost-mode";
+    let out = a.output.clone().unwrap_or_else(|| PathBuf::from(if lost { "examples/lost-mode" } else { "examples/sequential" }));
+    Io::new().outputs(in_dir(&out, if lost { example_lost::FILES } else { example::FILES })?).check(a.force)?;
+    if lost {
+        example_lost::generate(&out, &s)?;
+    } else {
+        example::generate(&out, &s)?;
+    }
+    let what = if lost { "lost-mode" } else { "staged-calibration" };
+    println!("wrote the {what} example to {} (run it: seqcal run {})", out.display(), out.join("pipeline.toml").display());
     Ok(())
 }

@@ -20,7 +20,9 @@
 //!   others in log posterior at any time of a run; [`warnings`](crate::diagnostics::warnings)
 //!   turns the diagnostics into the sentences every output carries.
 //! - [`mode_loss`](crate::diagnostics::mode_loss): whether a posterior lies where the flow
-//!   prior it was sampled under has mass.
+//!   prior it was sampled under has mass; [`lost_mode`](crate::diagnostics::lost_mode): whether the
+//!   flow lost a region the joint posterior has, seen from the new data's side;
+//!   [`flow_fit`](crate::diagnostics::flow_fit): how well a flow reproduces its source chain.
 //!
 //! None of these panics on degenerate chains (no steps, one step, no walkers, constant or
 //! non-finite draws): what cannot be computed is NaN, as each function documents.
@@ -41,6 +43,9 @@ mod autocorr;
 mod divergence;
 mod ess;
 pub mod floor;
+mod flow_checks;
+mod flow_fit;
+mod lost_mode;
 mod mode_loss;
 mod paper_kl;
 mod rhat;
@@ -57,6 +62,9 @@ pub use divergence::{
     kl_1d, kl_1d_weighted, kl_2d, kl_2d_weighted, moment_errors, moment_errors_weighted, KlSummary, MomentErrors, DEFAULT_BINS_1D, DEFAULT_BINS_2D,
 };
 pub use ess::{effective_sample_size, mcse_mean};
+pub use flow_checks::{DefensiveWeights, FlowChecks};
+pub use flow_fit::{flow_fit, FlowFit};
+pub use lost_mode::{ess_fraction, lost_mode, LogDensityFn, LostMode, LostModeInputs};
 pub use mode_loss::{mode_loss, ModeLoss};
 pub use paper_kl::{paper_box, paper_kl, PaperKl, PAPER_BINS, PAPER_EPSILON};
 pub use rhat::split_rhat;

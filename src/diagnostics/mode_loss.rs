@@ -37,8 +37,38 @@ pub struct ModeLoss {
     /// where the flow is small, so part of `fraction` is by design.
     #[serde(default)]
     pub defensive_epsilon: Option<f64>,
+    /// What the warning is, once the lost-mode check has looked
+    /// ([`classify`](ModeLoss::classify)): `"lost mode"` or `"tension"`.
+    #[serde(default)]
+    pub case: Option<String>,
     /// The warning, when the check fails.
     pub warning: Option<String>,
+}
+
+/// The cause the warning names before the lost-mode check has looked.
+const UNKNOWN_CAUSE: &str = ": the earlier stage may have missed a mode the data favour";
+
+impl ModeLoss {
+    /// Names the case of a warning by what the lost-mode check found
+    /// (`lost`: whether it fired; `None`: it could not run). Draws of the
+    /// posterior where the flow is small mean either that the flow lost a
+    /// region the joint posterior has (a lost mode), or that the new data
+    /// favour the prior's tail while the flow is faithful there (tension
+    /// between the data sets: the exact earlier posterior as the prior gives
+    /// the same fraction).
+    pub fn classify(&mut self, lost: Option<bool>) {
+        let Some(w) = self.warning.as_mut() else { return };
+        let (case, cause) = match lost {
+            Some(true) => ("lost mode", ": the lost-mode check finds that the flow lost a region the joint posterior has (see its warning)"),
+            Some(false) => (
+                "tension",
+                ": tension, the new data favour the prior's tail; the lost-mode check finds the flow faithful to the posterior it was trained on where the joint posterior lies, so the data sets disagree rather than the flow having lost a mode (check their consistency before combining them)",
+            ),
+            None => return,
+        };
+        *w = w.replacen(UNKNOWN_CAUSE, cause, 1);
+        self.case = Some(case.to_string());
+    }
 }
 
 /// Runs the check of the posterior draws `post` (`n × d`, parameters
@@ -67,7 +97,7 @@ pub fn mode_loss(flow: &dyn Prior, label: &str, names: &[String], post: &Array2<
     }
     let warning = (fraction > WARN_ABOVE).then(|| {
         format!(
-            "{:.1}% of the posterior lies where the flow prior from {label} is below its own 1% density quantile: the earlier stage may have missed a mode the data favour{}",
+            "{:.1}% of the posterior lies where the flow prior from {label} is below its own 1% density quantile{UNKNOWN_CAUSE}{}",
             100.0 * fraction,
             if parameters.is_empty() { String::new() } else { format!("; parameters: {}", parameters.join(", ")) }
         ) + &defensive_epsilon.map_or(String::new(), |e| {
@@ -76,5 +106,42 @@ pub fn mode_loss(flow: &dyn Prior, label: &str, names: &[String], post: &Array2<
             )
         })
     });
-    ModeLoss { quantile: QUANTILE, fraction, warn_above: WARN_ABOVE, parameters, defensive_epsilon, warning }
+    ModeLoss { quantile: QUANTILE, fraction, warn_above: WARN_ABOVE, parameters, defensive_epsilon, case: None, warning }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prior::Normal;
+
+    /// Posterior draws 3 sd into the prior's tail: the check warns, and the
+    /// lost-mode check's answer names the case.
+    fn in_the_tail() -> ModeLoss {
+        let prior = Normal::new(vec!["a".into()], vec![0.0], vec![1.0]).unwrap();
+        let post = Array2::from_shape_fn((1000, 1), |(i, _)| 3.0 + (i as f64 / 1000.0 - 0.5) * 0.4);
+        mode_loss(&prior, "stage S", &["a".to_string()], &post, 1, None)
+    }
+
+    #[test]
+    fn a_warning_is_named_tension_or_lost_mode_by_the_lost_mode_check() {
+        let m = in_the_tail();
+        assert!(m.fraction > 0.9 && m.case.is_none(), "{m:?}");
+        assert!(m.warning.as_deref().unwrap().contains("may have missed a mode"), "{m:?}");
+
+        let mut t = m.clone();
+        t.classify(Some(false));
+        assert_eq!(t.case.as_deref(), Some("tension"));
+        let w = t.warning.unwrap();
+        assert!(w.contains("tension, the new data favour the prior's tail") && !w.contains("may have missed"), "{w}");
+
+        let mut l = m.clone();
+        l.classify(Some(true));
+        assert_eq!(l.case.as_deref(), Some("lost mode"));
+        assert!(l.warning.unwrap().contains("the flow lost a region the joint posterior has"));
+
+        // The check could not run: the warning keeps both readings open.
+        let mut u = m;
+        u.classify(None);
+        assert!(u.case.is_none() && u.warning.unwrap().contains("may have missed a mode"));
+    }
 }

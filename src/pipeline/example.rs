@@ -92,7 +92,7 @@ impl Default for ExampleSettings {
     }
 }
 
-fn csv(header: &[String], rows: impl Iterator<Item = Vec<f64>>) -> String {
+pub(super) fn csv(header: &[String], rows: impl Iterator<Item = Vec<f64>>) -> String {
     let mut s = header.join(",");
     s.push('\n');
     for r in rows {
@@ -103,7 +103,7 @@ fn csv(header: &[String], rows: impl Iterator<Item = Vec<f64>>) -> String {
     s
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
+pub(super) fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
     let path = dir.join(name);
     write_atomically(&path, |tmp| std::fs::write(tmp, text).map_err(|e| Error::io(&path, e)))
 }

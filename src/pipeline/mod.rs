@@ -37,10 +37,12 @@
 //! `layout.rs` (the runs folder); this file runs them in order.
 
 pub mod example;
+pub mod example_lost;
 
 mod cache;
 mod context;
 mod datasets;
+mod flow_checks;
 mod layout;
 mod priors;
 mod stage;

@@ -13,7 +13,9 @@ use sha2::{Digest, Sha256};
 
 use super::context::RunContext;
 use super::datasets::Likelihoods;
+use super::flow_checks::{resample, StageFlow};
 use super::layout::{remove_if_present, to_json, write_text};
+use crate::chain::add_weights;
 use crate::config::{Pipeline, Stage};
 use crate::diagnostics;
 use crate::likelihood::IndependentProduct;
@@ -129,13 +131,47 @@ pub(super) fn run_stage(
     let burn = outcome.burn;
     let diag =
         outcome.diagnose(dim, "the sampler moves stranded walkers onto others during burn-in: a longer burn (sampler.burn) gives it more chances");
+    let sf = StageFlow { inp, registry, index: i, written: &res.prior, built: &prior_table, trained: &trained, finished, seed: res.seed };
+    // A defensive mixture's importance weights to the pure flow-prior posterior. An SMC
+    // stage's particles carry their own weights (to the mixture posterior); they are not
+    // multiplied here, so its record says so in the defensive summary's absence.
+    let defensive = if outcome.weights.is_none() { sf.defensive_weights(&outcome.draws, burn)? } else { None };
+    if let Some((w, _)) = &defensive {
+        add_weights(
+            &chain_path,
+            w.view(),
+            "(1-epsilon) q / ((1-epsilon) q + epsilon base): the defensive mixture's draws weighted to the flow-prior posterior",
+        )?;
+    }
     let kept = outcome.draws.slice(s![burn.., .., ..]);
+    let kept_draws = kept.len_of(Axis(0)) * kept.len_of(Axis(1));
+    let kept_w: Option<Vec<f64>> = match (&defensive, &outcome.weights) {
+        (Some((w, _)), _) => Some(w.slice(s![burn.., ..]).iter().copied().collect()),
+        (None, Some(w)) => Some(w.to_vec()).filter(|w| w.len() == kept_draws),
+        (None, None) => None,
+    };
     let (n, d) = (kept.len_of(Axis(0)) * kept.len_of(Axis(1)), kept.len_of(Axis(2)));
     let flat = kept.to_shape((n, d))?.to_owned();
     let epsilon = prior_table.get("epsilon").and_then(toml::Value::as_float);
-    let mode_loss = trained.first().map(|(label, flow)| diagnostics::mode_loss(flow, label, inp.space.names(), &flat, res.seed, epsilon));
+    // A weighted chain (defensive weights, SMC particles) is resampled for the check.
+    let posterior = kept_w.as_deref().map(|w| resample(&flat, w));
+    let mut mode_loss = trained.first().map(|(label, flow)| {
+        diagnostics::mode_loss(flow, label, inp.space.names(), posterior.as_ref().unwrap_or(&flat), res.seed, epsilon.filter(|_| defensive.is_none()))
+    });
+    let mut flow_checks = if trained.is_empty() { None } else { Some(sf.checks(likelihoods)?) };
+    if let Some(c) = flow_checks.as_mut() {
+        c.defensive = defensive.map(|(_, d)| d);
+        if let Some(m) = mode_loss.as_mut() {
+            m.classify(c.lost_mode.as_ref().map(|l| l.lost));
+        }
+    }
     let mut warnings = diag.warnings.clone();
+    let c_def = flow_checks.as_ref().is_some_and(|c| c.defensive.is_some());
     warnings.extend(mode_loss.as_ref().and_then(|m| m.warning.clone()));
+    if let Some(c) = &flow_checks {
+        warnings.extend(c.flow_fit.as_ref().and_then(|f| f.warning.clone()));
+        warnings.extend(c.lost_mode.as_ref().and_then(|l| l.warning.clone()));
+    }
     for w in &warnings {
         eprintln!("WARNING stage {}: {w}", st.name);
     }
@@ -155,8 +191,8 @@ pub(super) fn run_stage(
         sample_seconds: outcome.wall_seconds,
         evaluations: outcome.evaluations,
         acceptance: acc,
-        mean: diag.mean.clone(),
-        sd: diag.sd.clone(),
+        mean: if c_def { (0..d).map(|j| weighted_moments(flat.column(j), kept_w.as_deref()).0).collect() } else { diag.mean.clone() },
+        sd: if c_def { (0..d).map(|j| weighted_moments(flat.column(j), kept_w.as_deref()).1).collect() } else { diag.sd.clone() },
         tau: diag.tau.clone(),
         ess: diag.ess.clone(),
         rhat: diag.rhat.clone(),
@@ -164,6 +200,7 @@ pub(super) fn run_stage(
         mode_loss,
         log_z: outcome.log_z.map(|z| z.0),
         log_z_err: outcome.log_z.map(|z| z.1),
+        flow_checks,
         warnings,
     };
     inp.say.say(format!(
@@ -178,4 +215,13 @@ pub(super) fn run_stage(
     ));
     write_text(&record_path, &to_json(&rec)?)?;
     Ok(rec)
+}
+
+/// Mean and standard deviation of `x`, weighted by `w` when given.
+fn weighted_moments(x: ndarray::ArrayView1<'_, f64>, w: Option<&[f64]>) -> (f64, f64) {
+    let Some(w) = w else { return (x.mean().unwrap_or(f64::NAN), x.std(0.0)) };
+    let total: f64 = w.iter().sum();
+    let mean = x.iter().zip(w).map(|(v, w)| v * w).sum::<f64>() / total;
+    let var = x.iter().zip(w).map(|(v, w)| w * (v - mean).powi(2)).sum::<f64>() / total;
+    (mean, var.sqrt())
 }

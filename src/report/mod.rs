@@ -14,6 +14,7 @@ mod corner;
 mod density;
 mod draw;
 mod evidence;
+mod flow_checks_md;
 mod inputs;
 mod layout;
 mod stage;

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::diagnostics::ModeLoss;
+use crate::diagnostics::{FlowChecks, ModeLoss};
 
 /// What a stage did (its `stage.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,6 +54,10 @@ pub struct StageRecord {
     /// Its standard error.
     #[serde(default)]
     pub log_z_err: Option<f64>,
+    /// The checks of a flow prior: its fit to its source chain, the
+    /// lost-mode detectors, a defensive mixture's importance weights.
+    #[serde(default)]
+    pub flow_checks: Option<FlowChecks>,
     /// Everything the stage's diagnostics warn about (stranded walkers, a
     /// chain shorter than 50 autocorrelation times, failed evaluations, mode loss).
     #[serde(default)]

@@ -48,6 +48,7 @@ pub fn summary_md(name: &str, source: &Path, names: &[String], stages: &[(StageR
             let _ = writeln!(s, "\n**Mode-loss warning, stage {}:** {w}", r.name);
         }
     }
+    s.push_str(&super::flow_checks_md::flow_checks_md(stages));
     let warned: Vec<&StageRecord> = stages.iter().map(|(r, _)| r).filter(|r| r.warnings.iter().any(|w| !is_mode_loss(r, w))).collect();
     if !warned.is_empty() {
         let _ = writeln!(s, "\n## Warnings\n");

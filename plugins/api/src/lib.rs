@@ -37,7 +37,7 @@ pub use density::LogDensity;
 pub use emulator::{Emulator, Prediction};
 pub use error::{DensityError, EmulatorError, PriorError, SpaceError};
 pub use memory::{available_bytes, check_memory, MemoryError};
-pub use mixture::DefensiveMixture;
+pub use mixture::{main_share, DefensiveMixture};
 pub use plugin::{PriorFactory, PriorPlugin, StageContext};
 pub use prior::Prior;
 pub use settings::{check_keys, field_names, parse_table, KeyDoc};

@@ -60,6 +60,41 @@ impl DefensiveMixture {
     }
 }
 
+/// The share of the main component in the mixture's density at a point,
+/// `w = (1-ε)·P / ((1-ε)·P + ε·Q)`, from the components' log densities
+/// `ln_main = ln P(θ)` and `ln_def = ln Q(θ)`; 0 where both are zero.
+///
+/// Draws sampled under the mixture and weighted by `w` target `P` times
+/// whatever else the draws were sampled under (a likelihood): the importance
+/// weights that turn a defensive mixture's chain into the main prior's.
+/// `1 − mean(w)` over such a chain is the posterior share of the defensive
+/// component.
+pub fn main_share(epsilon: f64, ln_main: f64, ln_def: f64) -> f64 {
+    let a = (-epsilon).ln_1p() + ln_main;
+    let total = log_add_exp(a, epsilon.ln() + ln_def);
+    if total == f64::NEG_INFINITY || a.is_nan() || total.is_nan() {
+        return 0.0;
+    }
+    (a - total).exp()
+}
+
+impl DefensiveMixture {
+    /// Weight of the defensive component.
+    pub fn epsilon(&self) -> f64 {
+        self.epsilon
+    }
+
+    /// [`main_share`] at each row of `thetas`, into `out`.
+    pub fn main_share_batch(&self, thetas: ArrayView2<'_, f64>, out: &mut [f64]) {
+        let mut def = vec![0.0; out.len()];
+        self.main.log_prob_batch(thetas, out);
+        self.defensive.log_prob_batch(thetas, &mut def);
+        for (o, d) in out.iter_mut().zip(def) {
+            *o = main_share(self.epsilon, *o, d);
+        }
+    }
+}
+
 impl Prior for DefensiveMixture {
     fn space(&self) -> &ParamSpace {
         &self.space
@@ -103,5 +138,23 @@ impl Prior for DefensiveMixture {
 
     fn describe(&self) -> String {
         format!("mixture: {} x [{}] + {} x [{}]", 1.0 - self.epsilon, self.main.describe(), self.epsilon, self.defensive.describe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn main_share_is_the_main_components_part_of_the_density() {
+        // Equal densities: the share is 1 - epsilon.
+        assert!((main_share(0.05, -1.0, -1.0) - 0.95).abs() < 1e-15);
+        // Where the main component is 100 times the defensive one: 95·100 / (95·100 + 5).
+        let w = main_share(0.05, 100f64.ln(), 0.0);
+        assert!((w - 9500.0 / 9505.0).abs() < 1e-12, "{w}");
+        // Where the main component has no mass the draw has weight 0; where neither has, too.
+        assert_eq!(main_share(0.05, f64::NEG_INFINITY, 0.0), 0.0);
+        assert_eq!(main_share(0.05, f64::NEG_INFINITY, f64::NEG_INFINITY), 0.0);
+        assert_eq!(main_share(0.05, 0.0, f64::NEG_INFINITY), 1.0);
     }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::diagnostics::floor::{halves, HALF_TO_FULL};
 use crate::diagnostics::{effective_sample_size, paper_box, paper_kl, KlSummary, PaperKl, WeightedDraws, PAPER_BINS, PAPER_EPSILON};
 
-pub use super::compare_text::{Metric, KL2_SAME, KL_SAME, MCSE_SAME, MEAN_RESOLVED, MEAN_SAME};
+pub use super::verdict::{Metric, ParamDiff, KL2_SAME, KL_SAME, MCSE_SAME, MEAN_RESOLVED, MEAN_SAME};
 
 /// One sample to compare: a label, its draws (iteration-major rows of
 /// `walkers` walkers, as a chain's flat draws) and their weights.
@@ -23,34 +23,6 @@ pub struct Side<'a> {
     pub draws: WeightedDraws<'a>,
     /// Walkers the rows interleave (1 for independent draws).
     pub walkers: usize,
-}
-
-/// One parameter's differences.
-#[derive(Debug, Clone, Serialize)]
-pub struct ParamDiff {
-    /// Parameter name.
-    pub name: String,
-    /// Mean under A.
-    pub mean_a: f64,
-    /// Mean under B.
-    pub mean_b: f64,
-    /// (mean_a - mean_b) / sd_b.
-    pub mean_diff_in_sd: f64,
-    /// (mean_a - mean_b) over the Monte Carlo standard error of that difference,
-    /// `√(mcse_a² + mcse_b²)`, each `sd / √ESS` (ESS from the autocorrelation
-    /// time, times Kish's efficiency of the weights).
-    pub mean_diff_in_mcse: f64,
-    /// sd_a / sd_b.
-    pub sd_ratio: f64,
-    /// seqcal's KL(B ‖ A) of the marginal.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kl_1d_ab: Option<f64>,
-    /// seqcal's KL(A ‖ B) of the marginal.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kl_1d_ba: Option<f64>,
-    /// The paper's KL(B ‖ A) of the marginal.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub paper_kl_1d: Option<f64>,
 }
 
 /// seqcal's own metric (50 bins per parameter, 20 × 20 per pair, a 0.5
@@ -224,7 +196,7 @@ impl Comparison {
                 }
             })
             .collect();
-        let verdict = super::compare_text::verdict(&params, avg(ab.mean_kl_1d, ba.mean_kl_1d), avg_opt(ab.pairs_mean(), ba.pairs_mean()));
+        let verdict = super::verdict::verdict(&params, avg(ab.mean_kl_1d, ba.mean_kl_1d), avg_opt(ab.pairs_mean(), ba.pairs_mean()));
         Comparison {
             a: a.label.into(),
             b: b.label.into(),

@@ -19,6 +19,7 @@ mod inputs;
 mod layout;
 mod stage;
 mod summary;
+mod verdict;
 
 pub use compare::{
     effective_sizes, Comparison, Metric, PaperComparison, ParamDiff, SeqcalKl, Side, KL2_SAME, KL_SAME, MCSE_SAME, MEAN_RESOLVED, MEAN_SAME,

@@ -39,7 +39,7 @@ fn flow_prior_on_the_bounded_7d_chain_is_accurate_and_normalized() {
     let flow = KlSummary::compute(truth_a.view(), draws.view());
     let floor = KlSummary::compute(truth_a.view(), truth_b.view());
     // Several parameters: the 2-D averages exist.
-    let (flow_2d, floor_2d) = (flow.mean_kl_2d.unwrap(), floor.mean_kl_2d.unwrap());
+    let (flow_2d, floor_2d) = (flow.pairs_mean().unwrap(), floor.pairs_mean().unwrap());
     let m = prior.sidecar().metrics.clone().unwrap();
     eprintln!(
         "{} steps: KL 1-D {:.5} (floor {:.5}), 2-D {:.5} (floor {:.5}); per parameter {:?}",

@@ -54,6 +54,7 @@ fn settings(seed: u64) -> TrainSettings {
         patience: 3,
         seed,
         quiet: true,
+        stop_at_floor: false,
     }
 }
 

@@ -32,8 +32,8 @@ fn flow_prior_on_the_bounded_7d_chain_is_accurate_and_normalized() {
     let space = ParamSpace::new(names(), BOUNDED_7D_BOX.to_vec()).unwrap();
     // 10 affine couplings of 7-64-64-14 networks (the shipped example's flows), 3000 steps.
     let spec = FlowSpec { pairs: 5, hidden: 64, ..FlowSpec::new(7) };
-    // Forward KL on batches of 1000, as the defaults have it.
-    let settings = TrainSettings { steps: 3000, lr: 2e-3, val_fraction: 0.05, patience: 5, seed: 1, ..Default::default() };
+    // Forward KL on batches of 1000 with the default early stopping.
+    let settings = TrainSettings { steps: 3000, lr: 2e-3, val_fraction: 0.05, seed: 1, ..Default::default() };
     let prior = FlowPrior::train(space, true, &Draws { x: x.view(), log_prob: Some(&lp), weights: None }, &spec, &settings).unwrap();
     let draws = prior.sample(&mut ChaCha8Rng::seed_from_u64(5), N);
     let flow = KlSummary::compute(truth_a.view(), draws.view());

@@ -109,7 +109,9 @@ fn unbounded_density_and_draws_share_one_support() {
         }
     });
     let model = dir.path().join("free.safetensors");
-    let mut args = vec!["prior", "train", s(&chain), "-o", s(&model), "-q", "--bounds", "g=0:1", "--unbounded"];
+    // RealNVP (one affine map in 1-D) spills a Gaussian past the box; `auto` would pick splines,
+    // which hug it and leave too little mass outside for the comparison to mean much.
+    let mut args = vec!["prior", "train", s(&chain), "-o", s(&model), "-q", "--bounds", "g=0:1", "--unbounded", "--arch", "realnvp"];
     args.extend(TRAIN);
     succeeds(&args);
     let n = 40_000;

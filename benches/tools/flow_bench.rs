@@ -125,12 +125,7 @@ fn accuracy() -> Result<()> {
     let floor = KlSummary::compute(ta.view(), tb.view());
     println!(
         "{{\"n\": {n}, \"steps\": {}, \"ms_per_step\": {:.2}, \"kl_1d\": {:.5}, \"kl_1d_floor\": {:.5}, \"kl_2d\": {:.5}, \"kl_2d_floor\": {:.5}}}",
-        m.steps,
-        m.ms_per_step,
-        flow.mean_kl_1d,
-        floor.mean_kl_1d,
-        flow.mean_kl_2d,
-        floor.mean_kl_2d
+        m.steps, m.ms_per_step, flow.mean_kl_1d, floor.mean_kl_1d, flow.mean_kl_2d, floor.mean_kl_2d
     );
     Ok(())
 }

@@ -54,7 +54,7 @@ pub struct TrainArgs {
     /// Loss: kl, jeffreys (both need the chain's log_prob) or nll (draws only).
     #[arg(long, default_value = "kl", value_parser = parse_loss)]
     pub loss: seqcal_flow::Loss,
-    /// Architecture: auto (nsf_coupling for one or two parameters, where RealNVP degenerates; realnvp otherwise), realnvp (affine couplings), maf (masked affine autoregressive), nsf_coupling or nsf_ar (rational-quadratic splines).
+    /// Architecture: auto (nsf_coupling for one parameter, where RealNVP degenerates to one affine map; realnvp otherwise), realnvp (affine couplings), maf (masked affine autoregressive), nsf_coupling or nsf_ar (rational-quadratic splines).
     #[arg(long, default_value = "auto", value_parser = parse_arch)]
     pub arch: seqcal_flow::Arch,
     /// Flow layers N, as the NF-prior paper counts them: pairs of even/odd couplings (or of natural/reversed autoregressive orders), 2N transforms.

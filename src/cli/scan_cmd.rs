@@ -34,7 +34,7 @@ pub struct ScanArgs {
     /// Batch sizes to try.
     #[arg(long, value_delimiter = ',', default_value = "1000")]
     pub batch: Vec<usize>,
-    /// Architectures to try: auto (nsf_coupling for one or two parameters, else realnvp), realnvp, maf, nsf_coupling, nsf_ar.
+    /// Architectures to try: auto (nsf_coupling for one parameter, else realnvp), realnvp, maf, nsf_coupling, nsf_ar.
     #[arg(long, value_delimiter = ',', default_value = "auto", value_parser = parse_arch)]
     pub arch: Vec<seqcal_flow::Arch>,
     /// Numbers of flow layers to try, as pairs of even/odd couplings (the NF-prior paper's N).

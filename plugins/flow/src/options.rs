@@ -31,7 +31,7 @@ pub struct FlowOptions {
     pub activation: Activation,
     /// An ActNorm layer after each pair of transforms. Default off.
     pub actnorm: bool,
-    /// Architecture: `auto` (spline couplings for one or two parameters,
+    /// Architecture: `auto` (spline couplings for one parameter,
     /// `realnvp` otherwise; see [`Arch`]), `realnvp`, `maf`, `nsf_coupling` or
     /// `nsf_ar`. Default `auto`.
     pub arch: Arch,

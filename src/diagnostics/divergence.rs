@@ -55,19 +55,6 @@ fn range(col: impl Iterator<Item = f64>) -> (f64, f64) {
     col.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
 }
 
-fn kl_counts(p: &[f64], q: &[f64]) -> f64 {
-    let k = p.len() as f64;
-    let (np, nq) = (p.iter().sum::<f64>(), q.iter().sum::<f64>());
-    p.iter()
-        .zip(q)
-        .map(|(a, b)| {
-            let pa = (a + PSEUDO) / (np + PSEUDO * k);
-            let qb = (b + PSEUDO) / (nq + PSEUDO * k);
-            pa * (pa / qb).ln()
-        })
-        .sum()
-}
-
 /// `KL(reference ‖ approx)` of the 1-D marginal of each parameter (histogram estimate, see the module docs).
 ///
 /// Returns one value per column; NaN where the two sets have different column counts.
@@ -106,7 +93,7 @@ pub fn kl_1d_weighted(reference: WeightedDraws<'_>, approx: WeightedDraws<'_>, b
             let mut cq = vec![0.0; bins];
             reference.x.column(j).iter().enumerate().for_each(|(i, &v)| cp[bin_of(v, lo, hi, bins)] += sr * reference.weight(i));
             approx.x.column(j).iter().enumerate().for_each(|(i, &v)| cq[bin_of(v, lo, hi, bins)] += sa * approx.weight(i));
-            kl_counts(&cp, &cq)
+            seqcal_api::kl_counts(&cp, &cq, PSEUDO)
         })
         .collect()
 }
@@ -134,7 +121,7 @@ pub fn kl_2d_weighted(reference: WeightedDraws<'_>, approx: WeightedDraws<'_>, b
                 }
                 c
             };
-            out.push(((i, j), kl_counts(&count(&reference), &count(&approx))));
+            out.push(((i, j), seqcal_api::kl_counts(&count(&reference), &count(&approx), PSEUDO)));
         }
     }
     out

@@ -115,23 +115,10 @@ fn bin(v: f64, (lo, hi): (f64, f64)) -> usize {
     }
 }
 
-fn kl_counts(p: &[f64], q: &[f64]) -> f64 {
-    let k = p.len() as f64;
-    let (np, nq) = (p.iter().sum::<f64>(), q.iter().sum::<f64>());
-    p.iter()
-        .zip(q)
-        .map(|(a, b)| {
-            let pa = (a + PSEUDO) / (np + PSEUDO * k);
-            let qb = (b + PSEUDO) / (nq + PSEUDO * k);
-            pa * (pa / qb).ln()
-        })
-        .sum()
-}
-
 /// Mean over parameters of `(KL(a‖b) + KL(b‖a)) / 2`.
 fn symmetric_kl(a: &Histograms, b: &Histograms) -> f64 {
     let d = a.0.len().max(1) as f64;
-    a.0.iter().zip(&b.0).map(|(p, q)| 0.5 * (kl_counts(p, q) + kl_counts(q, p))).sum::<f64>() / d
+    a.0.iter().zip(&b.0).map(|(p, q)| 0.5 * (seqcal_api::kl_counts(p, q, PSEUDO) + seqcal_api::kl_counts(q, p, PSEUDO))).sum::<f64>() / d
 }
 
 #[cfg(test)]

@@ -57,7 +57,9 @@ pub enum Command {
     #[command(subcommand)]
     Prior(PriorCommand),
     /// Compare two posterior samples: seqcal's and the paper's KL beside their floors, moments, verdict.
-    #[command(after_help = "Examples:\n  seqcal compare sequential.h5 joint.h5\n  seqcal compare a.h5 b.h5 --discard 1000 --json")]
+    #[command(
+        after_help = "Examples:\n  seqcal compare sequential.h5 joint.h5\n  seqcal compare a.h5 b.h5 --discard 1000 --json\n  seqcal compare stage.h5 joint.h5 --metric both --bounds-from prior.toml   # the paper's <D_KL> beside seqcal's KL"
+    )]
     Compare(CompareArgs),
     /// Figures: corner plots of one or several chains.
     #[command(subcommand)]

@@ -14,6 +14,7 @@ Examples:
   seqcal sample --list-targets
   seqcal sample --target gaussian:dim=5 --walkers 32 --steps 5000 --seed 1 -o chain.h5
   seqcal sample --target correlated_gaussian --moves stretch:0.8,de:0.2 --steps 20000 --json
+  seqcal sample --target gaussian_shells --sampler smc --particles 2000 -o shells.h5 --json   # log Z and its error
   seqcal sample --target arK --steps 4000 -o ark.h5 --checkpoint-every 200
   seqcal sample --target arK --steps 8000 -o ark.h5 --resume      # continue a killed or finished run
   seqcal sample --target 'cmd:python3 examples/external/gaussian_model.py' --prior n.toml -o ext.h5

@@ -44,6 +44,7 @@ pub mod report;
 pub mod sampler;
 pub mod table;
 pub mod targets;
+pub mod two_stage;
 
 pub use error::{Error, InContext, Result, ResultExt};
 pub use seqcal_api as api;

@@ -4,6 +4,8 @@
 //! the composite target, both stages, the TSFB baseline) is in
 //! `seqcal-two-stage`.
 
+pub mod load;
+pub mod outdir;
 pub mod spec;
 
 pub use spec::{CombineSpec, ComponentSpec, Coordinate, DrawSource, Spec, Stage2Options, TermSpec};

@@ -9,6 +9,7 @@ use super::plot_cmd::PlotCommand;
 use super::prior_cmd::PriorCommand;
 use super::run_cmd::{ExampleCommand, RunArgs};
 use super::sample::{sample_help, SampleCmdArgs};
+use super::two_stage_cmd::TwoStageCommand;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -26,6 +27,7 @@ Examples:
   seqcal plot corner a.h5 b.h5 --labels A,B -o corner.png
   seqcal compare sequential.h5 joint.h5         average KL, moments, verdict
   seqcal emulator train --design d.csv --outputs y.csv --bounds b.csv -o emu.json
+  seqcal two-stage run spec.toml -o out/        two-stage flows on a composite target (docs/two-stage.md)
 
 Chain files are emcee-compatible HDF5: in Python,
   emcee.backends.HDFBackend(\"run.h5\", read_only=True).get_chain()";
@@ -70,4 +72,7 @@ pub enum Command {
     /// Train, validate and evaluate Gaussian-process emulators of model outputs.
     #[command(subcommand)]
     Emulator(EmulatorCommand),
+    /// Two-stage flows: a posterior rebuilt from factors known by samples (chains) and by formulas.
+    #[command(subcommand, name = "two-stage")]
+    TwoStage(TwoStageCommand),
 }

@@ -17,6 +17,7 @@ mod prior_cmd;
 mod run_cmd;
 mod sample;
 mod scan_cmd;
+mod two_stage_cmd;
 
 pub use args::Cli;
 
@@ -48,6 +49,7 @@ pub fn run_with(cli: Cli, registry: &PriorRegistry) -> Result<()> {
     use plot_cmd::PlotCommand;
     use prior_cmd::PriorCommand;
     use run_cmd::ExampleCommand;
+    use two_stage_cmd::TwoStageCommand;
     match cli.command {
         Command::Run(a) => run_cmd::run(&a, registry),
         Command::Example(ExampleCommand::Generate(a)) => run_cmd::generate(&a),
@@ -65,6 +67,9 @@ pub fn run_with(cli: Cli, registry: &PriorRegistry) -> Result<()> {
         Command::Emulator(EmulatorCommand::Validate(a)) => emulator_cmd::validate(&a),
         Command::Emulator(EmulatorCommand::Predict(a)) => emulator_cmd::predict(&a),
         Command::Emulator(EmulatorCommand::Example(a)) => emulator_cmd::example(&a),
+        Command::TwoStage(TwoStageCommand::Run(a)) => two_stage_cmd::run_cmd(&a),
+        Command::TwoStage(TwoStageCommand::Tsfb(_)) => Err(Error::Usage("seqcal two-stage tsfb is not available in this build".into())),
+        Command::TwoStage(TwoStageCommand::Sample(a)) => two_stage_cmd::sample_cmd(&a),
     }
 }
 

@@ -27,7 +27,7 @@ impl PriorRegistry {
     }
 
     /// The built-in kinds: `uniform`, `normal`, `truncated_normal`,
-    /// `product`, `mixture`, `flow`.
+    /// `product`, `mixture`, `flow`, `two-stage`.
     pub fn builtin() -> Self {
         let mut r = Self::empty();
         r.register(Box::new(UniformPlugin));
@@ -36,6 +36,7 @@ impl PriorRegistry {
         r.register(Box::new(ProductPlugin));
         r.register(Box::new(MixturePlugin));
         r.register(Box::new(FlowPlugin));
+        r.register(Box::new(seqcal_two_stage::TwoStagePlugin));
         r
     }
 

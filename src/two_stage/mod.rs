@@ -6,6 +6,9 @@
 
 pub mod load;
 pub mod outdir;
+pub mod report;
+pub mod run;
 pub mod spec;
+pub mod target;
 
 pub use spec::{CombineSpec, ComponentSpec, Coordinate, DrawSource, Spec, Stage2Options, TermSpec};

@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use ndarray::{s, Array2, Axis};
-use serde::{Deserialize, Serialize};
 use seqcal_two_stage::{FitCheck, ReverseKlSettings, Stage2Result};
+use serde::{Deserialize, Serialize};
 
 use super::load::ComponentDraws;
 use super::spec::{ComponentSpec, DrawSource, Spec};
@@ -206,7 +206,8 @@ pub fn write_report(dir: &Path, spec: &Spec, r: &RunResult, inputs: &[ComponentD
 
 /// `summary.md`.
 pub fn summary_md(r: &RunResult) -> String {
-    let mut md = format!("# Two-stage flow: {}\n\nseed {}, seqcal {}\n\n## Stage 1: the sample-based components\n\n", r.spec, r.seed, r.seqcal_version);
+    let mut md =
+        format!("# Two-stage flow: {}\n\nseed {}, seqcal {}\n\n## Stage 1: the sample-based components\n\n", r.spec, r.seed, r.seqcal_version);
     if r.stage1.is_empty() {
         md.push_str("No sample-based component: the target is analytic.\n\n");
     } else {

@@ -114,7 +114,13 @@ pub fn train_into(spec: &Spec, prep: &Prepared, seed: u64, draws: usize, dir: &s
     let mut flow_draws = Vec::new();
     for (k, (c, d)) in spec.components.iter().zip(&prep.draws).enumerate() {
         say(format!("stage 1 [{}/{m}] {}: {} draws of {} from {}", k + 1, c.label, d.draws.nrows(), d.names.join(", "), d.source));
-        let sc = SampleComponent { label: d.label.clone(), names: d.names.clone(), draws: d.draws.clone(), weights: d.weights.clone(), bounds: d.bounds.clone() };
+        let sc = SampleComponent {
+            label: d.label.clone(),
+            names: d.names.clone(),
+            draws: d.draws.clone(),
+            weights: d.weights.clone(),
+            bounds: d.bounds.clone(),
+        };
         let f = fit_component(&sc, &c.stage1, stage1_seed(seed, k)).map_err(|e| Error::Usage(format!("stage 1, component {:?}: {e}", c.label)))?;
         let path = stage1_dir.join(format!("{}.safetensors", k + 1));
         f.prior.save(&path).map_err(|e| Error::Usage(format!("stage 1, component {:?}: saving {}: {e}", c.label, path.display())))?;
@@ -122,7 +128,8 @@ pub fn train_into(spec: &Spec, prep: &Prepared, seed: u64, draws: usize, dir: &s
         say(format!("  fit check: average 1-D KL {:.4} (sampling floor {:.4}), smallest KS p-value {worst:.3}", f.check.kl_1d, f.check.floor_1d));
         let mut rng = ChaCha8Rng::seed_from_u64(stage1_seed(seed, k) ^ 0x5EED);
         let n = d.draws.nrows().min(20_000);
-        let fd = f.prior.try_sample(&mut rng, n).map_err(|e| Error::Usage(format!("stage 1, component {:?}: drawing from its flow: {e}", c.label)))?;
+        let fd =
+            f.prior.try_sample(&mut rng, n).map_err(|e| Error::Usage(format!("stage 1, component {:?}: drawing from its flow: {e}", c.label)))?;
         flow_draws.push(fd);
         components.push(ComponentResult::new(c, d, &f.check, format!("stage1/{}.safetensors", k + 1)));
         fitted.push(Arc::new(f.prior));

@@ -5,6 +5,7 @@
 //! ```toml
 //! seed = 1
 //! coordinates = ["theta1", "theta2", { name = "gamma", bounds = [-50, 50] }]
+//! # or: names = ["theta1", "theta2", "gamma"] with optional bounds = [[lo, hi], ...]
 //! combine = "product"                 # or { mixture = [0.5, 0.5] }, one weight per component
 //!
 //! [[component]]
@@ -117,7 +118,9 @@ pub struct Stage2Options {
 struct SpecFile {
     #[serde(default)]
     seed: u64,
-    coordinates: Vec<toml::Value>,
+    coordinates: Option<Vec<toml::Value>>,
+    names: Option<Vec<String>>,
+    bounds: Option<Vec<[f64; 2]>>,
     #[serde(default)]
     component: Vec<ComponentFile>,
     #[serde(default)]
@@ -213,7 +216,18 @@ impl Spec {
     pub fn parse(text: &str, path: &Path, base_dir: &Path) -> Result<Spec> {
         let bad = |m: String| Error::config(path, m);
         let f: SpecFile = toml::from_str(text).map_err(|e| bad(crate::config::toml_error(text, &e)))?;
-        let coordinates = parse_coordinates(&f.coordinates).map_err(bad)?;
+        let coordinates = match (&f.coordinates, &f.names) {
+            (Some(c), None) if f.bounds.is_none() => parse_coordinates(c),
+            (None, Some(n)) => names_and_bounds(n, f.bounds.as_deref()),
+            (Some(_), None) => {
+                Err("bounds goes with names = [...]; with coordinates, give each its own { name = ..., bounds = [lower, upper] }".into())
+            }
+            _ => {
+                Err("give the target's coordinates once: names = [\"a\", \"b\"] (with optional bounds = [[lo, hi], ...]) or coordinates = [...]"
+                    .into())
+            }
+        }
+        .map_err(bad)?;
         let index = |what: &str, name: &str| -> Result<usize> {
             coordinates.iter().position(|c| c.name == name).ok_or_else(|| {
                 let known: Vec<&str> = coordinates.iter().map(|c| c.name.as_str()).collect();
@@ -379,6 +393,27 @@ fn parse_coordinates(items: &[toml::Value]) -> std::result::Result<Vec<Coordinat
     Ok(out)
 }
 
+/// `names = ["a", "b"]` with optional `bounds = [[lo, hi], ...]`.
+fn names_and_bounds(names: &[String], bounds: Option<&[[f64; 2]]>) -> std::result::Result<Vec<Coordinate>, String> {
+    if let Some(b) = bounds.filter(|b| b.len() != names.len()) {
+        return Err(format!("names has {} entries but bounds has {}: give one [lower, upper] per name", names.len(), b.len()));
+    }
+    let items: Vec<toml::Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| match bounds {
+            None => toml::Value::String(n.clone()),
+            Some(b) => {
+                let mut t = toml::Table::new();
+                t.insert("name".into(), n.clone().into());
+                t.insert("bounds".into(), toml::Value::Array(vec![b[i][0].into(), b[i][1].into()]));
+                toml::Value::Table(t)
+            }
+        })
+        .collect();
+    parse_coordinates(&items)
+}
+
 /// Splits `kind` off a table.
 fn split_kind(t: &toml::Table, what: &str) -> std::result::Result<(String, toml::Table), String> {
     let mut t = t.clone();
@@ -508,6 +543,18 @@ steps = 5
     }
 
     #[test]
+    fn names_with_bounds_are_coordinates_too() {
+        let text = GOOD.replace(
+            "coordinates = [\"a\", { name = \"b\", bounds = [0, 1] }, \"g\"]",
+            "names = [\"a\", \"b\", \"g\"]\nbounds = [[-1, 1], [0, 1], [-5, 5]]",
+        );
+        let s = parse(&text).unwrap();
+        assert_eq!(s.bounds(), [(-1.0, 1.0), (0.0, 1.0), (-5.0, 5.0)]);
+        let e = parse(&text.replace("[-5, 5]]", "]")).unwrap_err();
+        assert!(e.contains("names has 3 entries but bounds has 2"), "{e}");
+    }
+
+    #[test]
     fn each_mistake_has_its_message() {
         for (from, to, want) in [
             ("\"g\"]", "\"g\", \"h\"]", "no component or term covers the coordinate h"),
@@ -526,6 +573,7 @@ steps = 5
             ("divide = { kind = \"normal\", mean = 0, sd = 1 }", "divide = { mean = 0 }", "divide: missing key \"kind\""),
             ("\"g\"]", "\"g\", \"a\"]", "lists \"a\" twice"),
             ("bounds = [0, 1]", "bounds = [1, 0]", "lower < upper"),
+            ("coordinates = [", "names = [\"a\"]\ncoordinates = [", "give the target's coordinates once"),
             ("names = [\"b\", \"g\"]", "names = []\ncoords = []", "names is empty"),
         ] {
             assert!(GOOD.contains(from), "{from}");

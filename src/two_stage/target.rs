@@ -69,12 +69,21 @@ pub fn check_library(spec: &Spec) -> Result<Library> {
 ///
 /// # Errors
 /// The target's own checks.
-pub fn target(spec: &Spec, lib: &Library, fitted: Vec<Arc<dyn DiffLogDensity>>) -> std::result::Result<CompositeTarget, seqcal_two_stage::TwoStageError> {
+pub fn target(
+    spec: &Spec,
+    lib: &Library,
+    fitted: Vec<Arc<dyn DiffLogDensity>>,
+) -> std::result::Result<CompositeTarget, seqcal_two_stage::TwoStageError> {
     let mut factors = lib.terms.clone();
     for (i, (c, g)) in spec.components.iter().zip(fitted).enumerate() {
         factors.push(Factor { label: c.label.clone(), coords: c.coords.clone(), density: g, role: Role::Sample { component: i } });
         if let Some(d) = &lib.divides[i] {
-            factors.push(Factor { label: format!("{} (divided out)", c.label), coords: c.coords.clone(), density: d.clone(), role: Role::Divide { component: i } });
+            factors.push(Factor {
+                label: format!("{} (divided out)", c.label),
+                coords: c.coords.clone(),
+                density: d.clone(),
+                role: Role::Divide { component: i },
+            });
         }
     }
     let combination = match &spec.combine {

@@ -18,12 +18,14 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod plugin;
 pub mod stage1;
 pub mod stage2;
 pub mod target;
 pub mod terms;
 
 pub use error::{Result, TwoStageError};
+pub use plugin::{load_run, TwoStagePlugin, TwoStagePrior, STAGE2_DIR};
 pub use seqcal_flow::density::DiffLogDensity;
 pub use stage1::{fit_component, FitCheck, FittedComponent, SampleComponent};
 pub use stage2::{fit_reverse, ReverseFlow, ReverseKlSettings, Stage2Result};

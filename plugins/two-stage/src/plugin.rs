@@ -134,7 +134,11 @@ impl PriorPlugin for TwoStagePlugin {
 
     fn input_files(&self, spec: &Table) -> Vec<String> {
         // The weights file: the sidecar's density-defining fields are digested into it.
-        spec.get("path").and_then(Value::as_str).map(|p| Path::new(p).join(STAGE2_DIR).join(STAGE2_WEIGHTS).display().to_string()).into_iter().collect()
+        spec.get("path")
+            .and_then(Value::as_str)
+            .map(|p| Path::new(p).join(STAGE2_DIR).join(STAGE2_WEIGHTS).display().to_string())
+            .into_iter()
+            .collect()
     }
 
     fn keys(&self) -> Vec<KeyDoc> {

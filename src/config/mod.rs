@@ -6,7 +6,7 @@
 
 mod pipeline;
 
-pub use pipeline::{CheckedPipeline, Compare, Dataset, Parameters, Pipeline, Stage};
+pub use pipeline::{CheckedPipeline, Compare, Dataset, Parameters, Pipeline, Stage, StageKind};
 
 use std::path::{Path, PathBuf};
 

@@ -91,13 +91,37 @@ pub struct Dataset {
     pub emulator: EmulatorSettings,
 }
 
+/// What a stage does.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum StageKind {
+    /// Sample `prior × Π likelihoods` (the default).
+    #[default]
+    #[serde(rename = "sample")]
+    Sample,
+    /// Two-stage flows on the composite target of a spec file
+    /// (`spec = "combine.toml"`), whose components may come `from` earlier
+    /// stages; its chain holds equal-weight draws of the result.
+    #[serde(rename = "two-stage")]
+    TwoStage,
+}
+
 /// One stage: which data sets, which prior, which sampler.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
     /// Unique name (also the folder of its outputs).
     pub name: String,
-    /// Data sets whose likelihoods multiply in this stage.
+    /// `"sample"` (default) or `"two-stage"`.
+    #[serde(default)]
+    pub kind: StageKind,
+    /// A two-stage stage's spec file.
+    #[serde(default)]
+    pub spec: Option<PathBuf>,
+    /// Draws a two-stage stage writes to its chain (default 20 000).
+    #[serde(default)]
+    pub draws: Option<usize>,
+    /// Data sets whose likelihoods multiply in this stage (none for a two-stage stage).
+    #[serde(default)]
     pub datasets: Vec<String>,
     /// Prior table (`kind` and settings); default: uniform on the parameter box.
     #[serde(default)]
@@ -266,6 +290,14 @@ impl Pipeline {
         }
         let mut depends_on = Vec::with_capacity(self.stages.len());
         for s in &self.stages {
+            if s.kind == StageKind::TwoStage {
+                let deps = self.check_two_stage(s, &index).map_err(|m| err(format!("stage {:?}: {m}", s.name)))?;
+                depends_on.push(deps);
+                continue;
+            }
+            if s.spec.is_some() || s.draws.is_some() {
+                return Err(err(format!("stage {:?}: spec and draws belong to a stage of kind = \"two-stage\"", s.name)));
+            }
             if s.datasets.is_empty() {
                 return Err(err(format!("stage {:?} uses no data sets", s.name)));
             }
@@ -318,6 +350,42 @@ impl Pipeline {
         }
         let order = topological_order(&self.stages, &depends_on, &index).map_err(err)?;
         Ok(CheckedPipeline { pipeline: self, order, depends_on })
+    }
+}
+
+impl Pipeline {
+    /// Checks a two-stage stage: a spec file that loads, no data sets, prior
+    /// or sampler, the pipeline's parameters as its coordinates, and the
+    /// stages its components come from defined; returns those stages.
+    fn check_two_stage(&self, s: &Stage, index: &BTreeMap<String, usize>) -> std::result::Result<BTreeSet<String>, String> {
+        let Some(spec) = &s.spec else {
+            return Err("a two-stage stage needs spec = \"file.toml\" (the composite target)".into());
+        };
+        if !s.datasets.is_empty() || s.prior.is_some() || !s.sampler.is_empty() {
+            return Err("a two-stage stage takes no datasets, prior or sampler: its spec file says what it combines".into());
+        }
+        if s.draws == Some(0) {
+            return Err("draws = 0: the stage's chain needs at least one draw".into());
+        }
+        let spec = crate::two_stage::Spec::load(&self.resolve(spec)).map_err(|e| e.to_string())?;
+        if spec.names() != self.parameters.names {
+            return Err(format!(
+                "its spec's coordinates [{}] are not the pipeline's parameters [{}]",
+                spec.names().join(", "),
+                self.parameters.names.join(", ")
+            ));
+        }
+        let mut deps = BTreeSet::new();
+        for dep in spec.stages_used() {
+            if !index.contains_key(&dep) {
+                return Err(format!("a component comes from stage {dep:?}, which is not defined"));
+            }
+            if dep == s.name {
+                return Err("a component comes from the stage itself".into());
+            }
+            deps.insert(dep);
+        }
+        Ok(deps)
     }
 }
 

@@ -101,6 +101,15 @@ pub(super) fn stage_hash(
     for f in prior_input_files(&res.prior, registry) {
         parts.push(file_bytes(&p.resolve(Path::new(&f)))?);
     }
+    if let Some(spec) = st.spec.as_deref().filter(|_| st.kind == crate::config::StageKind::TwoStage) {
+        // A two-stage stage: its spec, the chain files it reads, its draws.
+        let path = p.resolve(spec);
+        parts.push(file_bytes(&path)?);
+        for f in crate::two_stage::Spec::load(&path)?.files_used() {
+            parts.push(file_bytes(&f)?);
+        }
+        parts.push(st.draws.unwrap_or(0).to_le_bytes().to_vec());
+    }
     let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
     Ok(sha(&refs))
 }

@@ -46,6 +46,7 @@ mod flow_checks;
 mod layout;
 mod priors;
 mod stage;
+mod two_stage_stage;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -58,8 +59,9 @@ use self::datasets::{emulator_settings, Likelihoods};
 use self::layout::{to_json, write_text, Layout, Say};
 use self::priors::check_prior;
 use self::stage::{resolve_stage, run_stage};
+use self::two_stage_stage::run_two_stage_stage;
 use crate::chain;
-use crate::config::CheckedPipeline;
+use crate::config::{CheckedPipeline, StageKind};
 use crate::diagnostics::WeightedDraws;
 use crate::prior::PriorRegistry;
 use crate::report::{corner_plot, summary_md, Comparison, CornerOptions, Evidence, Metric, Samples, Side};
@@ -103,7 +105,7 @@ fn preflight(cp: &CheckedPipeline, source: &Path, registry: &PriorRegistry, dim:
     for name in p.datasets.keys() {
         emulator_settings(p, name)?;
     }
-    for st in &p.stages {
+    for st in p.stages.iter().filter(|s| s.kind == StageKind::Sample) {
         let in_stage = |m: String| Error::config(source, format!("stage {:?}: {m}", st.name));
         let res = resolve_stage(p, st).map_err(|e| in_stage(format!("sampler: {}", crate::config::usage_text(e))))?;
         check_prior(&res.prior, registry, &in_stage)?;
@@ -168,6 +170,11 @@ pub fn run(cp: &CheckedPipeline, source: &Path, opts: &RunOptions, registry: &Pr
                     layout.stage_dir(&st.name).display()
                 ));
                 Some((rec, true))
+            }
+            (_, true) if st.kind == StageKind::TwoStage => {
+                say.say(format!("[{}/{total}] stage {}: two-stage flows", k + 1, st.name));
+                let seed = resolve_stage(p, st)?.seed;
+                Some((run_two_stage_stage(ctx, i, hash, seed, &finished)?, false))
             }
             (_, true) => {
                 say.say(format!("[{}/{total}] stage {}: data sets {}", k + 1, st.name, st.datasets.join(" + ")));

@@ -215,7 +215,7 @@ impl Spec {
     /// [`Error::Config`] naming `path` and the first problem.
     pub fn parse(text: &str, path: &Path, base_dir: &Path) -> Result<Spec> {
         let bad = |m: String| Error::config(path, m);
-        let f: SpecFile = toml::from_str(text).map_err(|e| bad(crate::config::toml_error(text, &e)))?;
+        let f: SpecFile = toml::from_str(text).map_err(|e| bad(toml_error(text, &e)))?;
         let coordinates = match (&f.coordinates, &f.names) {
             (Some(c), None) if f.bounds.is_none() => parse_coordinates(c),
             (None, Some(n)) => names_and_bounds(n, f.bounds.as_deref()),
@@ -349,6 +349,12 @@ impl Spec {
             })
             .collect()
     }
+}
+
+/// A TOML error with its line.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    format!("line {line}: {}", e.message().trim())
 }
 
 fn first_duplicate(names: &[String]) -> Option<String> {

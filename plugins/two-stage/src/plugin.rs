@@ -25,7 +25,7 @@ pub const KIND: &str = "two-stage";
 pub const STAGE2_DIR: &str = "stage2";
 
 /// The stage-2 flow's weights file in [`STAGE2_DIR`] ([`ReverseFlow::save`] writes it).
-pub const STAGE2_WEIGHTS: &str = "reverse_flow.safetensors";
+pub const STAGE2_WEIGHTS: &str = crate::stage2::FLOW_FILE;
 
 /// The stage-2 flow of the run written into `out`.
 ///

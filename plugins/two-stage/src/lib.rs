@@ -6,6 +6,7 @@
 //! (Darvishi et al., *Estimating Complex Densities using Two-Stage
 //! Normalizing Flows*). The Two-Stage Fully Bayesian Metropolis-within-Gibbs
 //! baseline lives here too, for comparison.
-//!
-//! It is empty until that work lands; it builds on `seqcal-flow`.
 #![warn(missing_docs)]
+
+pub mod examples;
+pub mod tsfb;

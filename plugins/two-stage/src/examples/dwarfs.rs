@@ -21,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use statrs::distribution::{ContinuousCDF, Normal as SNormal};
 
-use super::Pool;
+use super::{Moments, Pool};
 
 /// Stars.
 pub const STARS: usize = 30;
@@ -46,7 +46,7 @@ pub struct Star {
     pub mass: (f64, f64, f64),
     /// Distance-modulus centre and scale.
     pub dist: (f64, f64),
-    /// Metallicity centre and scale of the sinh.
+    /// Metallicity centre and scale of the sinh (`c · 2 sinh(u/2)`).
     pub feh: (f64, f64),
     /// Log of the extinction's median.
     pub log_av: f64,
@@ -58,7 +58,7 @@ impl Star {
         let age = self.age.0 + self.age.1 * z[0];
         let mass = self.mass.0 + self.mass.1 * z[1] + self.mass.2 * (z[0] * z[0] - 1.0);
         let dist = self.dist.0 + self.dist.1 * (RHO * z[0] + (1.0 - RHO * RHO).sqrt() * z[2]);
-        let feh = self.feh.0 + self.feh.1 * (z[3] + 0.5 * z[1]).sinh();
+        let feh = self.feh.0 + 2.0 * self.feh.1 * (0.5 * (z[3] + 0.5 * z[1])).sinh();
         let av = (self.log_av + 0.3 * z[4] + 0.2 * z[0]).exp();
         [age, mass, dist, feh, av]
     }
@@ -74,8 +74,8 @@ impl Star {
         let z1 = (x[1] - self.mass.0 - self.mass.2 * (z0 * z0 - 1.0)) / self.mass.1;
         let s = (1.0 - RHO * RHO).sqrt();
         let z2 = ((x[2] - self.dist.0) / self.dist.1 - RHO * z0) / s;
-        let w = (x[3] - self.feh.0) / self.feh.1;
-        let z3 = w.asinh() - 0.5 * z1;
+        let w = 0.5 * (x[3] - self.feh.0) / self.feh.1;
+        let z3 = 2.0 * w.asinh() - 0.5 * z1;
         let z4 = (x[4].ln() - self.log_av - 0.2 * z0) / 0.3;
         let quad = z0 * z0 + z1 * z1 + z2 * z2 + z3 * z3 + z4 * z4;
         let log_det = -(self.age.1.ln() + self.mass.1.ln() + (self.dist.1 * s).ln() + self.feh.1.ln() + 0.5 * (1.0 + w * w).ln() + (0.3 * x[4]).ln());
@@ -151,6 +151,42 @@ impl DwarfExample {
             lp += s.log_density(xi) - 0.5 * ((xi[0] - g) / TAU).powi(2);
         }
         lp
+    }
+
+    /// The analytic part of the composite (up to a constant): `γ`'s prior
+    /// and the hierarchical terms on the ages; the software's uniform age
+    /// prior divided out is constant inside the box, `-∞` outside.
+    pub fn log_analytic(&self, x: &[f64]) -> f64 {
+        let g = x[x.len() - 1];
+        let mut lp = -0.5 * ((g - GAMMA_PRIOR.0) / GAMMA_PRIOR.1).powi(2);
+        for i in 0..self.stars.len() {
+            let age = x[5 * i];
+            if age <= AGE_BOX.0 || age >= AGE_BOX.1 {
+                return f64::NEG_INFINITY;
+            }
+            lp -= 0.5 * ((age - g) / TAU).powi(2);
+        }
+        lp
+    }
+
+    /// The exact Gibbs draw of `γ` given the ages.
+    pub fn conjugate(&self) -> crate::tsfb::Conjugate {
+        crate::tsfb::Conjugate { gamma: self.dim() - 1, thetas: (0..self.stars.len()).map(|i| 5 * i).collect(), tau: TAU, prior: Some(GAMMA_PRIOR) }
+    }
+
+    /// Moments of `n` exact draws ([`exact_draws`](Self::exact_draws)), with
+    /// the covariance of the ages and `γ`; their Monte Carlo error is
+    /// `sd/√n` for the means.
+    pub fn exact_moments(&self, n: usize, seed: u64) -> Moments {
+        let d = self.exact_draws(n, seed);
+        let mean = d.mean_axis(ndarray::Axis(0)).expect("rows").to_vec();
+        let sd = d.std_axis(ndarray::Axis(0), 1.0).to_vec();
+        let mut cov_coords: Vec<usize> = (0..self.stars.len()).map(|i| 5 * i).collect();
+        cov_coords.push(self.dim() - 1);
+        let sub = d.select(ndarray::Axis(1), &cov_coords);
+        let centered = &sub - &sub.mean_axis(ndarray::Axis(0)).expect("rows");
+        let cov = centered.t().dot(&centered) / (n as f64 - 1.0);
+        Moments { names: self.names(), mean, sd, cov_coords, cov }
     }
 
     /// One pool per star (`star_01` on its 5 coordinates), `n` draws each.

@@ -20,6 +20,9 @@
 //! - [`model`]: [`Flow`], the built layers with a differentiable `log_prob` on
 //!   candle tensors; [`fast`]: [`fast::FastFlow`], plain-Rust f64 evaluation of
 //!   a RealNVP flow, parallel over fixed blocks of rows.
+//! - [`density`]: [`DiffLogDensity`], a log density on candle tensors
+//!   differentiable in its input, implemented by [`Flow`] and [`FlowPrior`]
+//!   (what a reverse-KL fit of a composite target needs of each factor).
 //! - [`train`]: losses (NLL, KL, Jeffreys, importance weights honoured), the
 //!   learning-rate schedule, settings, data, and the loop (Adam on mini-batches,
 //!   validation split, early stopping, sizes checked against memory first).
@@ -49,6 +52,7 @@
 pub mod arch;
 pub mod bijector;
 pub mod build;
+pub mod density;
 pub mod error;
 pub mod fast;
 pub mod fused;
@@ -70,6 +74,7 @@ pub mod train;
 pub mod trainer;
 
 pub use arch::Arch;
+pub use density::DiffLogDensity;
 pub use error::{FlowError, Result};
 pub use model::Flow;
 pub use options::{CheckedFlowOptions, FlowOptions};

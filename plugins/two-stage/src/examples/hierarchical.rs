@@ -11,12 +11,19 @@
 //! `θ | Y ~ N(μ, Σ)` with `μ_i = (σ² ȳ + τ² Y_i)/(σ²+τ²)`,
 //! `Σ = σ²τ²/(σ²+τ²) I + σ⁴/(J(σ²+τ²)) 11ᵀ`.
 
+use std::sync::Arc;
+
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, StandardNormal};
 
-use super::{Moments, Pool};
+use super::Moments;
+use crate::error::Result;
+use crate::stage1::SampleComponent;
+use crate::target::{Combination, CompositeTarget, Factor, Role};
+use crate::terms::{Flat, HierarchicalNormal, Normal as NormalTerm};
+use crate::DiffLogDensity;
 
 /// The data set of the normflows reference script (numpy's `default_rng(0)`:
 /// `θ = normal(-5, 2, 3)`, `y = normal(θ, 1)`), so that both tools run the
@@ -84,7 +91,7 @@ impl HierarchicalCase {
     ///
     /// # Panics
     /// If `y.len() != J`.
-    pub fn pools(&self, y: &[f64], n: usize, seed: u64) -> Vec<Pool> {
+    pub fn pools(&self, y: &[f64], n: usize, seed: u64) -> Vec<SampleComponent> {
         assert_eq!(y.len(), self.j, "one observation per group");
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         self.software_posterior(y)
@@ -93,7 +100,7 @@ impl HierarchicalCase {
             .map(|(i, (m, s))| {
                 let d = Normal::new(m, s).expect("finite sd");
                 let draws = Array2::from_shape_fn((n, 1), |_| d.sample(&mut rng));
-                Pool { label: format!("software_{}", i + 1), names: vec![format!("theta_{}", i + 1)], draws }
+                SampleComponent { label: format!("software_{}", i + 1), names: vec![format!("theta_{}", i + 1)], draws, weights: None, bounds: None }
             })
             .collect()
     }
@@ -132,28 +139,61 @@ impl HierarchicalCase {
         crate::tsfb::Conjugate { gamma: self.j, thetas: (0..self.j).collect(), tau: self.tau, prior: None }
     }
 
-    /// The spec file of this case, its pools in `software_<i>.csv` beside
-    /// it. `stage` is appended verbatim (the `[stage1]` and `[stage2]`
-    /// tables).
-    pub fn spec_toml(&self, stage: &str) -> String {
+    /// The composite with `components[i]` standing for group `i`'s software
+    /// posterior (its stage-1 flow, or [`exact_components`](Self::exact_components)),
+    /// the software prior divided out of it, the hierarchical normal and the
+    /// flat prior on `γ`.
+    ///
+    /// # Errors
+    /// As [`CompositeTarget::new`] (e.g. a component of the wrong dimension).
+    pub fn target(&self, components: Vec<Arc<dyn DiffLogDensity>>) -> Result<CompositeTarget> {
+        let mut factors = Vec::new();
+        for (i, g) in components.into_iter().enumerate() {
+            factors.push(Factor { label: format!("software_{}", i + 1), coords: vec![i], density: g, role: Role::Sample { component: i } });
+            if let Some(a) = self.software_sd {
+                let prior = NormalTerm { mean: vec![0.0], sd: vec![a] };
+                factors.push(Factor {
+                    label: format!("software prior {}", i + 1),
+                    coords: vec![i],
+                    density: Arc::new(prior),
+                    role: Role::Divide { component: i },
+                });
+            }
+        }
+        let pop = HierarchicalNormal { k: self.j, tau: self.tau };
+        factors.push(Factor { label: "population".into(), coords: (0..=self.j).collect(), density: Arc::new(pop), role: Role::Analytic });
+        factors.push(Factor { label: "gamma prior".into(), coords: vec![self.j], density: Arc::new(Flat { dim: 1 }), role: Role::Analytic });
+        CompositeTarget::new(self.names(), factors, Combination::Product)
+    }
+
+    /// The exact software posteriors as densities, in place of stage-1 flows:
+    /// with them [`target`](Self::target) is the exact posterior.
+    pub fn exact_components(&self, y: &[f64]) -> Vec<Arc<dyn DiffLogDensity>> {
+        self.software_posterior(y).into_iter().map(|(m, s)| Arc::new(NormalTerm { mean: vec![m], sd: vec![s] }) as Arc<dyn DiffLogDensity>).collect()
+    }
+
+    /// The spec file of this case (`seqcal two-stage run`), its pools in
+    /// `software_<i>.csv` beside it. `settings` is appended verbatim (the
+    /// `[stage1]` and `[stage2]` tables).
+    pub fn spec_toml(&self, seed: u64, settings: &str) -> String {
+        let quoted = |v: &[String]| v.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
         let names = self.names();
-        let mut s = String::from("# Hierarchical model with an inaccessible likelihood (seqcal two-stage).\n");
-        s += &format!("names = [{}]\ncombine = \"product\"\n", names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", "));
+        let mut s = format!(
+            "# Hierarchical model, J = {}, sigma = {}, tau = {}: group likelihoods known only through software draws.\n",
+            self.j, self.sigma, self.tau
+        );
+        s += &format!("seed = {seed}\ncoordinates = [{}]\ncombine = \"product\"\n", quoted(&names));
         for i in 1..=self.j {
             s += &format!("\n[[component]]\nlabel = \"software_{i}\"\nchain = \"software_{i}.csv\"\nnames = [\"theta_{i}\"]\n");
             if let Some(a) = self.software_sd {
-                s += &format!("divide = {{ kind = \"normal\", mean = 0.0, sd = {a:?} }}\n");
+                s += &format!("divide = {{ kind = \"normal\", mean = 0.0, sd = {a:?} }}   # the software prior\n");
             }
         }
-        s += &format!(
-            "\n[[term]]\nkind = \"hierarchical_normal\"\ncoords = [{}]\ntau = {:?}\n",
-            names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", "),
-            self.tau
-        );
+        s += &format!("\n[[term]]\nkind = \"hierarchical_normal\"\ncoords = [{}]\ntau = {:?}\n", quoted(&names), self.tau);
         s += "\n[[term]]\nkind = \"flat\"\ncoords = [\"gamma\"]\n";
-        if !stage.is_empty() {
+        if !settings.is_empty() {
             s += "\n";
-            s += stage;
+            s += settings;
         }
         s
     }

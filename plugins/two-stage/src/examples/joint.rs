@@ -7,12 +7,18 @@
 //! known `f(x)` divided out of one of them. The marginal of each coordinate
 //! is a 1-D integral over `x`, computed here by quadrature.
 
+use std::sync::Arc;
+
+use candle_core::Tensor;
 use ndarray::Array2;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use super::Pool;
+use crate::error::Result;
+use crate::stage1::SampleComponent;
+use crate::target::{Combination, CompositeTarget, Factor, Role};
+use crate::DiffLogDensity;
 
 /// sd of `y | x`.
 pub const SD_Y: f64 = 0.1;
@@ -58,6 +64,45 @@ pub fn log_density(p: &[f64]) -> f64 {
     log_f(x) + norm_pdf(y, mean_y(x), SD_Y).ln() + norm_pdf(z, mean_z(x), SD_Z).ln()
 }
 
+/// `f(x)^power` for the normalized `f(x) = exp(-x⁴)/Z`: a user term through
+/// the differentiable contract. With `power = -1` it divides `f(x)` out of
+/// the composite.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuarticPower {
+    /// The exponent of `f`.
+    pub power: f64,
+}
+
+impl DiffLogDensity for QuarticPower {
+    fn dim(&self) -> usize {
+        1
+    }
+
+    fn log_density(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let v = ((x.sqr()?.sqr()?.sum(1)? * -self.power)? - self.power * log_norm_const())?;
+        Ok(v)
+    }
+
+    fn describe(&self) -> String {
+        format!("(exp(-x^4)/Z)^{}", self.power)
+    }
+}
+
+/// The composite `g_xy(x, y) g_xz(x, z) / f(x)` with `components` standing
+/// for `g_xy` and `g_xz` (their stage-1 flows).
+///
+/// # Errors
+/// As [`CompositeTarget::new`].
+pub fn target(components: [Arc<dyn DiffLogDensity>; 2]) -> Result<CompositeTarget> {
+    let [gxy, gxz] = components;
+    let factors = vec![
+        Factor { label: "xy".into(), coords: vec![0, 1], density: gxy, role: Role::Sample { component: 0 } },
+        Factor { label: "xz".into(), coords: vec![0, 2], density: gxz, role: Role::Sample { component: 1 } },
+        Factor { label: "1/f(x)".into(), coords: vec![0], density: Arc::new(QuarticPower { power: -1.0 }), role: Role::Analytic },
+    ];
+    CompositeTarget::new(NAMES.iter().map(|n| n.to_string()).collect(), factors, Combination::Product)
+}
+
 /// A draw of `x ~ f` by rejection from the uniform on `[-2.5, 2.5]`
 /// (`exp(-2.5⁴) < 1e-16`).
 fn draw_x(rng: &mut ChaCha8Rng) -> f64 {
@@ -85,12 +130,24 @@ pub fn exact_draws(n: usize, seed: u64) -> Array2<f64> {
 
 /// The two pools: `xy` on `(x, y)` and `xz` on `(x, z)`, `n` draws each,
 /// independent of each other.
-pub fn pools(n: usize, seed: u64) -> Vec<Pool> {
+pub fn pools(n: usize, seed: u64) -> Vec<SampleComponent> {
     let a = exact_draws(n, seed);
     let b = exact_draws(n, seed.wrapping_add(1));
     vec![
-        Pool { label: "xy".into(), names: vec!["x".into(), "y".into()], draws: a.select(ndarray::Axis(1), &[0, 1]) },
-        Pool { label: "xz".into(), names: vec!["x".into(), "z".into()], draws: b.select(ndarray::Axis(1), &[0, 2]) },
+        SampleComponent {
+            label: "xy".into(),
+            names: vec!["x".into(), "y".into()],
+            draws: a.select(ndarray::Axis(1), &[0, 1]),
+            weights: None,
+            bounds: None,
+        },
+        SampleComponent {
+            label: "xz".into(),
+            names: vec!["x".into(), "z".into()],
+            draws: b.select(ndarray::Axis(1), &[0, 2]),
+            weights: None,
+            bounds: None,
+        },
     ]
 }
 

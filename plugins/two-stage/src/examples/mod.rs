@@ -19,4 +19,4 @@ pub mod hierarchical;
 pub mod joint;
 mod moments;
 
-pub use moments::{moment_errors, write_csv, MomentErrors, Moments, Pool};
+pub use moments::{moment_errors, write_csv, MomentErrors, Moments};

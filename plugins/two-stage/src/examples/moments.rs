@@ -1,4 +1,4 @@
-//! What the examples share: a pool of software draws, exact moments, the
+//! What the examples share: exact moments, the
 //! errors of a set of draws against them, and a CSV writer for pools.
 
 use std::io::Write;
@@ -6,17 +6,7 @@ use std::path::Path;
 
 use ndarray::{Array2, ArrayView2, Axis};
 
-/// Draws of one sample-based component: its label, the names of its
-/// coordinates (in the order of the columns) and the draws, one per row.
-#[derive(Debug, Clone)]
-pub struct Pool {
-    /// The component's label, e.g. `software_1`.
-    pub label: String,
-    /// The names of the columns, which are coordinates of the composite.
-    pub names: Vec<String>,
-    /// The draws, `(n, names.len())`.
-    pub draws: Array2<f64>,
-}
+use crate::stage1::SampleComponent;
 
 /// Exact first and second moments of a posterior: every coordinate's mean
 /// and sd, and the covariance of a block of coordinates.
@@ -91,7 +81,7 @@ pub fn moment_errors(draws: ArrayView2<'_, f64>, exact: &Moments) -> MomentError
 ///
 /// # Errors
 /// Any I/O error.
-pub fn write_csv(pool: &Pool, path: &Path) -> std::io::Result<()> {
+pub fn write_csv(pool: &SampleComponent, path: &Path) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
     writeln!(w, "{}", pool.names.join(","))?;
     for row in pool.draws.rows() {

@@ -11,8 +11,11 @@
 //! baseline's weakness the two-stage flows remove.
 
 pub mod mwg;
+mod native;
+mod run;
 
 pub use mwg::{sweep, Conjugate, PoolBlock, SweepOutput};
+pub use run::{run_tsfb, TsfbResult};
 
 /// Settings of a TSFB run.
 #[derive(Debug, Clone, PartialEq, Eq)]

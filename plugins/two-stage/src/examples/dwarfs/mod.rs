@@ -21,7 +21,10 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use statrs::distribution::{ContinuousCDF, Normal as SNormal};
 
-use super::{Moments, Pool};
+mod target;
+
+use super::Moments;
+use crate::stage1::SampleComponent;
 
 /// Stars.
 pub const STARS: usize = 30;
@@ -32,7 +35,7 @@ pub const TAU: f64 = 0.3;
 /// Prior of `γ`: `N(9, 0.5²)`.
 pub const GAMMA_PRIOR: (f64, f64) = (9.0, 0.5);
 /// Correlation of `z_0` and the distance in the map.
-const RHO: f64 = -0.6;
+pub(crate) const RHO: f64 = -0.6;
 const LN_2PI: f64 = 1.8378770664093453;
 /// Parameter names of one star.
 pub const PARAMS: [&str; 5] = ["age", "mass", "dist", "feh", "av"];
@@ -66,7 +69,7 @@ impl Star {
     /// The (unnormalized: the cut to the box is not renormalized) log
     /// density of the software posterior at `x`; `-∞` outside the box or at
     /// a non-positive extinction.
-    pub fn log_density(&self, x: &[f64]) -> f64 {
+    pub fn log_density_f64(&self, x: &[f64]) -> f64 {
         if x[0] <= AGE_BOX.0 || x[0] >= AGE_BOX.1 || x[4] <= 0.0 {
             return f64::NEG_INFINITY;
         }
@@ -148,7 +151,7 @@ impl DwarfExample {
         let mut lp = -0.5 * ((g - GAMMA_PRIOR.0) / GAMMA_PRIOR.1).powi(2);
         for (i, s) in self.stars.iter().enumerate() {
             let xi = &x[5 * i..5 * i + 5];
-            lp += s.log_density(xi) - 0.5 * ((xi[0] - g) / TAU).powi(2);
+            lp += s.log_density_f64(xi) - 0.5 * ((xi[0] - g) / TAU).powi(2);
         }
         lp
     }
@@ -190,7 +193,7 @@ impl DwarfExample {
     }
 
     /// One pool per star (`star_01` on its 5 coordinates), `n` draws each.
-    pub fn pools(&self, n: usize, seed: u64) -> Vec<Pool> {
+    pub fn pools(&self, n: usize, seed: u64) -> Vec<SampleComponent> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let names = self.names();
         self.stars
@@ -202,7 +205,7 @@ impl DwarfExample {
                     let x = s.forward(&s.draw_z(&mut rng));
                     r.assign(&ndarray::ArrayView1::from(&x));
                 }
-                Pool { label: format!("star_{:02}", i + 1), names: names[5 * i..5 * i + 5].to_vec(), draws }
+                SampleComponent { label: format!("star_{:02}", i + 1), names: names[5 * i..5 * i + 5].to_vec(), draws, weights: None, bounds: None }
             })
             .collect()
     }
@@ -290,7 +293,7 @@ mod tests {
         let mut jac = triangular_det(s, &z);
         jac = jac.abs().ln();
         let want = -0.5 * z.iter().map(|v| v * v).sum::<f64>() - 2.5 * LN_2PI - jac;
-        assert!((s.log_density(&x) - want).abs() < 1e-6, "{} {want}", s.log_density(&x));
+        assert!((s.log_density_f64(&x) - want).abs() < 1e-6, "{} {want}", s.log_density_f64(&x));
     }
 
     /// The map is triangular: its determinant is the product of the diagonal derivatives.
@@ -327,7 +330,7 @@ mod tests {
         let p = ex.pools(500, 2);
         assert_eq!(p.len(), STARS);
         for (pool, s) in p.iter().zip(&ex.stars) {
-            assert!(pool.draws.rows().into_iter().all(|r| s.log_density(r.as_slice().unwrap()).is_finite()));
+            assert!(pool.draws.rows().into_iter().all(|r| s.log_density_f64(r.as_slice().unwrap()).is_finite()));
         }
     }
 }

@@ -172,6 +172,44 @@ impl HierarchicalCase {
         self.software_posterior(y).into_iter().map(|(m, s)| Arc::new(NormalTerm { mean: vec![m], sd: vec![s] }) as Arc<dyn DiffLogDensity>).collect()
     }
 
+    /// `n` i.i.d. draws of the exact posterior of `(θ, γ)`: `γ` from its
+    /// marginal, then each `θ_i | γ, Y ~ N((σ²γ + τ²Y_i)/(σ²+τ²), σ²τ²/(σ²+τ²))`.
+    pub fn exact_draws(&self, y: &[f64], n: usize, seed: u64) -> Array2<f64> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (s2, t2) = (self.sigma * self.sigma, self.tau * self.tau);
+        let (gm, gsd, csd) = self.gamma_posterior(y);
+        let mut out = Array2::zeros((n, self.j + 1));
+        for mut r in out.rows_mut() {
+            let mut z = || -> f64 { StandardNormal.sample(&mut rng) };
+            let g = gm + gsd * z();
+            r[self.j] = g;
+            for i in 0..self.j {
+                r[i] = (s2 * g + t2 * y[i]) / (s2 + t2) + csd * z();
+            }
+        }
+        out
+    }
+
+    /// Mean and sd of `γ | Y`, and the sd of `θ_i | γ, Y`.
+    fn gamma_posterior(&self, y: &[f64]) -> (f64, f64, f64) {
+        let (s2, t2, j) = (self.sigma * self.sigma, self.tau * self.tau, self.j as f64);
+        (y.iter().sum::<f64>() / j, ((s2 + t2) / j).sqrt(), (s2 * t2 / (s2 + t2)).sqrt())
+    }
+
+    /// The normalized exact log posterior density of each row `(θ, γ)` of `x`.
+    pub fn exact_log_density(&self, y: &[f64], x: ndarray::ArrayView2<'_, f64>) -> Vec<f64> {
+        let (s2, t2) = (self.sigma * self.sigma, self.tau * self.tau);
+        let (gm, gsd, csd) = self.gamma_posterior(y);
+        let ln = |v: f64, m: f64, s: f64| -0.5 * ((v - m) / s).powi(2) - s.ln() - 0.918_938_533_204_672_7;
+        x.rows()
+            .into_iter()
+            .map(|r| {
+                let g = r[self.j];
+                ln(g, gm, gsd) + (0..self.j).map(|i| ln(r[i], (s2 * g + t2 * y[i]) / (s2 + t2), csd)).sum::<f64>()
+            })
+            .collect()
+    }
+
     /// The spec file of this case (`seqcal two-stage run`), its pools in
     /// `software_<i>.csv` beside it. `settings` is appended verbatim (the
     /// `[stage1]` and `[stage2]` tables).

@@ -19,4 +19,4 @@ pub mod hierarchical;
 pub mod joint;
 mod moments;
 
-pub use moments::{moment_errors, write_csv, MomentErrors, Moments};
+pub use moments::{moment_errors, weighted_moment_errors, write_csv, MomentErrors, Moments};

@@ -76,6 +76,72 @@ pub fn moment_errors(draws: ArrayView2<'_, f64>, exact: &Moments) -> MomentError
     MomentErrors { mean, sd, mean_err, sd_err, cov_frobenius: frob.sqrt() }
 }
 
+/// Moment errors of a density `q` known by its normalized log density,
+/// estimated by importance sampling from the exact posterior `p`:
+/// `E_q[f] - E_p[f] = E_p[(f - E_p f)(w - 1)]`, `w = q/p`, on `exact_draws`
+/// (rows of i.i.d. draws of `p`) with `log_w = log q - log p` at each of them.
+///
+/// Where `q` is close to `p` the weights are close to 1 and this estimate of
+/// the error has a far smaller Monte Carlo error than the moments of draws of
+/// `q` compared with the exact ones (which carry the full sampling noise of a
+/// covariance). Returns the errors and the largest standard error of the
+/// mean and sd errors (the delta method, to first order).
+///
+/// # Panics
+/// If the shapes disagree.
+pub fn weighted_moment_errors(exact_draws: ArrayView2<'_, f64>, log_w: &[f64], exact: &Moments) -> (MomentErrors, f64) {
+    let (n, d) = exact_draws.dim();
+    assert!(n == log_w.len() && d == exact.mean.len(), "weighted_moment_errors: shapes");
+    let nf = n as f64;
+    // w - 1, with a non-finite log weight (q zero where p is not) as w = 0.
+    let wm1: Vec<f64> = log_w.iter().map(|l| if l.is_finite() { l.exp() - 1.0 } else { -1.0 }).collect();
+    let dev = |k: usize, r: usize| exact_draws[[r, k]] - exact.mean[k];
+    let mut mean_err = vec![0.0; d];
+    let mut se = 0.0f64;
+    for (k, m) in mean_err.iter_mut().enumerate() {
+        let terms: Vec<f64> = (0..n).map(|r| dev(k, r) * wm1[r]).collect();
+        *m = terms.iter().sum::<f64>() / nf;
+        se = se.max(sd_of(&terms) / nf.sqrt());
+    }
+    // Second moments about the exact mean: E_q[(x-μ)_a (x-μ)_b] = Σ_ab + E_p[((x-μ)_a (x-μ)_b - Σ_ab)(w - 1)].
+    let full_cov = |a: usize, b: usize| -> Option<f64> {
+        let (ia, ib) = (exact.cov_coords.iter().position(|c| *c == a)?, exact.cov_coords.iter().position(|c| *c == b)?);
+        Some(exact.cov[[ia, ib]])
+    };
+    let second = |a: usize, b: usize, exact_ab: f64| -> (f64, Vec<f64>) {
+        let terms: Vec<f64> = (0..n).map(|r| (dev(a, r) * dev(b, r) - exact_ab) * wm1[r]).collect();
+        (exact_ab + terms.iter().sum::<f64>() / nf, terms)
+    };
+    let mut sd = vec![0.0; d];
+    let mut sd_err = vec![0.0; d];
+    for k in 0..d {
+        let var_p = exact.sd[k] * exact.sd[k];
+        let (m2, terms) = second(k, k, full_cov(k, k).unwrap_or(var_p));
+        let var_q = m2 - mean_err[k] * mean_err[k];
+        sd[k] = var_q.max(0.0).sqrt();
+        sd_err[k] = sd[k] - exact.sd[k];
+        se = se.max(sd_of(&terms) / nf.sqrt() / (2.0 * exact.sd[k]));
+    }
+    let kc = exact.cov_coords.len();
+    let mut frob = 0.0;
+    for ia in 0..kc {
+        for ib in 0..kc {
+            let (a, b) = (exact.cov_coords[ia], exact.cov_coords[ib]);
+            let (m2, _) = second(a, b, exact.cov[[ia, ib]]);
+            let c = m2 - mean_err[a] * mean_err[b];
+            frob += (c - exact.cov[[ia, ib]]).powi(2);
+        }
+    }
+    let mean = exact.mean.iter().zip(&mean_err).map(|(m, e)| m + e).collect();
+    (MomentErrors { mean, sd, mean_err, sd_err, cov_frobenius: frob.sqrt() }, se)
+}
+
+fn sd_of(v: &[f64]) -> f64 {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+}
+
 /// Writes `pool` as CSV (a header of names, then one row per draw, each
 /// value in its shortest round-trip form).
 ///
@@ -107,5 +173,22 @@ mod tests {
         assert!((e.sd_err[0] - (2f64.sqrt() - 1.0)).abs() < 1e-15);
         // Cov = [[2, 2], [2, 2]] against I: sqrt(1 + 4 + 4 + 1).
         assert!((e.cov_frobenius - 10f64.sqrt()).abs() < 1e-15);
+    }
+
+    /// q = N(0.1, 1.2²) seen from p = N(0, 1): the weighted estimate finds the
+    /// shift and the scale.
+    #[test]
+    fn weighted_errors_of_a_shifted_wider_normal() {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, StandardNormal};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        let x = Array2::from_shape_fn((200_000, 1), |_| StandardNormal.sample(&mut rng));
+        let lq = |v: f64| -0.5 * ((v - 0.1) / 1.2f64).powi(2) - 1.2f64.ln();
+        let lw: Vec<f64> = x.column(0).iter().map(|v| lq(*v) + 0.5 * v * v).collect();
+        let exact = Moments { names: vec!["a".into()], mean: vec![0.0], sd: vec![1.0], cov_coords: vec![0], cov: Array2::eye(1) };
+        let (e, se) = weighted_moment_errors(x.view(), &lw, &exact);
+        assert!((e.mean_err[0] - 0.1).abs() < 4.0 * se, "{e:?} {se}");
+        assert!((e.sd_err[0] - 0.2).abs() < 4.0 * se + 0.01, "{e:?} {se}");
+        assert!(se < 0.01, "{se}");
     }
 }

@@ -46,13 +46,17 @@ impl DiffLogDensity for Flow {
         self.spec().dim
     }
 
+    /// The flow's [`log_prob`](Flow::log_prob) (its own coordinates), computed in
+    /// the parameters' dtype; NaN (a numerically broken flow) becomes `-inf`.
     fn log_density(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let _ = x;
-        todo!()
+        let lp = self.log_prob(&x.to_dtype(self.dtype())?).map_err(flow_err)?;
+        let finite = lp.detach().eq(&lp.detach())?;
+        or_neg_inf(&finite, &lp)?.to_dtype(x.dtype())
     }
 
     fn describe(&self) -> String {
-        todo!()
+        let s = self.spec();
+        format!("flow ({}, {} pairs, hidden {}x{}, dim {})", s.kind, s.pairs, s.depth, s.hidden, s.dim)
     }
 }
 
@@ -61,9 +65,15 @@ impl DiffLogDensity for FlowPrior {
         seqcal_api::Prior::space(self).dim()
     }
 
+    /// The prior's density on the user's coordinates: the bounded transforms
+    /// (logit / log) with their log-Jacobians, then the flow; `-inf` outside
+    /// the support or where the flow is NaN. Computed in the flow's dtype (f64).
     fn log_density(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let _ = (x, DType::F32, flow_err as fn(_) -> _);
-        todo!()
+        let xd = x.to_dtype(self.flow().dtype())?;
+        let (y, lj, inside) = to_latent(&self.sidecar().transforms, &xd)?;
+        let lp = (self.flow().log_prob(&y).map_err(flow_err)? + lj)?;
+        let finite = lp.detach().eq(&lp.detach())?;
+        or_neg_inf(&(inside * finite)?, &lp)?.to_dtype(x.dtype())
     }
 
     fn describe(&self) -> String {
@@ -75,20 +85,139 @@ impl DiffLogDensity for FlowPrior {
     }
 }
 
-/// Column transforms of a bounded support on tensors: latent `y` and `ln|dy/dx|` per row.
+/// A `(1, d)` row of constants in `like`'s dtype and device.
 ///
 /// # Errors
-/// A shape candle cannot handle.
-pub fn to_latent(transforms: &[DimTransform], x: &Tensor) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
-    let _ = (transforms, x);
-    todo!()
+/// A dtype candle cannot convert to.
+pub fn const_row(v: &[f64], like: &Tensor) -> candle_core::Result<Tensor> {
+    Tensor::from_vec(v.to_vec(), (1, v.len()), like.device())?.to_dtype(like.dtype())
 }
 
-/// Latent `y` to the user's coordinates: `x` and `ln|dx/dy|` per row.
+/// `(n,)` mask (u8, detached) of the rows of `x` strictly inside
+/// `(lower, upper)` in every column; NaN counts as outside.
 ///
 /// # Errors
-/// A shape candle cannot handle.
-pub fn from_latent(transforms: &[DimTransform], y: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-    let _ = (transforms, y);
-    todo!()
+/// A shape mismatch.
+pub fn inside(x: &Tensor, lower: &[f64], upper: &[f64]) -> candle_core::Result<Tensor> {
+    let x = x.detach();
+    let gt = x.broadcast_gt(&const_row(lower, &x)?)?;
+    let lt = x.broadcast_lt(&const_row(upper, &x)?)?;
+    let ok = (gt * lt)?.to_dtype(DType::F32)?;
+    let cols = ok.dim(1)? as f64;
+    ok.sum(1)?.ge(cols - 0.5)
 }
+
+/// `value` where `mask` (u8, `(n,)`) is set, else `-inf`.
+///
+/// # Errors
+/// A shape mismatch.
+pub fn or_neg_inf(mask: &Tensor, value: &Tensor) -> candle_core::Result<Tensor> {
+    let neg = Tensor::full(f64::NEG_INFINITY, value.shape(), value.device())?.to_dtype(value.dtype())?;
+    mask.where_cond(value, &neg)
+}
+
+/// Rows of `x` where `mask` (u8, `(n,)`) is set, else the row `safe`: keeps
+/// the arithmetic of rows outside a support finite (and their gradients zero).
+///
+/// # Errors
+/// A shape mismatch.
+pub fn or_safe(mask: &Tensor, x: &Tensor, safe: &[f64]) -> candle_core::Result<Tensor> {
+    let m = mask.unsqueeze(1)?.broadcast_as(x.shape())?;
+    let s = const_row(safe, x)?.broadcast_as(x.shape())?;
+    m.where_cond(x, &s)
+}
+
+/// The open interval of a transform's support and a point inside it.
+fn support(t: &DimTransform) -> (f64, f64, f64) {
+    match *t {
+        DimTransform::Identity => (f64::NEG_INFINITY, f64::INFINITY, 0.0),
+        DimTransform::Logit { lower, upper } => (lower, upper, 0.5 * (lower + upper)),
+        DimTransform::LogLower { lower } => (lower, f64::INFINITY, lower + 1.0),
+        DimTransform::LogUpper { upper } => (f64::NEG_INFINITY, upper, upper - 1.0),
+    }
+}
+
+/// `softplus(v) = ln(1 + e^v)`, stable for any `v`.
+fn softplus(v: &Tensor) -> candle_core::Result<Tensor> {
+    v.relu()? + ((v.abs()?.neg()?.exp()? + 1.0)?.log()?)
+}
+
+/// The user's coordinates `x` (`(n, d)`) to the flow's: latent `y`, `ln|dy/dx|`
+/// per row, and the `(n,)` mask of the rows inside the support (rows outside
+/// are computed at a point inside, to be masked by the caller).
+///
+/// # Errors
+/// A shape mismatch.
+pub fn to_latent(transforms: &[DimTransform], x: &Tensor) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+    let (lower, upper, safe): (Vec<f64>, Vec<f64>, Vec<f64>) = transforms.iter().map(support).fold((vec![], vec![], vec![]), |mut a, (l, u, s)| {
+        a.0.push(l);
+        a.1.push(u);
+        a.2.push(s);
+        a
+    });
+    let mask = inside(x, &lower, &upper)?;
+    let n = x.dim(0)?;
+    let zero = Tensor::zeros((n, 1), x.dtype(), x.device())?;
+    if transforms.iter().all(|t| *t == DimTransform::Identity) {
+        return Ok((or_safe(&mask, x, &safe)?, zero.squeeze(1)?, mask));
+    }
+    let xs = or_safe(&mask, x, &safe)?;
+    let (mut ys, mut ljs) = (Vec::with_capacity(transforms.len()), Vec::with_capacity(transforms.len()));
+    for (j, t) in transforms.iter().enumerate() {
+        let c = xs.narrow(1, j, 1)?;
+        let (y, lj) = match *t {
+            DimTransform::Identity => (c, zero.clone()),
+            DimTransform::Logit { lower, upper } => {
+                let w = upper - lower;
+                let u = ((c - lower)? / w)?;
+                let (lu, l1u) = (u.log()?, (u.neg()? + 1.0)?.log()?);
+                ((&lu - &l1u)?, ((lu.neg()? - l1u)? - w.ln())?)
+            }
+            DimTransform::LogLower { lower } => {
+                let y = (c - lower)?.log()?;
+                (y.clone(), y.neg()?)
+            }
+            DimTransform::LogUpper { upper } => {
+                let y = (c.neg()? + upper)?.log()?;
+                (y.clone(), y.neg()?)
+            }
+        };
+        ys.push(y);
+        ljs.push(lj);
+    }
+    Ok((Tensor::cat(&ys, 1)?, Tensor::cat(&ljs, 1)?.sum(1)?, mask))
+}
+
+/// The flow's coordinates `y` (`(n, d)`) to the user's: `x` and `ln|dx/dy|` per row.
+///
+/// # Errors
+/// A shape mismatch.
+pub fn from_latent(transforms: &[DimTransform], y: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+    let n = y.dim(0)?;
+    let zero = Tensor::zeros((n, 1), y.dtype(), y.device())?;
+    if transforms.iter().all(|t| *t == DimTransform::Identity) {
+        return Ok((y.clone(), zero.squeeze(1)?));
+    }
+    let (mut xs, mut ljs) = (Vec::with_capacity(transforms.len()), Vec::with_capacity(transforms.len()));
+    for (j, t) in transforms.iter().enumerate() {
+        let c = y.narrow(1, j, 1)?;
+        let (x, lj) = match *t {
+            DimTransform::Identity => (c, zero.clone()),
+            DimTransform::Logit { lower, upper } => {
+                let w = upper - lower;
+                // ln s = -softplus(-y), ln(1 - s) = -softplus(y).
+                let ls = softplus(&c.neg()?)?.neg()?;
+                let l1s = softplus(&c)?.neg()?;
+                (((ls.exp()? * w)? + lower)?, ((ls + l1s)? + w.ln())?)
+            }
+            DimTransform::LogLower { lower } => ((c.exp()? + lower)?, c),
+            DimTransform::LogUpper { upper } => ((c.exp()?.neg()? + upper)?, c),
+        };
+        xs.push(x);
+        ljs.push(lj);
+    }
+    Ok((Tensor::cat(&xs, 1)?, Tensor::cat(&ljs, 1)?.sum(1)?))
+}
+
+#[cfg(test)]
+mod tests;

@@ -24,10 +24,7 @@ pub(crate) enum Known {
 
 /// The library term behind `d`, if it is one.
 pub(crate) fn recognize(d: &Arc<dyn DiffLogDensity>) -> Option<Known> {
-    let any: &dyn std::any::Any = {
-        let _ = d;
-        return None;
-    }; // TEMP-AS-ANY
+    let any = d.as_any()?;
     if let Some(t) = any.downcast_ref::<Normal>() {
         Some(Known::Normal(t.clone()))
     } else if let Some(t) = any.downcast_ref::<LogNormal>() {

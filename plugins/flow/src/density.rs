@@ -32,6 +32,13 @@ pub trait DiffLogDensity: Send + Sync + std::fmt::Debug {
     fn bounds(&self) -> Vec<(f64, f64)> {
         vec![(f64::NEG_INFINITY, f64::INFINITY); self.dim()]
     }
+
+    /// The concrete type behind a trait object, for callers that treat some
+    /// densities specially (TSFB's exact Gibbs step and f64 evaluation of the
+    /// library's terms). The default: `None`, nothing special.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 fn flow_err(e: crate::FlowError) -> candle_core::Error {

@@ -15,14 +15,20 @@
 //! Every factor is a [`DiffLogDensity`] on candle tensors: the analytic
 //! library in [`terms`] (normal, log-normal, uniform, flat, hierarchical
 //! normal), any seqcal-flow flow or flow prior, or a user's own type.
+//!
+//! [`tsfb`] holds the two-stage fully Bayesian baseline (Metropolis-within-
+//! Gibbs recycling the software draws) and [`examples`] the worked examples
+//! with their exact answers.
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod examples;
 pub mod plugin;
 pub mod stage1;
 pub mod stage2;
 pub mod target;
 pub mod terms;
+pub mod tsfb;
 
 pub use error::{Result, TwoStageError};
 pub use plugin::{load_run, TwoStagePlugin, TwoStagePrior, STAGE2_DIR};

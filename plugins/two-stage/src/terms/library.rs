@@ -25,6 +25,10 @@ pub struct Normal {
 }
 
 impl DiffLogDensity for Normal {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn dim(&self) -> usize {
         self.mean.len()
     }
@@ -51,6 +55,10 @@ pub struct LogNormal {
 }
 
 impl DiffLogDensity for LogNormal {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn dim(&self) -> usize {
         self.mu.len()
     }
@@ -85,6 +93,10 @@ pub struct Uniform {
 }
 
 impl DiffLogDensity for Uniform {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn dim(&self) -> usize {
         self.lower.len()
     }
@@ -114,6 +126,10 @@ pub struct Flat {
 }
 
 impl DiffLogDensity for Flat {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn dim(&self) -> usize {
         self.dim
     }
@@ -138,6 +154,10 @@ pub struct HierarchicalNormal {
 }
 
 impl DiffLogDensity for HierarchicalNormal {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn dim(&self) -> usize {
         self.k + 1
     }

@@ -87,3 +87,82 @@ fn flags_and_keys_of_another_sampler_are_refused() {
     let e = fails(&["sample", "--target", "gaussian:dim=2", "--sampler", "hmc"]);
     assert!(e.contains("unknown sampler \"hmc\"; samplers: ensemble, smc"), "{e}");
 }
+
+/// The stored sampler state's iteration and whether the file says it is
+/// complete, or `None` while the file is missing or being written.
+fn checkpoint(path: &Path) -> Option<(usize, Option<bool>)> {
+    let r = seqcal::chain::ChainReader::open(path).ok()?;
+    let complete = r.header().complete;
+    let st = r.sampler_state().ok()??;
+    Some((st.iteration, complete))
+}
+
+/// The `smc` group's ladder, calls and log Z.
+fn smc_group(path: &Path) -> (Vec<f64>, Vec<f64>, f64, f64) {
+    let f = hdf5::File::open(path).unwrap();
+    let g = f.group("mcmc/smc").unwrap();
+    let arr = |n: &str| -> Vec<f64> { g.dataset(n).unwrap().read_raw().unwrap() };
+    let sc = |n: &str| -> f64 { g.attr(n).unwrap().read_scalar::<f64>().unwrap() };
+    (arr("temperatures"), arr("calls"), sc("log_z"), sc("log_z_err"))
+}
+
+#[test]
+fn a_killed_smc_run_resumes_to_the_same_result() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (full, killed) = (dir.path().join("full.h5"), dir.path().join("killed.h5"));
+    let common = [
+        "sample",
+        "--target",
+        "gaussian_shells:dim=10",
+        "--sampler",
+        "smc",
+        "--particles",
+        "400",
+        "--seed",
+        "4",
+        "--checkpoint-every",
+        "1",
+        "--quiet",
+    ];
+    let mut a: Vec<&str> = common.to_vec();
+    a.extend(["-o", s(&full)]);
+    succeeds(&a);
+    let steps = smc_group(&full).0.len();
+    // The same run, killed with SIGKILL once its file holds the state after
+    // two temperatures and still says it is incomplete.
+    let bin = assert_cmd::cargo::cargo_bin("seqcal");
+    let mut child =
+        std::process::Command::new(bin).args(common).args(["-o", s(&killed)]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let seen = loop {
+        if let Some((it, complete)) = checkpoint(&killed) {
+            if it >= 3 {
+                assert_eq!(complete, Some(false), "a running chain must say it is incomplete");
+                break it;
+            }
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(9), "the run was not killed by SIGKILL: {status}");
+    let (it, complete) = checkpoint(&killed).expect("the killed chain holds a sampler state");
+    assert_eq!(complete, Some(false), "the killed chain looks complete");
+    assert!(it >= seen && it < steps, "killed after step {it} (seen {seen}) of {steps}");
+
+    let mut r: Vec<&str> = common.to_vec();
+    r.extend(["-o", s(&killed), "--resume"]);
+    succeeds(&r);
+    let (x, y) = (seqcal::chain::read_hdf5(&full).unwrap(), seqcal::chain::read_hdf5(&killed).unwrap());
+    assert!(x.draws == y.draws, "killed-then-resumed particles differ (killed after step {it})");
+    assert_eq!(x.weights, y.weights);
+    assert_eq!(x.log_likelihood, y.log_likelihood);
+    assert_eq!(x.attrs, y.attrs);
+    assert_eq!(x, y, "the resumed chain differs from the uninterrupted one");
+    let (gx, gy) = (smc_group(&full), smc_group(&killed));
+    assert_eq!((gx.0.clone(), gx.1.clone(), gx.2.to_bits(), gx.3.to_bits()), (gy.0, gy.1, gy.2.to_bits(), gy.3.to_bits()));
+    assert_eq!(seqcal::chain::ChainReader::open(&killed).unwrap().header().complete, Some(true));
+}

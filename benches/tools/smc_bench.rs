@@ -198,6 +198,14 @@ fn main() {
         "logz_is": o.log_z_is.map(|v| v.0), "logz_is_err": o.log_z_is.map(|v| v.1),
         "exact_logz": exact, "logz_minus_exact": o.log_z - exact,
     });
+    if std::env::var_os("SMC_BENCH_STEPS").is_some() {
+        for h in smc.history() {
+            eprintln!(
+                "beta {:.5} ess {:.0} calls {} sweeps {} acc {:.3} corr {:.3} flow {} refit {}",
+                h.beta, h.ess, h.calls, h.sweeps, h.accept, h.correlation, h.flow, h.refit
+            );
+        }
+    }
     if let Some(draws) = truth {
         let d = 7;
         let kls: Vec<f64> = (0..d)
@@ -217,6 +225,26 @@ fn main() {
                 kl1d(&ex, &fl)
             })
             .collect();
+        // The persistent particles, weighted: resampled to 20 000 equal-weight draws.
+        let (py, pw) = &o.persistent;
+        let mut cum = Vec::with_capacity(pw.len());
+        let mut acc = 0.0;
+        for w in pw {
+            acc += w;
+            cum.push(acc);
+        }
+        let u0 = 0.5 / 20_000.0;
+        let idx: Vec<usize> = (0..20_000).map(|k| cum.partition_point(|&c| c <= u0 + k as f64 / 20_000.0).min(pw.len() - 1)).collect();
+        let kls_p: Vec<f64> = (0..d)
+            .map(|j| {
+                let ex: Vec<f64> = draws.iter().map(|r| r[j]).collect();
+                let ap: Vec<f64> = idx.iter().map(|&i| py[[i, j]]).collect();
+                kl1d(&ex, &ap)
+            })
+            .collect();
+        let ess = 1.0 / pw.iter().map(|w| w * w).sum::<f64>();
+        line["kl_persistent_mean"] = (kls_p.iter().sum::<f64>() / d as f64).into();
+        line["persistent_ess"] = ess.into();
         line["kl_mean"] = (kls.iter().sum::<f64>() / d as f64).into();
         line["kl_per_dim"] = kls.into();
         line["kl_floor_mean"] = (floor.iter().sum::<f64>() / d as f64).into();

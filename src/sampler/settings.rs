@@ -18,7 +18,7 @@
 //!
 //! [sampler]
 //! kind = "smc"
-//! particles = 1000
+//! particles = 500
 //! target_ess = 0.9
 //! ```
 
@@ -97,10 +97,12 @@ impl EnsembleConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmcConfig {
-    /// Particles. Default 1000.
+    /// Particles mutated at each temperature. Default 500.
     pub particles: usize,
-    /// Fraction of the particles the effective sample size of the
-    /// incremental weights keeps at each temperature, in (0, 1). Default 0.9.
+    /// Fraction of the stored particles (persistent sampling: every
+    /// temperature's) the effective sample size of their weights keeps at
+    /// each temperature, up to that fraction of twice `particles`, in
+    /// (0, 1). Default 0.9.
     pub target_ess: f64,
     /// Resampling scheme: `systematic` (default), `residual` or `multinomial`.
     pub resampling: Resampling,
@@ -302,7 +304,7 @@ mod tests {
         assert_eq!(c.moves, "stretch");
         let s = SamplerSettings::from_table(&table("kind = \"smc\"")).unwrap();
         let SamplerSettings::Smc(c) = &s else { panic!("{s:?}") };
-        assert_eq!((c.particles, c.target_ess, c.resampling, c.flow), (1000, 0.9, Resampling::Systematic, true));
+        assert_eq!((c.particles, c.target_ess, c.resampling, c.flow), (500, 0.9, Resampling::Systematic, true));
         assert_eq!(c.algorithm(), SmcSettings::default());
     }
 

@@ -50,10 +50,10 @@ pub struct SampleCmdArgs {
     /// Sampler: `ensemble` or `smc` [default: ensemble].
     #[arg(long)]
     pub sampler: Option<String>,
-    /// SMC: number of particles [default: 1000].
+    /// SMC: number of particles mutated per temperature [default: 500].
     #[arg(long)]
     pub particles: Option<usize>,
-    /// SMC: fraction of the particles the ESS keeps from one temperature to the next [default: 0.9].
+    /// SMC: fraction of the stored particles the ESS of their weights keeps at each temperature [default: 0.9].
     #[arg(long)]
     pub target_ess: Option<f64>,
     /// Prior file (TOML) replacing the target's prior; for a `cmd:` model, multiplied into the model's density.

@@ -164,6 +164,10 @@ impl Sampler for SmcSampler {
         extra.arrays.insert("calls".into(), hist.iter().map(|h| h.calls as f64).collect());
         extra.arrays.insert("acceptance".into(), hist.iter().skip(1).map(|h| h.accept).collect());
         extra.arrays.insert("sweeps".into(), hist.iter().skip(1).map(|h| h.sweeps as f64).collect());
+        // Persistent sampling's estimate of the posterior: every stored
+        // particle with its weight at the final temperature.
+        extra.tables.insert("persistent".into(), o.persistent.0.clone());
+        extra.arrays.insert("persistent_weights".into(), o.persistent.1.clone());
         if self.resampled > 0 {
             // Equal-weight draws from the final particles (their weights are equal).
             let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x2545_f491_4f6c_dd1d);

@@ -3,13 +3,14 @@
 use ndarray::Array2;
 
 use super::mutate::{Adapt, Population};
+use super::persist::Generation;
 use super::precond::Precond;
 use super::space::{Densities, Space};
 use super::{Iteration, Reader, Smc, SmcSettings, Writer, MAGIC};
 use crate::{Error, Result};
 
 impl Smc {
-    /// The full state: particles, densities, temperature, evidence, step
+    /// The full state: every temperature's particles and densities, temperature, evidence, step
     /// sizes, the flow's parameters, the random stream's position and every
     /// step's report, with the settings and seed they belong to.
     pub fn state_bytes(&self) -> Vec<u8> {
@@ -25,15 +26,14 @@ impl Smc {
         w.f64(self.adapt.walk_scale);
         w.f64(self.adapt.rho);
         w.u64(self.calls());
-        match &self.pop {
-            None => w.u64(0),
-            Some(p) => {
-                w.u64(1);
-                w.u64(p.y.ncols() as u64);
-                w.f64s(p.y.as_slice().expect("standard layout"));
-                w.f64s(&p.dens.log_ref);
-                w.f64s(&p.dens.ell);
-            }
+        w.u64(self.gens.len() as u64);
+        for g in &self.gens {
+            w.f64(g.beta);
+            w.f64(g.log_z);
+            w.u64(g.pop.y.ncols() as u64);
+            w.f64s(g.pop.y.as_slice().expect("standard layout"));
+            w.f64s(&g.pop.dens.log_ref);
+            w.f64s(&g.pop.dens.ell);
         }
         match &self.flow {
             None => w.u64(0),
@@ -110,20 +110,20 @@ impl Smc {
         let (beta, log_z, log_z_var, walk_scale, rho) = (r.f64()?, r.f64()?, r.f64()?, r.f64()?, r.f64()?);
         let calls = r.u64()?;
         let d = self.space.dim();
-        let pop = match r.u64()? {
-            0 => None,
-            _ => {
-                let cols = r.u64()? as usize;
-                let y = r.f64s()?;
-                let (log_ref, ell) = (r.f64s()?, r.f64s()?);
-                let n = self.settings.particles;
-                if cols != d || y.len() != n * d || log_ref.len() != n || ell.len() != n {
-                    return refuse(format!("holds particles of another shape than {n} x {d}"));
-                }
-                let y = Array2::from_shape_vec((n, d), y).expect("checked shape");
-                Some(Population { y, dens: Densities { log_ref, ell } })
+        let k = r.len()?;
+        let mut gens = Vec::with_capacity(k);
+        for _ in 0..k {
+            let (g_beta, g_log_z) = (r.f64()?, r.f64()?);
+            let cols = r.u64()? as usize;
+            let y = r.f64s()?;
+            let (log_ref, ell) = (r.f64s()?, r.f64s()?);
+            let n = self.settings.particles;
+            if cols != d || y.len() != n * d || log_ref.len() != n || ell.len() != n {
+                return refuse(format!("holds particles of another shape than {n} x {d}"));
             }
-        };
+            let y = Array2::from_shape_vec((n, d), y).expect("checked shape");
+            gens.push(Generation { pop: Population { y, dens: Densities { log_ref, ell } }, beta: g_beta, log_z: g_log_z });
+        }
         let flow = match r.u64()? {
             0 => None,
             _ => {
@@ -166,7 +166,7 @@ impl Smc {
         }
         r.finish()?;
         self.rng.set_word_pos(word);
-        self.pop = pop;
+        self.gens = gens;
         self.flow = flow;
         self.history = history;
         self.is_estimate = is_estimate;

@@ -75,7 +75,7 @@ pub(super) struct Mutation {
     pub sweeps: usize,
     pub accept: f64,
     pub kernel: Kernel,
-    /// Mean correlation of the coordinates before and after.
+    /// Largest correlation of a coordinate before and after.
     pub correlation: f64,
 }
 
@@ -109,11 +109,15 @@ fn evaluate_finite(ctx: &Ctx<'_>, y: &Array2<f64>) -> Result<Densities> {
     Ok(out)
 }
 
-/// Mean over coordinates of the correlation between `a` and `b` across
-/// particles (a coordinate that does not vary in `a` counts as decorrelated).
-pub(super) fn mean_correlation(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
-    let (n, d) = a.dim();
-    let mut total = 0.0;
+/// Largest over coordinates of the correlation between `a` and `b` across
+/// particles (a coordinate that does not vary in `a` counts as
+/// decorrelated). The largest, not the mean: a slow direction of a strongly
+/// correlated posterior hid behind the fast ones in the mean and left the
+/// particles short of it.
+pub(super) fn max_correlation(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
+    let (n, _) = a.dim();
+    let d = a.ncols();
+    let mut top = f64::NEG_INFINITY;
     for j in 0..d {
         let (ca, cb) = (a.column(j), b.column(j));
         let (ma, mb) = (ca.sum() / n as f64, cb.sum() / n as f64);
@@ -125,13 +129,13 @@ pub(super) fn mean_correlation(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
             sbb += y * y;
         }
         let c = sab / (saa * sbb).sqrt();
-        total += if c.is_finite() { c } else { 0.0 };
+        top = top.max(if c.is_finite() { c } else { 0.0 });
     }
-    total / d as f64
+    top
 }
 
 /// Mutates `pop` at temperature `ctx.beta` until its particles have
-/// decorrelated from their starting points: the mean correlation has fallen
+/// decorrelated from their starting points: the largest correlation of a coordinate has fallen
 /// below `ctx.decorrelation`, or it stopped falling (less than 2% over five
 /// sweeps: what is left is between modes no kernel crosses), or `max_sweeps`.
 pub(super) fn mutate(ctx: &Ctx<'_>, pop: &mut Population, flow: Option<&Precond>, adapt: &mut Adapt, rng: &mut dyn Rng) -> Result<Mutation> {
@@ -226,7 +230,7 @@ pub(super) fn mutate(ctx: &Ctx<'_>, pop: &mut Population, flow: Option<&Precond>
             }
             Kernel::Walk => adapt.walk_scale = (adapt.walk_scale * factor).clamp(1e-6, 10.0),
         }
-        correlation = mean_correlation(&start, &pop.y);
+        correlation = max_correlation(&start, &pop.y);
         history.push(correlation);
         if correlation < ctx.decorrelation {
             break;

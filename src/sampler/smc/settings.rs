@@ -35,17 +35,24 @@ impl std::str::FromStr for Resampling {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmcSettings {
-    /// Number of particles.
+    /// Number of particles mutated at each temperature.
     pub particles: usize,
     /// The next temperature is the one at which the effective sample size of
-    /// the incremental weights is this fraction of the particles.
+    /// the weights of every stored particle (persistent sampling: the
+    /// particles of all earlier temperatures, reweighted) is this fraction
+    /// of their number, up to this fraction of `pool_ess × particles`.
     pub target_ess: f64,
+    /// The effective sample size the stored particles are kept at, in
+    /// multiples of `particles` (times `target_ess`): above 1 each
+    /// temperature's mutated particles are fewer than the effective sample
+    /// they join.
+    pub pool_ess: f64,
     /// Resampling scheme.
     pub resampling: Resampling,
     /// Acceptance rate the mutation step sizes are adapted to.
     pub target_accept: f64,
-    /// Mutations at one temperature stop once the mean correlation between
-    /// the particles' coordinates before and after has fallen below this
+    /// Mutations at one temperature stop once the largest correlation of a
+    /// coordinate of the particles before and after has fallen below this
     /// (or stopped falling).
     pub decorrelation: f64,
     /// At most this many mutation sweeps at one temperature.
@@ -54,8 +61,10 @@ pub struct SmcSettings {
     /// particles (t-preconditioned Crank-Nicolson in its latent space);
     /// a Gaussian random walk otherwise and as the fallback.
     pub flow: bool,
-    /// Draws from the final flow for a second, importance-sampling estimate
-    /// of the evidence (0: none; needs the flow and two or more parameters).
+    /// At most this many draws from the final flow for a second,
+    /// importance-sampling estimate of the evidence (0: none; needs the flow
+    /// and two or more parameters). They are drawn in batches of 512 until
+    /// the estimate's standard error is below the tempering path's.
     pub evidence_samples: usize,
     /// Scale of the normal reference distribution `N(0, s²)` the tempering
     /// starts from for a target without a proper prior.
@@ -65,8 +74,9 @@ pub struct SmcSettings {
 impl Default for SmcSettings {
     fn default() -> Self {
         SmcSettings {
-            particles: 1000,
+            particles: 500,
             target_ess: 0.9,
+            pool_ess: 2.0,
             resampling: Resampling::Systematic,
             target_accept: 0.25,
             decorrelation: 0.1,
@@ -90,6 +100,9 @@ impl SmcSettings {
         }
         if !(self.target_ess > 0.0 && self.target_ess < 1.0) {
             return bad(format!("smc: target_ess must lie in (0, 1), got {}", self.target_ess));
+        }
+        if !(self.pool_ess >= 1.0 && self.pool_ess.is_finite()) {
+            return bad(format!("smc: pool_ess must be at least 1, got {}", self.pool_ess));
         }
         if !(self.target_accept > 0.0 && self.target_accept < 1.0) {
             return bad(format!("smc: target_accept must lie in (0, 1), got {}", self.target_accept));

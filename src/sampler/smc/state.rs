@@ -4,7 +4,7 @@
 use crate::{Error, Result};
 
 /// Magic and version at the start of the bytes.
-pub(super) const MAGIC: &[u8; 8] = b"SQSMC\x00\x00\x01";
+pub(super) const MAGIC: &[u8; 8] = b"SQSMC\x00\x00\x02";
 
 /// Appends values to a byte buffer (little-endian).
 #[derive(Debug, Default)]

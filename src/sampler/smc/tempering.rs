@@ -1,6 +1,5 @@
-//! Reweighting and resampling: the next temperature by bisection on the
-//! effective sample size of the incremental weights, the evidence increment
-//! and its variance, systematic and multinomial resampling.
+//! Weights and resampling: the log mean and the effective sample size of
+//! log weights, systematic, residual and multinomial resampling.
 
 use rand::{Rng, RngExt};
 
@@ -29,45 +28,8 @@ pub(super) fn ess_fraction(lw: &[f64]) -> f64 {
     s * s / (s2 * lw.len() as f64)
 }
 
-/// Log incremental weights `Δβ ℓ` (zero density stays zero).
-pub(super) fn increments(ell: &[f64], delta: f64, out: &mut Vec<f64>) {
-    out.clear();
-    out.extend(ell.iter().map(|&l| if l == f64::NEG_INFINITY { l } else { delta * l }));
-}
-
-/// The next temperature after `beta`: `end` if the whole remaining step
-/// keeps the ESS fraction at or above `target`, otherwise the step found by
-/// bisection (to a relative precision of 1e-12 on the step).
-pub(super) fn next_beta(ell: &[f64], beta: f64, end: f64, target: f64) -> f64 {
-    let mut lw = Vec::with_capacity(ell.len());
-    let mut ess = |delta: f64| {
-        increments(ell, delta, &mut lw);
-        ess_fraction(&lw)
-    };
-    let full = end - beta;
-    if ess(full) >= target {
-        return end;
-    }
-    let (mut lo, mut hi) = (0.0, full);
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if ess(mid) >= target {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-        if hi - lo <= 1e-12 * hi {
-            break;
-        }
-    }
-    // A step too small to move is forced forward (a likelihood with a jump
-    // of infinite height); the weights then carry the degeneracy honestly.
-    let step = if lo > 0.0 { lo } else { hi };
-    (beta + step).min(end)
-}
-
-/// Indices of `n` particles drawn with probabilities `w` (normalized here).
-pub(super) fn resample(kind: Resampling, lw: &[f64], rng: &mut dyn Rng) -> Vec<usize> {
+/// Indices of `k` particles drawn with probabilities `exp(lw)` (normalized here).
+pub(super) fn resample(kind: Resampling, lw: &[f64], k: usize, rng: &mut dyn Rng) -> Vec<usize> {
     let n = lw.len();
     let m = lw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let w: Vec<f64> = lw.iter().map(|x| (x - m).exp()).collect();
@@ -81,20 +43,20 @@ pub(super) fn resample(kind: Resampling, lw: &[f64], rng: &mut dyn Rng) -> Vec<u
     let pick = |u: f64| cum.partition_point(|&c| c <= u).min(n - 1);
     match kind {
         Resampling::Systematic => {
-            let u0: f64 = rng.random::<f64>() / n as f64;
-            (0..n).map(|k| pick(u0 + k as f64 / n as f64)).collect()
+            let u0: f64 = rng.random::<f64>() / k as f64;
+            (0..k).map(|j| pick(u0 + j as f64 / k as f64)).collect()
         }
         Resampling::Residual => {
-            // floor(N w) copies of each, then systematic on the remainders.
-            let mut out = Vec::with_capacity(n);
+            // floor(k w) copies of each, then systematic on the remainders.
+            let mut out = Vec::with_capacity(k);
             let mut rest = Vec::with_capacity(n);
             for (i, v) in w.iter().enumerate() {
-                let nw = n as f64 * v / total;
-                let k = nw.floor() as usize;
-                out.extend(std::iter::repeat_n(i, k));
-                rest.push(nw - k as f64);
+                let nw = k as f64 * v / total;
+                let c = nw.floor() as usize;
+                out.extend(std::iter::repeat_n(i, c));
+                rest.push(nw - c as f64);
             }
-            let left = n - out.len();
+            let left = k.saturating_sub(out.len());
             if left > 0 {
                 let rt: f64 = rest.iter().sum();
                 let mut cum = Vec::with_capacity(n);
@@ -104,13 +66,13 @@ pub(super) fn resample(kind: Resampling, lw: &[f64], rng: &mut dyn Rng) -> Vec<u
                     cum.push(acc);
                 }
                 let u0: f64 = rng.random::<f64>() / left as f64;
-                out.extend((0..left).map(|k| cum.partition_point(|&c| c <= u0 + k as f64 / left as f64).min(n - 1)));
+                out.extend((0..left).map(|j| cum.partition_point(|&c| c <= u0 + j as f64 / left as f64).min(n - 1)));
                 out.sort_unstable();
             }
             out
         }
         Resampling::Multinomial => {
-            let mut out: Vec<usize> = (0..n).map(|_| pick(rng.random::<f64>())).collect();
+            let mut out: Vec<usize> = (0..k).map(|_| pick(rng.random::<f64>())).collect();
             out.sort_unstable();
             out
         }
@@ -124,26 +86,13 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     #[test]
-    fn bisection_hits_the_target_ess() {
-        let ell: Vec<f64> = (0..500).map(|i| -0.5 * ((i as f64 - 250.0) / 50.0).powi(2) * 40.0).collect();
-        let b = next_beta(&ell, 0.0, 1.0, 0.9);
-        assert!(b > 0.0 && b < 1.0);
-        let mut lw = Vec::new();
-        increments(&ell, b, &mut lw);
-        assert!((ess_fraction(&lw) - 0.9).abs() < 1e-9, "{}", ess_fraction(&lw));
-        // A flat likelihood goes to 1 at once.
-        assert_eq!(next_beta(&[0.0; 10], 0.3, 1.0, 0.9), 1.0);
-        assert_eq!(next_beta(&[0.0; 10], 0.3, 0.5, 0.9), 0.5);
-    }
-
-    #[test]
     fn resampling_keeps_the_expected_counts() {
         let lw: Vec<f64> = [0.1f64, 0.2, 0.3, 0.4].iter().map(|v| v.ln()).collect();
         for kind in [Resampling::Systematic, Resampling::Residual, Resampling::Multinomial] {
             let mut rng = ChaCha8Rng::seed_from_u64(3);
             let mut counts = [0usize; 4];
             for _ in 0..2000 {
-                for i in resample(kind, &lw, &mut rng) {
+                for i in resample(kind, &lw, 4, &mut rng) {
                     counts[i] += 1;
                 }
             }
@@ -157,7 +106,7 @@ mod tests {
         }
         // Systematic resampling gives each particle floor or ceil of N w.
         let mut rng = ChaCha8Rng::seed_from_u64(4);
-        let idx = resample(Resampling::Systematic, &lw, &mut rng);
+        let idx = resample(Resampling::Systematic, &lw, 4, &mut rng);
         for k in 0..4 {
             let c = idx.iter().filter(|&&i| i == k).count() as f64;
             let nw = 0.4 * (k + 1) as f64;

@@ -89,7 +89,7 @@ const FILE_SUBS: &[FileSub] = &[
     },
     FileSub {
         file: "examples/sequential/pipeline.toml",
-        from: "layers = 5\nhidden = 64\nsteps = 5000\nbatch = 1000\n",
+        from: "layers = 5\nhidden = 64\nsteps = 2500\nbatch = 1000\n",
         to: "layers = 1\nhidden = 16\nsteps = 30\nbatch = 500\n",
         count: 1,
     },

@@ -50,6 +50,10 @@ fn the_failing_order_is_named_a_lost_mode_and_the_working_order_is_not() {
     // The flow reproduces the draws it was trained on: P's chain itself lacks
     // the region, which only the check from the new data's side sees.
     assert!(failing["flow_checks"]["flow_fit"]["warning"].is_null(), "{}", failing["flow_checks"]);
+    // ... measured against the draws its training held out, not ones it was trained on.
+    let fit = &failing["flow_checks"]["flow_fit"];
+    assert!(fit["reference"].as_str().unwrap().contains("held out of the flow's training"), "{fit}");
+    assert!(fit["floor_1d"].as_f64().unwrap() > 0.0, "{fit}");
 
     let working = stage("Q_then_P");
     let quiet = &working["flow_checks"]["lost_mode"];

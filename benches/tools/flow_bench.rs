@@ -95,6 +95,7 @@ fn architectures() -> Result<()> {
                 eval_every: 100,
                 patience: 1000,
                 stop_at_floor: false,
+                ema: 0.0,
                 seed: 1,
                 quiet: true,
             };

@@ -63,7 +63,7 @@ pub use divergence::{
 };
 pub use ess::{effective_sample_size, mcse_mean};
 pub use flow_checks::{DefensiveWeights, FlowChecks};
-pub use flow_fit::{flow_fit, FlowFit};
+pub use flow_fit::{flow_fit, FitReference, FlowFit};
 pub use lost_mode::{ess_fraction, lost_mode, LogDensityFn, LostMode, LostModeInputs};
 pub use mode_loss::{mode_loss, ModeLoss};
 pub use paper_kl::{paper_box, paper_kl, PaperKl, PAPER_BINS, PAPER_EPSILON};

@@ -30,7 +30,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use super::example::{csv, write, ExampleSettings};
+use super::example::{csv, write, ExampleSettings, Template};
 use crate::{Error, Result};
 
 /// Parameter names of the example.
@@ -69,84 +69,25 @@ pub const FILES: &[&str] = &["design.csv", "P_model.csv", "Q_model.csv", "P.csv"
 
 /// The example's pipeline file.
 pub fn pipeline_toml(seed: u64) -> String {
-    format!(
-        r#"# The lost-mode example: written by `seqcal example generate --kind lost-mode`, run by `seqcal run`.
-# Data set P alone leaves very little probability (about e^-28) at lambda ~ 0.2, where the
-# joint posterior lies; Q rules out P's main ridge at lambda ~ 0.8. Q then P reproduces
-# the joint posterior; P then Q loses its mode, and the lost-mode check names it.
-name = "lost-mode"
-seed = {seed}
-
-[parameters]
-names = ["lambda", "g"]
-bounds = [[0, 1], [0, 1]]
-
-[datasets.P]
-data = "P.csv"
-design = "design.csv"
-outputs = "P_model.csv"
-emulator = {{ npc = 3, kernel = "se" }}
-
-[datasets.Q]
-data = "Q.csv"
-design = "design.csv"
-outputs = "Q_model.csv"
-emulator = {{ npc = 2, kernel = "se" }}
-
-[defaults.sampler]
-walkers = 32
-steps = 4000
-burn = 1000
-moves = "stretch:0.6,de:0.3,de_jump:0.1"
-
-[defaults.flow]
-loss = "nll"
-layers = 8
-hidden = 32
-steps = 2000
-batch = 1000
-lr = 2e-3
-
-[[stages]]
-name = "P"
-datasets = ["P"]
-
-[[stages]]
-name = "Q"
-datasets = ["Q"]
-
-[[stages]]
-name = "Q_then_P"
-datasets = ["P"]
-prior = {{ kind = "flow", from = "Q" }}
-
-[[stages]]
-name = "P_then_Q"
-datasets = ["Q"]
-prior = {{ kind = "flow", from = "P" }}
-
-[[stages]]
-name = "P_then_Q_defensive"
-datasets = ["Q"]
-prior = {{ kind = "flow", from = "P", epsilon = 0.05, base = {{ kind = "uniform" }} }}
-
-[[stages]]
-name = "joint"
-datasets = ["P", "Q"]
-
-[[compare]]
-a = "Q_then_P"
-b = "joint"
-
-[[compare]]
-a = "P_then_Q"
-b = "joint"
-
-[[compare]]
-a = "P_then_Q_defensive"
-b = "joint"
-"#
-    )
+    Template {
+        header: &[
+            "The lost-mode example: written by `seqcal example generate --kind lost-mode`, run by `seqcal run`.",
+            "Data set P alone leaves very little probability (about e^-28) at lambda ~ 0.2, where the",
+            "joint posterior lies; Q rules out P's main ridge at lambda ~ 0.8. Q then P reproduces",
+            "the joint posterior; P then Q loses its mode, and the lost-mode check names it.",
+        ],
+        name: "lost-mode",
+        seed,
+        names: &NAMES,
+        bounds: &BOUNDS,
+        datasets: [("P", 3), ("Q", 2)],
+        sampler: (32, 4000, 1000),
+        sampler_comment: &[],
+        flow_comment: &[],
+        flow: &["loss = \"nll\"", "layers = 8", "hidden = 32", "steps = 2000", "batch = 1000", "lr = 2e-3"],
+        orders: [("Q", "P"), ("P", "Q")],
+    }
+    .toml()
 }
 
 /// Writes the example into `dir`.

@@ -15,7 +15,7 @@ use seqcal_flow::FlowPrior;
 use super::context::RunContext;
 use super::datasets::Likelihoods;
 use crate::chain::{self, Chain};
-use crate::diagnostics::{ess_fraction, flow_fit, lost_mode, DefensiveWeights, FlowChecks, LostModeInputs};
+use crate::diagnostics::{ess_fraction, flow_fit, lost_mode, DefensiveWeights, FitReference, FlowChecks, LostModeInputs};
 use crate::likelihood::IndependentProduct;
 use crate::prior::PriorRegistry;
 use crate::Result;
@@ -55,6 +55,31 @@ pub(super) fn resample(x: &Array2<f64>, w: &[f64]) -> Array2<f64> {
         picks.push(i);
     }
     x.select(Axis(0), &picks)
+}
+
+/// The draws `flow`'s training held out of `chain` (after `burn`), as the
+/// reference of its fit, with the training draws for the floor; each resampled
+/// by its importance weights. `None` for a flow trained without held-out draws
+/// or on other draws than these (its sidecar's chain hash differs).
+fn heldout_reference(flow: &FlowPrior, chain: &Chain, path: &std::path::Path, burn: usize) -> Option<FitReference> {
+    let settings = flow.sidecar().settings.as_ref()?;
+    let draws = crate::prior::chain_draws(&chain.discard(burn), "", path, burn);
+    let usable = seqcal_flow::TrainingDraws::from_chain(&draws).ok()?;
+    if flow.sidecar().chain_hash.as_deref() != Some(usable.draws().hash().as_str()) {
+        return None;
+    }
+    let (val, train) = seqcal_flow::train::heldout_split(usable.x.nrows(), settings);
+    if val.is_empty() {
+        return None;
+    }
+    let pick = |rows: &[usize]| {
+        let x = usable.x.select(Axis(0), rows);
+        match &usable.weights {
+            Some(w) => resample(&x, &rows.iter().map(|&i| w[i]).collect::<Vec<_>>()),
+            None => x,
+        }
+    };
+    Some(FitReference { reference: pick(&val), other: pick(&train), what: format!("the {} draws held out of the flow's training", val.len()) })
 }
 
 /// Stage `st`'s prior table with the pipeline's flow defaults merged (as the stage runs it).
@@ -163,9 +188,11 @@ impl StageFlow<'_> {
         let (Some(src_stage), Some(&src_burn)) = (p.stages.iter().find(|s| s.name == src_name), self.finished.get(src_name)) else {
             return Ok(out);
         };
-        let src_chain = chain::read_hdf5(&self.inp.layout.chain(src_name))?;
+        let src_path = self.inp.layout.chain(src_name);
+        let src_chain = chain::read_hdf5(&src_path)?;
         let source = posterior_draws(&src_chain, src_burn);
-        out.flow_fit = Some(flow_fit(flow, label, source.view(), self.seed));
+        let reference = heldout_reference(flow, &src_chain, &src_path, src_burn).unwrap_or_else(|| FitReference::halves(source.view()));
+        out.flow_fit = Some(flow_fit(flow, label, &reference, self.seed));
         let src_prior_table = prior_table(p, src_stage);
         if has_flow(&src_prior_table) {
             out.skipped.push(format!("lost-mode check: stage {src_name}'s own prior is a flow, whose source posterior seqcal does not evaluate"));

@@ -36,7 +36,7 @@ pub fn flow_checks_md(stages: &[(StageRecord, bool)]) -> String {
         let _ = writeln!(s, "| {} | {fit1} | {fit2} | {lost} | {region} | {ess} | {case} | {def} |", r.name);
     }
     s.push_str(
-        "\nThe flow's fit: KL of the flow's draws against its source stage's draws, next to the KL between two halves of those draws (the floor). \
+        "\nThe flow's fit: KL of the flow's draws against the source stage's draws its training held out (draws it was not trained on), next to the KL between those and as many training draws (the floor). \
 The lost-mode check evaluates prior x both data sets' likelihoods on draws of the source stage and of the new data's side, keeps those near the best value (the joint posterior's high-density region), \
 and counts where the flow is more than 100 times below the source stage's posterior density: a lost mode, which no sampler of this stage can recover. \
 A mode-loss warning without a lost mode is tension: the new data favour the prior's tail. \

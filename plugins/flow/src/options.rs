@@ -58,6 +58,9 @@ pub struct FlowOptions {
     /// check resolves only what the held-out draws can show, and stopping on it
     /// cost accuracy measured on ten times as many draws.
     pub stop_at_floor: bool,
+    /// Decay of the exponential moving average of the weights that validation
+    /// and the kept model use (0 = the last iterate). Default 0.
+    pub ema: f64,
     /// Map bounded parameters through logit/log so the prior has no mass outside
     /// the box. Default on.
     pub bounded: bool,
@@ -85,6 +88,7 @@ impl Default for FlowOptions {
             seed: train.seed,
             val_fraction: train.val_fraction,
             stop_at_floor: train.stop_at_floor,
+            ema: train.ema,
             bounded: true,
         }
     }
@@ -109,6 +113,7 @@ pub const OPTION_HELP: &[(&str, &str)] = &[
     ("seed", "seed of the weights, the validation split and the batches"),
     ("val_fraction", "draws held out for early stopping (0 = none)"),
     ("stop_at_floor", "stop when the held-out check reaches its floor or stops improving"),
+    ("ema", "decay of the weights' moving average that validation and the model use (0 = last iterate)"),
     ("bounded", "logit/log transform of bounded parameters"),
 ];
 
@@ -170,6 +175,7 @@ impl FlowOptions {
             seed: self.seed,
             val_fraction: self.val_fraction,
             stop_at_floor: self.stop_at_floor,
+            ema: self.ema,
             ..TrainSettings::default()
         };
         train.check()?;
@@ -208,6 +214,7 @@ mod tests {
             (FlowOptions { tail_bound: -1.0, ..Default::default() }, "tail bound"),
             (FlowOptions { lr: 0.0, ..Default::default() }, "learning rate"),
             (FlowOptions { val_fraction: 0.95, ..Default::default() }, "validation fraction"),
+            (FlowOptions { ema: 1.0, ..Default::default() }, "moving-average decay"),
         ] {
             let e = o.check().unwrap_err().to_string();
             assert!(e.contains(want), "{o:?}: {e}");

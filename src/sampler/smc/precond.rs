@@ -55,6 +55,7 @@ fn settings(seed: u64) -> TrainSettings {
         seed,
         quiet: true,
         stop_at_floor: false,
+        ema: 0.0,
     }
 }
 

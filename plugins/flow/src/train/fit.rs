@@ -41,6 +41,36 @@ pub fn memory_needed(spec: &FlowSpec, s: &TrainSettings, n: usize) -> f64 {
     64.0 * spec.n_params() + rows * per_row + 24.0 * (n * spec.dim) as f64
 }
 
+/// The seeded order of the `n` draws, how many of its first rows are held
+/// out, and the random stream after the shuffle (the training's own).
+fn shuffled(n: usize, s: &TrainSettings) -> (Vec<usize>, usize, ChaCha8Rng) {
+    let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, rng.random_range(0..=i));
+    }
+    let n_val = ((n as f64) * s.val_fraction).round() as usize;
+    let n_val = if n < n_val + 2 { 0 } else { n_val };
+    (order, n_val, rng)
+}
+
+/// The split [`train`] makes of `n` draws with settings `s`: the held-out rows
+/// its validation and held-out check use (at most [`MAX_VAL_ROWS`], in the
+/// order it uses them) and the training rows. The draws are those training
+/// received, in the same order; a caller that checks a trained flow on draws
+/// it was not trained on takes the held-out rows.
+pub fn heldout_split(n: usize, s: &TrainSettings) -> (Vec<usize>, Vec<usize>) {
+    let (order, n_val, _) = shuffled(n, s);
+    let (val, train) = order.split_at(n_val);
+    (val.iter().take(MAX_VAL_ROWS).copied().collect(), train.to_vec())
+}
+
+/// Evaluations between two held-out checks when training does not stop on the check.
+const TRACE_EVERY: usize = 5;
+
+/// Most held-out rows validation and the held-out check use.
+pub const MAX_VAL_ROWS: usize = 20_000;
+
 /// Trains a flow of architecture `spec` on `data`; returns its f64 parameters
 /// (the best on the validation set when there is one) and the metrics.
 ///
@@ -61,13 +91,7 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
     let n = data.check(s.loss)?;
     let d = spec.dim;
     let dev = Device::Cpu;
-    let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        order.swap(i, rng.random_range(0..=i));
-    }
-    let n_val = ((n as f64) * s.val_fraction).round() as usize;
-    let n_val = if n - n_val < 2 { 0 } else { n_val };
+    let (order, n_val, mut rng) = shuffled(n, s);
     let (val_idx, train_idx) = order.split_at(n_val);
     let x32: Vec<f32> = data.x.iter().map(|&v| v as f32).collect();
     let lp_mean = data.log_prob.as_ref().map(|lp| lp.iter().sum::<f64>() / n as f64).unwrap_or(0.0);
@@ -96,7 +120,7 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
     let val_flow = Flow::new(spec, &frozen)?;
     let mut opt = AdamW::new(vars.clone(), ParamsAdamW { lr: s.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 })?;
     // Validation tensors (at most 20 000 draws, weights normalized).
-    let val_rows: Vec<usize> = val_idx.iter().take(20_000).copied().collect();
+    let val_rows: Vec<usize> = val_idx.iter().take(MAX_VAL_ROWS).copied().collect();
     let val = if val_rows.is_empty() {
         None
     } else {
@@ -127,13 +151,21 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
             _ => Ok(None),
         }
     };
-    let mut best_check = None;
     // The held-out check's best so far and the evaluations since it last improved
     // by a tenth of its floor (an improvement the check resolves).
     let (mut check_best, mut since_check_best) = (f64::INFINITY, 0);
     let batch_lnw = Tensor::full(-(s.batch as f32).ln(), s.batch, &dev)?;
     let snapshot = |vars: &[Var]| -> Result<Vec<Tensor>> { Ok(vars.iter().map(|v| v.as_tensor().copy()).collect::<candle_core::Result<_>>()?) };
+    // The weights validation sees and training keeps: the moving average, or the last iterate.
+    let current = |vars: &[Var], ema: &Option<Vec<Tensor>>| -> Result<Vec<Tensor>> {
+        match ema {
+            Some(avg) => Ok(avg.clone()),
+            None => snapshot(vars),
+        }
+    };
     let mut best = snapshot(&vars)?;
+    // The moving average of the weights (fresh tensors each step, never changed in place).
+    let mut ema: Option<Vec<Tensor>> = (s.ema > 0.0).then(|| best.clone());
     let mut best_val = f64::INFINITY;
     let mut since_best = 0;
     let mut metrics = TrainMetrics { n_train: train_idx.len(), n_val: val_rows.len(), final_lr: s.lr, ..Default::default() };
@@ -186,6 +218,13 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
         }
         metrics.last_train_loss = value;
         opt.backward_step(&loss)?;
+        if let Some(avg) = ema.as_mut() {
+            // Warm start: early steps average over what there is (1 + step) / (10 + step).
+            let beta = s.ema.min((1.0 + step as f64) / (10.0 + step as f64));
+            for (a, v) in avg.iter_mut().zip(&vars) {
+                *a = (a.affine(beta, 0.0)? + v.as_tensor().affine(1.0 - beta, 0.0)?)?;
+            }
+        }
         metrics.steps = step;
         if let Some(b) = &bar {
             b.inc(1);
@@ -196,16 +235,22 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
         let last = step == s.steps;
         if let Some((vx, vlp, vlnw)) = &val {
             if step % s.eval_every == 0 || last {
-                let vl = s.loss.value(&val_flow.log_prob(vx)?, vlp.as_ref(), vlnw)?.to_scalar::<f32>()? as f64;
-                let kl = check_kl(&val_flow)?;
+                let avg_flow = match &ema {
+                    Some(avg) => Some(Flow::new(spec, &names.iter().cloned().zip(avg.iter().cloned()).collect())?),
+                    None => None,
+                };
+                let eval_flow = avg_flow.as_ref().unwrap_or(&val_flow);
+                let vl = s.loss.value(&eval_flow.log_prob(vx)?, vlp.as_ref(), vlnw)?.to_scalar::<f32>()? as f64;
+                // The check decides nothing unless training stops on it: then every
+                // evaluation runs it, else every fifth (the trace) and the kept weights at the end.
+                let kl = if s.stop_at_floor || (step / s.eval_every) % TRACE_EVERY == 0 { check_kl(eval_flow)? } else { None };
                 if let Some(kl) = kl {
                     metrics.heldout_trace.push((step, kl));
                 }
                 let at_floor = s.stop_at_floor && matches!((kl, &check), (Some(kl), Some(c)) if kl <= c.floor);
                 if at_floor {
                     best_val = vl;
-                    best = snapshot(&vars)?;
-                    best_check = kl;
+                    best = current(&vars, &ema)?;
                     metrics.stopped_at_floor = true;
                     break;
                 }
@@ -219,8 +264,7 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
                 }
                 if vl.is_finite() && vl < best_val {
                     best_val = vl;
-                    best = snapshot(&vars)?;
-                    best_check = kl;
+                    best = current(&vars, &ema)?;
                     since_best = 0;
                 } else {
                     since_best += 1;
@@ -236,7 +280,7 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
                 }
             }
         } else if step % s.eval_every == 0 || last {
-            best = snapshot(&vars)?;
+            best = current(&vars, &ema)?;
         }
     }
     if let Some(b) = &bar {
@@ -247,7 +291,8 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
     metrics.best_val_loss = best_val.is_finite().then_some(best_val);
     metrics.final_lr = lr_now;
     metrics.heldout_floor = check.as_ref().map(|c| c.floor);
-    metrics.heldout_kl = best_check;
+    metrics.heldout_kl =
+        if check.is_some() { check_kl(&Flow::new(spec, &names.iter().cloned().zip(best.iter().cloned()).collect())?)? } else { None };
     let out: Params = names.into_iter().zip(best).map(|(k, t)| Ok((k, t.to_dtype(DType::F64)?))).collect::<Result<_>>()?;
     for (name, t) in &out {
         if t.flatten_all()?.to_vec1::<f64>()?.iter().any(|v| !v.is_finite()) {
@@ -273,8 +318,8 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let x: Vec<f64> = (0..3 * 2000).map(|i| Distribution::<f64>::sample(&StandardNormal, &mut rng) * (1.0 + (i % 3) as f64)).collect();
         let data = LatentData { x, dim: 3, log_prob: None, weights: None };
-        let s = TrainSettings { loss: Loss::Nll, steps: 40, batch: 300, eval_every: 10, ..Default::default() };
-        let run = |threads: usize| -> Vec<(String, Vec<f64>)> {
+        let run = |threads: usize, ema: f64| -> Vec<(String, Vec<f64>)> {
+            let s = TrainSettings { loss: Loss::Nll, steps: 40, batch: 300, eval_every: 10, ema, ..Default::default() };
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let (p, m) = pool.install(|| train(&spec, &data, &s)).unwrap();
             assert_eq!(m.steps, 40);
@@ -282,7 +327,30 @@ mod tests {
             v.sort_by(|a, b| a.0.cmp(&b.0));
             v
         };
-        assert_eq!(run(1), run(3));
+        assert_eq!(run(1, 0.0), run(3, 0.0));
+        // The moving average of the weights: as reproducible, and not the last iterate.
+        let avg = run(1, 0.99);
+        assert_eq!(avg, run(3, 0.99));
+        assert_ne!(avg, run(1, 0.0));
+    }
+
+    /// The split `heldout_split` reports is the one training makes: disjoint rows
+    /// covering every draw, as many held-out rows as training validates on.
+    #[test]
+    fn the_reported_split_is_the_trainings() {
+        let n = 2003;
+        let x: Vec<f64> = (0..2 * n).map(|i| ((i * 7919) % 1000) as f64 / 1000.0).collect();
+        let data = LatentData { x, dim: 2, log_prob: None, weights: None };
+        let s = TrainSettings { loss: Loss::Nll, steps: 3, batch: 50, eval_every: 1, seed: 9, ..Default::default() };
+        let (val, train_rows) = heldout_split(n, &s);
+        let mut all: Vec<usize> = val.iter().chain(&train_rows).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..n).collect::<Vec<_>>());
+        assert_eq!(val.len(), 200);
+        let (_, m) = train(&FlowSpec { pairs: 1, hidden: 4, ..FlowSpec::new(2) }, &data, &s).unwrap();
+        assert_eq!((m.n_val, m.n_train), (val.len(), train_rows.len()));
+        assert_ne!(val, heldout_split(n, &TrainSettings { seed: 10, ..s.clone() }).0, "the split follows the seed");
+        assert!(heldout_split(n, &TrainSettings { val_fraction: 0.0, ..s }).0.is_empty());
     }
 
     /// Validation reads the weights through detached tensors: they must see Adam's updates.

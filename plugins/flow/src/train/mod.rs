@@ -17,7 +17,7 @@ mod schedule;
 mod settings;
 
 pub use data::LatentData;
-pub use fit::{memory_needed, train};
+pub use fit::{heldout_split, memory_needed, train, MAX_VAL_ROWS};
 pub use heldout::HeldOutCheck;
 pub use loss::Loss;
 pub use schedule::LrSchedule;

@@ -38,6 +38,11 @@ pub struct TrainSettings {
     /// `patience` evaluations. Needs a validation set of at least 1000 draws.
     #[serde(default)]
     pub stop_at_floor: bool,
+    /// Decay of the exponential moving average of the weights that validation,
+    /// the held-out check and the kept model use (0 = the last iterate, as
+    /// sidecars written before the average read).
+    #[serde(default)]
+    pub ema: f64,
     /// Seed of the initial weights, the split and the batches.
     pub seed: u64,
     /// No progress bar and no warnings on stderr.
@@ -56,6 +61,7 @@ impl Default for TrainSettings {
             eval_every: 100,
             patience: 10,
             stop_at_floor: false,
+            ema: 0.0,
             seed: 0,
             quiet: true,
         }
@@ -73,6 +79,9 @@ impl TrainSettings {
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(FlowError::invalid(format!("learning rate must be positive, got {}", self.lr)));
+        }
+        if !(0.0..1.0).contains(&self.ema) {
+            return Err(FlowError::invalid(format!("the weights' moving-average decay must lie in [0, 1), got {}", self.ema)));
         }
         if !(0.0..0.9).contains(&self.val_fraction) {
             return Err(FlowError::invalid(format!("validation fraction must lie in [0, 0.9), got {}", self.val_fraction)));

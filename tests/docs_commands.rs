@@ -107,6 +107,7 @@ const NOT_RUN: &[(&str, &str)] = &[
     ("README.md", "make demo    # install what is missing, build, run the shipped example"),
     ("examples/custom-prior/README.md", "cargo build --release -p seqcal-custom-prior"),
     ("examples/lost-mode/README.md", "seqcal run examples/lost-mode/pipeline.toml --runs-dir runs"),
+    ("docs/two-stage.md", "seqcal two-stage run hierarchical.toml -o out/ --seed 1   # stage 1, stage 2, report"),
 ];
 
 /// Outputs the README documents, checked after the whole tour.

@@ -144,6 +144,14 @@ fn a_product_of_two_gaussian_components_has_the_exact_moments_and_is_a_prior() {
         let se_mean = (pool_var + exact.s[j][j] / DRAWS as f64).sqrt();
         // The sd of a Gaussian from n draws has standard error sd / sqrt(2n); the pools' and the result's.
         let se_sd = sd_j * (1.0 / (2.0 * POOL as f64) + 1.0 / (2.0 * DRAWS as f64)).sqrt();
+        eprintln!(
+            "x{j}: mean {:.4} (exact {:.4}, 5 SE {:.4}), sd {:.4} (exact {sd_j:.4}, 5 SE {:.4})",
+            mean[j],
+            exact.m[j],
+            5.0 * se_mean,
+            sd[j],
+            5.0 * se_sd
+        );
         assert!((mean[j] - exact.m[j]).abs() < 5.0 * se_mean, "x{j}: mean {} vs exact {} (5 SE = {})", mean[j], exact.m[j], 5.0 * se_mean);
         assert!((sd[j] - sd_j).abs() < 5.0 * se_sd, "x{j}: sd {} vs exact {sd_j} (5 SE = {})", sd[j], 5.0 * se_sd);
         assert!((r["mean"][j].as_f64().unwrap() - mean[j]).abs() < 1e-12);

@@ -5,6 +5,8 @@ use crate::target::{Combination, Factor, Role};
 use crate::terms::{Normal, Uniform};
 use std::sync::Arc;
 
+use rand_distr::{Distribution, StandardNormal};
+
 fn quick(seed: u64, steps: usize) -> ReverseKlSettings {
     ReverseKlSettings {
         spec: FlowSpec { pairs: 2, hidden: 12, ..FlowSpec::new(1) },
@@ -165,4 +167,68 @@ fn bad_settings_are_refused() {
 fn importance_summary_of_equal_weights_is_full_ess_and_exact() {
     let (ess, lz, err) = importance_summary(&[0.5; 10]);
     assert!((ess - 10.0).abs() < 1e-12 && (lz - 0.5).abs() < 1e-12 && err.abs() < 1e-12);
+}
+
+/// Example 2(a) at the paper's stage-2 recipe (4-D: θ1..3, γ; 3 coupling pairs of
+/// 12-unit networks; 5000 steps of batch 2000), timed. Run with
+/// `cargo test --release -p seqcal-two-stage -- --ignored --nocapture stage2_timing`.
+#[test]
+#[ignore = "timing run (about ten seconds), not a check"]
+fn stage2_timing_of_example_2a() {
+    use crate::stage1::{fit_component, SampleComponent};
+    use crate::terms::{Flat, HierarchicalNormal};
+    let y = [-4.1, -7.3, -2.9];
+    // Software posterior: θ_i | Y_i under the software prior N(0, 0.5²): N(Y_i / 5, 0.2).
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let draws = Array2::from_shape_fn((10_000, 3), |(_, j)| y[j] / 5.0 + 0.2f64.sqrt() * Distribution::<f64>::sample(&StandardNormal, &mut rng));
+    let names: Vec<String> = (1..=3).map(|i| format!("theta_{i}")).collect();
+    let opts = crate::stage1::default_options();
+    let t0 = std::time::Instant::now();
+    let comp = SampleComponent { label: "software".into(), names: names.clone(), draws, weights: None, bounds: None };
+    let fitted = fit_component(&comp, &opts, 7).unwrap();
+    let stage1 = t0.elapsed().as_secs_f64();
+    let mut all = names;
+    all.push("gamma".into());
+    let target = CompositeTarget::new(
+        all,
+        vec![
+            Factor { label: "link".into(), coords: vec![0, 1, 2, 3], density: Arc::new(HierarchicalNormal { k: 3, tau: 2.0 }), role: Role::Analytic },
+            Factor { label: "gamma prior".into(), coords: vec![3], density: Arc::new(Flat { dim: 1 }), role: Role::Analytic },
+            Factor { label: "software".into(), coords: vec![0, 1, 2], density: Arc::new(fitted.prior), role: Role::Sample { component: 0 } },
+            Factor {
+                label: "software prior".into(),
+                coords: vec![0, 1, 2],
+                density: Arc::new(Normal { mean: vec![0.0; 3], sd: vec![0.5; 3] }),
+                role: Role::Divide { component: 0 },
+            },
+        ],
+        Combination::Product,
+    )
+    .unwrap();
+    // SEQCAL_TS_STEPS shortens the run on a busy machine (the paper's recipe: 5000).
+    let steps = std::env::var("SEQCAL_TS_STEPS").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let s = ReverseKlSettings { spec: FlowSpec { pairs: 3, hidden: 12, ..FlowSpec::new(1) }, steps, ..ReverseKlSettings::default() };
+    let t1 = std::time::Instant::now();
+    let r = fit_reverse(&target, &s, &mut |i, elbo| {
+        if i % 250 == 0 {
+            eprintln!("step {i}: ELBO {elbo:.4}, {:.1} s", t1.elapsed().as_secs_f64());
+        }
+    })
+    .unwrap();
+    let stage2 = t1.elapsed().as_secs_f64();
+    let x = r.flow.sample(&mut ChaCha8Rng::seed_from_u64(2), 100_000).unwrap();
+    // Exact: θ | Y ~ N(μ, Σ), μ_i = (σ² ȳ + τ² Y_i)/(σ² + τ²); γ | Y ~ N(ȳ, (σ² + τ²)/J).
+    let ybar = y.iter().sum::<f64>() / 3.0;
+    let (s2, t2) = (1.0f64, 4.0f64);
+    let sd_theta = (s2 * t2 / (s2 + t2) + s2 * s2 / (3.0 * (s2 + t2))).sqrt();
+    let exact: Vec<(f64, f64)> =
+        y.iter().map(|yi| ((s2 * ybar + t2 * yi) / (s2 + t2), sd_theta)).chain([(ybar, ((s2 + t2) / 3.0f64).sqrt())]).collect();
+    for (j, (m, sd)) in exact.iter().enumerate() {
+        let (gm, gv) = moments(&x, j);
+        eprintln!("coordinate {j}: mean error {:+.4}, sd error {:+.4}", gm - m, gv.sqrt() - sd);
+    }
+    eprintln!(
+        "stage 1 {stage1:.2} s, stage 2 {stage2:.2} s ({} steps, batch {}), ESS {:.0} / {}, log Z {:.4} ± {:.4}, non-finite {}",
+        s.steps, s.batch, r.ess, s.eval_draws, r.log_z, r.log_z_err, r.nonfinite
+    );
 }

@@ -51,3 +51,40 @@ fn tsfb_is_reproducible() {
     let c = sweep(&log_h, &[0.0; 4], &blocks, Some(&case.conjugate()), &[], 2000, 100, 10);
     assert_ne!(a.draws, c.draws);
 }
+
+#[test]
+fn run_tsfb_on_the_composite_draws_gamma_exactly_and_agrees_with_the_exact_posterior() {
+    use seqcal_two_stage::tsfb::{run_tsfb, TsfbSettings};
+    let case = HierarchicalCase::b();
+    let y = case.data(0);
+    let pools = case.pools(&y, 30_000, 1);
+    let target = case.target(case.exact_components(&y)).unwrap();
+    let r = run_tsfb(&target, &pools, &TsfbSettings { iterations: 60_000, burn: 6_000, seed: 1 }).unwrap();
+    assert_eq!(r.conjugate.as_deref(), Some("gamma"));
+    assert_eq!(r.moves, (1..=5).map(|i| format!("software_{i}")).collect::<Vec<_>>());
+    let e = moment_errors(r.draws.view(), &case.exact(&y));
+    // As the sweep on plain functions above: Monte Carlo error a few hundredths.
+    assert!(e.max_mean_err() < 0.15 && e.max_sd_err() < 0.15, "{e:?}");
+    let again = run_tsfb(&target, &pools, &TsfbSettings { iterations: 2_000, burn: 100, seed: 1 }).unwrap();
+    let twice = run_tsfb(&target, &pools, &TsfbSettings { iterations: 2_000, burn: 100, seed: 1 }).unwrap();
+    assert_eq!(again.draws, twice.draws);
+}
+
+#[test]
+fn run_tsfb_refuses_overlapping_components_and_a_bad_burn_in() {
+    use seqcal_two_stage::examples::joint;
+    use seqcal_two_stage::terms::Normal;
+    use seqcal_two_stage::tsfb::{run_tsfb, TsfbSettings};
+    use seqcal_two_stage::DiffLogDensity;
+    use std::sync::Arc;
+    let g = || Arc::new(Normal { mean: vec![0.0, 0.0], sd: vec![1.0, 1.0] }) as Arc<dyn DiffLogDensity>;
+    let target = joint::target([g(), g()]).unwrap();
+    let pools = joint::pools(100, 0);
+    let err = run_tsfb(&target, &pools, &TsfbSettings::default()).unwrap_err().to_string();
+    assert!(err.contains("disjoint") && err.contains('x'), "{err}");
+    let case = HierarchicalCase::b();
+    let y = case.data(0);
+    let t = case.target(case.exact_components(&y)).unwrap();
+    let err = run_tsfb(&t, &case.pools(&y, 100, 0), &TsfbSettings { iterations: 10, burn: 10, seed: 0 }).unwrap_err().to_string();
+    assert!(err.contains("burn-in"), "{err}");
+}

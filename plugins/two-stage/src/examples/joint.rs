@@ -107,8 +107,8 @@ pub fn target(components: [Arc<dyn DiffLogDensity>; 2]) -> Result<CompositeTarge
 /// (`exp(-2.5⁴) < 1e-16`).
 fn draw_x(rng: &mut ChaCha8Rng) -> f64 {
     loop {
-        let x = rng.random_range(-2.5..2.5);
-        if rng.random::<f64>() < (-(x as f64).powi(4)).exp() {
+        let x: f64 = rng.random_range(-2.5..2.5);
+        if rng.random::<f64>() < (-x.powi(4)).exp() {
             return x;
         }
     }

@@ -40,7 +40,7 @@ fn prior_fails(prior_toml: &str, expect: &str) {
 fn unknown_prior_kind_lists_known_kinds() {
     prior_fails(
         "kind = \"lognormal\"\nnames = [\"a\"]",
-        "unknown prior kind \"lognormal\"; known kinds: flow, mixture, normal, product, truncated_normal, uniform",
+        "unknown prior kind \"lognormal\"; known kinds: flow, mixture, normal, product, truncated_normal, two-stage, uniform",
     );
 }
 

@@ -105,6 +105,8 @@ const FILE_SUBS: &[FileSub] = &[
 /// Blocks marked `not run`: the document and the block's first line.
 const NOT_RUN: &[(&str, &str)] = &[
     ("README.md", "make demo    # install what is missing, build, run the shipped example"),
+    ("README.md", "seqcal two-stage run spec.toml -o out/     # out/draws.h5, result.json (fit checks, ELBO, ESS, log Z), summary.md"),
+    ("docs/two-stage.md", "seqcal two-stage run hierarchical.toml -o out/ --seed 1   # stage 1, stage 2, report"),
     ("examples/custom-prior/README.md", "cargo build --release -p seqcal-custom-prior"),
     ("examples/lost-mode/README.md", "seqcal run examples/lost-mode/pipeline.toml --runs-dir runs"),
 ];

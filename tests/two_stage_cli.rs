@@ -144,6 +144,14 @@ fn a_product_of_two_gaussian_components_has_the_exact_moments_and_is_a_prior() {
         let se_mean = (pool_var + exact.s[j][j] / DRAWS as f64).sqrt();
         // The sd of a Gaussian from n draws has standard error sd / sqrt(2n); the pools' and the result's.
         let se_sd = sd_j * (1.0 / (2.0 * POOL as f64) + 1.0 / (2.0 * DRAWS as f64)).sqrt();
+        eprintln!(
+            "x{j}: mean {:.4} (exact {:.4}, 5 SE {:.4}), sd {:.4} (exact {sd_j:.4}, 5 SE {:.4})",
+            mean[j],
+            exact.m[j],
+            5.0 * se_mean,
+            sd[j],
+            5.0 * se_sd
+        );
         assert!((mean[j] - exact.m[j]).abs() < 5.0 * se_mean, "x{j}: mean {} vs exact {} (5 SE = {})", mean[j], exact.m[j], 5.0 * se_mean);
         assert!((sd[j] - sd_j).abs() < 5.0 * se_sd, "x{j}: sd {} vs exact {sd_j} (5 SE = {})", sd[j], 5.0 * se_sd);
         assert!((r["mean"][j].as_f64().unwrap() - mean[j]).abs() < 1e-12);
@@ -196,4 +204,70 @@ fn a_product_of_two_gaussian_components_has_the_exact_moments_and_is_a_prior() {
     std::fs::write(&bad, format!("kind = \"two-stage\"\npath = {:?}\nlayers = 3\n", out.display().to_string())).unwrap();
     let e = fails(&["prior", "sample", "--config", bad.to_str().unwrap(), "-n", "10", "-o", d.join("x.h5").to_str().unwrap()]);
     assert!(e.contains("unknown key \"layers\""), "{e}");
+}
+
+#[test]
+fn tsfb_runs_on_a_spec_and_refuses_overlapping_components() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_pool(&d.join("a.csv"), &A, ["p", "q"], 1);
+    write_pool(&d.join("b.csv"), &B, ["x0", "x1"], 2);
+    let spec = d.join("spec.toml");
+    std::fs::write(&spec, SPEC).unwrap();
+    let out = d.join("tsfb");
+    let e = fails(&["two-stage", "tsfb", spec.to_str().unwrap(), "-o", out.to_str().unwrap(), "--iterations", "200", "--burn", "50", "-q"]);
+    assert!(e.contains("TSFB"), "{e}");
+    assert!(!out.exists());
+    // One component on x0 and a normal term on x1: TSFB proposes x0 from the pool, x1 by a random walk.
+    let one = "seed = 2\nnames = [\"x0\", \"x1\"]\n[[component]]\nchain = \"a.csv\"\nnames = [\"p\"]\ncoords = [\"x0\"]\n[[term]]\nkind = \"normal\"\ncoords = [\"x0\", \"x1\"]\nmean = [0, 3]\nsd = [2, 0.5]\n";
+    std::fs::write(&spec, one).unwrap();
+    let stdout = succeeds(&[
+        "two-stage",
+        "tsfb",
+        spec.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--iterations",
+        "3000",
+        "--burn",
+        "500",
+        "--json",
+        "-q",
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["moves"].as_array().unwrap().len(), 2, "{r}");
+    let x = seqcal::chain::read_hdf5(&out.join("draws.h5")).unwrap().flat();
+    assert_eq!(x.dim(), (2500, 2));
+    assert!(out.join("summary.md").is_file());
+    assert!(fails(&["two-stage", "tsfb", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]).contains("--force"));
+}
+
+#[test]
+fn a_pipeline_stage_of_kind_two_stage_feeds_a_later_two_stage_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_pool(&d.join("a.csv"), &A, ["p", "q"], 1);
+    write_pool(&d.join("b.csv"), &B, ["x0", "x1"], 2);
+    let small = SPEC.replace("steps = 800", "steps = 150");
+    std::fs::write(d.join("combine.toml"), &small).unwrap();
+    let later = "names = [\"x0\", \"x1\"]\n[[component]]\nfrom = \"combined\"\nnames = [\"x0\", \"x1\"]\n[[term]]\nkind = \"normal\"\ncoords = [\"x0\"]\nmean = 0\nsd = 1\n[stage1]\nsteps = 150\n[stage2]\nsteps = 150\neval_draws = 2000\n";
+    std::fs::write(d.join("later.toml"), later).unwrap();
+    let pipeline = "name = \"ts\"\n[parameters]\nnames = [\"x0\", \"x1\"]\nbounds = [[-30, 30], [-30, 30]]\n[datasets]\n\
+        [[stages]]\nname = \"combined\"\nkind = \"two-stage\"\nspec = \"combine.toml\"\ndraws = 3000\n\
+        [[stages]]\nname = \"later\"\nkind = \"two-stage\"\nspec = \"later.toml\"\ndraws = 2000\n";
+    let p = d.join("pipeline.toml");
+    std::fs::write(&p, pipeline).unwrap();
+    let runs = d.join("runs");
+    succeeds(&["run", p.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let c = seqcal::chain::read_hdf5(&runs.join("ts/combined/chain.h5")).unwrap();
+    assert_eq!(c.flat().dim(), (3000, 2));
+    assert!(runs.join("ts/combined/two-stage/result.json").is_file());
+    let later_result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(runs.join("ts/later/two-stage/result.json")).unwrap()).unwrap();
+    assert_eq!(later_result["stage1"][0]["source"], "stage combined");
+    assert_eq!(later_result["stage1"][0]["draws"], 3000);
+    // A stage from a stage that is not defined is refused before anything runs.
+    std::fs::write(d.join("later.toml"), later.replace("from = \"combined\"", "from = \"nope\"")).unwrap();
+    let e = fails(&["run", p.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(e.contains("stage \"later\": a component comes from stage \"nope\", which is not defined"), "{e}");
 }

@@ -68,7 +68,7 @@ pub fn run_with(cli: Cli, registry: &PriorRegistry) -> Result<()> {
         Command::Emulator(EmulatorCommand::Predict(a)) => emulator_cmd::predict(&a),
         Command::Emulator(EmulatorCommand::Example(a)) => emulator_cmd::example(&a),
         Command::TwoStage(TwoStageCommand::Run(a)) => two_stage_cmd::run_cmd(&a),
-        Command::TwoStage(TwoStageCommand::Tsfb(_)) => Err(Error::Usage("seqcal two-stage tsfb is not available in this build".into())),
+        Command::TwoStage(TwoStageCommand::Tsfb(a)) => two_stage_cmd::tsfb_cmd(&a),
         Command::TwoStage(TwoStageCommand::Sample(a)) => two_stage_cmd::sample_cmd(&a),
     }
 }

@@ -112,6 +112,20 @@ pub(super) fn run_cmd(a: &RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// `seqcal two-stage tsfb`.
+pub(super) fn tsfb_cmd(a: &TsfbArgs) -> Result<()> {
+    if a.burn >= a.iterations {
+        return Err(Error::Usage(format!("--burn {} is not below --iterations {}: lower --burn or raise --iterations", a.burn, a.iterations)));
+    }
+    let spec = Spec::load(&a.spec)?;
+    let seed = a.seed.unwrap_or(spec.seed);
+    let r = crate::two_stage::tsfb::run(&spec, &a.output, a.iterations, a.burn, seed, a.force, !a.quiet)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    }
+    Ok(())
+}
+
 /// `seqcal two-stage sample`.
 pub(super) fn sample_cmd(a: &SampleArgs) -> Result<()> {
     Io::new().output(&a.output).check(a.force)?;

@@ -10,5 +10,6 @@ pub mod report;
 pub mod run;
 pub mod spec;
 pub mod target;
+pub mod tsfb;
 
 pub use spec::{CombineSpec, ComponentSpec, Coordinate, DrawSource, Spec, Stage2Options, TermSpec};

@@ -166,3 +166,12 @@ fn a_killed_smc_run_resumes_to_the_same_result() {
     assert_eq!((gx.0.clone(), gx.1.clone(), gx.2.to_bits(), gx.3.to_bits()), (gy.0, gy.1, gy.2.to_bits(), gy.3.to_bits()));
     assert_eq!(seqcal::chain::ChainReader::open(&killed).unwrap().header().complete, Some(true));
 }
+
+#[test]
+fn initial_draws_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = dir.path().join("init.csv");
+    std::fs::write(&init, "x0,x1\n0.1,0.2\n0.3,0.4\n").unwrap();
+    let e = fails(&["sample", "--target", "gaussian:dim=2", "--sampler", "smc", "--init", s(&init)]);
+    assert!(e.contains("does not apply to --sampler smc: SMC starts from exact draws of the prior"), "{e}");
+}

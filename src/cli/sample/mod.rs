@@ -116,6 +116,13 @@ pub(super) fn sample(a: &SampleCmdArgs, registry: &PriorRegistry) -> Result<()> 
         target.set_prior(p)?;
     }
     let sampler_dim = target.likelihood.dim();
+    if let (SamplerSettings::Smc(_), Some(init)) = (&r.settings, &a.init) {
+        // SMC's evidence and weights need exact draws of the prior to start from.
+        return Err(Error::Usage(format!(
+            "--init {} does not apply to --sampler smc: SMC starts from exact draws of the prior (its log Z and weights depend on it); drop --init",
+            init.display()
+        )));
+    }
     check_problem(&r.settings, sampler_dim)?;
     let prior_text = target.prior.as_ref().map(|p| p.describe()).unwrap_or_else(|| "none (the target's density is the posterior)".into());
     let run_id = run_identity(&spec, &r, &prior_text);

@@ -136,7 +136,7 @@ pub(super) fn max_correlation(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
 
 /// Mutates `pop` at temperature `ctx.beta` until its particles have
 /// decorrelated from their starting points: the largest correlation of a coordinate has fallen
-/// below `ctx.decorrelation`, or it stopped falling (less than 2% over five
+/// below `ctx.decorrelation`, or it stopped falling (less than 2% over eight
 /// sweeps: what is left is between modes no kernel crosses), or `max_sweeps`.
 pub(super) fn mutate(ctx: &Ctx<'_>, pop: &mut Population, flow: Option<&Precond>, adapt: &mut Adapt, rng: &mut dyn Rng) -> Result<Mutation> {
     let start = pop.y.clone();
@@ -236,7 +236,7 @@ pub(super) fn mutate(ctx: &Ctx<'_>, pop: &mut Population, flow: Option<&Precond>
             break;
         }
         let k = history.len();
-        if k > 5 && history[k - 6] - correlation < 0.02 * history[k - 6].abs() {
+        if k > 8 && history[k - 9] - correlation < 0.02 * history[k - 9].abs() {
             break;
         }
     }

@@ -164,7 +164,7 @@ mod tests {
         use rand_chacha::ChaCha8Rng;
         use rand_distr::{Distribution, StandardNormal};
         let mut rng = ChaCha8Rng::seed_from_u64(4);
-        let betas = [0.0, 0.5, 2.0, 6.0];
+        let betas: [f64; 4] = [0.0, 0.5, 2.0, 6.0];
         let n = 20_000;
         let gens: Vec<Generation> = betas
             .iter()

@@ -79,7 +79,7 @@ impl Default for SmcSettings {
             pool_ess: 2.0,
             resampling: Resampling::Systematic,
             target_accept: 0.25,
-            decorrelation: 0.1,
+            decorrelation: 0.05,
             max_sweeps: 100,
             flow: true,
             evidence_samples: 4096,

@@ -131,6 +131,12 @@ pub fn generate(dir: &Path, s: &ExampleSettings) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// The shipped pipeline file is what the shared template writes.
+    #[test]
+    fn the_shipped_pipeline_is_the_template() {
+        assert_eq!(pipeline_toml(7), include_str!("../../examples/lost-mode/pipeline.toml"));
+    }
+
     /// log L of P's noise-free data at `th`.
     fn log_l_p(th: &[f64]) -> f64 {
         let y = p_measured_at();

@@ -86,6 +86,14 @@ pub fn train_on_draws(chain: &ChainDraws, space: Option<&ParamSpace>, opts: &Che
         Some(s) => s.clone(),
         None => ParamSpace::new(chain.names.clone(), chain.bounds.clone()).map_err(|e| at(FlowError::invalid(e.to_string())))?,
     };
+    // Unbounded: the flow's support is the whole space, for its density and its draws
+    // alike (a box kept here would truncate the draws but not the density).
+    let space = if opts.bounded {
+        space
+    } else {
+        ParamSpace::new(space.names().to_vec(), vec![(f64::NEG_INFINITY, f64::INFINITY); space.dim()])
+            .map_err(|e| at(FlowError::invalid(e.to_string())))?
+    };
     let usable = TrainingDraws::from_chain(chain).map_err(at)?;
     let (spec, why) = opts.spec_for(space.dim());
     let mut prior = FlowPrior::train(space, opts.bounded, &usable.draws(), &spec, &opts.train).map_err(at)?;
@@ -273,6 +281,42 @@ mod tests {
         fn kinds(&self) -> Vec<String> {
             Vec::new()
         }
+    }
+
+    /// `bounded = false` in a stage's table: the flow's support is the whole space for
+    /// its density and its draws alike, not the stage's box (which would keep the draws
+    /// inside while the density reaches past it); bounded, both stop at the box.
+    #[test]
+    fn an_unbounded_table_gives_one_support_to_density_and_draws() {
+        use rand::SeedableRng;
+        use seqcal_api::Prior;
+        let dir = tempfile::tempdir().unwrap();
+        let chains = stage_a();
+        let space = ParamSpace::new(vec!["a".into(), "b".into()], vec![(0.0, 1.0), (-1.0, 2.0)]).unwrap();
+        let ctx = StageContext { space: Some(&space), base_dir: dir.path(), chains: &chains, factory: &NoFactory };
+        let table = "kind = \"flow\"\nfrom = \"A\"\nloss = \"nll\"\nlayers = 1\nhidden = 8\nsteps = 30\nbatch = 100\narch = \"realnvp\"";
+        let outside = |x: &[f64]| !(0.0..=1.0).contains(&x[0]) || !(-1.0..=2.0).contains(&x[1]);
+        for bounded in [false, true] {
+            let mut t: Table = format!("{table}\nbounded = {bounded}").parse().unwrap();
+            let (_, flow) = trainer_flow(&mut t, &ctx, dir.path());
+            let x = flow.sample(&mut rand_chacha::ChaCha8Rng::seed_from_u64(1), 4000);
+            let mut lp = vec![0.0; x.nrows()];
+            flow.log_prob_batch(x.view(), &mut lp);
+            assert!(lp.iter().all(|v| v.is_finite()), "every draw lies where the density is positive");
+            let out = x.rows().into_iter().filter(|r| outside(r.as_slice().unwrap())).count();
+            let past = flow.log_prob(&[-0.5, 0.5]);
+            if bounded {
+                assert_eq!((out, past), (0, f64::NEG_INFINITY), "bounded: neither reaches past the box");
+            } else {
+                assert!(out > 40, "unbounded: {out} of 4000 draws past the box");
+                assert!(past.is_finite(), "unbounded: density {past} past the box");
+                assert!(flow.bounds().iter().all(|b| b.0 == f64::NEG_INFINITY && b.1 == f64::INFINITY), "{:?}", flow.bounds());
+            }
+        }
+    }
+
+    fn trainer_flow(t: &mut Table, ctx: &StageContext<'_>, dir: &Path) -> (String, FlowPrior) {
+        FlowTrainer::new(true).train_tables(t, ctx, dir, &|_| {}).unwrap().remove(0)
     }
 
     /// Two stages training the same flow on the same draws share one training;

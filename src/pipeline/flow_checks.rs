@@ -83,7 +83,7 @@ fn heldout_reference(flow: &FlowPrior, chain: &Chain, path: &std::path::Path, bu
 }
 
 /// Stage `st`'s prior table with the pipeline's flow defaults merged (as the stage runs it).
-fn prior_table(p: &crate::config::Pipeline, st: &crate::config::Stage) -> toml::Table {
+pub(super) fn prior_table(p: &crate::config::Pipeline, st: &crate::config::Stage) -> toml::Table {
     let mut prior = st.prior.clone().unwrap_or_else(|| {
         let mut t = toml::Table::new();
         t.insert("kind".into(), "uniform".into());
@@ -94,7 +94,7 @@ fn prior_table(p: &crate::config::Pipeline, st: &crate::config::Stage) -> toml::
 }
 
 /// Whether a prior table trains or loads a flow anywhere inside it.
-fn has_flow(t: &toml::Table) -> bool {
+pub(super) fn has_flow(t: &toml::Table) -> bool {
     let mut found = false;
     let mut t = t.clone();
     let _ = seqcal_flow::table::for_each_flow(&mut t, &mut |_| -> std::result::Result<(), ()> {
@@ -105,11 +105,11 @@ fn has_flow(t: &toml::Table) -> bool {
 }
 
 /// `Σ log L` of `datasets` at each row (NaN, a failed evaluation, is zero density).
-fn log_likelihood(lik: &IndependentProduct, x: ArrayView2<'_, f64>) -> Vec<f64> {
+pub(super) fn log_likelihood(lik: &IndependentProduct, x: ArrayView2<'_, f64>) -> Vec<f64> {
     lik.log_density_batch(x).unwrap_or_else(|_| vec![f64::NEG_INFINITY; x.nrows()])
 }
 
-fn likelihood_of(likelihoods: &mut Likelihoods<'_>, datasets: &[String]) -> Result<IndependentProduct> {
+pub(super) fn likelihood_of(likelihoods: &mut Likelihoods<'_>, datasets: &[String]) -> Result<IndependentProduct> {
     let mut parts: Vec<Box<dyn LogDensity>> = Vec::new();
     for d in datasets {
         parts.push(Box::new(likelihoods.get(d)?));

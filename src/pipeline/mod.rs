@@ -43,6 +43,7 @@ mod cache;
 mod context;
 mod datasets;
 mod flow_checks;
+mod flow_source;
 mod layout;
 mod priors;
 mod stage;

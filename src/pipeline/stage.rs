@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::context::RunContext;
 use super::datasets::Likelihoods;
 use super::flow_checks::{resample, StageFlow};
+use super::flow_source::StagePosteriors;
 use super::layout::{remove_if_present, to_json, write_text};
 use crate::chain::add_weights;
 use crate::config::{Pipeline, Stage};
@@ -89,7 +90,8 @@ pub(super) fn run_stage(
     // Flow tables that train on a chain are trained (or reused) and saved next
     // to the stage's chain first, so that the report holds them.
     let t0 = Instant::now();
-    let trained = flows.train_tables(&mut prior_table, &ctx, &stage_dir, &|m| inp.say.say(m)).map_err(in_stage)?;
+    let sources = StagePosteriors::for_prior(&prior_table, p, &ctx, registry, likelihoods)?;
+    let trained = flows.train_tables_with(&mut prior_table, &ctx, &stage_dir, &|m| inp.say.say(m), &sources).map_err(in_stage)?;
     let flow_seconds = t0.elapsed().as_secs_f64();
     let prior = registry.build(&prior_table, &ctx).map_err(in_stage)?;
     let mut parts: Vec<Box<dyn LogDensity>> = Vec::new();

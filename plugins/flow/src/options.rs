@@ -16,8 +16,9 @@ use crate::train::{Loss, LrSchedule, TrainSettings};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FlowOptions {
-    /// Training loss: `kl` or `jeffreys` (both need the chain's log_prob) or
-    /// `nll` (draws only). Default `kl`.
+    /// Training loss: `kl` or `jeffreys` (both need the chain's log_prob),
+    /// `jeffreys_reverse` (also the source stage's posterior: a flow trained
+    /// `from` a pipeline stage) or `nll` (draws only). Default `kl`.
     pub loss: Loss,
     /// Number of flow layers `N`, as the NF-prior paper counts them: pairs
     /// `A_o ∘ A_e` of an even and an odd coupling (or of a natural and a reversed
@@ -61,6 +62,9 @@ pub struct FlowOptions {
     /// Decay of the exponential moving average of the weights that validation
     /// and the kept model use (0 = the last iterate). Default 0.
     pub ema: f64,
+    /// Draws of the flow per step at which `jeffreys_reverse` evaluates the
+    /// source posterior (its reverse term). Default 256.
+    pub reverse_draws: usize,
     /// Map bounded parameters through logit/log so the prior has no mass outside
     /// the box. Default on.
     pub bounded: bool,
@@ -89,6 +93,7 @@ impl Default for FlowOptions {
             val_fraction: train.val_fraction,
             stop_at_floor: train.stop_at_floor,
             ema: train.ema,
+            reverse_draws: train.reverse_draws,
             bounded: true,
         }
     }
@@ -96,7 +101,7 @@ impl Default for FlowOptions {
 
 /// One line per key of [`FlowOptions`], for listings.
 pub const OPTION_HELP: &[(&str, &str)] = &[
-    ("loss", "kl | jeffreys (both need the chain's log_prob) | nll (draws only)"),
+    ("loss", "kl | jeffreys (both need the chain's log_prob) | jeffreys_reverse (and the source stage's posterior: `from` only) | nll (draws only)"),
     ("layers", "flow layers N: pairs of even/odd couplings (2N transforms)"),
     ("hidden", "width of each transform's hidden layers"),
     ("depth", "hidden layers per transform network"),
@@ -114,6 +119,7 @@ pub const OPTION_HELP: &[(&str, &str)] = &[
     ("val_fraction", "draws held out for early stopping (0 = none)"),
     ("stop_at_floor", "stop when the held-out check reaches its floor or stops improving"),
     ("ema", "decay of the weights' moving average that validation and the model use (0 = last iterate)"),
+    ("reverse_draws", "draws of the flow per step for jeffreys_reverse's reverse term"),
     ("bounded", "logit/log transform of bounded parameters"),
 ];
 
@@ -176,6 +182,7 @@ impl FlowOptions {
             val_fraction: self.val_fraction,
             stop_at_floor: self.stop_at_floor,
             ema: self.ema,
+            reverse_draws: self.reverse_draws,
             ..TrainSettings::default()
         };
         train.check()?;
@@ -215,6 +222,7 @@ mod tests {
             (FlowOptions { lr: 0.0, ..Default::default() }, "learning rate"),
             (FlowOptions { val_fraction: 0.95, ..Default::default() }, "validation fraction"),
             (FlowOptions { ema: 1.0, ..Default::default() }, "moving-average decay"),
+            (FlowOptions { loss: Loss::JeffreysReverse, reverse_draws: 1, ..Default::default() }, "at least 2 draws"),
         ] {
             let e = o.check().unwrap_err().to_string();
             assert!(e.contains(want), "{o:?}: {e}");

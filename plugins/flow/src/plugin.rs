@@ -51,6 +51,7 @@ impl PriorPlugin for FlowPlugin {
         let table = FlowTable::parse(t)?;
         if !matches!(table.source, FlowSource::Model(_)) {
             table.options.check().map_err(|e| PriorError::spec(KIND, e.to_string()))?;
+            crate::trainer::check_source(&table)?;
         }
         Ok(())
     }

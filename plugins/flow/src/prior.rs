@@ -22,7 +22,11 @@ use crate::io::{self, Sidecar, FORMAT};
 use crate::model::Flow;
 use crate::params::Params;
 use crate::spec::FlowSpec;
-use crate::train::{train, LatentData, TrainSettings};
+use crate::train::{train_with, LatentData, LatentLogDensity, TrainSettings};
+
+/// A log density (up to a constant) at rows of parameter values: the source
+/// posterior of a flow trained `from` a pipeline stage.
+pub type SourceLogDensity<'a> = dyn Fn(ArrayView2<'_, f64>) -> Vec<f64> + 'a;
 
 /// Rows per batch when evaluating or sampling.
 const CHUNK: usize = 4096;
@@ -88,6 +92,23 @@ impl FlowPrior {
     /// Dimension mismatch, non-finite draws or draws outside the space's bounds,
     /// settings out of range or too large for the memory, or a diverging run.
     pub fn train(space: ParamSpace, bounded: bool, draws: &Draws<'_>, spec: &FlowSpec, settings: &TrainSettings) -> Result<Self> {
+        Self::train_with_source(space, bounded, draws, spec, settings, None)
+    }
+
+    /// [`train`](Self::train) with the source posterior's log density at hand
+    /// (`source`: at rows of parameter values, up to the constant of the draws'
+    /// `log_prob`), which the `jeffreys_reverse` loss evaluates at draws of the flow.
+    ///
+    /// # Errors
+    /// As [`train`](Self::train); `jeffreys_reverse` without `source`.
+    pub fn train_with_source(
+        space: ParamSpace,
+        bounded: bool,
+        draws: &Draws<'_>,
+        spec: &FlowSpec,
+        settings: &TrainSettings,
+        source: Option<&SourceLogDensity<'_>>,
+    ) -> Result<Self> {
         let d = space.dim();
         if draws.x.ncols() != d || spec.dim != d {
             return Err(FlowError::invalid(format!(
@@ -122,7 +143,18 @@ impl FlowPrior {
             }
         }
         let data = LatentData { x, dim: d, log_prob: lp, weights: draws.weights.map(|w| w.to_vec()) };
-        let (params, metrics) = train(spec, &data, settings)?;
+        // The source posterior in the flow's coordinates: parameters mapped back, the
+        // transforms' Jacobian as the draws' log densities carry it.
+        let latent = source.map(|f| {
+            let transforms = &transforms;
+            move |y: &[f64]| -> Vec<f64> {
+                let rows = y.len() / d;
+                let theta = Array2::from_shape_fn((rows, d), |(i, j)| transforms[j].from_latent(y[i * d + j]));
+                let jac: Vec<f64> = (0..rows).map(|i| (0..d).map(|j| transforms[j].log_jac_at_latent(y[i * d + j])).sum()).collect();
+                f(theta.view()).iter().zip(jac).map(|(v, j)| v - j).collect()
+            }
+        });
+        let (params, metrics) = train_with(spec, &data, settings, latent.as_ref().map(|f| f as &LatentLogDensity<'_>))?;
         let sidecar = Sidecar {
             format: FORMAT.into(),
             spec: spec.clone(),

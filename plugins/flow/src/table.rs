@@ -153,7 +153,7 @@ mod tests {
         assert_eq!(t.mixture.as_ref().map(|m| m.0), Some(0.1));
         assert_eq!(parse("model = \"m.safetensors\"").unwrap().options, FlowOptions::default());
         for (text, want) in [
-            ("from = \"A\"\nlayer = 2", "unknown key \"layer\"; this prior takes: model, chain, from, loss, layers, hidden, depth, activation, actnorm, arch, bins, tail_bound, lu, steps, batch, lr, lr_schedule, seed, val_fraction, stop_at_floor, ema, bounded, epsilon, base"),
+            ("from = \"A\"\nlayer = 2", "unknown key \"layer\"; this prior takes: model, chain, from, loss, layers, hidden, depth, activation, actnorm, arch, bins, tail_bound, lu, steps, batch, lr, lr_schedule, seed, val_fraction, stop_at_floor, ema, reverse_draws, bounded, epsilon, base"),
             ("from = \"A\"\narch = \"glow\"", "unknown flow architecture \"glow\""),
             ("from = \"A\"\nlu = 1", "\"lu\" must be true or false, got 1"),
             ("from = \"A\"\nhidden = -3", "\"hidden\" must be a non-negative integer, got -3"),

@@ -16,7 +16,7 @@ use toml::{Table, Value};
 
 use crate::error::{FlowError, Result};
 use crate::options::CheckedFlowOptions;
-use crate::prior::{Draws, FlowPrior};
+use crate::prior::{Draws, FlowPrior, SourceLogDensity};
 use crate::table::{for_each_flow, FlowSource, FlowTable, KIND};
 
 /// The draws of a chain a flow trains on: importance weights checked (finite,
@@ -71,6 +71,20 @@ impl TrainingDraws {
 /// bounds, too few draws, settings too large for the memory, a diverging run;
 /// each message starts with the chain's label.
 pub fn train_on_draws(chain: &ChainDraws, space: Option<&ParamSpace>, opts: &CheckedFlowOptions) -> Result<FlowPrior> {
+    train_on_draws_with(chain, space, opts, None)
+}
+
+/// [`train_on_draws`] with the chain's posterior at hand (`source`, at rows of
+/// parameter values), which the `jeffreys_reverse` loss evaluates at draws of the flow.
+///
+/// # Errors
+/// As [`train_on_draws`]; `jeffreys_reverse` without `source`.
+pub fn train_on_draws_with(
+    chain: &ChainDraws,
+    space: Option<&ParamSpace>,
+    opts: &CheckedFlowOptions,
+    source: Option<&SourceLogDensity<'_>>,
+) -> Result<FlowPrior> {
     let at = |e: FlowError| match e {
         FlowError::Invalid(m) => FlowError::Invalid(format!("{}: {m}", chain.label)),
         other => other,
@@ -96,10 +110,49 @@ pub fn train_on_draws(chain: &ChainDraws, space: Option<&ParamSpace>, opts: &Che
     };
     let usable = TrainingDraws::from_chain(chain).map_err(at)?;
     let (spec, why) = opts.spec_for(space.dim());
-    let mut prior = FlowPrior::train(space, opts.bounded, &usable.draws(), &spec, &opts.train).map_err(at)?;
+    let mut prior = FlowPrior::train_with_source(space, opts.bounded, &usable.draws(), &spec, &opts.train, source).map_err(at)?;
     prior.set_chain_source(chain.source.clone());
     prior.set_arch_choice(why);
     Ok(prior)
+}
+
+/// The posteriors of a pipeline's stages, for the flows trained `from` them
+/// with the `jeffreys_reverse` loss.
+pub trait SourcePosteriors {
+    /// Stage `stage`'s log posterior density (its prior × its likelihood, up to
+    /// the constant of its chain's `log_prob`), or why it is not at hand.
+    ///
+    /// # Errors
+    /// The reason, in words.
+    fn log_posterior(&self, stage: &str) -> std::result::Result<&SourceLogDensity<'_>, String>;
+}
+
+/// No stage's posterior at hand.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSources;
+
+impl SourcePosteriors for NoSources {
+    fn log_posterior(&self, stage: &str) -> std::result::Result<&SourceLogDensity<'_>, String> {
+        Err(format!("stage {stage:?}'s posterior is not at hand here"))
+    }
+}
+
+/// Whether a table's loss can have what it needs: `jeffreys_reverse` evaluates
+/// the posterior of the stage the flow is trained on, which only `from` names.
+///
+/// # Errors
+/// `jeffreys_reverse` on a chain file (or a model), saying what to change.
+pub fn check_source(table: &FlowTable) -> std::result::Result<(), PriorError> {
+    if !table.options.loss.needs_source() {
+        return Ok(());
+    }
+    match &table.source {
+        FlowSource::Stage(_) => Ok(()),
+        FlowSource::Chain(c) => Err(spec_err(format!(
+            "loss = \"jeffreys_reverse\" evaluates the posterior of the stage the flow is trained on, which a chain file ({c:?}) does not carry: train `from` a stage of the pipeline, or use loss = \"jeffreys\" (its chain-only estimator)"
+        ))),
+        FlowSource::Model(_) => Ok(()),
+    }
 }
 
 fn spec_err(e: impl std::fmt::Display) -> PriorError {
@@ -166,6 +219,23 @@ impl FlowTrainer {
         dir: &Path,
         say: &dyn Fn(String),
     ) -> std::result::Result<Vec<(String, FlowPrior)>, PriorError> {
+        self.train_tables_with(prior, ctx, dir, say, &NoSources)
+    }
+
+    /// [`train_tables`](Self::train_tables) with the posteriors of the stages
+    /// the flows train `from` (the `jeffreys_reverse` loss evaluates them).
+    ///
+    /// # Errors
+    /// As [`train_tables`](Self::train_tables); `jeffreys_reverse` on a stage
+    /// whose posterior `sources` does not have, saying why.
+    pub fn train_tables_with(
+        &self,
+        prior: &mut Table,
+        ctx: &StageContext<'_>,
+        dir: &Path,
+        say: &dyn Fn(String),
+        sources: &dyn SourcePosteriors,
+    ) -> std::result::Result<Vec<(String, FlowPrior)>, PriorError> {
         let mut flows = Vec::new();
         let mut k = 0;
         for_each_flow(prior, &mut |t| -> std::result::Result<(), PriorError> {
@@ -175,6 +245,13 @@ impl FlowTrainer {
                 return Ok(());
             }
             let mut opts = table.options.check().map_err(spec_err)?;
+            check_source(&table)?;
+            let source = match (&table.source, opts.train.loss.needs_source()) {
+                (FlowSource::Stage(s), true) => Some(sources.log_posterior(s).map_err(|why| {
+                    spec_err(format!("loss = \"jeffreys_reverse\" evaluates stage {s:?}'s posterior at draws of the flow, and {why}: use loss = \"jeffreys\" (its chain-only estimator)"))
+                })?),
+                _ => None,
+            };
             let (chain, label) = chain_of(&table.source, ctx)?;
             let path = dir.join(if k == 0 { "flow_prior.safetensors".to_string() } else { format!("flow_prior_{k}.safetensors") });
             k += 1;
@@ -199,7 +276,7 @@ impl FlowTrainer {
                     ));
                     opts.train.quiet = self.quiet;
                     let t0 = Instant::now();
-                    let flow = train_on_draws(&chain, ctx.space, &opts).map_err(spec_err)?;
+                    let flow = train_on_draws_with(&chain, ctx.space, &opts, source).map_err(spec_err)?;
                     flow.save(&path).map_err(spec_err)?;
                     let m = flow.sidecar().metrics.clone().unwrap_or_default();
                     let check = match (m.heldout_kl, m.heldout_floor) {

@@ -16,6 +16,7 @@ use seqcal_api::check_memory;
 
 use super::data::{gather, LatentData};
 use super::heldout::HeldOutCheck;
+use super::reverse::{LatentLogDensity, ReverseTerm};
 use super::settings::{TrainMetrics, TrainSettings};
 use crate::error::{FlowError, Result};
 use crate::model::Flow;
@@ -77,7 +78,23 @@ pub const MAX_VAL_ROWS: usize = 20_000;
 /// # Errors
 /// Invalid settings or data, or a training run that keeps producing non-finite losses.
 pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(Params, TrainMetrics)> {
+    train_with(spec, data, s, None)
+}
+
+/// [`train`] with the source posterior at hand (`source`: its log density, up
+/// to the constant of the chain's `log_prob`, in the flow's coordinates), which
+/// the `jeffreys_reverse` loss evaluates at draws of the flow.
+///
+/// # Errors
+/// As [`train`]; the `jeffreys_reverse` loss without `source`, or a source
+/// posterior that disagrees with the chain's log densities.
+pub fn train_with(spec: &FlowSpec, data: &LatentData, s: &TrainSettings, source: Option<&LatentLogDensity<'_>>) -> Result<(Params, TrainMetrics)> {
     s.check()?;
+    if s.loss.needs_source() && source.is_none() {
+        return Err(FlowError::invalid(
+            "the jeffreys_reverse loss evaluates the source posterior (its prior × likelihood) at draws of the flow, and only a flow trained `from` a stage of a pipeline has it at hand: train from a stage, or use jeffreys (its chain-only estimator)",
+        ));
+    }
     spec.check()?;
     if data.dim != spec.dim {
         return Err(FlowError::invalid(format!("the data have {} parameters but the flow has {}", data.dim, spec.dim)));
@@ -97,6 +114,10 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
     let lp_mean = data.log_prob.as_ref().map(|lp| lp.iter().sum::<f64>() / n as f64).unwrap_or(0.0);
     let lp32: Option<Vec<f32>> = data.log_prob.as_ref().map(|lp| lp.iter().map(|&v| (v - lp_mean) as f32).collect());
     let w = data.sampling_weights(n);
+    let mut reverse = match (source, &data.log_prob) {
+        (Some(f), Some(lp)) if s.loss.needs_source() => Some(ReverseTerm::new(f, &data.x, lp, d, s.reverse_draws, s.seed)?),
+        _ => None,
+    };
     // Cumulative weights of the training draws, for weighted batch sampling.
     let mut cum = Vec::with_capacity(train_idx.len());
     let mut acc = 0.0;
@@ -199,6 +220,14 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
         };
         let loss = s.loss.value(&flow.log_prob(&xb)?, lpb.as_ref(), &batch_lnw)?;
         let value = loss.to_scalar::<f32>()? as f64;
+        // The reverse term on fresh draws of the flow: its surrogate joins the loss, its value the reported one.
+        let (loss, value) = match reverse.as_mut() {
+            Some(r) => {
+                let (surrogate, term) = r.step(&flow)?;
+                ((loss + surrogate)?, value + term)
+            }
+            None => (loss, value),
+        };
         if !value.is_finite() {
             metrics.skipped_steps += 1;
             lr *= 0.5;
@@ -240,7 +269,10 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
                     None => None,
                 };
                 let eval_flow = avg_flow.as_ref().unwrap_or(&val_flow);
-                let vl = s.loss.value(&eval_flow.log_prob(vx)?, vlp.as_ref(), vlnw)?.to_scalar::<f32>()? as f64;
+                let mut vl = s.loss.value(&eval_flow.log_prob(vx)?, vlp.as_ref(), vlnw)?.to_scalar::<f32>()? as f64;
+                if let Some(r) = reverse.as_mut() {
+                    vl += r.validation(eval_flow)?;
+                }
                 // The check decides nothing unless training stops on it: then every
                 // evaluation runs it, else every fifth (the trace) and the kept weights at the end.
                 let kl = if s.stop_at_floor || (step / s.eval_every) % TRACE_EVERY == 0 { check_kl(eval_flow)? } else { None };
@@ -291,6 +323,7 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
     metrics.best_val_loss = best_val.is_finite().then_some(best_val);
     metrics.final_lr = lr_now;
     metrics.heldout_floor = check.as_ref().map(|c| c.floor);
+    metrics.source_evaluations = reverse.as_ref().map_or(0, |r| r.evaluations);
     metrics.heldout_kl =
         if check.is_some() { check_kl(&Flow::new(spec, &names.iter().cloned().zip(best.iter().cloned()).collect())?)? } else { None };
     let out: Params = names.into_iter().zip(best).map(|(k, t)| Ok((k, t.to_dtype(DType::F64)?))).collect::<Result<_>>()?;

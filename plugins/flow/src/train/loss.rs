@@ -22,23 +22,37 @@ use crate::named::named_enum;
 /// - `jeffreys`: `KL(p‖q) + KL(q‖p) ≈ Σ (w_i - r_i) d_i`, the chain-only
 ///   estimator, with the self-normalized importance weights `r_i ∝ w_i e^{-d_i}`
 ///   for `KL(q‖p)`; free of `Z`, and for the same reason blind to mass the flow
-///   puts away from the draws (the held-out check of training sees it).
+///   puts away from the draws (the held-out check of training sees it);
+/// - `jeffreys_reverse`: `KL(p‖q) + KL(q‖p)` with the reverse term estimated on
+///   draws of the flow, where the source posterior `p̃` is evaluated (a flow
+///   trained `from` a pipeline stage: its prior × its likelihood). Here
+///   [`Loss::value`] is the forward term on the chain's draws (`kl`'s); training
+///   adds the reverse term `E_q[ln q − ln p̃]` (see `reverse.rs`), and the sum is
+///   free of `Z` and sees mass the flow puts where the source posterior has none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Loss {
     /// Negative log-likelihood (unsupervised).
     Nll,
     /// Forward KL with the draws' log densities (supervised).
     Kl,
-    /// Symmetric (Jeffreys) divergence (supervised).
+    /// Symmetric (Jeffreys) divergence, chain-only estimator (supervised).
     Jeffreys,
+    /// Symmetric (Jeffreys) divergence with the reverse term on draws of the
+    /// flow (supervised; needs the source posterior).
+    JeffreysReverse,
 }
 
-named_enum!(Loss, "loss", [Kl => "kl", Jeffreys => "jeffreys", Nll => "nll"]);
+named_enum!(Loss, "loss", [Kl => "kl", Jeffreys => "jeffreys", JeffreysReverse => "jeffreys_reverse", Nll => "nll"]);
 
 impl Loss {
     /// True for the losses that need each draw's log density.
     pub fn supervised(self) -> bool {
         !matches!(self, Loss::Nll)
+    }
+
+    /// True for the loss that needs the source posterior at draws of the flow.
+    pub fn needs_source(self) -> bool {
+        self == Loss::JeffreysReverse
     }
 
     /// The loss of a batch: `logq`, `logp` and the normalized log-weights `lnw`, each `(n,)`.
@@ -52,7 +66,7 @@ impl Loss {
         }
         let logp = logp.ok_or_else(|| FlowError::invalid("the kl and jeffreys losses need the chain's log_prob; use --loss nll for draws only"))?;
         let d = (logp - logq)?;
-        if self == Loss::Kl {
+        if matches!(self, Loss::Kl | Loss::JeffreysReverse) {
             return Ok((&w * &d)?.sum_all()?);
         }
         let a = (lnw - &d)?;
@@ -73,7 +87,7 @@ mod tests {
 
     #[test]
     fn losses_parse_and_print_by_name() {
-        crate::testutil::check_names(&Loss::ALL, "mse", "unknown loss \"mse\": use kl, jeffreys or nll");
+        crate::testutil::check_names(&Loss::ALL, "mse", "unknown loss \"mse\": use kl, jeffreys, jeffreys_reverse or nll");
     }
 
     /// `n` seeded draws of N(0, 1) with their exact log density, and equal log-weights.

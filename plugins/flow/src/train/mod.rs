@@ -13,12 +13,14 @@ mod data;
 mod fit;
 mod heldout;
 mod loss;
+mod reverse;
 mod schedule;
 mod settings;
 
 pub use data::LatentData;
-pub use fit::{heldout_split, memory_needed, train, MAX_VAL_ROWS};
+pub use fit::{heldout_split, memory_needed, train, train_with, MAX_VAL_ROWS};
 pub use heldout::HeldOutCheck;
 pub use loss::Loss;
+pub use reverse::LatentLogDensity;
 pub use schedule::LrSchedule;
 pub use settings::{TrainMetrics, TrainSettings};

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use ndarray::ArrayView2;
-use seqcal_api::{Prior, StageContext};
+use seqcal_api::{Prior, PriorFactory, StageContext};
 use seqcal_flow::table::{for_each_flow, FlowSource, FlowTable};
 use seqcal_flow::{SourceLogDensity, SourcePosteriors};
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::arch::Arch;
 use crate::error::{FlowError, Result};
 use crate::spec::{Activation, FlowKind, FlowSpec};
-use crate::train::{Loss, LrSchedule, TrainSettings};
+use crate::train::{Loss, LrSchedule, TrainSettings, MIN_REVERSE_DRAWS};
 
 /// Architecture and training settings of a flow prior. Every key is optional;
 /// the defaults are the NF-prior paper's workflow.
@@ -93,7 +93,7 @@ impl Default for FlowOptions {
             val_fraction: train.val_fraction,
             stop_at_floor: train.stop_at_floor,
             ema: train.ema,
-            reverse_draws: train.reverse_draws,
+            reverse_draws: 256,
             bounded: true,
         }
     }
@@ -182,10 +182,15 @@ impl FlowOptions {
             val_fraction: self.val_fraction,
             stop_at_floor: self.stop_at_floor,
             ema: self.ema,
-            reverse_draws: self.reverse_draws,
             ..TrainSettings::default()
         };
         train.check()?;
+        if self.loss.needs_source() && self.reverse_draws < MIN_REVERSE_DRAWS {
+            return Err(FlowError::invalid(format!(
+                "reverse_draws = {}: the reverse term of jeffreys_reverse needs at least {MIN_REVERSE_DRAWS} draws of the flow per step (each draw's baseline is the mean of the others)",
+                self.reverse_draws
+            )));
+        }
         Ok(CheckedFlowOptions { spec, arch: self.arch, train, bounded: self.bounded })
     }
 

@@ -22,7 +22,7 @@ use crate::io::{self, Sidecar, FORMAT};
 use crate::model::Flow;
 use crate::params::Params;
 use crate::spec::FlowSpec;
-use crate::train::{train_with, LatentData, LatentLogDensity, TrainSettings};
+use crate::train::{train_with, LatentData, LatentLogDensity, Source, TrainSettings};
 
 /// A log density (up to a constant) at rows of parameter values: the source
 /// posterior of a flow trained `from` a pipeline stage.
@@ -97,7 +97,8 @@ impl FlowPrior {
 
     /// [`train`](Self::train) with the source posterior's log density at hand
     /// (`source`: at rows of parameter values, up to the constant of the draws'
-    /// `log_prob`), which the `jeffreys_reverse` loss evaluates at draws of the flow.
+    /// `log_prob`, and the draws of the flow per step), which the
+    /// `jeffreys_reverse` loss evaluates at draws of the flow.
     ///
     /// # Errors
     /// As [`train`](Self::train); `jeffreys_reverse` without `source`.
@@ -107,7 +108,7 @@ impl FlowPrior {
         draws: &Draws<'_>,
         spec: &FlowSpec,
         settings: &TrainSettings,
-        source: Option<&SourceLogDensity<'_>>,
+        source: Option<(&SourceLogDensity<'_>, usize)>,
     ) -> Result<Self> {
         let d = space.dim();
         if draws.x.ncols() != d || spec.dim != d {
@@ -145,7 +146,8 @@ impl FlowPrior {
         let data = LatentData { x, dim: d, log_prob: lp, weights: draws.weights.map(|w| w.to_vec()) };
         // The source posterior in the flow's coordinates: parameters mapped back, the
         // transforms' Jacobian as the draws' log densities carry it.
-        let latent = source.map(|f| {
+        let draws_per_step = source.map_or(0, |(_, n)| n);
+        let latent = source.map(|(f, _)| {
             let transforms = &transforms;
             move |y: &[f64]| -> Vec<f64> {
                 let rows = y.len() / d;
@@ -154,7 +156,8 @@ impl FlowPrior {
                 f(theta.view()).iter().zip(jac).map(|(v, j)| v - j).collect()
             }
         });
-        let (params, metrics) = train_with(spec, &data, settings, latent.as_ref().map(|f| f as &LatentLogDensity<'_>))?;
+        let source = latent.as_ref().map(|f| Source { log_density: f as &LatentLogDensity<'_>, draws: draws_per_step });
+        let (params, metrics) = train_with(spec, &data, settings, source)?;
         let sidecar = Sidecar {
             format: FORMAT.into(),
             spec: spec.clone(),

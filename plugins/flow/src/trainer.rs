@@ -74,8 +74,9 @@ pub fn train_on_draws(chain: &ChainDraws, space: Option<&ParamSpace>, opts: &Che
     train_on_draws_with(chain, space, opts, None)
 }
 
-/// [`train_on_draws`] with the chain's posterior at hand (`source`, at rows of
-/// parameter values), which the `jeffreys_reverse` loss evaluates at draws of the flow.
+/// [`train_on_draws`] with the chain's posterior at hand (`source`: its log
+/// density at rows of parameter values, and the draws of the flow per step),
+/// which the `jeffreys_reverse` loss evaluates at draws of the flow.
 ///
 /// # Errors
 /// As [`train_on_draws`]; `jeffreys_reverse` without `source`.
@@ -83,7 +84,7 @@ pub fn train_on_draws_with(
     chain: &ChainDraws,
     space: Option<&ParamSpace>,
     opts: &CheckedFlowOptions,
-    source: Option<&SourceLogDensity<'_>>,
+    source: Option<(&SourceLogDensity<'_>, usize)>,
 ) -> Result<FlowPrior> {
     let at = |e: FlowError| match e {
         FlowError::Invalid(m) => FlowError::Invalid(format!("{}: {m}", chain.label)),
@@ -247,9 +248,9 @@ impl FlowTrainer {
             let mut opts = table.options.check().map_err(spec_err)?;
             check_source(&table)?;
             let source = match (&table.source, opts.train.loss.needs_source()) {
-                (FlowSource::Stage(s), true) => Some(sources.log_posterior(s).map_err(|why| {
+                (FlowSource::Stage(s), true) => Some((sources.log_posterior(s).map_err(|why| {
                     spec_err(format!("loss = \"jeffreys_reverse\" evaluates stage {s:?}'s posterior at draws of the flow, and {why}: use loss = \"jeffreys\" (its chain-only estimator)"))
-                })?),
+                })?, table.options.reverse_draws)),
                 _ => None,
             };
             let (chain, label) = chain_of(&table.source, ctx)?;

@@ -299,10 +299,10 @@ fn jeffreys_reverse_learns_with_the_source_posterior_and_needs_it() {
     assert!(e.contains("only a flow trained `from` a stage of a pipeline has it"), "{e}");
     let wrong =
         |t: ArrayView2<'_, f64>| -> Vec<f64> { gaussian_log_density(t, mean, 5.0).iter().zip(t.rows()).map(|(v, r)| v + 0.1 * r[0]).collect() };
-    let e = FlowPrior::train_with_source(free(), true, &draws, &spec, &s, Some(&wrong)).unwrap_err().to_string();
+    let e = FlowPrior::train_with_source(free(), true, &draws, &spec, &s, Some((&wrong, 256))).unwrap_err().to_string();
     assert!(e.contains("was not sampled from this posterior"), "{e}");
     let exact = |t: ArrayView2<'_, f64>| gaussian_log_density(t, mean, 5.0);
-    let prior = FlowPrior::train_with_source(free(), true, &draws, &spec, &s, Some(&exact)).unwrap();
+    let prior = FlowPrior::train_with_source(free(), true, &draws, &spec, &s, Some((&exact, 256))).unwrap();
     let (forward, se) = kl_to_truth(&prior, mean);
     assert!(forward < 0.03 + 3.0 * se, "KL to the truth {forward} ± {se}");
     let m = prior.sidecar().metrics.clone().unwrap();

@@ -16,7 +16,7 @@ use seqcal_api::check_memory;
 
 use super::data::{gather, LatentData};
 use super::heldout::HeldOutCheck;
-use super::reverse::{LatentLogDensity, ReverseTerm};
+use super::reverse::{ReverseTerm, Source, MIN_REVERSE_DRAWS};
 use super::settings::{TrainMetrics, TrainSettings};
 use crate::error::{FlowError, Result};
 use crate::model::Flow;
@@ -82,13 +82,13 @@ pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(P
 }
 
 /// [`train`] with the source posterior at hand (`source`: its log density, up
-/// to the constant of the chain's `log_prob`, in the flow's coordinates), which
-/// the `jeffreys_reverse` loss evaluates at draws of the flow.
+/// to the constant of the chain's `log_prob`, in the flow's coordinates, and
+/// the draws per step), which the `jeffreys_reverse` loss evaluates at draws of the flow.
 ///
 /// # Errors
 /// As [`train`]; the `jeffreys_reverse` loss without `source`, or a source
 /// posterior that disagrees with the chain's log densities.
-pub fn train_with(spec: &FlowSpec, data: &LatentData, s: &TrainSettings, source: Option<&LatentLogDensity<'_>>) -> Result<(Params, TrainMetrics)> {
+pub fn train_with(spec: &FlowSpec, data: &LatentData, s: &TrainSettings, source: Option<Source<'_>>) -> Result<(Params, TrainMetrics)> {
     s.check()?;
     if s.loss.needs_source() && source.is_none() {
         return Err(FlowError::invalid(
@@ -115,7 +115,15 @@ pub fn train_with(spec: &FlowSpec, data: &LatentData, s: &TrainSettings, source:
     let lp32: Option<Vec<f32>> = data.log_prob.as_ref().map(|lp| lp.iter().map(|&v| (v - lp_mean) as f32).collect());
     let w = data.sampling_weights(n);
     let mut reverse = match (source, &data.log_prob) {
-        (Some(f), Some(lp)) if s.loss.needs_source() => Some(ReverseTerm::new(f, &data.x, lp, d, s.reverse_draws, s.seed)?),
+        (Some(src), Some(lp)) if s.loss.needs_source() => {
+            if src.draws < MIN_REVERSE_DRAWS {
+                return Err(FlowError::invalid(format!(
+                    "reverse_draws = {}: the reverse term needs at least {MIN_REVERSE_DRAWS} draws of the flow per step",
+                    src.draws
+                )));
+            }
+            Some(ReverseTerm::new(src.log_density, &data.x, lp, d, src.draws, s.seed)?)
+        }
         _ => None,
     };
     // Cumulative weights of the training draws, for weighted batch sampling.
@@ -324,6 +332,7 @@ pub fn train_with(spec: &FlowSpec, data: &LatentData, s: &TrainSettings, source:
     metrics.final_lr = lr_now;
     metrics.heldout_floor = check.as_ref().map(|c| c.floor);
     metrics.source_evaluations = reverse.as_ref().map_or(0, |r| r.evaluations);
+    metrics.reverse_draws = source.filter(|_| reverse.is_some()).map_or(0, |src| src.draws);
     metrics.heldout_kl =
         if check.is_some() { check_kl(&Flow::new(spec, &names.iter().cloned().zip(best.iter().cloned()).collect())?)? } else { None };
     let out: Params = names.into_iter().zip(best).map(|(k, t)| Ok((k, t.to_dtype(DType::F64)?))).collect::<Result<_>>()?;

@@ -21,6 +21,6 @@ pub use data::LatentData;
 pub use fit::{heldout_split, memory_needed, train, train_with, MAX_VAL_ROWS};
 pub use heldout::HeldOutCheck;
 pub use loss::Loss;
-pub use reverse::LatentLogDensity;
+pub use reverse::{LatentLogDensity, Source, MIN_REVERSE_DRAWS};
 pub use schedule::LrSchedule;
 pub use settings::{TrainMetrics, TrainSettings};

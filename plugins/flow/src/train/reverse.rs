@@ -33,6 +33,25 @@ use crate::model::Flow;
 /// NaN) where it is zero.
 pub type LatentLogDensity<'a> = dyn Fn(&[f64]) -> Vec<f64> + 'a;
 
+/// The source posterior a `jeffreys_reverse` training evaluates: its log
+/// density in the flow's coordinates, and how many draws of the flow per step.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    /// The log density (up to a constant).
+    pub log_density: &'a LatentLogDensity<'a>,
+    /// Draws of the flow per step (at least 2).
+    pub draws: usize,
+}
+
+impl std::fmt::Debug for Source<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source").field("draws", &self.draws).finish_non_exhaustive()
+    }
+}
+
+/// Fewest draws of the flow per step: each draw's baseline is the mean of the others.
+pub const MIN_REVERSE_DRAWS: usize = 2;
+
 /// A flow draw where the source density is zero (or not a number) scores as
 /// if its log density were this far below the lowest of the chain's draws: a
 /// large, finite penalty that keeps the step's arithmetic finite.

@@ -12,11 +12,6 @@ fn legacy_schedule() -> LrSchedule {
     LrSchedule::Constant
 }
 
-/// Flow draws per step of the `jeffreys_reverse` loss's reverse term.
-fn default_reverse_draws() -> usize {
-    256
-}
-
 /// Training settings, with the defaults of the NF-prior workflow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainSettings {
@@ -48,10 +43,6 @@ pub struct TrainSettings {
     /// sidecars written before the average read).
     #[serde(default)]
     pub ema: f64,
-    /// Draws of the flow per step at which the `jeffreys_reverse` loss
-    /// evaluates the source posterior (its reverse term).
-    #[serde(default = "default_reverse_draws")]
-    pub reverse_draws: usize,
     /// Seed of the initial weights, the split and the batches.
     pub seed: u64,
     /// No progress bar and no warnings on stderr.
@@ -71,7 +62,6 @@ impl Default for TrainSettings {
             patience: 10,
             stop_at_floor: false,
             ema: 0.0,
-            reverse_draws: default_reverse_draws(),
             seed: 0,
             quiet: true,
         }
@@ -86,12 +76,6 @@ impl TrainSettings {
     pub fn check(&self) -> Result<()> {
         if self.steps == 0 || self.batch == 0 || self.eval_every == 0 {
             return Err(FlowError::invalid("steps, batch and eval_every must be at least 1"));
-        }
-        if self.loss.needs_source() && self.reverse_draws < 2 {
-            return Err(FlowError::invalid(format!(
-                "reverse_draws = {}: the reverse term of jeffreys_reverse needs at least 2 draws of the flow per step (its baseline is the mean of the others)",
-                self.reverse_draws
-            )));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(FlowError::invalid(format!("learning rate must be positive, got {}", self.lr)));
@@ -148,6 +132,9 @@ pub struct TrainMetrics {
     /// Evaluations of the source posterior (the `jeffreys_reverse` loss's reverse term).
     #[serde(default)]
     pub source_evaluations: usize,
+    /// Draws of the flow per step of that reverse term (0 without it).
+    #[serde(default)]
+    pub reverse_draws: usize,
 }
 
 #[cfg(test)]

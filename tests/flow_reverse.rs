@@ -73,8 +73,8 @@ fn jeffreys_reverse_trains_from_a_stage_and_is_refused_where_the_source_posterio
     succeeds(&["run", s(&p), "--runs-dir", s(&runs), "-q", "--json"]);
     let side: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(runs.join("reverse/second/flow_prior.json")).unwrap()).unwrap();
     assert_eq!(side["loss"], "jeffreys_reverse");
-    // 60 steps of 32 flow draws, and the validation's fixed draws at each evaluation.
-    assert!(side["metrics"]["source_evaluations"].as_u64().unwrap() >= 60 * 32, "{}", side["metrics"]);
+    // The second half of the 60 steps, 32 flow draws each, and the validation's fixed draws.
+    assert!(side["metrics"]["source_evaluations"].as_u64().unwrap() >= 30 * 32, "{}", side["metrics"]);
 
     // A chain file carries no posterior to evaluate: refused before anything runs.
     let chain = runs.join("reverse/A/chain.h5");

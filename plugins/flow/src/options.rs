@@ -63,7 +63,7 @@ pub struct FlowOptions {
     /// and the kept model use (0 = the last iterate). Default 0.
     pub ema: f64,
     /// Draws of the flow per step at which `jeffreys_reverse` evaluates the
-    /// source posterior (its reverse term). Default 256.
+    /// source posterior (its reverse term). Default 64.
     pub reverse_draws: usize,
     /// Map bounded parameters through logit/log so the prior has no mass outside
     /// the box. Default on.
@@ -93,7 +93,7 @@ impl Default for FlowOptions {
             val_fraction: train.val_fraction,
             stop_at_floor: train.stop_at_floor,
             ema: train.ema,
-            reverse_draws: 256,
+            reverse_draws: 64,
             bounded: true,
         }
     }

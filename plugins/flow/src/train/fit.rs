@@ -229,7 +229,7 @@ pub fn train_with(spec: &FlowSpec, data: &LatentData, s: &TrainSettings, source:
         let loss = s.loss.value(&flow.log_prob(&xb)?, lpb.as_ref(), &batch_lnw)?;
         let value = loss.to_scalar::<f32>()? as f64;
         // The reverse term on fresh draws of the flow: its surrogate joins the loss, its value the reported one.
-        let (loss, value) = match reverse.as_mut() {
+        let (loss, value) = match reverse.as_mut().filter(|_| step > Source::warmup(s.steps)) {
             Some(r) => {
                 let (surrogate, term) = r.step(&flow)?;
                 ((loss + surrogate)?, value + term)

@@ -8,6 +8,17 @@
 //! while cutting its variance. Each draw's baseline is the mean of `f` over the
 //! other draws of the step (leave-one-out: no draw is its own baseline).
 //!
+//! Two guards keep the estimate from swamping training, measured on the
+//! shipped example, whose stage B has two narrow modes: before the flow
+//! covers the chain, most of its draws fall where the source density is tiny
+//! and `f` spreads over hundreds of nats, and a step at that scale threw the
+//! flow off (its draws turned non-finite). So the term joins training only for
+//! the second half of the steps ([`Source::warmup`] of them are the forward
+//! term's alone), and a step's weights are divided by the spread of `f` over
+//! its draws when that spread exceeds one nat: unbiased where the flow is near
+//! the target, damped (same direction) where a few draws dominate. The term's
+//! value is never scaled, and validation always includes it.
+//!
 //! The term's value `E_q[ln q − ln p̃]` is `KL(q‖p) − ln Z`; the forward term
 //! on the chain's draws, `E_p[ln p̃ − ln q]`, is `KL(p‖q) + ln Z`, so their sum
 //! is Jeffreys' divergence itself, free of `Z`. Unlike the chain-only
@@ -41,6 +52,13 @@ pub struct Source<'a> {
     pub log_density: &'a LatentLogDensity<'a>,
     /// Draws of the flow per step (at least 2).
     pub draws: usize,
+}
+
+impl Source<'_> {
+    /// Steps of `steps` before the reverse term joins training: the first half.
+    pub fn warmup(steps: usize) -> usize {
+        steps / 2
+    }
 }
 
 impl std::fmt::Debug for Source<'_> {
@@ -129,7 +147,9 @@ impl<'a> ReverseTerm<'a> {
         let lq: Vec<f64> = logq.to_vec1::<f32>()?.into_iter().map(f64::from).collect();
         let lp = self.log_p_at(&y.flatten_all()?.to_vec1::<f32>()?);
         let (weights, value) = score_weights(&lq, &lp);
-        let weights: Vec<f32> = weights.into_iter().map(|v| v as f32).collect();
+        let spread = (lq.iter().zip(&lp).map(|(q, p)| (q - p - value).powi(2)).sum::<f64>() / lq.len().max(1) as f64).sqrt();
+        let damp = 1.0 / spread.max(1.0);
+        let weights: Vec<f32> = weights.into_iter().map(|v| (v * damp) as f32).collect();
         let surrogate = (logq * Tensor::from_vec(weights, lq.len(), y.device())?)?.sum_all()?;
         Ok((surrogate, value))
     }

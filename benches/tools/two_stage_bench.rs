@@ -4,15 +4,18 @@
 //! white-dwarf examples, the average 1-D KL to the quadrature truth for the
 //! joint example).
 //!
-//! `cargo run --release --example two_stage_bench -- WHAT CASE [SEED] [--y Y1,Y2,...]`
+//! `cargo run --release --example two_stage_bench -- WHAT CASE [SEED] [--y Y1,Y2,...] [--steps1 N] [--steps2 N]`
 //! - WHAT `tsnf` (stage 1 + stage 2), `tsfb`, `exact` (stage 2 on the exact
 //!   components: the stage-2 error alone), `smc` (seqcal's SMC sampler on the
 //!   exact composite, `dwarfs` only), or `generate` (CASE's spec and pools
 //!   into the folder given by `--out`).
 //! - CASE `a`, `b` (the hierarchical cases; `a` runs on the reference data set
 //!   of the normflows script unless `--y` gives another), `joint`, `dwarfs`.
+//! - `--steps1`, `--steps2`: stage-1 / stage-2 steps instead of the defaults
+//!   (shorter runs for profiling).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -66,9 +69,27 @@ fn stage2(target: &CompositeTarget, s: &ReverseKlSettings) -> (Array2<f64>, Valu
     (draws, info)
 }
 
+/// Stage-1 steps when `--steps1` gives them (0: the default).
+static STEPS1: AtomicUsize = AtomicUsize::new(0);
+/// Stage-2 steps when `--steps2` gives them (0: the default).
+static STEPS2: AtomicUsize = AtomicUsize::new(0);
+
 /// The stage-1 settings of the examples (see examples/two-stage/README.md).
 fn stage1_options(seed: u64) -> FlowOptions {
-    FlowOptions { seed, ..FlowOptions::default() }
+    let o = FlowOptions { seed, ..FlowOptions::default() };
+    match STEPS1.load(Ordering::Relaxed) {
+        0 => o,
+        steps => FlowOptions { steps, ..o },
+    }
+}
+
+/// The stage-2 settings of the examples.
+fn stage2_settings(seed: u64) -> ReverseKlSettings {
+    let s = ReverseKlSettings { seed, ..ReverseKlSettings::default() };
+    match STEPS2.load(Ordering::Relaxed) {
+        0 => s,
+        steps => ReverseKlSettings { steps, ..s },
+    }
 }
 
 fn hierarchical(what: &str, case_name: &str, y: Option<Vec<f64>>, seed: u64) -> Value {
@@ -76,7 +97,7 @@ fn hierarchical(what: &str, case_name: &str, y: Option<Vec<f64>>, seed: u64) -> 
     let y = y.unwrap_or_else(|| if case_name == "a" { REFERENCE_Y_A.to_vec() } else { case.data(0) });
     let exact = case.exact(&y);
     let pools = case.pools(&y, POOL, seed);
-    let s2 = ReverseKlSettings { seed, ..ReverseKlSettings::default() };
+    let s2 = stage2_settings(seed);
     let mut line = json!({ "bench": "two_stage", "what": what, "case": case_name, "seed": seed, "y": y });
     match what {
         "tsfb" => {
@@ -111,7 +132,7 @@ fn joint_case(seed: u64) -> Value {
     let pools = joint::pools(POOL, seed);
     let (comps, s1, checks) = stage1(&pools, &stage1_options(seed), seed);
     let target = joint::target([comps[0].clone(), comps[1].clone()]).expect("target");
-    let (d, info) = stage2(&target, &ReverseKlSettings { seed, ..ReverseKlSettings::default() });
+    let (d, info) = stage2(&target, &stage2_settings(seed));
     let kl: Vec<f64> = (0..3).map(|k| joint::kl_to_truth(k, &d.column(k).to_vec())).collect();
     json!({ "bench": "two_stage", "what": "tsnf", "case": "joint", "seed": seed, "stage1_s": s1, "stage1_checks": checks,
             "stage2": info, "kl_1d": kl, "avg_kl_1d": kl.iter().sum::<f64>() / 3.0 })
@@ -154,7 +175,7 @@ fn dwarfs(what: &str, seed: u64) -> Value {
             let pools = ex.pools(POOL, seed);
             let (comps, s1, checks) = stage1(&pools, &stage1_options(seed), seed);
             let target = ex.target(comps).expect("target");
-            let (d, info) = stage2(&target, &ReverseKlSettings { seed, ..ReverseKlSettings::default() });
+            let (d, info) = stage2(&target, &stage2_settings(seed));
             line["stage1_s"] = json!(s1);
             line["stage1_kl_max"] = json!(checks.iter().map(|c| c["kl_1d"].as_f64().unwrap_or(f64::NAN)).fold(0.0, f64::max));
             line["stage2"] = info;
@@ -201,6 +222,12 @@ fn main() {
     if what == "generate" {
         generate(case, &PathBuf::from(flag("--out").expect("--out DIR")), seed);
         return;
+    }
+    if let Some(v) = flag("--steps2") {
+        STEPS2.store(v.parse().expect("--steps2: a number"), Ordering::Relaxed);
+    }
+    if let Some(v) = flag("--steps1") {
+        STEPS1.store(v.parse().expect("--steps1: a number"), Ordering::Relaxed);
     }
     let line = match case {
         "a" | "b" => hierarchical(what, case, y, seed),

@@ -10,7 +10,9 @@
 //!   [`params`]: its parameters' names, defined once.
 //! - [`kernel`]: plain-Rust kernels of the affine coupling (forward, backward),
 //!   vectorized through [`seqcal_vmath`]; [`fused`]: the coupling as one candle
-//!   op with its own backward pass (fast f32 training on the CPU).
+//!   op with its own backward pass (fast f32 training on the CPU);
+//!   [`spline_kernel`] and [`spline_fused`]: the same for the rational-quadratic
+//!   spline coupling in the data → base direction (log densities, training).
 //! - [`layers`]: invertible layers on candle with forward, inverse and
 //!   `log|det J|` (affine coupling, scale-and-shift, ActNorm, MADE/MAF,
 //!   rational-quadratic splines, LU-decomposed linear).
@@ -66,6 +68,8 @@ pub mod params;
 pub mod plugin;
 pub mod prior;
 pub mod spec;
+pub mod spline_fused;
+pub mod spline_kernel;
 pub mod table;
 pub mod testdata;
 #[cfg(test)]

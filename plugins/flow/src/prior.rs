@@ -228,6 +228,11 @@ impl FlowPrior {
         self.sidecar.chain_source = Some(source.into());
     }
 
+    /// The f64 parameters of the flow.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
     /// The underlying flow (in the transformed coordinates).
     pub fn flow(&self) -> &Flow {
         &self.flow

@@ -11,7 +11,9 @@
 //! The target's bounded coordinates (the intersection of its factors'
 //! supports) go through seqcal-flow's logit / log transforms after the flow,
 //! so `q` has no mass outside them. Training runs in f32 (the fused RealNVP
-//! coupling where the architecture is RealNVP); base draws come from one
+//! coupling where the architecture is RealNVP), the frozen stage-1 flows too
+//! (f32 copies, whose affine and spline couplings run as fused ops with their
+//! own input gradients); base draws come from one
 //! seeded ChaCha stream and the fused op sums its blocks in a fixed order, so
 //! a seed gives the same weights whatever the number of threads.
 //!
@@ -25,6 +27,7 @@
 //! Mohamed (2015), *Variational inference with normalizing flows*, ICML.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -33,13 +36,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use seqcal_flow::bijector::DimTransform;
-use seqcal_flow::density::{from_latent, DiffLogDensity};
+use seqcal_flow::density::{from_latent, DiffLogDensity, FrozenF32};
 use seqcal_flow::io::{Sidecar, FORMAT};
 use seqcal_flow::params::{cast, Params};
 use seqcal_flow::{Flow, FlowPrior, FlowSpec, LrSchedule};
 
 use crate::error::{Result, TwoStageError};
-use crate::target::CompositeTarget;
+use crate::target::{CompositeTarget, Factor};
 
 /// The file [`ReverseFlow::save`] writes into its folder (with a `.json` sidecar).
 pub const FLOW_FILE: &str = "reverse_flow.safetensors";
@@ -176,6 +179,8 @@ pub fn fit_reverse(target: &CompositeTarget, s: &ReverseKlSettings, progress: &m
             s.steps, s.batch, s.eval_draws, s.lr
         )));
     }
+    // The stage-1 flows are frozen: f32 copies of them serve the training steps.
+    let train_target = frozen_f32(target)?;
     let transforms: Vec<DimTransform> = target.support().iter().map(|&(l, u)| DimTransform::for_bounds(l, u, true)).collect();
     let dev = Device::Cpu;
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
@@ -201,7 +206,7 @@ pub fn fit_reverse(target: &CompositeTarget, s: &ReverseKlSettings, progress: &m
         let z: Vec<f32> = (0..s.batch * d).map(|_| StandardNormal.sample(&mut rng)).collect();
         let z = Tensor::from_vec(z, (s.batch, d), &dev)?;
         let (log_q, x) = log_q_of_base(&flow, &transforms, &z)?;
-        let log_f = target.log_density(&x)?;
+        let log_f = train_target.log_density(&x)?;
         let values: Vec<f32> = log_f.to_dtype(DType::F32)?.to_vec1()?;
         let keep: Vec<u32> = values.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(i, _)| i as u32).collect();
         nonfinite += s.batch - keep.len();
@@ -252,6 +257,22 @@ pub fn fit_reverse(target: &CompositeTarget, s: &ReverseKlSettings, progress: &m
     let prior = FlowPrior::from_parts(params, sidecar)?;
     let (ess, log_z, log_z_err) = importance(target, prior.flow(), &transforms, s.eval_draws, &mut rng)?;
     Ok(Stage2Result { flow: ReverseFlow { prior }, elbo, ess, log_z, log_z_err, nonfinite })
+}
+
+/// `target` with every flow-prior factor replaced by its f32 copy.
+fn frozen_f32(target: &CompositeTarget) -> Result<CompositeTarget> {
+    let factors = target
+        .factors()
+        .iter()
+        .map(|f| {
+            let density: Arc<dyn DiffLogDensity> = match f.density.as_any().and_then(|a| a.downcast_ref::<FlowPrior>()) {
+                Some(p) => Arc::new(FrozenF32::new(p)?),
+                None => f.density.clone(),
+            };
+            Ok(Factor { density, ..f.clone() })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    CompositeTarget::new(target.names().to_vec(), factors, target.combination().clone())
 }
 
 /// `(log q(x), x)` for base draws `z`: `x` = the bounded transforms of the flow's output.

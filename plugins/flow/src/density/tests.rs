@@ -143,3 +143,32 @@ fn from_latent_inverts_to_latent_with_the_opposite_log_jacobian() {
         }
     }
 }
+
+#[test]
+fn the_f32_copy_of_a_flow_prior_follows_it_in_value_and_input_gradient() {
+    for kind in FlowKind::ALL {
+        let prior = random_prior(kind, 6);
+        let frozen = FrozenF32::new(&prior).unwrap();
+        assert_eq!((frozen.dim(), frozen.bounds()), (3, DiffLogDensity::bounds(&prior)));
+        let x = inside_points(40).mapv(|v| v as f32 as f64);
+        let grad = |d: &dyn DiffLogDensity, dtype: DType| -> (Vec<f64>, Vec<f64>) {
+            let v = Var::from_tensor(&tensor(&x).to_dtype(dtype).unwrap()).unwrap();
+            let lp = d.log_density(v.as_tensor()).unwrap();
+            let g = lp.sum_all().unwrap().backward().unwrap();
+            let g = g.get(v.as_tensor()).unwrap().to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            (lp.to_dtype(DType::F64).unwrap().to_vec1().unwrap(), g)
+        };
+        let (want, gwant) = grad(&prior, DType::F64);
+        let (got, ggot) = grad(&frozen, DType::F32);
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{kind} row {i}: f32 {a} vs f64 {b}");
+        }
+        for (i, (a, b)) in ggot.iter().zip(&gwant).enumerate() {
+            assert!((a - b).abs() < 2e-3 * (1.0 + b.abs()), "{kind} gradient {i}: f32 {a} vs f64 {b}");
+        }
+    }
+    let frozen = FrozenF32::new(&random_prior(FlowKind::NsfCoupling, 7)).unwrap();
+    let x = Tensor::from_vec(vec![-2.5f32, 2.0, 0.0, 1.0, 0.5, 0.0, 1.0, 2.0, f32::NAN, 1.0, 2.0, 0.5], (4, 3), &Device::Cpu).unwrap();
+    let v: Vec<f32> = frozen.log_density(&x).unwrap().to_vec1().unwrap();
+    assert!(v[..3].iter().all(|v| *v == f32::NEG_INFINITY) && v[3].is_finite(), "{v:?}");
+}

@@ -9,7 +9,7 @@ use seqcal_vmath::Real;
 /// `C` is `m × n` row-major with row stride `n`; `acc` adds to `C`.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-pub(super) fn matmul<T: Real>(
+pub(crate) fn matmul<T: Real>(
     m: usize,
     n: usize,
     k: usize,

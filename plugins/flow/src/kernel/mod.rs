@@ -23,6 +23,7 @@ mod forward;
 mod gemm;
 mod view;
 
+pub(crate) use gemm::matmul;
 pub use seqcal_vmath::Real;
 pub use view::{n_params, CouplingView, Direction, Saved, BLOCK};
 

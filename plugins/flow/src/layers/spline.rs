@@ -23,10 +23,7 @@ use super::made::Made;
 use super::mlp::Mlp;
 use crate::error::Result;
 
-/// Smallest bin width and height, as fractions of `2B`.
-const MIN_BIN: f64 = 1e-3;
-/// Smallest knot derivative.
-const MIN_DERIVATIVE: f64 = 1e-3;
+use crate::spline_kernel::{MIN_BIN, MIN_DERIVATIVE};
 
 fn softmax_last(x: &Tensor) -> Result<Tensor> {
     let m = x.max_keepdim(D::Minus1)?.detach();
@@ -181,6 +178,10 @@ pub fn rq_inverse(y: &Tensor, raw: &Tensor, bins: usize, bound: f64) -> Result<(
 /// through and condition, through an MLP `d -> ... -> d(3K - 1)`, the splines of
 /// the others. Forward (base -> data) applies the splines, inverse their inverses.
 ///
+/// On the CPU the inverse (data -> base, what log densities and training use)
+/// runs as one fused op with its own backward pass ([`crate::spline_fused`]);
+/// the forward direction (sampling) is built from candle ops.
+///
 /// # Reference
 /// Durkan, Bekasov, Murray & Papamakarios (2019), *Neural spline flows*, NeurIPS.
 #[derive(Debug)]
@@ -191,6 +192,8 @@ pub struct SplineCoupling {
     dim: usize,
     bins: usize,
     bound: f64,
+    mask_bits: Vec<bool>,
+    fused: bool,
 }
 
 impl SplineCoupling {
@@ -203,7 +206,15 @@ impl SplineCoupling {
         let m = Tensor::from_vec(mask.to_vec(), (1, dim), device)?.to_dtype(dtype)?;
         let inv: Vec<f64> = mask.iter().map(|b| 1.0 - b).collect();
         let inv_mask = Tensor::from_vec(inv, (1, dim), device)?.to_dtype(dtype)?;
-        Ok(SplineCoupling { mask: m, inv_mask, net, dim, bins, bound })
+        let mask_bits = mask.iter().map(|&b| b == 1.0).collect();
+        Ok(SplineCoupling { mask: m, inv_mask, net, dim, bins, bound, mask_bits, fused: device.is_cpu() })
+    }
+
+    /// Runs the inverse as one fused op (`true`, the default on the CPU) or as
+    /// candle ops (`false`).
+    pub fn with_fused(mut self, fused: bool) -> Self {
+        self.fused = fused;
+        self
     }
 
     fn raw(&self, cond: &Tensor) -> Result<Tensor> {
@@ -226,6 +237,9 @@ impl Layer for SplineCoupling {
     }
 
     fn inverse(&self, y: &Tensor) -> Result<(Tensor, Tensor)> {
+        if self.fused {
+            return crate::spline_fused::spline_inverse(y, self.net.weights(), &self.mask_bits, self.bins, self.bound, self.net.activation());
+        }
         self.apply(y, true)
     }
 }

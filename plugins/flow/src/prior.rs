@@ -22,7 +22,7 @@ use crate::io::{self, Sidecar, FORMAT};
 use crate::model::Flow;
 use crate::params::Params;
 use crate::spec::FlowSpec;
-use crate::train::{train, LatentData, TrainSettings};
+use crate::train::{train_anchored, LatentData, TrainSettings};
 
 /// Rows per batch when evaluating or sampling.
 const CHUNK: usize = 4096;
@@ -88,6 +88,24 @@ impl FlowPrior {
     /// Dimension mismatch, non-finite draws or draws outside the space's bounds,
     /// settings out of range or too large for the memory, or a diverging run.
     pub fn train(space: ParamSpace, bounded: bool, draws: &Draws<'_>, spec: &FlowSpec, settings: &TrainSettings) -> Result<Self> {
+        Self::train_anchored(space, bounded, draws, spec, settings, None)
+    }
+
+    /// [`train`](Self::train) with the flow's final scale-and-shift fixed at
+    /// `anchor` (`loc`, `log_scale` per coordinate, in the latent coordinates
+    /// the bounded transforms give), untrained: see
+    /// [`crate::train::train_anchored`].
+    ///
+    /// # Errors
+    /// As [`train`](Self::train); an anchor that does not fit the space.
+    pub fn train_anchored(
+        space: ParamSpace,
+        bounded: bool,
+        draws: &Draws<'_>,
+        spec: &FlowSpec,
+        settings: &TrainSettings,
+        anchor: Option<(&[f64], &[f64])>,
+    ) -> Result<Self> {
         let d = space.dim();
         if draws.x.ncols() != d || spec.dim != d {
             return Err(FlowError::invalid(format!(
@@ -122,7 +140,7 @@ impl FlowPrior {
             }
         }
         let data = LatentData { x, dim: d, log_prob: lp, weights: draws.weights.map(|w| w.to_vec()) };
-        let (params, metrics) = train(spec, &data, settings)?;
+        let (params, metrics) = train_anchored(spec, &data, settings, anchor)?;
         let sidecar = Sidecar {
             format: FORMAT.into(),
             spec: spec.clone(),

@@ -87,11 +87,11 @@ fn case_b_goal_is_below_the_floor_of_a_30000_draw_pool() {
 /// seqcal's stage 1 (default settings, full size) on the case (a) pool of
 /// seed 0, the composite on its flows computed by quadrature (what stage 2 is
 /// fitted to), next to the oracle on the same pool: every mean error is
-/// within 3 floor sds of zero and of the oracle's, i.e. stage 1 adds no error
-/// beyond the scale of the pool's own noise (a stage 1 whose tails are wrong
-/// 8 pool-sds out misses by whole units).
+/// within half a floor sd of the oracle's, i.e. stage 1 adds less error than
+/// half the pool's own noise. (With a trained output layer the flows' tails
+/// drifted: 1.0 floor sd from the oracle on this pool, 4.6 on seed 2's.)
 #[test]
-fn seqcal_stage1_sits_within_the_floor_of_the_oracle_on_the_same_pool() {
+fn seqcal_stage1_sits_at_the_oracle_on_the_same_pool() {
     let case = HierarchicalCase::a();
     let y = REFERENCE_Y_A;
     let exact = case.exact(&y);
@@ -104,12 +104,7 @@ fn seqcal_stage1_sits_within_the_floor_of_the_oracle_on_the_same_pool() {
     let sd = case.floor_mean_sd(&y, POOL);
     eprintln!("seqcal stage 1: {:?}\noracle: {:?}\nfloor sd: {sd:?}", ours.mean_err, oracle.mean_err);
     for k in 0..sd.len() {
-        assert!(ours.mean_err[k].abs() <= 3.0 * sd[k], "coordinate {k}: {} against a floor sd of {}", ours.mean_err[k], sd[k]);
-        assert!(
-            (ours.mean_err[k] - oracle.mean_err[k]).abs() <= 3.0 * sd[k],
-            "coordinate {k}: seqcal {} oracle {}",
-            ours.mean_err[k],
-            oracle.mean_err[k]
-        );
+        let gap = (ours.mean_err[k] - oracle.mean_err[k]).abs();
+        assert!(gap <= 0.5 * sd[k], "coordinate {k}: seqcal {} oracle {} (floor sd {})", ours.mean_err[k], oracle.mean_err[k], sd[k]);
     }
 }

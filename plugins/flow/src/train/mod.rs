@@ -17,7 +17,7 @@ mod schedule;
 mod settings;
 
 pub use data::LatentData;
-pub use fit::{heldout_split, memory_needed, train, MAX_VAL_ROWS};
+pub use fit::{heldout_split, memory_needed, train, train_anchored, MAX_VAL_ROWS};
 pub use heldout::HeldOutCheck;
 pub use loss::Loss;
 pub use schedule::LrSchedule;

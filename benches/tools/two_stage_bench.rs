@@ -4,11 +4,14 @@
 //! white-dwarf examples, the average 1-D KL to the quadrature truth for the
 //! joint example).
 //!
-//! `cargo run --release --example two_stage_bench -- WHAT CASE [SEED] [--y Y1,Y2,...] [--steps1 N] [--steps2 N]`
+//! `cargo run --release --example two_stage_bench -- WHAT CASE [SEED] [--y Y1,Y2,...] [--n POOL] [--steps1 N] [--steps2 N]`
 //! - WHAT `tsnf` (stage 1 + stage 2), `tsfb`, `exact` (stage 2 on the exact
-//!   components: the stage-2 error alone), `smc` (seqcal's SMC sampler on the
-//!   exact composite, `dwarfs` only), or `generate` (CASE's spec and pools
-//!   into the folder given by `--out`).
+//!   components: the stage-2 error alone), `stage1` (hierarchical cases: stage
+//!   1 alone, the composite on its flows by quadrature next to the Gaussian-MLE
+//!   oracle of the same pool), `floor` (hierarchical cases: the oracle's errors
+//!   over the pools of seeds 0..SEED, `--n` draws each, default 30 000), `smc`
+//!   (seqcal's SMC sampler on the exact composite, `dwarfs` only), or
+//!   `generate` (CASE's spec and pools into the folder given by `--out`).
 //! - CASE `a`, `b` (the hierarchical cases; `a` runs on the reference data set
 //!   of the normflows script unless `--y` gives another), `joint`, `dwarfs`.
 //! - `--steps1`, `--steps2`: stage-1 / stage-2 steps instead of the defaults
@@ -26,6 +29,7 @@ use seqcal::sampler::smc::{Smc, SmcSettings};
 use seqcal::sampler::Posterior;
 use seqcal_flow::FlowOptions;
 use seqcal_two_stage::examples::dwarfs::DwarfExample;
+use seqcal_two_stage::examples::floor::moments_error;
 use seqcal_two_stage::examples::hierarchical::{HierarchicalCase, REFERENCE_Y_A};
 use seqcal_two_stage::examples::{joint, moment_errors, write_csv, MomentErrors, Moments};
 use seqcal_two_stage::tsfb::{run_tsfb, TsfbSettings};
@@ -92,13 +96,36 @@ fn stage2_settings(seed: u64) -> ReverseKlSettings {
     }
 }
 
-fn hierarchical(what: &str, case_name: &str, y: Option<Vec<f64>>, seed: u64) -> Value {
+/// The oracle's errors over the pools of seeds `0..k`: quantiles, the share
+/// within the example's goal, and the first-order sd of each mean error.
+fn floor(case: &HierarchicalCase, case_name: &str, y: &[f64], n: usize, k: u64) -> Value {
+    let t = Instant::now();
+    let errs: Vec<MomentErrors> = case.floor_errors(y, n, 0..k).into_iter().flatten().collect();
+    let q = |f: &dyn Fn(&MomentErrors) -> f64| {
+        let mut v: Vec<f64> = errs.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+        json!({ "p10": at(0.1), "median": at(0.5), "p90": at(0.9) })
+    };
+    let goal = if case_name == "a" { 0.05 } else { 0.01 };
+    let within = |e: &MomentErrors| e.max_mean_err() <= goal && e.max_sd_err() <= goal && (case_name == "a" || e.cov_frobenius <= goal);
+    json!({ "bench": "two_stage", "what": "floor", "case": case_name, "n": n, "pools": k, "proper": errs.len(), "y": y,
+            "max_mean_err": q(&|e| e.max_mean_err()), "max_sd_err": q(&|e| e.max_sd_err()), "cov_frobenius": q(&|e| e.cov_frobenius),
+            "goal": goal, "share_within_goal": errs.iter().filter(|e| within(e)).count() as f64 / errs.len() as f64,
+            "mean_err_sd_first_order": case.floor_mean_sd(y, n), "time_s": t.elapsed().as_secs_f64() })
+}
+
+fn hierarchical(what: &str, case_name: &str, y: Option<Vec<f64>>, seed: u64, n: usize) -> Value {
     let case = if case_name == "a" { HierarchicalCase::a() } else { HierarchicalCase::b() };
     let y = y.unwrap_or_else(|| if case_name == "a" { REFERENCE_Y_A.to_vec() } else { case.data(0) });
+    if what == "floor" {
+        return floor(&case, case_name, &y, n, seed.max(1));
+    }
     let exact = case.exact(&y);
-    let pools = case.pools(&y, POOL, seed);
+    let pools = case.pools(&y, n, seed);
+    let oracle = case.gaussian_oracle(&pools).map(|m| errors_json(&moments_error(&m, &exact)));
     let s2 = stage2_settings(seed);
-    let mut line = json!({ "bench": "two_stage", "what": what, "case": case_name, "seed": seed, "y": y });
+    let mut line = json!({ "bench": "two_stage", "what": what, "case": case_name, "seed": seed, "y": y, "n": n, "oracle": oracle });
     match what {
         "tsfb" => {
             let comps = case.exact_components(&y);
@@ -115,8 +142,17 @@ fn hierarchical(what: &str, case_name: &str, y: Option<Vec<f64>>, seed: u64) -> 
             line["stage2"] = info;
             line["errors"] = errors_json(&moment_errors(d.view(), &exact));
         }
+        "stage1" => {
+            let (comps, s1, checks) = stage1(&pools, &stage1_options(seed), seed);
+            line["stage1_s"] = json!(s1);
+            line["stage1_checks"] = json!(checks);
+            let m = case.quadrature_moments(&comps, &exact).expect("quadrature");
+            line["errors"] = errors_json(&moments_error(&m, &exact));
+        }
         _ => {
             let (comps, s1, checks) = stage1(&pools, &stage1_options(seed), seed);
+            let composite = case.quadrature_moments(&comps, &exact).map(|m| errors_json(&moments_error(&m, &exact))).ok();
+            line["stage1_composite"] = json!(composite);
             let target = case.target(comps).expect("target");
             let (d, info) = stage2(&target, &s2);
             line["stage1_s"] = json!(s1);
@@ -218,6 +254,7 @@ fn main() {
     let case = args.get(1).map(String::as_str).unwrap_or("a");
     let seed: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let n: usize = flag("--n").map(|v| v.parse().expect("--n: a count")).unwrap_or(POOL);
     let y = flag("--y").map(|v| v.split(',').map(|x| x.trim().parse::<f64>().expect("--y: numbers")).collect());
     if what == "generate" {
         generate(case, &PathBuf::from(flag("--out").expect("--out DIR")), seed);
@@ -230,7 +267,7 @@ fn main() {
         STEPS1.store(v.parse().expect("--steps1: a number"), Ordering::Relaxed);
     }
     let line = match case {
-        "a" | "b" => hierarchical(what, case, y, seed),
+        "a" | "b" => hierarchical(what, case, y, seed, n),
         "joint" => joint_case(seed),
         "dwarfs" => dwarfs(what, seed),
         other => panic!("unknown case {other}: a, b, joint or dwarfs"),

@@ -8,6 +8,7 @@ use super::output::{in_dir, Io};
 use crate::config::Pipeline;
 use crate::pipeline::{self, example, example_lost, RunOptions};
 use crate::prior::PriorRegistry;
+use crate::two_stage::example as two_stage_example;
 use crate::Result;
 
 /// Arguments of `seqcal run`.
@@ -46,11 +47,13 @@ pub enum ExampleCommand {
 /// Arguments of `seqcal example generate`.
 #[derive(Debug, Args)]
 pub struct ExampleGenerateArgs {
-    /// Which example: `sequential` (the staged calibration) or `lost-mode`
-    /// (the order of the data sets decides whether a mode is lost).
-    #[arg(long, default_value = "sequential", value_parser = ["sequential", "lost-mode"])]
+    /// Which example: `sequential` (the staged calibration), `lost-mode`
+    /// (the order of the data sets decides whether a mode is lost), or a
+    /// two-stage example (a spec file and its software pools):
+    /// `hierarchical-a`, `hierarchical-b`, `dwarfs`.
+    #[arg(long, default_value = "sequential", value_parser = ["sequential", "lost-mode", "hierarchical-a", "hierarchical-b", "dwarfs"])]
     pub kind: String,
-    /// Output folder (default: examples/sequential, or examples/lost-mode for --kind lost-mode).
+    /// Output folder (default: examples/sequential, examples/lost-mode, or examples/two-stage/<kind>).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Latin-hypercube design points.
@@ -105,6 +108,15 @@ pub(super) fn run(a: &RunArgs, registry: &PriorRegistry) -> Result<()> {
 }
 
 pub(super) fn generate(a: &ExampleGenerateArgs) -> Result<()> {
+    if two_stage_example::KINDS.contains(&a.kind.as_str()) {
+        let out = a.output.clone().unwrap_or_else(|| PathBuf::from("examples/two-stage").join(&a.kind));
+        let (spec, pools) = two_stage_example::build(&a.kind, a.seed)?;
+        let names = two_stage_example::files(&pools);
+        Io::new().outputs(in_dir(&out, &names.iter().map(String::as_str).collect::<Vec<_>>())?).check(a.force)?;
+        let path = two_stage_example::generate(&out, &spec, &pools)?;
+        println!("wrote the two-stage example {} to {} (run it: seqcal two-stage run {} -o runs/{})", a.kind, out.display(), path.display(), a.kind);
+        return Ok(());
+    }
     let s = example::ExampleSettings { design: a.design, seed: a.seed };
     let lost = a.kind == "lost-mode";
     let out = a.output.clone().unwrap_or_else(|| PathBuf::from(if lost { "examples/lost-mode" } else { "examples/sequential" }));

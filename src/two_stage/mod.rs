@@ -4,6 +4,8 @@
 //! the composite target, both stages, the TSFB baseline) is in
 //! `seqcal-two-stage`.
 
+pub mod example;
+pub mod extrapolation;
 pub mod load;
 pub mod outdir;
 pub mod report;

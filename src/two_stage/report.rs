@@ -10,6 +10,7 @@ use ndarray::{s, Array2, Axis};
 use seqcal_two_stage::{FitCheck, ReverseKlSettings, Stage2Result};
 use serde::{Deserialize, Serialize};
 
+use super::extrapolation::Extrapolation;
 use super::load::ComponentDraws;
 use super::spec::{ComponentSpec, DrawSource, Spec};
 use crate::report::{corner_plot, CornerOptions, Samples};
@@ -148,6 +149,10 @@ pub struct RunResult {
     pub sd: Vec<f64>,
     /// seqcal's version.
     pub seqcal_version: String,
+    /// How far the result lies from each component's draws, and the warnings
+    /// where stage 1 extrapolates ([`super::extrapolation`]).
+    #[serde(default)]
+    pub extrapolation: Vec<Extrapolation>,
 }
 
 impl RunResult {
@@ -164,6 +169,7 @@ impl RunResult {
             mean,
             sd,
             seqcal_version: crate::VERSION.to_string(),
+            extrapolation: Vec::new(),
         }
     }
 }
@@ -245,6 +251,14 @@ pub fn summary_md(r: &RunResult) -> String {
         s.log_z_err,
         s.nonfinite
     ));
+    let warnings: Vec<&str> = r.extrapolation.iter().filter_map(|e| e.warning.as_deref()).collect();
+    if !warnings.is_empty() {
+        md.push_str("## Warnings\n\n");
+        for w in warnings {
+            md.push_str(&format!("- {w}\n"));
+        }
+        md.push('\n');
+    }
     md.push_str(&format!("## The result ({} equal-weight draws in draws.h5)\n\n| coordinate | mean | sd |\n|---|---|---|\n", r.draws));
     for (j, n) in r.names.iter().enumerate() {
         md.push_str(&format!("| {n} | {:.4} | {:.4} |\n", r.mean[j], r.sd[j]));

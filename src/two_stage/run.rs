@@ -150,7 +150,8 @@ pub fn train_into(spec: &Spec, prep: &Prepared, seed: u64, draws: usize, dir: &s
     let log_f = t.log_density_f64(x.view());
     write_draws(&r.flow, &x, Some(&log_f), &dir.join("draws.h5"), seed, &spec.path.display().to_string())?;
     let stage2 = Stage2Summary::new(&r, &s2);
-    let result = RunResult::new(spec, seed, components, stage2, &x);
+    let mut result = RunResult::new(spec, seed, components, stage2, &x);
+    result.extrapolation = super::extrapolation::extrapolation(&prep.draws, &result.names, &x);
     write_report(dir, spec, &result, &prep.draws, &flow_draws, &x)?;
     Ok(result)
 }

@@ -92,7 +92,7 @@ impl FlowPrior {
     /// Dimension mismatch, non-finite draws or draws outside the space's bounds,
     /// settings out of range or too large for the memory, or a diverging run.
     pub fn train(space: ParamSpace, bounded: bool, draws: &Draws<'_>, spec: &FlowSpec, settings: &TrainSettings) -> Result<Self> {
-        Self::train_with_source(space, bounded, draws, spec, settings, None)
+        Self::train_with(space, bounded, draws, spec, settings, None, None)
     }
 
     /// [`train`](Self::train) with the source posterior's log density at hand
@@ -109,6 +109,43 @@ impl FlowPrior {
         spec: &FlowSpec,
         settings: &TrainSettings,
         source: Option<(&SourceLogDensity<'_>, usize)>,
+    ) -> Result<Self> {
+        Self::train_with(space, bounded, draws, spec, settings, source, None)
+    }
+
+    /// [`train`](Self::train) with the flow's final scale-and-shift fixed at
+    /// `anchor` (`loc`, `log_scale` per coordinate, in the latent coordinates
+    /// the bounded transforms give), untrained: see
+    /// [`crate::train::train_with`].
+    ///
+    /// # Errors
+    /// As [`train`](Self::train); an anchor that does not fit the space.
+    pub fn train_anchored(
+        space: ParamSpace,
+        bounded: bool,
+        draws: &Draws<'_>,
+        spec: &FlowSpec,
+        settings: &TrainSettings,
+        anchor: Option<(&[f64], &[f64])>,
+    ) -> Result<Self> {
+        Self::train_with(space, bounded, draws, spec, settings, None, anchor)
+    }
+
+    /// [`train`](Self::train) with both optional inputs of
+    /// [`crate::train::train_with`]: the source posterior and the anchor.
+    ///
+    /// # Errors
+    /// As [`train_with_source`](Self::train_with_source) and
+    /// [`train_anchored`](Self::train_anchored).
+    #[allow(clippy::too_many_arguments)]
+    pub fn train_with(
+        space: ParamSpace,
+        bounded: bool,
+        draws: &Draws<'_>,
+        spec: &FlowSpec,
+        settings: &TrainSettings,
+        source: Option<(&SourceLogDensity<'_>, usize)>,
+        anchor: Option<(&[f64], &[f64])>,
     ) -> Result<Self> {
         let d = space.dim();
         if draws.x.ncols() != d || spec.dim != d {
@@ -157,7 +194,7 @@ impl FlowPrior {
             }
         });
         let source = latent.as_ref().map(|f| Source { log_density: f as &LatentLogDensity<'_>, draws: draws_per_step });
-        let (params, metrics) = train_with(spec, &data, settings, source)?;
+        let (params, metrics) = train_with(spec, &data, settings, source, anchor)?;
         let sidecar = Sidecar {
             format: FORMAT.into(),
             spec: spec.clone(),

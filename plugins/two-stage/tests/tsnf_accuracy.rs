@@ -8,6 +8,12 @@
 //! (its sampling noise alone is above 0.01 at 10⁶ draws in case (b)). Each
 //! test first checks that the standard error of the estimate is small enough
 //! for the bound to mean something.
+//!
+//! With 30 000-draw pools these goals lie below the statistical floor of
+//! most pools (`stage1_floor.rs`: even the efficient stage 1 meets case (a)'s
+//! 0.05 on 4.8 % of pools and case (b)'s 0.01 on 1.5 %), so these full-size
+//! runs measure rather than pass; `stage1_floor.rs` checks that stage 1 sits
+//! at that floor.
 
 use std::sync::Arc;
 

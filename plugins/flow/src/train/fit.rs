@@ -78,17 +78,31 @@ pub const MAX_VAL_ROWS: usize = 20_000;
 /// # Errors
 /// Invalid settings or data, or a training run that keeps producing non-finite losses.
 pub fn train(spec: &FlowSpec, data: &LatentData, s: &TrainSettings) -> Result<(Params, TrainMetrics)> {
-    train_with(spec, data, s, None)
+    train_with(spec, data, s, None, None)
 }
 
-/// [`train`] with the source posterior at hand (`source`: its log density, up
-/// to the constant of the chain's `log_prob`, in the flow's coordinates, and
-/// the draws per step), which the `jeffreys_reverse` loss evaluates at draws of the flow.
+/// [`train`] with what some runs have beyond the draws:
+/// - `source`: the source posterior at hand (its log density, up to the
+///   constant of the chain's `log_prob`, in the flow's coordinates, and the
+///   draws per step), which the `jeffreys_reverse` loss evaluates at draws of
+///   the flow;
+/// - `anchor`: the final scale-and-shift `L` fixed at `(loc, log_scale)` per
+///   coordinate (in the flow's latent coordinates) and left out of training:
+///   beyond the splines' tail bound a spline flow is then exactly the Gaussian
+///   `anchor` describes (e.g. the draws' own maximum-likelihood fit), where a
+///   trained `L` drifts along a direction the draws barely constrain.
 ///
 /// # Errors
-/// As [`train`]; the `jeffreys_reverse` loss without `source`, or a source
-/// posterior that disagrees with the chain's log densities.
-pub fn train_with(spec: &FlowSpec, data: &LatentData, s: &TrainSettings, source: Option<Source<'_>>) -> Result<(Params, TrainMetrics)> {
+/// As [`train`]; the `jeffreys_reverse` loss without `source`, a source
+/// posterior that disagrees with the chain's log densities, or an anchor of
+/// another dimension or with non-finite values.
+pub fn train_with(
+    spec: &FlowSpec,
+    data: &LatentData,
+    s: &TrainSettings,
+    source: Option<Source<'_>>,
+    anchor: Option<(&[f64], &[f64])>,
+) -> Result<(Params, TrainMetrics)> {
     s.check()?;
     if s.loss.needs_source() && source.is_none() {
         return Err(FlowError::invalid(
@@ -137,17 +151,27 @@ pub fn train_with(spec: &FlowSpec, data: &LatentData, s: &TrainSettings, source:
         return Err(FlowError::invalid("the training draws all have weight zero"));
     }
     let init_rows: Vec<f64> = train_idx.iter().take(10_000).flat_map(|&i| data.x[i * d..(i + 1) * d].iter().copied()).collect();
-    let params = cast(&Flow::initial_params(spec, &init_rows, &mut rng, &dev)?, DType::F32)?;
+    let mut params = cast(&Flow::initial_params(spec, &init_rows, &mut rng, &dev)?, DType::F32)?;
+    let anchored = [crate::params::loc(crate::params::OUTPUT), crate::params::log_scale(crate::params::OUTPUT)];
+    if let Some((loc, ls)) = anchor {
+        if loc.len() != d || ls.len() != d || loc.iter().chain(ls).any(|v| !v.is_finite()) {
+            return Err(FlowError::invalid(format!("the anchor of the flow's output needs {d} finite locations and log scales")));
+        }
+        for (name, v) in anchored.iter().zip([loc, ls]) {
+            params.insert(name.clone(), Tensor::from_vec(v.iter().map(|&x| x as f32).collect::<Vec<f32>>(), (1, d), &dev)?);
+        }
+    }
     let mut names: Vec<String> = params.keys().cloned().collect();
     names.sort();
     let vars: Vec<Var> = names.iter().map(|k| Var::from_tensor(&params[k])).collect::<candle_core::Result<_>>()?;
+    let trained: Vec<Var> = names.iter().zip(&vars).filter(|(n, _)| anchor.is_none() || !anchored.contains(n)).map(|(_, v)| v.clone()).collect();
     let live: Params = names.iter().cloned().zip(vars.iter().map(|v| v.as_tensor().clone())).collect();
     let flow = Flow::new(spec, &live)?;
     // Validation sees the same weights (shared storage, updated in place by Adam) without
     // gradient tracking, so its forward pass keeps no activations.
     let frozen: Params = names.iter().cloned().zip(vars.iter().map(|v| v.as_tensor().detach())).collect();
     let val_flow = Flow::new(spec, &frozen)?;
-    let mut opt = AdamW::new(vars.clone(), ParamsAdamW { lr: s.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 })?;
+    let mut opt = AdamW::new(trained, ParamsAdamW { lr: s.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 })?;
     // Validation tensors (at most 20 000 draws, weights normalized).
     let val_rows: Vec<usize> = val_idx.iter().take(MAX_VAL_ROWS).copied().collect();
     let val = if val_rows.is_empty() {

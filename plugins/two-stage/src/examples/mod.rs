@@ -15,6 +15,7 @@
 //!   composite can be sampled too.
 
 pub mod dwarfs;
+pub mod floor;
 pub mod hierarchical;
 pub mod joint;
 mod moments;

@@ -108,7 +108,8 @@ impl<'a> ReverseTerm<'a> {
         let rows = (x.len() / d.max(1)).min(CONSISTENCY_ROWS);
         let at = log_p(&x[..rows * d]);
         for (i, (a, b)) in at.iter().zip(lp).enumerate() {
-            if !((a - b).abs() <= 1e-6 * (1.0 + b.abs())) {
+            let agrees = (a - b).abs() <= 1e-6 * (1.0 + b.abs());
+            if !agrees {
                 return Err(FlowError::invalid(format!(
                     "the source posterior at draw {i} of the chain is {a}, but the chain's log_prob there is {b}: the chain was not sampled from this posterior (the reverse term of jeffreys_reverse needs the two to agree)"
                 )));

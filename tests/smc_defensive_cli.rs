@@ -75,7 +75,7 @@ fn an_smc_stage_under_a_defensive_mixture_is_weighted_to_the_flow_prior_posterio
 
     let chain = seqcal::chain::read_hdf5(&out.join("chain.h5")).unwrap();
     let about = chain.attrs.get("weights").cloned().unwrap_or_default();
-    assert!(about.contains("times (1-epsilon) q / ((1-epsilon) q + epsilon base)"), "{about}");
+    assert!(about.contains("(1-epsilon) q / ((1-epsilon) q + epsilon base)"), "{about}");
     let w = chain.weights.expect("weights");
     let n = w.len() as f64;
     // The particles' own weights are 1/n; each defensive factor lies in [0, 1]

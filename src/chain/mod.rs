@@ -43,5 +43,5 @@ pub use lock::OutputLock;
 pub use schema::GROUP;
 pub use state::SamplerState;
 pub use stats::{ParamSummary, Summary};
-pub use weights::add_weights;
+pub use weights::{add_weights, multiply_weights};
 pub use writer::{write_hdf5, ChainLayout, ChainWriter, Step};

@@ -16,7 +16,7 @@ use super::datasets::Likelihoods;
 use super::flow_checks::{resample, StageFlow};
 use super::flow_source::StagePosteriors;
 use super::layout::{remove_if_present, to_json, write_text};
-use crate::chain::add_weights;
+use crate::chain::{add_weights, multiply_weights};
 use crate::config::{Pipeline, Stage};
 use crate::diagnostics;
 use crate::likelihood::IndependentProduct;
@@ -134,22 +134,24 @@ pub(super) fn run_stage(
     let diag =
         outcome.diagnose(dim, "the sampler moves stranded walkers onto others during burn-in: a longer burn (sampler.burn) gives it more chances");
     let sf = StageFlow { inp, registry, index: i, written: &res.prior, built: &prior_table, trained: &trained, finished, seed: res.seed };
-    // A defensive mixture's importance weights to the pure flow-prior posterior. An SMC
-    // stage's particles carry their own weights (to the mixture posterior); they are not
-    // multiplied here, so its record says so in the defensive summary's absence.
-    let defensive = if outcome.weights.is_none() { sf.defensive_weights(&outcome.draws, burn)? } else { None };
-    if let Some((w, _)) = &defensive {
-        add_weights(
-            &chain_path,
-            w.view(),
-            "(1-epsilon) q / ((1-epsilon) q + epsilon base): the defensive mixture's draws weighted to the flow-prior posterior",
-        )?;
-    }
+    // A defensive mixture's importance weights to the pure flow-prior posterior: the
+    // chain's weights, or for a weighted sampler (SMC particles, weighted to the
+    // mixture posterior) multiplied into its own.
+    let defensive = sf.defensive_weights(&outcome.draws, burn)?;
+    let about = "(1-epsilon) q / ((1-epsilon) q + epsilon base): the defensive mixture's draws weighted to the flow-prior posterior";
     let kept = outcome.draws.slice(s![burn.., .., ..]);
     let kept_draws = kept.len_of(Axis(0)) * kept.len_of(Axis(1));
-    let kept_w: Option<Vec<f64>> = match (&defensive, &outcome.weights) {
-        (Some((w, _)), _) => Some(w.slice(s![burn.., ..]).iter().copied().collect()),
-        (None, Some(w)) => Some(w.to_vec()).filter(|w| w.len() == kept_draws),
+    if let Some((w, _)) = &defensive {
+        match &outcome.weights {
+            Some(_) => multiply_weights(&chain_path, w.view(), about)?,
+            None => add_weights(&chain_path, w.view(), about)?,
+        }
+    }
+    let own = outcome.weights.as_ref().filter(|w| w.len() == kept_draws);
+    let kept_w: Option<Vec<f64>> = match (&defensive, own) {
+        (Some((w, _)), Some(o)) => Some(w.slice(s![burn.., ..]).iter().zip(o).map(|(a, b)| a * b).collect()),
+        (Some((w, _)), None) => Some(w.slice(s![burn.., ..]).iter().copied().collect()),
+        (None, Some(o)) => Some(o.to_vec()),
         (None, None) => None,
     };
     let (n, d) = (kept.len_of(Axis(0)) * kept.len_of(Axis(1)), kept.len_of(Axis(2)));

@@ -97,7 +97,8 @@ impl EnsembleConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmcConfig {
-    /// Particles mutated at each temperature. Default 500.
+    /// Particles mutated at each temperature (the final temperature's are
+    /// the run's draws). Default 500.
     pub particles: usize,
     /// Fraction of the stored particles (persistent sampling: every
     /// temperature's) the effective sample size of their weights keeps at

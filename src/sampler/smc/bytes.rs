@@ -117,9 +117,10 @@ impl Smc {
             let cols = r.u64()? as usize;
             let y = r.f64s()?;
             let (log_ref, ell) = (r.f64s()?, r.f64s()?);
-            let n = self.settings.particles;
-            if cols != d || y.len() != n * d || log_ref.len() != n || ell.len() != n {
-                return refuse(format!("holds particles of another shape than {n} x {d}"));
+            let n = ell.len();
+            let sizes = [self.settings.active_particles(), self.settings.particles];
+            if cols != d || !sizes.contains(&n) || y.len() != n * d || log_ref.len() != n {
+                return refuse(format!("holds particles of another shape than {} or {} x {d}", sizes[0], sizes[1]));
             }
             let y = Array2::from_shape_vec((n, d), y).expect("checked shape");
             gens.push(Generation { pop: Population { y, dens: Densities { log_ref, ell } }, beta: g_beta, log_z: g_log_z });

@@ -6,12 +6,14 @@
 //! 1. the next temperature `β'` is found by bisection so that the effective
 //!    sample size of every stored particle's weight at `β'` is
 //!    [`SmcSettings::target_ess`] of their number, at most that fraction of
-//!    `pool_ess × particles`;
+//!    `pool_ess` times the active particles;
 //! 2. `log Z` gains the log mean of the current particles' incremental
 //!    weights `exp((β' − β) ℓ)`, and its variance `(1/ESS_fraction − 1)/N`
 //!    (the asymptotic variance of a step whose particles are independent
 //!    draws of the previous temperature, which the mutations see to);
-//! 3. `particles` are resampled from the stored ones (systematic by default);
+//! 3. the active particles ([`SmcSettings::active`] of `particles`; all
+//!    `particles` at the final temperature, whose particles are the run's
+//!    draws) are resampled from the stored ones (systematic by default);
 //! 4. they are mutated at `β'` until decorrelated from where they started
 //!    ([`mutate`](self::mutate)): a random walk with their covariance, or,
 //!    with a flow fitted to them ([`precond`](self::precond)),
@@ -236,8 +238,9 @@ impl Smc {
     }
 
     fn advance(&mut self, posterior: &Posterior) -> Result<Iteration> {
-        let n = self.settings.particles;
+        let active = self.settings.active_particles();
         if self.gens.is_empty() {
+            let n = active;
             let y = self.space.sample_reference(posterior, &mut self.rng, n)?;
             let dens = self.space.evaluate(posterior, &y)?;
             if dens.ell.iter().all(|l| *l == f64::NEG_INFINITY) {
@@ -265,8 +268,10 @@ impl Smc {
         // their effective sample size at the target.
         let pool = Pool::new(&self.gens);
         let m = pool.len();
-        let target = (self.settings.target_ess * m as f64).min(self.settings.pool_ess * self.settings.target_ess * n as f64);
+        let target = (self.settings.target_ess * m as f64).min(self.settings.pool_ess * self.settings.target_ess * active as f64);
         let next = pool.next_beta(self.beta, self.beta_final, target);
+        // The final temperature's particles are the run's draws: all of them are mutated there.
+        let n = if next >= self.beta_final { self.settings.particles } else { active };
         let mut lw = Vec::new();
         pool.log_weights(next, &mut lw);
         let frac = tempering::ess_fraction(&lw);
@@ -286,7 +291,7 @@ impl Smc {
             return Err(Error::Usage("smc: every particle has zero weight at the next temperature".into()));
         }
         self.log_z += tempering::log_mean_exp(&inc);
-        self.log_z_var += (1.0 / frac_inc - 1.0) / n as f64;
+        self.log_z_var += (1.0 / frac_inc - 1.0) / cur.len() as f64;
         let log_z_mix = pool.log_z(next).0;
         let all = self.stored();
         let idx = tempering::resample(self.settings.resampling, &lw, n, &mut self.rng);

@@ -5,8 +5,8 @@
 //!
 //! The stored generations `s = 0..t`, each drawn (approximately) from
 //! `p_s ∝ r e^{β_s ℓ}` with normalizing constant `Z_s`, are together draws
-//! of the mixture `q = (1/(t+1)) Σ_s p_s`. A particle's weight at temperature
-//! `β` is `e^{βℓ} / ((1/(t+1)) Σ_s e^{β_s ℓ} / Z_s)` (the reference `r`
+//! of the mixture `q = Σ_s (n_s/N) p_s` (`n_s` particles of `N`). A particle's
+//! weight at temperature `β` is `e^{βℓ} / (Σ_s (n_s/N) e^{β_s ℓ} / Z_s)` (the reference `r`
 //! cancels), and the mean of these weights over every stored particle
 //! estimates `Z(β)` directly, not as a product of ratios.
 //!
@@ -17,6 +17,11 @@
 
 use super::mutate::Population;
 use super::tempering::{ess_fraction, log_mean_exp};
+
+/// `log Σ exp(v)`, stable; `-∞` when every value is `-∞`.
+fn log_sum_exp(v: &[f64]) -> f64 {
+    log_mean_exp(v) + (v.len() as f64).ln()
+}
 
 /// The particles of one finished temperature.
 ///
@@ -44,8 +49,8 @@ fn scaled(beta: f64, ell: f64) -> f64 {
 }
 
 /// Every stored particle's log likelihood and the log of its mixture
-/// density `log((1/G) Σ_s e^{β_s ℓ}/Z_s)` over the `G` generations, in
-/// generation order.
+/// density `log(Σ_s (n_s/N) e^{β_s ℓ}/Z_s)` over the generations (`n_s`
+/// particles each, `N` in all), in generation order.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Pool {
     pub ell: Vec<f64>,
@@ -56,13 +61,16 @@ impl Pool {
     pub fn new(gens: &[Generation]) -> Self {
         let mut ell = Vec::new();
         let mut log_mix = Vec::new();
+        // Generations of unequal sizes weigh in with their share of the particles.
+        let total: usize = gens.iter().map(|g| g.pop.dens.ell.len()).sum();
+        let log_share: Vec<f64> = gens.iter().map(|g| (g.pop.dens.ell.len() as f64 / total as f64).ln()).collect();
         let mut terms = Vec::with_capacity(gens.len());
         for gen in gens {
             for &l in &gen.pop.dens.ell {
                 terms.clear();
-                terms.extend(gens.iter().map(|s| scaled(s.beta, l) - s.log_z));
+                terms.extend(gens.iter().zip(&log_share).map(|(s, ls)| ls + scaled(s.beta, l) - s.log_z));
                 ell.push(l);
-                log_mix.push(log_mean_exp(&terms));
+                log_mix.push(log_sum_exp(&terms));
             }
         }
         Pool { ell, log_mix }

@@ -82,13 +82,13 @@ fn weighted_moments(x: &Array2<f64>, w: &[f64]) -> Option<(DVector<f64>, DMatrix
     let d = x.ncols();
     let sw: f64 = w.iter().sum();
     let sw2: f64 = w.iter().map(|v| v * v).sum();
-    if !(sw > 0.0) {
+    if sw.is_nan() || sw <= 0.0 {
         return None;
     }
     let mut m = DVector::zeros(d);
     for (row, wi) in x.rows().into_iter().zip(w) {
-        for k in 0..d {
-            m[k] += wi * row[k] / sw;
+        for (mk, v) in m.iter_mut().zip(row) {
+            *mk += wi * v / sw;
         }
     }
     let mut c = DMatrix::zeros(d, d);

@@ -130,7 +130,7 @@ mod tests {
         let pool = draws("software_1", "theta_1", -0.93, 0.2f64.sqrt(), 30_000, 1);
         let res = draws("r", "theta_1", -4.47, 0.93, 50_000, 2).draws;
         let names = vec!["theta_1".to_string()];
-        let e = &extrapolation(&[pool.clone()], &names, &res)[0];
+        let e = &extrapolation(std::slice::from_ref(&pool), &names, &res)[0];
         let (m, v) = (pool.draws.mean().unwrap(), pool.draws.var(0.0));
         let (mr, vr) = (res.mean().unwrap(), res.var(0.0));
         let dist = (mr - m).abs() / v.sqrt();

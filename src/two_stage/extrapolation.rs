@@ -82,13 +82,13 @@ fn weighted_moments(x: &Array2<f64>, w: &[f64]) -> Option<(DVector<f64>, DMatrix
     let d = x.ncols();
     let sw: f64 = w.iter().sum();
     let sw2: f64 = w.iter().map(|v| v * v).sum();
-    if !(sw > 0.0) {
+    if sw.is_nan() || sw <= 0.0 {
         return None;
     }
     let mut m = DVector::zeros(d);
     for (row, wi) in x.rows().into_iter().zip(w) {
-        for k in 0..d {
-            m[k] += wi * row[k] / sw;
+        for (mk, v) in m.iter_mut().zip(row) {
+            *mk += wi * v / sw;
         }
     }
     let mut c = DMatrix::zeros(d, d);
@@ -130,7 +130,7 @@ mod tests {
         let pool = draws("software_1", "theta_1", -0.93, 0.2f64.sqrt(), 30_000, 1);
         let res = draws("r", "theta_1", -4.47, 0.93, 50_000, 2).draws;
         let names = vec!["theta_1".to_string()];
-        let e = &extrapolation(&[pool.clone()], &names, &res)[0];
+        let e = &extrapolation(std::slice::from_ref(&pool), &names, &res)[0];
         let (m, v) = (pool.draws.mean().unwrap(), pool.draws.var(0.0));
         let (mr, vr) = (res.mean().unwrap(), res.var(0.0));
         let dist = (mr - m).abs() / v.sqrt();

@@ -103,8 +103,7 @@ fn seqcal_stage1_sits_at_the_oracle_on_the_same_pool() {
     let oracle = moments_error(&case.gaussian_oracle(&pools).unwrap(), &exact);
     let sd = case.floor_mean_sd(&y, POOL);
     eprintln!("seqcal stage 1: {:?}\noracle: {:?}\nfloor sd: {sd:?}", ours.mean_err, oracle.mean_err);
-    for k in 0..sd.len() {
-        let gap = (ours.mean_err[k] - oracle.mean_err[k]).abs();
-        assert!(gap <= 0.5 * sd[k], "coordinate {k}: seqcal {} oracle {} (floor sd {})", ours.mean_err[k], oracle.mean_err[k], sd[k]);
+    for (k, ((a, b), s)) in ours.mean_err.iter().zip(&oracle.mean_err).zip(&sd).enumerate() {
+        assert!((a - b).abs() <= 0.5 * s, "coordinate {k}: seqcal {a} oracle {b} (floor sd {s})");
     }
 }

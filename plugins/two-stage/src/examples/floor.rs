@@ -128,8 +128,7 @@ impl HierarchicalCase {
             self.moments_given(&yh, &s2).mean
         };
         let mut var = vec![0.0; self.j + 1];
-        for i in 0..self.j {
-            let (m, v) = base[i];
+        for (i, &(m, v)) in base.iter().enumerate() {
             for (which, sd_param) in [(0, (v / n as f64).sqrt()), (1, v * (2.0 / n as f64).sqrt())] {
                 let h = 1e-4 * if which == 0 { v.sqrt() } else { v };
                 let shifted = |sign: f64| {
@@ -142,9 +141,8 @@ impl HierarchicalCase {
                     means(&f)
                 };
                 let (up, down) = (shifted(1.0), shifted(-1.0));
-                for k in 0..=self.j {
-                    let grad = (up[k] - down[k]) / (2.0 * h);
-                    var[k] += (grad * sd_param).powi(2);
+                for ((acc, u), d) in var.iter_mut().zip(&up).zip(&down) {
+                    *acc += ((u - d) / (2.0 * h) * sd_param).powi(2);
                 }
             }
         }

@@ -53,7 +53,7 @@ pub struct ExampleGenerateArgs {
     /// `hierarchical-a`, `hierarchical-b`, `dwarfs`.
     #[arg(long, default_value = "sequential", value_parser = ["sequential", "lost-mode", "hierarchical-a", "hierarchical-b", "dwarfs"])]
     pub kind: String,
-    /// Output folder (default: examples/sequential, examples/lost-mode, or examples/two-stage/<kind>).
+    /// Output folder (default: examples/sequential, examples/lost-mode, or the kind's name inside examples/two-stage).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Latin-hypercube design points.
